@@ -1,0 +1,129 @@
+//! BSW07 encodings (bodies; the common header is in `codec`).
+//!
+//! ```text
+//! public key: h G1 | e(g1,g2)^alpha Gt
+//! master key: beta scalar | g2^alpha G2
+//! user key:   n u32 | n x attribute (u32 len + UTF-8) | D G2
+//!             | m x (D_j G1, D'_j G2), one per label in sorted label order
+//! ciphertext: policy (u32 len + canonical UTF-8) | C G1 | rows u32
+//!             | rows x (C_y G2, C'_y G1)
+//! ```
+
+use super::core::{Ciphertext, MasterKey, PublicKey, UserKey};
+use crate::SchemeId;
+use crate::codec::{Kind, Reader, Writer};
+use crate::curve::{Backend, G1_BYTES, G2_BYTES};
+use crate::error::{DecodeError, Result};
+use crate::fame::core::sorted_labels;
+use crate::hash::HashCache;
+use crate::secret::SecretScalar;
+use crate::share::{attribute_strings, parse_attributes, parse_policy};
+
+const ID: SchemeId = SchemeId::Bsw07;
+
+pub(crate) fn encode_pk<B: Backend>(pk: &PublicKey<B>) -> Vec<u8> {
+    let mut w = Writer::new(Kind::PublicKey, ID);
+    w.point(&pk.h);
+    let mut gt = Vec::with_capacity(B::GT_BYTES);
+    B::gt_encode(&pk.egg_alpha, &mut gt);
+    w.raw(&gt);
+    w.finish()
+}
+
+pub(crate) fn decode_pk<B: Backend>(bytes: &[u8]) -> Result<PublicKey<B>> {
+    let mut r = Reader::new(bytes, Kind::PublicKey, ID)?;
+    let h = r.point("h")?;
+    let egg_alpha =
+        B::gt_decode(r.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint("e(g,g)^alpha"))?;
+    r.finish()?;
+    Ok(PublicKey {
+        h,
+        egg_alpha,
+        cache: HashCache::default(),
+    })
+}
+
+pub(crate) fn encode_msk<B: Backend>(msk: &MasterKey<B>) -> Vec<u8> {
+    let mut w = Writer::new(Kind::MasterKey, ID);
+    w.scalar(&*msk.beta);
+    w.point(&msk.g2_alpha);
+    w.finish()
+}
+
+pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
+    let mut r = Reader::new(bytes, Kind::MasterKey, ID)?;
+    let beta: B::Scalar = r.scalar("beta")?;
+    if bool::from(ff::Field::is_zero(&beta)) {
+        return Err(DecodeError::InvalidScalar("beta").into());
+    }
+    let g2_alpha = r.point("g2^alpha")?;
+    r.finish()?;
+    Ok(MasterKey {
+        beta: SecretScalar(beta),
+        g2_alpha,
+    })
+}
+
+pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
+    let mut w = Writer::new(Kind::UserKey, ID);
+    let attrs = attribute_strings(&key.attrs);
+    w.len(attrs.len());
+    for a in &attrs {
+        w.bytes(a.as_bytes());
+    }
+    w.point(&key.d);
+    for (dj, dj_prime) in &key.dj {
+        w.point(dj);
+        w.point(dj_prime);
+    }
+    w.finish()
+}
+
+pub(crate) fn decode_user_key<B: Backend>(bytes: &[u8]) -> Result<UserKey<B>> {
+    let mut r = Reader::new(bytes, Kind::UserKey, ID)?;
+    let attrs = parse_attributes(&mut r)?;
+    let labels = sorted_labels(&attrs);
+    let d = r.point("D")?;
+    if r.remaining() != labels.len() * (G1_BYTES + G2_BYTES) {
+        return Err(DecodeError::Inconsistent("key components do not match its attributes").into());
+    }
+    let mut dj = Vec::with_capacity(labels.len());
+    for _ in 0..labels.len() {
+        dj.push((r.point("D_j")?, r.point("D'_j")?));
+    }
+    r.finish()?;
+    Ok(UserKey {
+        attrs,
+        labels,
+        d,
+        dj,
+    })
+}
+
+pub(crate) fn encode_ciphertext<B: Backend>(ct: &Ciphertext<B>) -> Vec<u8> {
+    let mut w = Writer::new(Kind::Ciphertext, ID);
+    w.bytes(ct.policy.to_string().as_bytes());
+    w.point(&ct.c);
+    w.len(ct.rows.len());
+    for (cy, cy_prime) in &ct.rows {
+        w.point(cy);
+        w.point(cy_prime);
+    }
+    w.finish()
+}
+
+pub(crate) fn decode_ciphertext<B: Backend>(bytes: &[u8]) -> Result<Ciphertext<B>> {
+    let mut r = Reader::new(bytes, Kind::Ciphertext, ID)?;
+    let policy = parse_policy(&mut r)?;
+    let c = r.point("C")?;
+    let n = r.count("ciphertext rows", policy.leaf_count(), G1_BYTES + G2_BYTES)?;
+    if n != policy.leaf_count() {
+        return Err(DecodeError::Inconsistent("row count does not match the policy").into());
+    }
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        rows.push((r.point("C_y")?, r.point("C'_y")?));
+    }
+    r.finish()?;
+    Ok(Ciphertext { policy, c, rows })
+}

@@ -1,0 +1,189 @@
+//! Hashing attribute labels and LSSS columns to G1 (RFC 9380), with a cache.
+//!
+//! Every purpose has its own domain-separation tag, and the message layout is fixed-width
+//! before the variable part, so no two purposes or indices can produce the same input.
+//! Hashes are computed with RFC 9380 `hash_to_curve`, never as `g^H(x)`: the discrete
+//! log of a hashed point must stay unknown, or a key holder could forge the components
+//! of attributes they were never issued.
+
+use crate::curve::Backend;
+use group::Curve;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// DST of FAME attribute hashes `H(y, l, t)`.
+pub(crate) const DST_FAME_ATTR: &[u8] = b"MEDSEAL-V1-FAME-ATTR_BLS12381G1_XMD:SHA-256_SSWU_RO_";
+/// DST of FAME LSSS-column hashes `H(0j, l, t)`.
+pub(crate) const DST_FAME_COLUMN: &[u8] = b"MEDSEAL-V1-FAME-COLUMN_BLS12381G1_XMD:SHA-256_SSWU_RO_";
+/// DST of BSW07 attribute hashes `H(y)`.
+pub(crate) const DST_BSW07_ATTR: &[u8] = b"MEDSEAL-V1-BSW07-ATTR_BLS12381G1_XMD:SHA-256_SSWU_RO_";
+
+/// The six FAME hashes of one attribute or column: index `3 * (t - 1) + (l - 1)`, for
+/// l in 1..=3 and t in 1..=2.
+pub(crate) type FameHashes<B> = [<B as Backend>::G1Affine; 6];
+
+/// Index of `H(., l, t)` in [`FameHashes`].
+pub(crate) const fn fame_index(l: usize, t: usize) -> usize {
+    3 * (t - 1) + (l - 1)
+}
+
+fn fame_hashes<B: Backend>(dst: &[u8], id: &[u8]) -> FameHashes<B> {
+    let mut msg = Vec::with_capacity(2 + id.len());
+    let mut out = [<B::G1Affine as group::prime::PrimeCurveAffine>::identity(); 6];
+    for t in 1..=2u8 {
+        for l in 1..=3u8 {
+            msg.clear();
+            msg.extend_from_slice(&[l, t]);
+            msg.extend_from_slice(id);
+            out[fame_index(usize::from(l), usize::from(t))] = B::hash_to_g1(&msg, dst).to_affine();
+        }
+    }
+    out
+}
+
+/// Entries kept before the cache is cleared; each entry is at most six affine points.
+const CACHE_CAPACITY: usize = 8192;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum CacheKey {
+    FameAttr(Box<str>),
+    FameColumn(u32),
+    Bsw07Attr(Box<str>),
+}
+
+/// A bounded memo of attribute and column hashes.
+///
+/// Hashing to the curve dominates key generation and encryption, and the same
+/// attributes recur in every record of a hospital, so the public key carries one of
+/// these. It holds only public values. When full it is simply cleared: a hit rate
+/// problem at worst, never a correctness one.
+pub(crate) struct HashCache<B: Backend> {
+    fame: Mutex<HashMap<CacheKey, Arc<FameHashes<B>>>>,
+    bsw07: Mutex<HashMap<CacheKey, B::G1Affine>>,
+}
+
+impl<B: Backend> Default for HashCache<B> {
+    fn default() -> Self {
+        Self {
+            fame: Mutex::new(HashMap::new()),
+            bsw07: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<B: Backend> HashCache<B> {
+    fn fame_cached(
+        &self,
+        key: CacheKey,
+        compute: impl FnOnce() -> FameHashes<B>,
+    ) -> Arc<FameHashes<B>> {
+        if let Some(hit) = self
+            .fame
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Arc::clone(hit);
+        }
+        // Computed outside the lock: hashing is slow and other threads may proceed.
+        let value = Arc::new(compute());
+        let mut map = self.fame.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(key, Arc::clone(&value));
+        value
+    }
+
+    /// `H(label, l, t)` for all l, t.
+    pub(crate) fn fame_attribute(&self, label: &str) -> Arc<FameHashes<B>> {
+        self.fame_cached(CacheKey::FameAttr(label.into()), || {
+            fame_hashes::<B>(DST_FAME_ATTR, label.as_bytes())
+        })
+    }
+
+    /// `H(0j, l, t)` for all l, t; `column` is 0-based (column 0 is FAME's "01").
+    pub(crate) fn fame_column(&self, column: u32) -> Arc<FameHashes<B>> {
+        self.fame_cached(CacheKey::FameColumn(column), || {
+            fame_hashes::<B>(DST_FAME_COLUMN, &column.to_be_bytes())
+        })
+    }
+
+    /// BSW07's `H(label)`.
+    pub(crate) fn bsw07_attribute(&self, label: &str) -> B::G1Affine {
+        let key = CacheKey::Bsw07Attr(label.into());
+        if let Some(hit) = self
+            .bsw07
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return *hit;
+        }
+        let value = B::hash_to_g1(label.as_bytes(), DST_BSW07_ATTR).to_affine();
+        let mut map = self.bsw07.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(key, value);
+        value
+    }
+
+    /// Number of cached entries (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.fame
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+            + self
+                .bsw07
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+    }
+}
+
+impl<B: Backend> core::fmt::Debug for HashCache<B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HashCache").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::{Blst, zk::Zk};
+    use group::GroupEncoding;
+
+    #[test]
+    fn purposes_and_indices_are_separated() {
+        let cache = HashCache::<Blst>::default();
+        let a = cache.fame_attribute("role:doctor");
+        let c = cache.fame_column(0);
+        let b = cache.bsw07_attribute("role:doctor");
+        let mut all: Vec<Vec<u8>> = a
+            .iter()
+            .chain(c.iter())
+            .map(|p| p.to_bytes().as_ref().to_vec())
+            .collect();
+        all.push(b.to_bytes().as_ref().to_vec());
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "two hash purposes collided");
+    }
+
+    #[test]
+    fn cache_returns_what_it_computed_and_backends_agree() {
+        let cache = HashCache::<Blst>::default();
+        let first = cache.fame_attribute("dept:cardiology");
+        let second = cache.fame_attribute("dept:cardiology");
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(cache.len(), 1);
+        let oracle = HashCache::<Zk>::default().fame_attribute("dept:cardiology");
+        for (x, y) in first.iter().zip(oracle.iter()) {
+            assert_eq!(x.to_bytes().as_ref(), y.to_bytes().as_ref());
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The public wrapper types of a scheme, generated once for FAME and BSW07.
+
+/// Declares `PublicKey`, `MasterKey`, `UserKey`, `Ciphertext` wrapping the scheme's
+/// generic core types at the production backend, and implements [`crate::Scheme`].
+macro_rules! scheme_types {
+    ($scheme:ident, $name:literal) => {
+        use crate::curve::{Backend as _, Blst};
+        use crate::error::Result;
+        use crate::policy::{AttributeSet, Policy};
+        use crate::scheme::{Encoding, KemKey, Scheme, SchemeId, Sealed};
+        use rand_core::CryptoRngCore;
+
+        #[doc = concat!($name, " public parameters. Carries a cache of attribute hashes (not part of the encoding).")]
+        pub struct PublicKey(pub(crate) core::PublicKey<Blst>);
+
+        #[doc = concat!($name, " master secret key of the attribute authority. `Debug` is redacted; secret scalars are wiped on drop.")]
+        pub struct MasterKey(pub(crate) core::MasterKey<Blst>);
+
+        #[doc = concat!("A ", $name, " user key, bound to the attribute set it was issued for.")]
+        pub struct UserKey(pub(crate) core::UserKey<Blst>);
+
+        #[doc = concat!("A ", $name, " ciphertext (the KEM part), carrying its policy.")]
+        pub struct Ciphertext(pub(crate) core::Ciphertext<Blst>);
+
+        impl Clone for PublicKey {
+            fn clone(&self) -> Self {
+                Self(self.0.clone())
+            }
+        }
+
+        impl Clone for Ciphertext {
+            fn clone(&self) -> Self {
+                Self(self.0.clone())
+            }
+        }
+
+        impl PartialEq for PublicKey {
+            fn eq(&self, other: &Self) -> bool {
+                self.to_bytes() == other.to_bytes()
+            }
+        }
+
+        impl PartialEq for Ciphertext {
+            fn eq(&self, other: &Self) -> bool {
+                self.to_bytes() == other.to_bytes()
+            }
+        }
+
+        impl ::core::fmt::Debug for PublicKey {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(concat!($name, "::PublicKey")).finish_non_exhaustive()
+            }
+        }
+
+        impl ::core::fmt::Debug for MasterKey {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(concat!($name, "::MasterKey")).finish_non_exhaustive()
+            }
+        }
+
+        impl ::core::fmt::Debug for UserKey {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(concat!($name, "::UserKey"))
+                    .field("attributes", &self.0.attrs)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl ::core::fmt::Debug for Ciphertext {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(concat!($name, "::Ciphertext"))
+                    .field("policy", &self.0.policy.to_string())
+                    .field("rows", &self.0.rows.len())
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl Encoding for PublicKey {
+            fn to_bytes(&self) -> Vec<u8> {
+                encoding::encode_pk(&self.0)
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self> {
+                encoding::decode_pk(bytes).map(Self)
+            }
+        }
+
+        impl Encoding for MasterKey {
+            fn to_bytes(&self) -> Vec<u8> {
+                encoding::encode_msk(&self.0)
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self> {
+                encoding::decode_msk(bytes).map(Self)
+            }
+        }
+
+        impl Encoding for UserKey {
+            fn to_bytes(&self) -> Vec<u8> {
+                encoding::encode_user_key(&self.0)
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self> {
+                encoding::decode_user_key(bytes).map(Self)
+            }
+        }
+
+        impl Encoding for Ciphertext {
+            fn to_bytes(&self) -> Vec<u8> {
+                encoding::encode_ciphertext(&self.0)
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self> {
+                encoding::decode_ciphertext(bytes).map(Self)
+            }
+        }
+
+        impl Sealed for $scheme {}
+
+        impl Scheme for $scheme {
+            const ID: SchemeId = SchemeId::$scheme;
+            type PublicKey = PublicKey;
+            type MasterKey = MasterKey;
+            type UserKey = UserKey;
+            type Ciphertext = Ciphertext;
+
+            fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (PublicKey, MasterKey) {
+                let (pk, msk) = core::setup::<Blst>(&mut crate::scheme::RngRef(rng));
+                (PublicKey(pk), MasterKey(msk))
+            }
+
+            fn keygen<R: CryptoRngCore + ?Sized>(
+                pk: &PublicKey,
+                msk: &MasterKey,
+                attrs: &AttributeSet,
+                rng: &mut R,
+            ) -> Result<UserKey> {
+                core::keygen(&pk.0, &msk.0, attrs, &mut crate::scheme::RngRef(rng)).map(UserKey)
+            }
+
+            fn encapsulate<R: CryptoRngCore + ?Sized>(
+                pk: &PublicKey,
+                policy: &Policy,
+                rng: &mut R,
+            ) -> Result<(KemKey, Ciphertext)> {
+                let (gt, ct) = core::encapsulate(&pk.0, policy, &mut crate::scheme::RngRef(rng))?;
+                Ok((KemKey::derive(Self::ID, &Blst::gt_kdf_bytes(&gt)), Ciphertext(ct)))
+            }
+
+            fn decapsulate(key: &UserKey, ct: &Ciphertext) -> Result<KemKey> {
+                let gt = core::decapsulate(&key.0, &ct.0)?;
+                Ok(KemKey::derive(Self::ID, &Blst::gt_kdf_bytes(&gt)))
+            }
+
+            fn policy(ct: &Ciphertext) -> &Policy {
+                &ct.0.policy
+            }
+
+            fn attributes(key: &UserKey) -> &AttributeSet {
+                &key.0.attrs
+            }
+        }
+    };
+}

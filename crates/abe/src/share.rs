@@ -1,0 +1,98 @@
+//! The scheme-facing view of a policy's LSSS: sparse rows and reconstruction.
+
+use crate::lsss::Lsss;
+use crate::policy::{AttributeSet, Policy};
+use ff::PrimeField;
+
+/// One LSSS row: the label of the attribute it belongs to and its non-zero entries.
+pub(crate) struct ShareRow<F> {
+    pub(crate) label: String,
+    pub(crate) entries: Vec<(usize, F)>,
+}
+
+/// A policy's share-generating matrix.
+pub(crate) struct ShareMatrix<F> {
+    pub(crate) rows: Vec<ShareRow<F>>,
+    pub(crate) columns: usize,
+}
+
+pub(crate) fn share_matrix<F: PrimeField>(policy: &Policy) -> ShareMatrix<F> {
+    let lsss = Lsss::<F>::from_policy(policy);
+    let rows = lsss
+        .rows()
+        .iter()
+        .map(|row| ShareRow {
+            label: row.label().to_owned(),
+            entries: row.coeffs().to_vec(),
+        })
+        .collect();
+    ShareMatrix {
+        rows,
+        columns: lsss.columns(),
+    }
+}
+
+/// Row indices and coefficients `w_i` with `sum w_i M_i = e1`, or `None` if `attrs` does
+/// not satisfy the policy.
+pub(crate) fn reconstruct<F: PrimeField>(
+    policy: &Policy,
+    attrs: &AttributeSet,
+) -> Option<Vec<(usize, F)>> {
+    Lsss::<F>::from_policy(policy).reconstruct(attrs)
+}
+
+/// `lambda_i = M_i . v` for every row.
+pub(crate) fn shares<F: PrimeField>(m: &ShareMatrix<F>, v: &[F]) -> Vec<F> {
+    m.rows
+        .iter()
+        .map(|row| {
+            row.entries.iter().fold(F::ZERO, |acc, (c, x)| {
+                acc + *x * v.get(*c).copied().unwrap_or(F::ZERO)
+            })
+        })
+        .collect()
+}
+
+/// Longest embedded policy text accepted by decoders (the policy parser's own default
+/// limits apply on top).
+pub(crate) const MAX_POLICY_TEXT: usize = 64 * 1024;
+/// Most attributes a decoded key may carry.
+pub(crate) const MAX_KEY_ATTRIBUTES: usize = 1024;
+/// Longest attribute string in a decoded key.
+pub(crate) const MAX_ATTRIBUTE_TEXT: usize = 1024;
+
+/// The canonical strings of a key's attributes, in the set's order.
+pub(crate) fn attribute_strings(attrs: &AttributeSet) -> Vec<String> {
+    attrs.items().collect()
+}
+
+/// Reads a length-prefixed attribute list and parses it; the list must be in canonical
+/// form (re-encoding it gives the same strings).
+pub(crate) fn parse_attributes(
+    r: &mut crate::codec::Reader<'_>,
+) -> Result<AttributeSet, crate::error::DecodeError> {
+    use crate::error::DecodeError;
+    let n = r.count("key attributes", MAX_KEY_ATTRIBUTES, 4)?;
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        items.push(r.str("attribute", MAX_ATTRIBUTE_TEXT)?);
+    }
+    let attrs = AttributeSet::parse(items.iter().copied()).map_err(DecodeError::InvalidPolicy)?;
+    if attribute_strings(&attrs) != items {
+        return Err(DecodeError::Inconsistent("attribute list is not canonical"));
+    }
+    Ok(attrs)
+}
+
+/// Reads a length-prefixed policy text; it must be in canonical form.
+pub(crate) fn parse_policy(
+    r: &mut crate::codec::Reader<'_>,
+) -> Result<Policy, crate::error::DecodeError> {
+    use crate::error::DecodeError;
+    let text = r.str("policy", MAX_POLICY_TEXT)?;
+    let policy = Policy::parse(text).map_err(DecodeError::InvalidPolicy)?;
+    if policy.to_string() != text {
+        return Err(DecodeError::Inconsistent("policy text is not canonical"));
+    }
+    Ok(policy)
+}

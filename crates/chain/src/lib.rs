@@ -1,0 +1,1 @@
+//! medseal-chain (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! medseal-index (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! medseal-storage (placeholder until its issue lands).
