@@ -58,6 +58,8 @@ mod error;
 mod hash;
 mod scheme;
 mod secret;
+#[cfg(feature = "serde")]
+mod serde_bytes;
 mod share;
 
 #[cfg(test)]
@@ -67,6 +69,7 @@ pub mod bsw07;
 pub mod envelope;
 pub mod fame;
 pub mod lsss;
+pub mod notes;
 pub mod policy;
 
 #[doc(hidden)]

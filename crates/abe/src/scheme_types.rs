@@ -111,6 +111,9 @@ macro_rules! scheme_types {
             }
         }
 
+        #[cfg(feature = "serde")]
+        crate::serde_bytes::impl_serde!(PublicKey, MasterKey, UserKey, Ciphertext);
+
         impl Sealed for $scheme {}
 
         impl Scheme for $scheme {

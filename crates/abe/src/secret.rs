@@ -8,6 +8,11 @@
 use core::sync::atomic::{Ordering, compiler_fence};
 use ff::Field;
 
+/// Keeps the compiler from eliding the overwrites that precede it.
+pub(crate) fn fence() {
+    compiler_fence(Ordering::SeqCst);
+}
+
 /// A secret scalar, overwritten with zero when dropped.
 pub(crate) struct SecretScalar<F: Field>(pub(crate) F);
 

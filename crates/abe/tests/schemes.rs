@@ -294,3 +294,22 @@ fn oversized_counts_are_rejected_before_allocation() {
     bytes[8..12].copy_from_slice(&1000u32.to_be_bytes());
     assert!(<Fame as Scheme>::UserKey::from_bytes(&bytes).is_err());
 }
+
+/// serde is a layer over the canonical bytes: JSON carries base64 of exactly those bytes,
+/// and deserializing runs the checked decoder.
+#[test]
+fn serde_is_a_thin_layer_over_the_canonical_encoding() {
+    let (pk, _, key, ct) = fixture::<Fame>("role:doctor and dept:cardiology");
+    let json = serde_json::to_string(&ct).unwrap();
+    let back: <Fame as Scheme>::Ciphertext = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.to_bytes(), ct.to_bytes());
+    let key_json = serde_json::to_string(&key).unwrap();
+    let key_back: <Fame as Scheme>::UserKey = serde_json::from_str(&key_json).unwrap();
+    assert_eq!(key_back.to_bytes(), key.to_bytes());
+    let pk_json = serde_json::to_value(&pk).unwrap();
+    assert!(pk_json.is_string());
+    // A corrupted payload is rejected by the decoder, not accepted by serde.
+    let mut bad = json.clone();
+    bad.replace_range(20..24, "AAAA");
+    assert!(serde_json::from_str::<<Fame as Scheme>::Ciphertext>(&bad).is_err());
+}

@@ -53,6 +53,26 @@ pub(crate) struct Ciphertext<B: Backend> {
     pub(crate) rows: Vec<(B::G2Affine, B::G1Affine)>,
 }
 
+impl<B: Backend> Drop for UserKey<B> {
+    /// Best-effort wipe of the key's secret components (see `secret`).
+    fn drop(&mut self) {
+        let zero1 = <B::G1Affine as group::prime::PrimeCurveAffine>::identity();
+        let zero2 = <B::G2Affine as group::prime::PrimeCurveAffine>::identity();
+        self.d = zero2;
+        for pair in &mut self.dj {
+            *pair = (zero1, zero2);
+        }
+        crate::secret::fence();
+    }
+}
+
+impl<B: Backend> Drop for MasterKey<B> {
+    fn drop(&mut self) {
+        self.g2_alpha = <B::G2Affine as group::prime::PrimeCurveAffine>::identity();
+        crate::secret::fence();
+    }
+}
+
 impl<B: Backend> Clone for PublicKey<B> {
     /// Clones the parameters; the clone starts with an empty hash cache.
     fn clone(&self) -> Self {

@@ -210,10 +210,7 @@ mod tests {
         let lhs = Blst::multi_pairing(&[((g1 * a).to_affine(), (g2 * b).to_affine())]);
         assert!(lhs == Blst::gt_generator() * (a * b));
         // e(aP, Q) * e(-P, aQ) == 1
-        let one = Blst::multi_pairing(&[
-            ((g1 * a).to_affine(), g2),
-            (-g1, (g2 * a).to_affine()),
-        ]);
+        let one = Blst::multi_pairing(&[((g1 * a).to_affine(), g2), (-g1, (g2 * a).to_affine())]);
         assert!(bool::from(one.is_identity()));
     }
 

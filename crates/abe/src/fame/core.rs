@@ -58,6 +58,28 @@ pub(crate) fn sorted_labels(attrs: &AttributeSet) -> Vec<String> {
     labels
 }
 
+impl<B: Backend> Drop for UserKey<B> {
+    /// Best-effort wipe of the key's secret components (see `secret`).
+    fn drop(&mut self) {
+        let zero = <B::G1Affine as group::prime::PrimeCurveAffine>::identity();
+        for triple in self
+            .sk
+            .iter_mut()
+            .chain(core::iter::once(&mut self.sk_prime))
+        {
+            *triple = [zero; 3];
+        }
+        crate::secret::fence();
+    }
+}
+
+impl<B: Backend> Drop for MasterKey<B> {
+    fn drop(&mut self) {
+        self.g_d = [<B::G1Affine as group::prime::PrimeCurveAffine>::identity(); 3];
+        crate::secret::fence();
+    }
+}
+
 impl<B: Backend> Clone for PublicKey<B> {
     /// Clones the parameters; the clone starts with an empty hash cache.
     fn clone(&self) -> Self {
