@@ -1,1 +1,100 @@
-//! medseal-chain (placeholder until its issue lands).
+//! # medseal-chain
+//!
+//! The on-chain part of medseal: the `MedsealRegistry` Solidity contract
+//! (`contracts/MedsealRegistry.sol`, compiled to the committed artifact
+//! `contracts/MedsealRegistry.json`) and two ways to use it through one [`Ledger`] trait:
+//!
+//! * [`EmbeddedChain`] (the default): the committed bytecode runs in-process on revm with the
+//!   PRAGUE rules; transactions are secp256k1-signed and the sender is recovered from the
+//!   signature; one block per transaction, hash-chained; optionally persisted as an append-only
+//!   checksummed journal that is replayed (and re-verified) on open and survives crashes.
+//! * [`RpcChain`]: any Ethereum JSON-RPC node over HTTP (anvil in the tests), with a local
+//!   signer, receipt waiting, typed revert decoding and bounded retries.
+//!
+//! ## What the contract stores (gas design)
+//!
+//! Gas targets: `createRecord` ≤ 120k, `grantAccess` ≤ 50k, `anchorIndex` ≤ 60k, independent of
+//! how many records exist (see `BENCHMARKS.md` for measured numbers).
+//!
+//! * A record is three storage slots: owner + created/updated timestamps packed in one, the
+//!   keccak256 digest of the manifest CID, and the policy hash. Full CIDs appear only in calldata
+//!   and events. Record ids come from a counter that starts at 1 (set by the constructor), so
+//!   each `createRecord` pays the same.
+//! * Access is one slot per (record, user): `None` / `Requested` / `Granted`.
+//! * **There are no per-owner or per-user storage lists.** Appending to one would add ~22k gas
+//!   to every create and grant. [`Ledger::records_of`] and [`Ledger::shared_with`] are answered
+//!   from the indexed events (`RecordCreated.owner`, `AccessGranted.user`,
+//!   `AccessRevoked.user`): every state change emits an event, so replaying them reproduces the
+//!   access state exactly. The same events form the audit trail ([`Ledger::audit_trail`]).
+//! * Index anchors and key capsules store one word each keyed by (sender, partition, epoch):
+//!   the Merkle root, resp. `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`.
+//!
+//! ## Contract build
+//!
+//! `contracts/build.sh` compiles the Solidity source with the exact solcjs version pinned in
+//! `contracts/package-lock.json` (standard JSON, `evmVersion: prague`, `viaIR`, optimizer on, no
+//! CBOR metadata) into `contracts/MedsealRegistry.json`; `contracts/check.sh` fails if the
+//! committed artifact differs from a fresh build. The Rust bindings ([`bindings`]) are generated
+//! from that artifact by `alloy::sol!` at compile time.
+//!
+//! ## Tests
+//!
+//! * `tests/conformance/`: one behavioural suite, run on the embedded chain (in memory and
+//!   journaled, `tests/embedded_conformance.rs`) and on a JSON-RPC node
+//!   (`tests/rpc_conformance.rs`). The node URL comes from `MEDSEAL_ETH_RPC` (loopback only;
+//!   `scripts/anvil-node.sh start` prints it); unset, those tests are skipped with a notice,
+//!   unless `CI=true`, where they fail.
+//! * `tests/embedded_journal.rs`: replay, torn tails, tampering; `tests/crash_recovery.rs`:
+//!   SIGKILLed child writers (the test binary re-executes itself) plus injected torn tails.
+//! * `tests/gas_targets.rs`: the gas targets with 1,000 records present.
+//!
+//! ## Example
+//!
+//! ```
+//! # async fn demo() -> Result<(), medseal_chain::LedgerError> {
+//! use std::sync::Arc;
+//! use medseal_chain::{EmbeddedChain, Ledger, PrivateKeySigner};
+//!
+//! let alice = PrivateKeySigner::random();
+//! let bob = PrivateKeySigner::random();
+//! let chain = EmbeddedChain::in_memory(alice.clone())?;
+//! let as_alice: Arc<dyn Ledger> = Arc::new(chain.clone());
+//! let as_bob: Arc<dyn Ledger> = Arc::new(chain.with_signer(bob.clone()));
+//!
+//! let created = as_alice.create_record("bafy-manifest", [7; 32]).await?;
+//! as_alice.grant_access(created.record, bob.address()).await?;
+//! assert!(as_bob.can_access(created.record, bob.address()).await?);
+//! assert_eq!(as_bob.shared_with(bob.address()).await?, vec![created.record]);
+//! # Ok(()) }
+//! # tokio_test_block_on(demo());
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+mod backend;
+pub mod bindings;
+pub mod dev_keys;
+mod embedded;
+mod error;
+mod events;
+pub mod gas_report;
+mod ledger;
+mod ledger_impl;
+mod registry_ops;
+mod revert;
+mod rpc;
+mod signing;
+mod types;
+
+pub use alloy::primitives::Address;
+pub use alloy::signers::local::PrivateKeySigner;
+
+pub use crate::embedded::{BlockInfo, EMBEDDED_CHAIN_ID, EmbeddedChain};
+pub use crate::error::{BoxError, LedgerError};
+pub use crate::ledger::{Ledger, LedgerResult};
+pub use crate::rpc::{RpcChain, RpcOptions};
+pub use crate::types::{
+    AccessRequest, AccessState, AuditEntry, AuditEvent, Capsule, CreatedRecord, IndexAnchor,
+    RecordId, RecordInfo, TxReceipt,
+};

@@ -1,0 +1,191 @@
+//! The one error type of every [`Ledger`](crate::Ledger) operation.
+
+use alloy::primitives::Address;
+
+use crate::types::RecordId;
+
+/// Boxed error of a lower layer (HTTP client, file system, ...).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of [`Ledger`](crate::Ledger) operations.
+///
+/// The first group mirrors the contract's custom errors one to one (the contract reverted with
+/// it, or — on the embedded chain — would have); the rest are failures of the chain itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The sender does not own the record (contract error `NotOwner`).
+    #[error("{caller} is not the owner of record {record}")]
+    NotOwner {
+        /// The record.
+        record: RecordId,
+        /// The sender of the rejected transaction.
+        caller: Address,
+    },
+    /// No such record (contract error `UnknownRecord`).
+    #[error("unknown record {record}")]
+    UnknownRecord {
+        /// The record id that does not exist.
+        record: RecordId,
+    },
+    /// A required field was empty or zero (contract error `EmptyField`).
+    #[error("required field `{field}` is empty")]
+    EmptyField {
+        /// Name of the field as the contract spells it (`manifestCid`, `policyHash`, ...).
+        field: String,
+    },
+    /// The user cannot be the subject of this access operation: the zero address, or the
+    /// record's owner (contract error `InvalidUser`).
+    #[error("{user} cannot be granted, denied or request access here (zero address or the owner)")]
+    InvalidUser {
+        /// The rejected user.
+        user: Address,
+    },
+    /// The user already has access (contract error `AlreadyGranted`).
+    #[error("{user} already has access to record {record}")]
+    AlreadyGranted {
+        /// The record.
+        record: RecordId,
+        /// The user.
+        user: Address,
+    },
+    /// The user has no access that could be revoked (contract error `NotGranted`).
+    #[error("{user} has no access to record {record}")]
+    NotGranted {
+        /// The record.
+        record: RecordId,
+        /// The user.
+        user: Address,
+    },
+    /// The user already has a pending request (contract error `AlreadyRequested`).
+    #[error("{user} already requested access to record {record}")]
+    AlreadyRequested {
+        /// The record.
+        record: RecordId,
+        /// The user.
+        user: Address,
+    },
+    /// The user has no pending request to deny (contract error `NoPendingRequest`).
+    #[error("{user} has no pending access request for record {record}")]
+    NoPendingRequest {
+        /// The record.
+        record: RecordId,
+        /// The user.
+        user: Address,
+    },
+    /// The sender may not read the record, so it cannot log an access (contract error
+    /// `NotAuthorized`).
+    #[error("{caller} is not authorized to access record {record}")]
+    NotAuthorized {
+        /// The record.
+        record: RecordId,
+        /// The sender.
+        caller: Address,
+    },
+    /// This (anchorer, partition, epoch) was anchored before (contract error `AlreadyAnchored`).
+    #[error(
+        "{anchorer} already anchored partition 0x{} epoch {epoch}",
+        hex32(partition)
+    )]
+    AlreadyAnchored {
+        /// The anchoring account.
+        anchorer: Address,
+        /// The index partition.
+        partition: [u8; 32],
+        /// The epoch.
+        epoch: u64,
+    },
+    /// This (publisher, partition, epoch) capsule was published before (contract error
+    /// `AlreadyPublished`).
+    #[error(
+        "{publisher} already published a capsule for partition 0x{} epoch {epoch}",
+        hex32(partition)
+    )]
+    AlreadyPublished {
+        /// The publishing account.
+        publisher: Address,
+        /// The index partition.
+        partition: [u8; 32],
+        /// The epoch.
+        epoch: u64,
+    },
+    /// The contract reverted with data that is not one of its declared errors (e.g. an
+    /// arithmetic panic, or a contract at the address that is not a `MedsealRegistry`).
+    #[error("contract reverted: 0x{}", alloy::hex::encode(.data))]
+    Reverted {
+        /// The raw revert data.
+        data: Vec<u8>,
+    },
+    /// The transaction ran out of gas or halted abnormally.
+    #[error("transaction halted: {reason}")]
+    Halted {
+        /// Why the EVM halted.
+        reason: String,
+    },
+    /// The JSON-RPC node could not be reached, even after retrying.
+    #[error(
+        "Ethereum JSON-RPC node at {endpoint} is unreachable after {attempts} attempts: {source}"
+    )]
+    NodeUnavailable {
+        /// The node URL.
+        endpoint: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last transport error.
+        #[source]
+        source: BoxError,
+    },
+    /// A transport-level failure that is not simply "node down" (the node answered with an
+    /// error, a malformed response, ...).
+    #[error("transport error: {0}")]
+    Transport(#[source] BoxError),
+    /// A transaction was sent but no receipt appeared in time.
+    #[error(
+        "no receipt for transaction 0x{} after {waited_secs} s",
+        hex32(tx_hash)
+    )]
+    ReceiptTimeout {
+        /// Hash of the transaction.
+        tx_hash: [u8; 32],
+        /// How long we waited.
+        waited_secs: u64,
+    },
+    /// The configuration is invalid (bad URL, no contract at the registry address, ...).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Stored or returned chain data is inconsistent (journal checksum or hash-chain
+    /// mismatch, replay divergence, an event that does not match contract storage, ...).
+    #[error("chain data is corrupt: {0}")]
+    Corrupt(String),
+    /// An I/O error of the embedded chain's journal.
+    #[error("journal I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The EVM rejected the transaction itself (bad nonce, invalid signature, ...).
+    #[error("transaction rejected: {0}")]
+    InvalidTransaction(String),
+}
+
+impl LedgerError {
+    /// Whether this error is one of the contract's custom errors (the chain works; the request
+    /// itself was refused).
+    pub fn is_contract_error(&self) -> bool {
+        matches!(
+            self,
+            Self::NotOwner { .. }
+                | Self::UnknownRecord { .. }
+                | Self::EmptyField { .. }
+                | Self::InvalidUser { .. }
+                | Self::AlreadyGranted { .. }
+                | Self::NotGranted { .. }
+                | Self::AlreadyRequested { .. }
+                | Self::NoPendingRequest { .. }
+                | Self::NotAuthorized { .. }
+                | Self::AlreadyAnchored { .. }
+                | Self::AlreadyPublished { .. }
+        )
+    }
+}
+
+fn hex32(bytes: &[u8; 32]) -> String {
+    alloy::hex::encode(bytes)
+}

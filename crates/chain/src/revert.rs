@@ -1,0 +1,94 @@
+//! Decoding of revert data into typed [`LedgerError`]s.
+
+use alloy::sol_types::SolInterface;
+
+use crate::bindings::MedsealRegistry::MedsealRegistryErrors as Errors;
+use crate::error::LedgerError;
+use crate::types::RecordId;
+
+/// Maps the revert data of a registry call to the matching [`LedgerError`]; data that is not a
+/// declared custom error becomes [`LedgerError::Reverted`].
+pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
+    let Ok(error) = Errors::abi_decode(data) else {
+        return LedgerError::Reverted {
+            data: data.to_vec(),
+        };
+    };
+    match error {
+        Errors::NotOwner(e) => LedgerError::NotOwner {
+            record: RecordId(e.record),
+            caller: e.caller,
+        },
+        Errors::UnknownRecord(e) => LedgerError::UnknownRecord {
+            record: RecordId(e.record),
+        },
+        Errors::EmptyField(e) => LedgerError::EmptyField { field: e.field },
+        Errors::InvalidUser(e) => LedgerError::InvalidUser { user: e.user },
+        Errors::AlreadyGranted(e) => LedgerError::AlreadyGranted {
+            record: RecordId(e.record),
+            user: e.user,
+        },
+        Errors::NotGranted(e) => LedgerError::NotGranted {
+            record: RecordId(e.record),
+            user: e.user,
+        },
+        Errors::AlreadyRequested(e) => LedgerError::AlreadyRequested {
+            record: RecordId(e.record),
+            user: e.user,
+        },
+        Errors::NoPendingRequest(e) => LedgerError::NoPendingRequest {
+            record: RecordId(e.record),
+            user: e.user,
+        },
+        Errors::NotAuthorized(e) => LedgerError::NotAuthorized {
+            record: RecordId(e.record),
+            caller: e.caller,
+        },
+        Errors::AlreadyAnchored(e) => LedgerError::AlreadyAnchored {
+            anchorer: e.anchorer,
+            partition: e.partition.0,
+            epoch: e.epoch,
+        },
+        Errors::AlreadyPublished(e) => LedgerError::AlreadyPublished {
+            publisher: e.publisher,
+            partition: e.partition.0,
+            epoch: e.epoch,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::Address;
+    use alloy::sol_types::SolError;
+
+    use super::*;
+    use crate::bindings::MedsealRegistry;
+
+    #[test]
+    fn decodes_declared_errors() {
+        let caller = Address::repeat_byte(7);
+        let data = MedsealRegistry::NotOwner { record: 3, caller }.abi_encode();
+        assert!(matches!(
+            decode_revert(&data),
+            LedgerError::NotOwner { record: RecordId(3), caller: c } if c == caller
+        ));
+        let data = MedsealRegistry::EmptyField {
+            field: "policyHash".into(),
+        }
+        .abi_encode();
+        assert!(matches!(
+            decode_revert(&data),
+            LedgerError::EmptyField { field } if field == "policyHash"
+        ));
+    }
+
+    #[test]
+    fn unknown_data_is_kept_raw() {
+        let data = [0xde, 0xad, 0xbe, 0xef];
+        assert!(matches!(
+            decode_revert(&data),
+            LedgerError::Reverted { data: d } if d == data
+        ));
+    }
+}

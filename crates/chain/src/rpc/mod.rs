@@ -1,0 +1,482 @@
+//! [`RpcChain`]: the registry on any Ethereum JSON-RPC node over plain HTTP (no TLS compiled
+//! in), signing locally.
+//!
+//! * Transactions are EIP-1559, signed with a local [`PrivateKeySigner`] and sent with
+//!   `eth_sendRawTransaction`; the node never holds a key.
+//! * Before sending, `eth_estimateGas` simulates the call: a revert is decoded into the typed
+//!   contract error and nothing is sent. The gas limit is the estimate plus 20 %.
+//! * Every send waits for the receipt (polling); a transaction that reverts on chain anyway
+//!   (state changed in between) is reported with the decoded error.
+//! * Transport failures (connection refused/reset, timeouts, HTTP 5xx/429) are retried with
+//!   exponential backoff, a bounded number of times; then the call fails with
+//!   [`LedgerError::NodeUnavailable`](crate::LedgerError::NodeUnavailable) naming the endpoint.
+//! * Sends of one account are serialised (nonce from `eth_getTransactionCount(pending)` under a
+//!   per-account lock), so concurrent tasks sharing a handle do not collide.
+//! * `recordsOf`/`sharedWith`/audit queries use `eth_getLogs` from the deployment block (or
+//!   [`RpcOptions::logs_from_block`]) to `latest`; public nodes that cap the block range of
+//!   `eth_getLogs` would need paging, which is not implemented.
+
+mod retry;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, TxKind};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::client::RpcClient;
+use alloy::rpc::types::{
+    BlockNumberOrTag, Filter, Log, TransactionInput, TransactionReceipt, TransactionRequest,
+};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest;
+use async_trait::async_trait;
+
+use self::retry::{RetryPolicy, RpcFailure, with_retry};
+use crate::backend::{ChainLog, ContractBackend, LogFilter, TxOutcome};
+use crate::bindings::MedsealRegistry;
+use crate::error::LedgerError;
+use crate::ledger::LedgerResult;
+use crate::ledger_impl::impl_ledger_via_backend;
+use crate::signing::{UnsignedCall, sign_call};
+use crate::types::TxReceipt;
+
+/// Tuning of an [`RpcChain`].
+#[derive(Debug, Clone)]
+pub struct RpcOptions {
+    /// Attempts per JSON-RPC request before giving up with `NodeUnavailable` (at least 1).
+    pub max_attempts: u32,
+    /// Pause before the first retry; doubled for every further one.
+    pub initial_backoff: Duration,
+    /// Timeout of a single HTTP request.
+    pub request_timeout: Duration,
+    /// How long to wait for a sent transaction's receipt.
+    pub receipt_timeout: Duration,
+    /// Pause between receipt polls.
+    pub poll_interval: Duration,
+    /// First block scanned by event queries (defaults to the deployment block after
+    /// [`RpcChain::deploy`], to 0 after [`RpcChain::connect`]).
+    pub logs_from_block: Option<u64>,
+}
+
+impl Default for RpcOptions {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(10),
+            receipt_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(50),
+            logs_from_block: None,
+        }
+    }
+}
+
+/// State shared by all handles of one connection.
+struct Shared {
+    provider: RootProvider,
+    endpoint: String,
+    chain_id: u64,
+    options: RpcOptions,
+    /// One send lock per account (nonce allocation + wait for inclusion).
+    send_locks: Mutex<HashMap<Address, Arc<tokio::sync::Mutex<()>>>>,
+    /// Block number -> timestamp, for logs that do not carry `blockTimestamp`.
+    timestamps: Mutex<HashMap<u64, u64>>,
+}
+
+/// A `MedsealRegistry` on an Ethereum JSON-RPC node, seen through one local signer.
+///
+/// Cheap to clone; [`with_signer`](Self::with_signer) handles share the HTTP connection.
+#[derive(Clone)]
+pub struct RpcChain {
+    shared: Arc<Shared>,
+    signer: PrivateKeySigner,
+    registry: Address,
+    logs_from_block: u64,
+}
+
+impl std::fmt::Debug for RpcChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcChain")
+            .field("endpoint", &self.shared.endpoint)
+            .field("chain_id", &self.shared.chain_id)
+            .field("sender", &self.signer.address())
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcChain {
+    /// Deploys a new registry with `signer` on the node at `url` (e.g.
+    /// `http://127.0.0.1:8545`) and returns a handle to it.
+    pub async fn deploy(url: &str, signer: PrivateKeySigner) -> LedgerResult<Self> {
+        Self::deploy_with(url, signer, RpcOptions::default()).await
+    }
+
+    /// [`deploy`](Self::deploy) with explicit options.
+    pub async fn deploy_with(
+        url: &str,
+        signer: PrivateKeySigner,
+        options: RpcOptions,
+    ) -> LedgerResult<Self> {
+        let shared = Arc::new(Shared::connect(url, options).await?);
+        let deployed = shared
+            .send(&signer, TxKind::Create, MedsealRegistry::BYTECODE.to_vec())
+            .await?;
+        let registry = deployed.contract_address.ok_or_else(|| {
+            LedgerError::Corrupt("deployment receipt names no contract address".into())
+        })?;
+        let block = deployed.block_number.unwrap_or(0);
+        let logs_from_block = shared.options.logs_from_block.unwrap_or(block);
+        tracing::info!(endpoint = %shared.endpoint, %registry, block, "MedsealRegistry deployed");
+        Ok(Self {
+            shared,
+            signer,
+            registry,
+            logs_from_block,
+        })
+    }
+
+    /// Connects to an existing registry at `registry`; fails with
+    /// [`LedgerError::Config`] if no contract code is there.
+    pub async fn connect(
+        url: &str,
+        signer: PrivateKeySigner,
+        registry: Address,
+    ) -> LedgerResult<Self> {
+        Self::connect_with(url, signer, registry, RpcOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with explicit options.
+    pub async fn connect_with(
+        url: &str,
+        signer: PrivateKeySigner,
+        registry: Address,
+        options: RpcOptions,
+    ) -> LedgerResult<Self> {
+        let shared = Arc::new(Shared::connect(url, options).await?);
+        let code = shared
+            .retry("eth_getCode", || shared.provider.get_code_at(registry))
+            .await
+            .map_err(RpcFailure::into_ledger_error)?;
+        if code.is_empty() {
+            return Err(LedgerError::Config(format!(
+                "no contract at {registry} on {}",
+                shared.endpoint
+            )));
+        }
+        let logs_from_block = shared.options.logs_from_block.unwrap_or(0);
+        Ok(Self {
+            shared,
+            signer,
+            registry,
+            logs_from_block,
+        })
+    }
+
+    /// A handle to the same registry and connection that signs with `signer`.
+    pub fn with_signer(&self, signer: PrivateKeySigner) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            signer,
+            registry: self.registry,
+            logs_from_block: self.logs_from_block,
+        }
+    }
+
+    /// The node URL.
+    pub fn endpoint(&self) -> &str {
+        &self.shared.endpoint
+    }
+
+    /// The node's chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.shared.chain_id
+    }
+}
+
+impl Shared {
+    async fn connect(url: &str, options: RpcOptions) -> LedgerResult<Self> {
+        let parsed: reqwest::Url = url
+            .parse()
+            .map_err(|e| LedgerError::Config(format!("invalid node URL {url:?}: {e}")))?;
+        // alloy's HTTP transport is built without TLS (loopback/LAN nodes only), so https
+        // would fail at the first request; say so up front.
+        if parsed.scheme() != "http" {
+            return Err(LedgerError::Config(format!(
+                "node URL {url:?} must be plain http:// (TLS is not compiled in)"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .build()
+            .map_err(|e| LedgerError::Config(format!("cannot build HTTP client: {e}")))?;
+        let provider = RootProvider::new(RpcClient::new_http_with_client(http, parsed));
+        let mut shared = Self {
+            provider,
+            endpoint: url.to_owned(),
+            chain_id: 0,
+            options,
+            send_locks: Mutex::new(HashMap::new()),
+            timestamps: Mutex::new(HashMap::new()),
+        };
+        shared.chain_id = shared
+            .retry("eth_chainId", || shared.provider.get_chain_id())
+            .await
+            .map_err(RpcFailure::into_ledger_error)?;
+        Ok(shared)
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.options.max_attempts,
+            initial_backoff: self.options.initial_backoff,
+        }
+    }
+
+    async fn retry<T, F, Fut>(&self, what: &str, request: F) -> Result<T, RpcFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::IntoFuture<Output = Result<T, alloy::transports::TransportError>>,
+    {
+        with_retry(self.retry_policy(), &self.endpoint, what, request).await
+    }
+
+    fn send_lock(&self, account: Address) -> LedgerResult<Arc<tokio::sync::Mutex<()>>> {
+        let mut locks = self
+            .send_locks
+            .lock()
+            .map_err(|_| LedgerError::Corrupt("send lock table poisoned".into()))?;
+        Ok(Arc::clone(locks.entry(account).or_default()))
+    }
+
+    /// Simulates, signs, sends and waits for a transaction; returns its successful receipt.
+    async fn send(
+        &self,
+        signer: &PrivateKeySigner,
+        to: TxKind,
+        input: Vec<u8>,
+    ) -> LedgerResult<TransactionReceipt> {
+        let from = signer.address();
+        let lock = self.send_lock(from)?;
+        let _guard = lock.lock().await;
+
+        let request = TransactionRequest {
+            from: Some(from),
+            to: Some(to),
+            input: TransactionInput::new(Bytes::from(input.clone())),
+            ..Default::default()
+        };
+        // A revert surfaces here, decoded, before anything is signed or sent.
+        let estimate = self
+            .retry("eth_estimateGas", || {
+                self.provider.estimate_gas(request.clone())
+            })
+            .await
+            .map_err(RpcFailure::into_ledger_error)?;
+        let nonce = self
+            .retry("eth_getTransactionCount", || {
+                self.provider.get_transaction_count(from).pending()
+            })
+            .await
+            .map_err(RpcFailure::into_ledger_error)?;
+        let fees = self
+            .retry("eth_feeHistory", || self.provider.estimate_eip1559_fees())
+            .await
+            .map_err(RpcFailure::into_ledger_error)?;
+        let signed = sign_call(
+            signer,
+            UnsignedCall {
+                chain_id: self.chain_id,
+                nonce,
+                gas_limit: estimate.saturating_add(estimate / 5),
+                max_fee_per_gas: fees.max_fee_per_gas,
+                max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+                to,
+                input: input.clone(),
+            },
+        )?;
+
+        let mut attempt = 0u32;
+        let sent = self
+            .retry("eth_sendRawTransaction", || {
+                attempt += 1;
+                let raw = signed.raw.clone();
+                let first_attempt = attempt == 1;
+                async move {
+                    match self.provider.send_raw_transaction(&raw).await {
+                        Ok(_) => Ok(()),
+                        // A retried send whose first attempt reached the node.
+                        Err(e) if !first_attempt && is_already_known(&e) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await;
+        sent.map_err(RpcFailure::into_ledger_error)?;
+
+        let receipt = self.wait_for_receipt(signed.hash).await?;
+        if !receipt.status() {
+            // The state changed between estimation and inclusion: find out why it reverted.
+            let block = receipt.block_number.unwrap_or(0).saturating_sub(1);
+            let replay = self
+                .provider
+                .call(request)
+                .block(BlockNumberOrTag::Number(block).into())
+                .await;
+            return Err(match replay {
+                Err(e) => retry::answered_error(e),
+                Ok(_) => LedgerError::Reverted { data: Vec::new() },
+            });
+        }
+        Ok(receipt)
+    }
+
+    async fn wait_for_receipt(&self, hash: B256) -> LedgerResult<TransactionReceipt> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let receipt = self
+                .retry("eth_getTransactionReceipt", || {
+                    self.provider.get_transaction_receipt(hash)
+                })
+                .await
+                .map_err(RpcFailure::into_ledger_error)?;
+            if let Some(receipt) = receipt {
+                return Ok(receipt);
+            }
+            if started.elapsed() >= self.options.receipt_timeout {
+                return Err(LedgerError::ReceiptTimeout {
+                    tx_hash: hash.0,
+                    waited_secs: started.elapsed().as_secs(),
+                });
+            }
+            tokio::time::sleep(self.options.poll_interval).await;
+        }
+    }
+
+    async fn block_timestamp(&self, number: u64) -> LedgerResult<u64> {
+        if let Ok(cache) = self.timestamps.lock()
+            && let Some(ts) = cache.get(&number)
+        {
+            return Ok(*ts);
+        }
+        let block = self
+            .retry("eth_getBlockByNumber", || {
+                self.provider
+                    .get_block_by_number(BlockNumberOrTag::Number(number))
+            })
+            .await
+            .map_err(RpcFailure::into_ledger_error)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("node does not know block {number}")))?;
+        let ts = block.header.timestamp;
+        if let Ok(mut cache) = self.timestamps.lock() {
+            cache.insert(number, ts);
+        }
+        Ok(ts)
+    }
+
+    async fn chain_log(&self, log: &Log) -> LedgerResult<ChainLog> {
+        let block_number = log
+            .block_number
+            .ok_or_else(|| LedgerError::Corrupt("node returned a pending log".into()))?;
+        let timestamp = match log.block_timestamp {
+            Some(ts) => ts,
+            None => self.block_timestamp(block_number).await?,
+        };
+        Ok(ChainLog {
+            topics: log.topics().to_vec(),
+            data: log.data().data.to_vec(),
+            block_number,
+            timestamp,
+            tx_hash: log.transaction_hash.unwrap_or_default().0,
+            log_index: log.log_index.unwrap_or(0),
+        })
+    }
+}
+
+fn is_already_known(error: &alloy::transports::TransportError) -> bool {
+    error.as_error_resp().is_some_and(|payload| {
+        let message = payload.message.to_ascii_lowercase();
+        message.contains("already known") || message.contains("known transaction")
+    })
+}
+
+#[async_trait]
+impl ContractBackend for RpcChain {
+    fn sender(&self) -> Address {
+        self.signer.address()
+    }
+
+    fn registry(&self) -> Address {
+        self.registry
+    }
+
+    async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
+        let receipt = self
+            .shared
+            .send(&self.signer, TxKind::Call(self.registry), calldata)
+            .await?;
+        let mut logs = Vec::new();
+        for log in receipt.logs() {
+            if log.address() == self.registry {
+                logs.push(self.shared.chain_log(log).await?);
+            }
+        }
+        Ok(TxOutcome {
+            receipt: TxReceipt {
+                tx_hash: receipt.transaction_hash.0,
+                block_number: receipt.block_number.unwrap_or(0),
+                gas_used: receipt.gas_used,
+            },
+            logs,
+        })
+    }
+
+    async fn call(&self, calldata: Vec<u8>) -> LedgerResult<Vec<u8>> {
+        let request = TransactionRequest {
+            from: Some(self.signer.address()),
+            to: Some(TxKind::Call(self.registry)),
+            input: TransactionInput::new(Bytes::from(calldata)),
+            ..Default::default()
+        };
+        let output = self
+            .shared
+            .retry("eth_call", || self.shared.provider.call(request.clone()))
+            .await
+            .map_err(RpcFailure::into_ledger_error)?;
+        Ok(output.to_vec())
+    }
+
+    async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
+        let mut query = Filter::new()
+            .address(self.registry)
+            .event_signature(filter.events.clone())
+            .from_block(self.logs_from_block)
+            .to_block(BlockNumberOrTag::Latest);
+        if let Some(topic) = filter.topics[0] {
+            query = query.topic1(topic);
+        }
+        if let Some(topic) = filter.topics[1] {
+            query = query.topic2(topic);
+        }
+        if let Some(topic) = filter.topics[2] {
+            query = query.topic3(topic);
+        }
+        let raw = self
+            .shared
+            .retry("eth_getLogs", || self.shared.provider.get_logs(&query))
+            .await
+            .map_err(RpcFailure::into_ledger_error)?;
+        let mut logs = Vec::with_capacity(raw.len());
+        for log in &raw {
+            if log.removed || !filter.matches(log.topics()) {
+                continue;
+            }
+            logs.push(self.shared.chain_log(log).await?);
+        }
+        logs.sort_by_key(|log| (log.block_number, log.log_index));
+        Ok(logs)
+    }
+}
+
+impl_ledger_via_backend!(RpcChain);

@@ -1,0 +1,174 @@
+//! Plain data types of the [`Ledger`](crate::Ledger) API (no transport types).
+
+use std::fmt;
+
+use alloy::primitives::Address;
+
+/// Identifier of a record in the registry (assigned by the contract, starting at 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId(pub u64);
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What a state-changing call cost and where it landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxReceipt {
+    /// Hash of the signed transaction.
+    pub tx_hash: [u8; 32],
+    /// Number of the block that includes it.
+    pub block_number: u64,
+    /// Gas used by the transaction (after refunds; the value in the Ethereum receipt).
+    pub gas_used: u64,
+}
+
+/// Result of [`Ledger::create_record`](crate::Ledger::create_record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatedRecord {
+    /// The new record's id.
+    pub record: RecordId,
+    /// The transaction receipt.
+    pub receipt: TxReceipt,
+}
+
+/// A record as stored by the contract, plus its full manifest pointer from the event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// The record id.
+    pub record: RecordId,
+    /// The owner (creator) of the record.
+    pub owner: Address,
+    /// Block timestamp (Unix seconds) of creation.
+    pub created_at: u64,
+    /// Block timestamp (Unix seconds) of the last update (equals `created_at` if never updated).
+    pub updated_at: u64,
+    /// Content identifier of the current manifest (from the latest create/update event,
+    /// checked against the digest in storage).
+    pub manifest_cid: String,
+    /// keccak256 of `manifest_cid`, as stored by the contract.
+    pub manifest_digest: [u8; 32],
+    /// Hash of the access policy the record is encrypted under.
+    pub policy_hash: [u8; 32],
+}
+
+/// Access state of one user for one record, as stored by the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessState {
+    /// No grant and no pending request (the owner is always `None`: it needs no grant).
+    None,
+    /// The user asked for access; the owner has not answered yet.
+    Requested,
+    /// The user may read the record.
+    Granted,
+}
+
+/// A pending access request addressed to a record owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccessRequest {
+    /// The requested record.
+    pub record: RecordId,
+    /// Who asked.
+    pub requester: Address,
+}
+
+/// One entry of a record's audit trail (one contract event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The record concerned.
+    pub record: RecordId,
+    /// What happened.
+    pub event: AuditEvent,
+    /// Block that includes the event.
+    pub block_number: u64,
+    /// Timestamp (Unix seconds) of that block.
+    pub timestamp: u64,
+    /// Transaction that emitted the event.
+    pub tx_hash: [u8; 32],
+}
+
+/// The kinds of auditable events of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// The record was created.
+    Created {
+        /// Its owner.
+        owner: Address,
+        /// Manifest pointer.
+        manifest_cid: String,
+        /// Policy hash.
+        policy_hash: [u8; 32],
+    },
+    /// The owner replaced manifest pointer and/or policy.
+    Updated {
+        /// The owner.
+        owner: Address,
+        /// New manifest pointer.
+        manifest_cid: String,
+        /// New policy hash.
+        policy_hash: [u8; 32],
+    },
+    /// The owner granted access.
+    AccessGranted {
+        /// The grantee.
+        user: Address,
+    },
+    /// The owner revoked access.
+    AccessRevoked {
+        /// The former grantee.
+        user: Address,
+    },
+    /// A user asked the owner for access.
+    AccessRequested {
+        /// Who asked.
+        requester: Address,
+        /// The owner that was asked.
+        owner: Address,
+    },
+    /// The owner denied a pending request.
+    AccessDenied {
+        /// The denied user.
+        user: Address,
+    },
+    /// Owner or grantee recorded that it accessed the record.
+    AccessLogged {
+        /// Who accessed it.
+        accessor: Address,
+    },
+}
+
+/// An anchored encrypted-index shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexAnchor {
+    /// Account that anchored it.
+    pub anchorer: Address,
+    /// Index partition.
+    pub partition: [u8; 32],
+    /// Epoch.
+    pub epoch: u64,
+    /// Content identifier of the shard (from the event).
+    pub shard_cid: String,
+    /// Merkle root (from storage; the event agrees).
+    pub merkle_root: [u8; 32],
+    /// Block that anchored it.
+    pub block_number: u64,
+}
+
+/// A published key capsule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capsule {
+    /// Account that published it.
+    pub publisher: Address,
+    /// Index partition.
+    pub partition: [u8; 32],
+    /// Epoch.
+    pub epoch: u64,
+    /// Content identifier of the capsule (from the event, checked against the stored commitment).
+    pub capsule_cid: String,
+    /// Policy hash the capsule is encrypted under.
+    pub policy_hash: [u8; 32],
+    /// Block that published it.
+    pub block_number: u64,
+}

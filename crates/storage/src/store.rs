@@ -1,0 +1,201 @@
+//! The backend-neutral storage interface.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+
+use crate::block::Block;
+use crate::cid::Cid;
+use crate::dag_builder::{CHUNK_SIZE, DagBuilder, FinishedDag, ImportFormat};
+use crate::error::Result;
+
+/// A stream of byte pieces, used both for content going in and coming out.
+/// An `Err` item ends the stream.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'static>>;
+
+/// How [`ContentStore::put`] stores content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PutOptions {
+    /// DAG flavour, and so which CID comes back.
+    pub format: ImportFormat,
+    /// Pin the root so garbage collection keeps the content.
+    pub pin: bool,
+}
+
+impl Default for PutOptions {
+    /// `ipfs add` defaults: CIDv0 and pinned.
+    fn default() -> Self {
+        Self {
+            format: ImportFormat::CidV0,
+            pin: true,
+        }
+    }
+}
+
+impl PutOptions {
+    /// The defaults (CIDv0, pinned).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the DAG flavour.
+    #[must_use]
+    pub fn with_format(mut self, format: ImportFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Sets whether the root is pinned.
+    #[must_use]
+    pub fn with_pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+}
+
+/// A content-addressed store of UnixFS files.
+///
+/// Object safe: pick a backend at run time and hold it as
+/// `Arc<dyn ContentStore>`. Every read is verified against the CID it was
+/// asked for, whatever the backend; a mismatch is
+/// [`StorageError::IntegrityViolation`](crate::StorageError::IntegrityViolation),
+/// never silently returned data.
+#[async_trait]
+pub trait ContentStore: Send + Sync + std::fmt::Debug {
+    /// Stores `data` as a UnixFS file and returns its CID, which is the
+    /// one `ipfs add` would print for the same bytes and format.
+    async fn put(&self, data: Bytes, options: PutOptions) -> Result<Cid> {
+        self.put_stream(bytes_as_stream(data), options).await
+    }
+
+    /// Stores everything `data` yields as one UnixFS file.
+    async fn put_stream(&self, data: ByteStream, options: PutOptions) -> Result<Cid>;
+
+    /// The whole file named by `cid`, verified.
+    async fn get(&self, cid: &Cid) -> Result<Bytes> {
+        let mut stream = self.get_stream(cid);
+        let mut out = BytesMut::new();
+        while let Some(piece) = stream.next().await {
+            out.extend_from_slice(&piece?);
+        }
+        Ok(out.freeze())
+    }
+
+    /// The file named by `cid` as a stream; each block is verified before
+    /// any of its bytes are yielded. Memory use is O(chunk).
+    fn get_stream(&self, cid: &Cid) -> ByteStream;
+
+    /// One block's bytes, verified against `cid`.
+    async fn get_block(&self, cid: &Cid) -> Result<Bytes>;
+
+    /// Whether the store holds block `cid` itself (not whether a network
+    /// could find it).
+    async fn has(&self, cid: &Cid) -> Result<bool>;
+
+    /// Keeps the DAG under `cid` from garbage collection. The whole DAG must
+    /// be available, else [`StorageError::NotFound`](crate::StorageError::NotFound).
+    async fn pin(&self, cid: &Cid) -> Result<()>;
+
+    /// Removes a pin made by [`ContentStore::pin`] or a pinned put.
+    /// Unpinning content that is not pinned succeeds (idempotent).
+    async fn unpin(&self, cid: &Cid) -> Result<()>;
+}
+
+/// A store that accepts individual, already verified blocks (CAR import,
+/// caches).
+#[async_trait]
+pub trait BlockSink: Send + Sync {
+    /// Stores one block durably.
+    async fn put_block(&self, block: Block) -> Result<()>;
+}
+
+#[async_trait]
+impl<T: ContentStore + ?Sized> ContentStore for Arc<T> {
+    async fn put(&self, data: Bytes, options: PutOptions) -> Result<Cid> {
+        (**self).put(data, options).await
+    }
+    async fn put_stream(&self, data: ByteStream, options: PutOptions) -> Result<Cid> {
+        (**self).put_stream(data, options).await
+    }
+    async fn get(&self, cid: &Cid) -> Result<Bytes> {
+        (**self).get(cid).await
+    }
+    fn get_stream(&self, cid: &Cid) -> ByteStream {
+        (**self).get_stream(cid)
+    }
+    async fn get_block(&self, cid: &Cid) -> Result<Bytes> {
+        (**self).get_block(cid).await
+    }
+    async fn has(&self, cid: &Cid) -> Result<bool> {
+        (**self).has(cid).await
+    }
+    async fn pin(&self, cid: &Cid) -> Result<()> {
+        (**self).pin(cid).await
+    }
+    async fn unpin(&self, cid: &Cid) -> Result<()> {
+        (**self).unpin(cid).await
+    }
+}
+
+#[async_trait]
+impl<T: BlockSink + ?Sized> BlockSink for Arc<T> {
+    async fn put_block(&self, block: Block) -> Result<()> {
+        (**self).put_block(block).await
+    }
+}
+
+/// `data` as a [`ByteStream`] of chunk-sized pieces (zero-copy slices), so
+/// stores build and write the DAG incrementally.
+pub fn bytes_as_stream(data: Bytes) -> ByteStream {
+    let pieces: Vec<Bytes> = (0..data.len().div_ceil(CHUNK_SIZE))
+        .map(|i| data.slice(i * CHUNK_SIZE..((i + 1) * CHUNK_SIZE).min(data.len())))
+        .collect();
+    Box::pin(futures_util::stream::iter(pieces.into_iter().map(Ok)))
+}
+
+/// Copies every piece of `stream` into `writer`, returning the byte count.
+/// The stream's pieces are written as they arrive (O(chunk) memory).
+pub async fn write_stream_to<W: std::io::Write + Send>(
+    mut stream: ByteStream,
+    writer: &mut W,
+) -> Result<u64> {
+    let mut total = 0u64;
+    while let Some(piece) = stream.next().await {
+        let piece = piece?;
+        writer
+            .write_all(&piece)
+            .map_err(|e| crate::error::StorageError::io("writing streamed content", e))?;
+        total += piece.len() as u64;
+    }
+    Ok(total)
+}
+
+/// Builds the DAG of everything `data` yields, handing each completed block
+/// to `store_block` as soon as it exists (children before parents, root
+/// last). Returns the finished DAG (its `blocks` already handed over).
+pub(crate) async fn import_stream<F, Fut>(
+    mut data: ByteStream,
+    format: ImportFormat,
+    mut store_block: F,
+) -> Result<FinishedDag>
+where
+    F: FnMut(Block) -> Fut + Send,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let mut builder = DagBuilder::new(format);
+    while let Some(piece) = data.next().await {
+        builder.write(&piece?);
+        for block in builder.take_blocks() {
+            store_block(block).await?;
+        }
+    }
+    let mut dag = builder.finish();
+    for block in std::mem::take(&mut dag.blocks) {
+        store_block(block).await?;
+    }
+    Ok(dag)
+}

@@ -1,0 +1,212 @@
+//! `LocalStore` specifics: on-disk layout, persistence, pins, garbage
+//! collection, corruption handling.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bytes::Bytes;
+use medseal_storage::{
+    CHUNK_SIZE, Cid, CidVersion, Codec, ContentStore, ImportFormat, LocalStore, PutOptions,
+    StorageError,
+};
+
+use common::pseudo_random;
+
+fn unpinned() -> PutOptions {
+    PutOptions::new().with_pin(false)
+}
+
+#[tokio::test]
+async fn blocks_live_in_a_kubo_flatfs_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let cid = store.put(Bytes::new(), PutOptions::new()).await.unwrap();
+    assert_eq!(
+        cid.to_string(),
+        "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+    );
+    let path = store.block_path(&cid);
+    let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+    let shard = path
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // The file name and shard a js-ipfs 0.66 node's flatfs repo uses for
+    // this block (read from a real repo), sharded next-to-last/2.
+    assert_eq!(
+        name,
+        "CIQL7TG2PB52XIZLLHDYIUFMHUQLMMZWBNBZSLDXFCPZ5VDNQQ2WDZQ.data"
+    );
+    assert_eq!(shard, "DZ");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        [0x0a, 0x04, 0x08, 0x02, 0x18, 0x00]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("blocks/SHARDING")).unwrap(),
+        "/repo/flatfs/shard/v1/next-to-last/2\n"
+    );
+}
+
+#[tokio::test]
+async fn contents_and_pins_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Bytes::from(pseudo_random(1, 3 * CHUNK_SIZE + 1));
+    let (pinned, loose) = {
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        let pinned = store.put(data.clone(), PutOptions::new()).await.unwrap();
+        let loose = store
+            .put(Bytes::from_static(b"loose"), unpinned())
+            .await
+            .unwrap();
+        (pinned, loose)
+    };
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.pins().await, vec![pinned]);
+    assert_eq!(store.get(&pinned).await.unwrap(), data);
+    assert_eq!(
+        store.get(&loose).await.unwrap(),
+        Bytes::from_static(b"loose")
+    );
+}
+
+#[tokio::test]
+async fn gc_removes_only_what_no_pin_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let shared_chunk = pseudo_random(2, CHUNK_SIZE);
+    // Two raw-leaves files sharing their first chunk.
+    let mut kept_data = shared_chunk.clone();
+    kept_data.extend(pseudo_random(3, CHUNK_SIZE));
+    let mut dropped_data = shared_chunk.clone();
+    dropped_data.extend(pseudo_random(4, CHUNK_SIZE));
+    let raw = |pin| {
+        PutOptions::new()
+            .with_format(ImportFormat::CidV1RawLeaves)
+            .with_pin(pin)
+    };
+    let kept = store
+        .put(Bytes::from(kept_data.clone()), raw(true))
+        .await
+        .unwrap();
+    let dropped = store
+        .put(Bytes::from(dropped_data), raw(false))
+        .await
+        .unwrap();
+    let unpinned_later = store
+        .put(Bytes::from(pseudo_random(5, 1000)), raw(true))
+        .await
+        .unwrap();
+    store.unpin(&unpinned_later).await.unwrap();
+
+    let report = store.gc().await.unwrap();
+    // kept: root + 2 leaves; removed: dropped root + its own leaf + the 1000-byte file.
+    assert_eq!(report.kept_blocks, 3);
+    assert_eq!(report.removed_blocks, 3);
+    assert_eq!(store.get(&kept).await.unwrap(), kept_data);
+    assert!(!store.has(&dropped).await.unwrap());
+    assert!(!store.has(&unpinned_later).await.unwrap());
+    let shared = Cid::for_block(CidVersion::V1, Codec::Raw, &shared_chunk);
+    assert!(
+        store.has(&shared).await.unwrap(),
+        "shared leaf is still reachable"
+    );
+    assert_eq!(store.gc().await.unwrap().removed_blocks, 0, "idempotent");
+}
+
+#[tokio::test]
+async fn gc_refuses_to_run_when_a_pinned_dag_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let data = pseudo_random(6, 3 * CHUNK_SIZE);
+    let root = store
+        .put(Bytes::from(data.clone()), PutOptions::new())
+        .await
+        .unwrap();
+    let loose = store
+        .put(Bytes::from_static(b"garbage"), unpinned())
+        .await
+        .unwrap();
+    // Delete one leaf of the pinned DAG.
+    let leaf_block = {
+        let mut builder = medseal_storage::DagBuilder::new(ImportFormat::CidV0);
+        builder.write(&data);
+        let dag = builder.finish();
+        *dag.blocks[0].cid()
+    };
+    std::fs::remove_file(store.block_path(&leaf_block)).unwrap();
+    let error = store.gc().await.unwrap_err();
+    assert!(
+        matches!(error, StorageError::NotFound { cid } if cid == leaf_block),
+        "{error:?}"
+    );
+    assert!(
+        store.has(&loose).await.unwrap(),
+        "nothing deleted by a failed GC"
+    );
+    assert!(store.has(&root).await.unwrap());
+}
+
+#[tokio::test]
+async fn corruption_is_detected_reported_and_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let data = Bytes::from(pseudo_random(7, 1000));
+    let cid = store.put(data.clone(), PutOptions::new()).await.unwrap();
+    let path = store.block_path(&cid);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 1); // a torn write
+    std::fs::write(&path, &bytes).unwrap();
+
+    let error = store.get(&cid).await.unwrap_err();
+    assert!(
+        matches!(error, StorageError::IntegrityViolation { .. }),
+        "{error:?}"
+    );
+    let report = store.verify_all(false).await.unwrap();
+    assert_eq!(report.corrupt, vec![path.clone()]);
+    // Putting the same content again replaces the bad file.
+    assert_eq!(
+        store.put(data.clone(), PutOptions::new()).await.unwrap(),
+        cid
+    );
+    assert_eq!(store.get(&cid).await.unwrap(), data);
+    assert!(store.verify_all(false).await.unwrap().corrupt.is_empty());
+
+    std::fs::write(&path, b"junk").unwrap();
+    assert_eq!(store.verify_all(true).await.unwrap().corrupt.len(), 1);
+    assert!(!store.has(&cid).await.unwrap(), "removed on request");
+}
+
+#[tokio::test]
+async fn pin_requires_the_whole_dag() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let data = pseudo_random(8, 2 * CHUNK_SIZE + 1);
+    let root = store
+        .put(Bytes::from(data.clone()), unpinned())
+        .await
+        .unwrap();
+    let last_leaf = {
+        let mut builder = medseal_storage::DagBuilder::new(ImportFormat::CidV0);
+        builder.write(&data);
+        *builder.finish().blocks[2].cid()
+    };
+    assert!(store.remove_block(&last_leaf).await.unwrap());
+    let error = store.pin(&root).await.unwrap_err();
+    assert!(matches!(error, StorageError::NotFound { cid } if cid == last_leaf));
+    assert!(store.pins().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_corrupt_pin_file_stops_open_instead_of_losing_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(LocalStore::open(dir.path()).await.unwrap());
+    std::fs::write(dir.path().join("pins.json"), b"{\"format\":").unwrap();
+    let error = LocalStore::open(dir.path()).await.unwrap_err();
+    assert!(matches!(error, StorageError::Io { .. }), "{error:?}");
+}
