@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throw-away js-ipfs node on loopback for the medseal-storage KuboStore tests.
 #
-#   scripts/ipfs-node.sh install   # npm ci in scripts/ipfs (js-ipfs 0.66.1, pinned lockfile)
+#   scripts/ipfs-node.sh install   # npm install from the pinned lockfile (js-ipfs 0.66.1)
 #   scripts/ipfs-node.sh start     # fresh repo in a temp dir, daemon in background;
 #                                  # prints MEDSEAL_IPFS_API=http://127.0.0.1:5001
 #   scripts/ipfs-node.sh stop      # stops the daemon and deletes its repo
@@ -44,7 +44,11 @@ running_pid() {
 cmd_install() {
     command -v npm >/dev/null || die "npm not found: install Node.js 18+ (e.g. apt-get install nodejs npm)"
     cd "$package_dir"
-    npm ci --no-audit --no-fund --loglevel=error
+    # Not `npm ci`: an optional dependency of js-ipfs (electron-eval -> headless) points at
+    # a GitHub tarball that is never fetched here, so the lockfile cannot list it and
+    # `npm ci` rejects the lockfile as out of sync. `npm install --no-save` installs exactly
+    # the locked versions and never rewrites the lockfile.
+    npm install --no-save --no-audit --no-fund --loglevel=error
 }
 
 cmd_start() {
