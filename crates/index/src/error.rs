@@ -1,0 +1,145 @@
+//! Errors.
+
+/// Everything that can go wrong in this crate.
+///
+/// Failures to open a partition capsule are opaque ([`Error::Decryption`]);
+/// [`Error::PolicyNotSatisfied`] is separate because it depends only on public data (the
+/// capsule's policy and the key's attributes). A host's answer that does not verify is
+/// [`Error::Verification`] with the typed reason: the reason depends only on what the
+/// host sent, never on a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A keyword is empty, too long or malformed.
+    #[error("invalid keyword: {0}")]
+    Keyword(#[from] KeywordError),
+    /// The key's attributes do not satisfy the partition's (or index entry's) policy.
+    #[error("the key's attributes do not satisfy the policy")]
+    PolicyNotSatisfied,
+    /// A capsule did not open (opaque by design).
+    #[error("decryption failed")]
+    Decryption,
+    /// A byte string is not a valid canonical encoding.
+    #[error("malformed encoding: {0}")]
+    Decode(#[from] DecodeError),
+    /// A host's search answer does not verify against the anchored shard roots.
+    #[error("search answer rejected: {0}")]
+    Verification(#[from] VerifyError),
+    /// The all-zero record reference is reserved for padding entries.
+    #[error("the all-zero record reference is reserved")]
+    ReservedRecordRef,
+    /// A shard repeats a label already present in its partition, or belongs to another
+    /// partition than the operation expected.
+    #[error("shard conflicts with its partition: {0}")]
+    ShardConflict(&'static str),
+    /// The partition is not known to the host.
+    #[error("unknown partition")]
+    UnknownPartition,
+    /// An input exceeds a documented limit.
+    #[error("{what} exceeds the limit of {limit}")]
+    LimitExceeded {
+        /// What was too large.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A hash to Z_r came out zero (probability about 2^-255; the keyword cannot be used).
+    #[error("degenerate keyword hash")]
+    DegenerateHash,
+    /// An error from the CP-ABE layer other than the two above (e.g. an invalid policy).
+    #[error("CP-ABE error: {0}")]
+    Abe(medseal_abe::Error),
+}
+
+impl Error {
+    /// Maps a CP-ABE error, keeping the two cases callers branch on.
+    pub(crate) fn from_abe(e: medseal_abe::Error) -> Self {
+        match e {
+            medseal_abe::Error::PolicyNotSatisfied => Self::PolicyNotSatisfied,
+            medseal_abe::Error::Decryption => Self::Decryption,
+            other => Self::Abe(other),
+        }
+    }
+}
+
+/// Why a keyword was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeywordError {
+    /// The keyword has no `type:` prefix.
+    #[error("missing type prefix (write e.g. `icd10:I10` or `term:asthma`)")]
+    MissingType,
+    /// The type prefix is empty or has characters outside `[a-z0-9_.-]` after
+    /// normalisation.
+    #[error("invalid type prefix")]
+    InvalidType,
+    /// The value is empty after normalisation.
+    #[error("empty keyword value")]
+    EmptyValue,
+    /// The keyword is longer than the limit (before or after normalisation).
+    #[error("keyword of {len} bytes exceeds the limit of {max}")]
+    TooLong {
+        /// Length found, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+}
+
+/// Why a byte string is not a valid canonical encoding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input does not start with the medseal-index magic bytes.
+    #[error("not a medseal-index object (bad magic)")]
+    BadMagic,
+    /// The format version is not one this library reads.
+    #[error("unsupported format version {0}")]
+    UnsupportedVersion(u8),
+    /// The object is of another kind.
+    #[error("expected a {expected}, found object kind {found}")]
+    WrongKind {
+        /// The kind the caller asked for.
+        expected: &'static str,
+        /// The kind byte found.
+        found: u8,
+    },
+    /// The input ends early.
+    #[error("truncated input")]
+    Truncated,
+    /// Bytes follow the end of the object.
+    #[error("{0} trailing bytes after the object")]
+    TrailingBytes(usize),
+    /// A count is above its limit.
+    #[error("{what} count {found} exceeds the limit {limit}")]
+    TooLarge {
+        /// What was counted.
+        what: &'static str,
+        /// The count found.
+        found: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Shard labels are not strictly increasing (unsorted or repeated).
+    #[error("shard labels are not strictly increasing")]
+    UnsortedLabels,
+}
+
+/// Why a host's search answer was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The answer covers a different set of shards than the anchored roots.
+    #[error("the answer does not cover exactly the anchored shards")]
+    ShardSet,
+    /// A result's membership proof does not lead to an anchored root.
+    #[error("membership proof of result {0} is invalid")]
+    Membership(usize),
+    /// The proof that the search terminated (the next label is absent) is invalid for a
+    /// shard: the host withheld results or forged the proof.
+    #[error("non-membership proof for shard {0} is invalid")]
+    NonMembership(usize),
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,0 +1,194 @@
+//! [`Keyword`]: typed, normalised search keywords shared by both schemes.
+//!
+//! Normalisation rules: see [`Keyword`].
+
+use crate::error::KeywordError;
+use unicode_normalization::UnicodeNormalization;
+
+/// Maximum length of a normalised keyword in bytes.
+pub const MAX_KEYWORD_LEN: usize = 256;
+/// Maximum length of the raw input in bytes (checked before normalising, which can grow
+/// the text).
+pub const MAX_KEYWORD_INPUT_LEN: usize = 1024;
+
+/// A normalised search keyword `type:value`.
+///
+/// A keyword is `type:value`, e.g. `icd10:I10` or `term:asthma`. Normalisation, in order:
+///
+/// 1. Unicode NFKC (compatibility composition: `ﬁ` → `fi`, full-width → ASCII, …);
+/// 2. lowercase (Unicode `to_lowercase`), then NFKC again (lowercasing can leave a
+///    string that is no longer NFKC);
+/// 3. split at the first `:`; type and value are each trimmed of Unicode whitespace;
+/// 4. the type must be non-empty and in `[a-z0-9_.-]`, the value non-empty;
+/// 5. for type `icd10` the dots are removed from the value (`I10.1` and `I101` are the
+///    same code; the CDC code list writes codes without dots).
+///
+/// The canonical text is `type:value`; its UTF-8 bytes are what the schemes hash. It is
+/// a frozen format: changing it would make every existing index unsearchable.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Keyword(String);
+
+impl Keyword {
+    /// Parses and normalises `type:value`.
+    ///
+    /// # Errors
+    /// [`KeywordError`] if the input is too long, lacks a type, has an invalid type or an
+    /// empty value.
+    pub fn parse(text: &str) -> Result<Self, KeywordError> {
+        if text.len() > MAX_KEYWORD_INPUT_LEN {
+            return Err(KeywordError::TooLong {
+                len: text.len(),
+                max: MAX_KEYWORD_INPUT_LEN,
+            });
+        }
+        let folded: String = text
+            .nfkc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfkc()
+            .collect();
+        let (kind, value) = folded.split_once(':').ok_or(KeywordError::MissingType)?;
+        let kind = kind.trim();
+        let value = value.trim();
+        if kind.is_empty()
+            || !kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+        {
+            return Err(KeywordError::InvalidType);
+        }
+        let value: String = if kind == "icd10" {
+            value.chars().filter(|&c| c != '.').collect()
+        } else {
+            value.to_owned()
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(KeywordError::EmptyValue);
+        }
+        let canonical = format!("{kind}:{value}");
+        if canonical.len() > MAX_KEYWORD_LEN {
+            return Err(KeywordError::TooLong {
+                len: canonical.len(),
+                max: MAX_KEYWORD_LEN,
+            });
+        }
+        Ok(Self(canonical))
+    }
+
+    /// `type:value` from its two parts (each normalised as by [`Keyword::parse`]).
+    ///
+    /// # Errors
+    /// As for [`Keyword::parse`]; a `kind` containing `:` is an invalid type.
+    pub fn typed(kind: &str, value: &str) -> Result<Self, KeywordError> {
+        if kind.contains(':') {
+            return Err(KeywordError::InvalidType);
+        }
+        Self::parse(&format!("{kind}:{value}"))
+    }
+
+    /// An ICD-10 diagnosis code keyword, `icd10:<code>`.
+    ///
+    /// # Errors
+    /// As for [`Keyword::parse`].
+    pub fn icd10(code: &str) -> Result<Self, KeywordError> {
+        Self::typed("icd10", code)
+    }
+
+    /// A free-text term keyword, `term:<text>`.
+    ///
+    /// # Errors
+    /// As for [`Keyword::parse`].
+    pub fn term(text: &str) -> Result<Self, KeywordError> {
+        Self::typed("term", text)
+    }
+
+    /// The canonical text `type:value`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The type prefix.
+    pub fn kind(&self) -> &str {
+        self.0.split_once(':').map_or("", |(k, _)| k)
+    }
+
+    /// The value after the prefix.
+    pub fn value(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, v)| v)
+    }
+
+    /// The bytes the schemes hash.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl core::str::FromStr for Keyword {
+    type Err = KeywordError;
+    fn from_str(s: &str) -> Result<Self, KeywordError> {
+        Self::parse(s)
+    }
+}
+
+impl core::fmt::Display for Keyword {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Keywords are search secrets: `Debug` shows only the type.
+impl core::fmt::Debug for Keyword {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Keyword")
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises() {
+        let k = Keyword::parse("  ICD10 : I10.1 ").unwrap();
+        assert_eq!(k.as_str(), "icd10:i101");
+        assert_eq!(k, Keyword::icd10("i101").unwrap());
+        // Full-width letters and the fi ligature fold to ASCII under NFKC.
+        let k = Keyword::parse("ＴＥＲＭ:ﬁbrosis").unwrap();
+        assert_eq!(k.as_str(), "term:fibrosis");
+        assert_eq!(k.kind(), "term");
+        assert_eq!(k.value(), "fibrosis");
+        // Dots are kept outside icd10.
+        assert_eq!(Keyword::term("a.b").unwrap().as_str(), "term:a.b");
+        // Only the first colon separates.
+        assert_eq!(Keyword::parse("term:a:b").unwrap().value(), "a:b");
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(Keyword::parse("asthma"), Err(KeywordError::MissingType));
+        assert_eq!(Keyword::parse(":asthma"), Err(KeywordError::InvalidType));
+        assert_eq!(Keyword::parse("te rm:x"), Err(KeywordError::InvalidType));
+        assert_eq!(Keyword::parse("term:   "), Err(KeywordError::EmptyValue));
+        assert_eq!(Keyword::parse("icd10:..."), Err(KeywordError::EmptyValue));
+        assert_eq!(Keyword::typed("a:b", "c"), Err(KeywordError::InvalidType));
+        let long = format!("term:{}", "x".repeat(MAX_KEYWORD_LEN));
+        assert!(matches!(
+            Keyword::parse(&long),
+            Err(KeywordError::TooLong { .. })
+        ));
+        let huge = "x".repeat(MAX_KEYWORD_INPUT_LEN + 1);
+        assert!(matches!(
+            Keyword::parse(&huge),
+            Err(KeywordError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_hides_value() {
+        let k = Keyword::term("hiv").unwrap();
+        assert!(!format!("{k:?}").contains("hiv"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Design notes (documentation only).
+
+pub mod formats;
+pub mod leakage;
