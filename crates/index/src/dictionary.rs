@@ -2,7 +2,7 @@
 //! keyword-guessing demonstration).
 //!
 //! The list (public domain, US CDC/NCHS) is vendored as `data/icd10cm.tsv.gz`;
-//! [`icd10cm`] (feature `icd10`) decompresses the embedded copy. [`parse_tsv`] is always
+//! `icd10cm` (feature `icd10`) decompresses the embedded copy. [`parse_tsv`] is always
 //! available for a copy obtained otherwise.
 
 /// One code of the list.
