@@ -22,6 +22,10 @@ const MAX_SECTION: u64 = 8 << 20;
 const MAX_HEADER: u64 = 1 << 20;
 /// CBOR tag for CIDs in dag-cbor.
 const CID_TAG: u64 = 42;
+/// Imported blocks are handed to the sink in groups of about this many
+/// bytes ([`BlockSink::put_blocks`]), so a store can make each group
+/// durable at once; it bounds the import's memory.
+const IMPORT_BATCH_BYTES: usize = 16 << 20;
 
 /// The dag-cbor CAR v1 header for `roots`, byte-identical to go-car's.
 fn encode_header(roots: &[Cid]) -> Vec<u8> {
@@ -276,6 +280,8 @@ impl StreamReader {
 
 /// Reads a CAR v1 stream into `sink`, verifying every block against its
 /// CID ([`StorageError::IntegrityViolation`] on a mismatch). Does not pin.
+/// Blocks reach the sink in groups of about 16 MiB
+/// ([`BlockSink::put_blocks`]); when this returns `Ok`, all are stored.
 pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Result<CarImport> {
     let mut reader = StreamReader {
         stream: car,
@@ -294,6 +300,8 @@ pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Res
     let header = reader.exact(header_len as usize).await?;
     let roots = decode_header(&header)?;
     let mut blocks = 0;
+    let mut pending = Vec::new();
+    let mut pending_bytes = 0;
     while let Some(section_len) = reader.varint().await? {
         if section_len == 0 || section_len > MAX_SECTION {
             return Err(StorageError::InvalidCar(format!(
@@ -303,8 +311,16 @@ pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Res
         let section = reader.exact(section_len as usize).await?;
         let (cid, used) = Cid::read_prefix(&section)?;
         let block = Block::new(cid, section.slice(used..))?;
-        sink.put_block(block).await?;
+        pending_bytes += block.data().len();
+        pending.push(block);
         blocks += 1;
+        if pending_bytes >= IMPORT_BATCH_BYTES {
+            sink.put_blocks(std::mem::take(&mut pending)).await?;
+            pending_bytes = 0;
+        }
+    }
+    if !pending.is_empty() {
+        sink.put_blocks(pending).await?;
     }
     Ok(CarImport { roots, blocks })
 }

@@ -111,6 +111,17 @@ pub trait ContentStore: Send + Sync + std::fmt::Debug {
 pub trait BlockSink: Send + Sync {
     /// Stores one block durably.
     async fn put_block(&self, block: Block) -> Result<()>;
+
+    /// Stores several blocks durably: when it returns `Ok`, all of them
+    /// are stored. Stores that can make a group of writes durable at once
+    /// (such as [`LocalStore`](crate::LocalStore)) override this; the
+    /// default stores them one by one.
+    async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
+        for block in blocks {
+            self.put_block(block).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -145,6 +156,9 @@ impl<T: ContentStore + ?Sized> ContentStore for Arc<T> {
 impl<T: BlockSink + ?Sized> BlockSink for Arc<T> {
     async fn put_block(&self, block: Block) -> Result<()> {
         (**self).put_block(block).await
+    }
+    async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
+        (**self).put_blocks(blocks).await
     }
 }
 

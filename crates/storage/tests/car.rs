@@ -49,6 +49,38 @@ async fn local_dag_round_trips_through_a_car() {
     }
 }
 
+/// An import bigger than one import batch (16 MiB) into a `LocalStore`:
+/// several batched commits, every block stored and no temp file left.
+#[tokio::test]
+async fn large_car_imports_into_a_local_store_in_batches() {
+    let source = MemoryStore::new();
+    let data = pseudo_random(4, 20 * 1024 * 1024 + 12_345);
+    let root = source
+        .put(
+            Bytes::from(data.clone()),
+            PutOptions::new().with_format(ImportFormat::CidV1RawLeaves),
+        )
+        .await
+        .unwrap();
+    let car = collect(export_car(source.clone(), root)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(dir.path()).await.unwrap();
+    let imported = import_car(&local, stream_of(&car, 1 << 16)).await.unwrap();
+    assert_eq!(imported.roots, vec![root]);
+    assert_eq!(imported.blocks, source.block_count() as u64);
+    assert_eq!(
+        local.list_blocks().await.unwrap().len() as u64,
+        imported.blocks
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+    local.pin(&root).await.unwrap();
+    assert_eq!(local.get(&root).await.unwrap(), data);
+}
+
 #[tokio::test]
 async fn tampered_or_truncated_cars_are_rejected() {
     let source = MemoryStore::new();

@@ -210,3 +210,49 @@ async fn a_corrupt_pin_file_stops_open_instead_of_losing_pins() {
     let error = LocalStore::open(dir.path()).await.unwrap_err();
     assert!(matches!(error, StorageError::Io { .. }), "{error:?}");
 }
+
+/// A put whose input fails midway stores nothing: its blocks were only
+/// staged in temp files, which are deleted, and nothing was renamed.
+#[tokio::test]
+async fn a_failed_put_leaves_no_blocks_and_no_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let data = pseudo_random(21, 10 * CHUNK_SIZE);
+    let mut pieces: Vec<Result<Bytes, StorageError>> = data
+        .chunks(CHUNK_SIZE)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    pieces.push(Err(StorageError::backend("input broke off")));
+    let stream = Box::pin(futures_util::stream::iter(pieces));
+    let error = store
+        .put_stream(stream, PutOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StorageError::Backend { .. }), "{error:?}");
+    assert!(store.list_blocks().await.unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+    assert!(store.pins().await.is_empty());
+
+    // The same content then goes in normally, and a repeat put (every
+    // block already present) returns the same CID.
+    let cid = store
+        .put(Bytes::from(data.clone()), unpinned())
+        .await
+        .unwrap();
+    assert_eq!(store.list_blocks().await.unwrap().len(), 11);
+    assert_eq!(
+        store
+            .put(Bytes::from(data.clone()), unpinned())
+            .await
+            .unwrap(),
+        cid
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+    assert_eq!(store.get(&cid).await.unwrap(), data);
+}

@@ -1,6 +1,10 @@
-//! Block files in Kubo's flatfs layout (`next-to-last/2` sharding), written
-//! atomically: temp file, fsync, rename, fsync of the directory. A block
-//! file is therefore either absent or complete once its put has returned.
+//! Block files in Kubo's flatfs layout (`next-to-last/2` sharding). Blocks
+//! are staged as temp files ([`BlockDir::stage`]) and made durable and
+//! renamed into place by a [`WriteBatch`](super::write_batch::WriteBatch),
+//! so a block file is either absent or complete, and durable once its put
+//! has returned. Small metadata files (`SHARDING`, the pin set) use
+//! [`BlockDir::write_atomically`]: temp file, fsync, rename, fsync of the
+//! directory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -10,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::cid::{Cid, MULTIHASH_LEN};
+use crate::local::write_batch::Staged;
 use crate::multibase::{base32_decode, base32_upper_encode};
 
 /// Written to `blocks/SHARDING` as Kubo's flatfs does.
@@ -24,6 +29,9 @@ pub(crate) struct BlockDir {
     blocks: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
+    /// Whether batches may use `syncfs` where the platform has it (tests
+    /// turn it off to exercise the portable per-file path on Linux).
+    syncfs_allowed: bool,
 }
 
 /// File name stem of a block: the base32 (upper case, unpadded) multihash,
@@ -53,6 +61,15 @@ fn shard_of(key: &str) -> &str {
         .unwrap_or("__")
 }
 
+/// Creates `path` (which must not exist) holding `data`, in one write.
+fn write_new_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(data)
+}
+
 /// fsyncs a directory so a rename or creation inside it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -76,6 +93,7 @@ impl BlockDir {
             blocks,
             tmp,
             counter: AtomicU64::new(0),
+            syncfs_allowed: true,
         };
         let sharding = dir.blocks.join("SHARDING");
         if !sharding.exists() {
@@ -107,34 +125,71 @@ impl BlockDir {
         self.path_for(digest).try_exists()
     }
 
-    /// Stores `data` under `cid` durably. An existing file is kept if it
-    /// verifies and replaced if it does not (self-repair).
-    pub(crate) fn write(&self, cid: &Cid, data: &[u8]) -> io::Result<()> {
-        let path = self.path_for(cid.digest());
-        match fs::read(&path) {
-            Ok(existing) if Sha256::digest(&existing).as_slice() == cid.digest() => return Ok(()),
+    /// The `blocks/` directory.
+    pub(crate) fn blocks_path(&self) -> &Path {
+        &self.blocks
+    }
+
+    /// Whether write batches may use `syncfs`.
+    pub(crate) fn syncfs_allowed(&self) -> bool {
+        self.syncfs_allowed
+    }
+
+    /// Forces write batches onto the portable per-file sync path.
+    #[cfg(test)]
+    pub(crate) fn with_syncfs_allowed(mut self, allowed: bool) -> Self {
+        self.syncfs_allowed = allowed;
+        self
+    }
+
+    /// A fresh temp file path in `tmp/`.
+    fn temp_path(&self) -> PathBuf {
+        self.tmp.join(format!(
+            "{}-{}.tmp",
+            std::process::id(),
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    /// Step 1 of a write batch: writes `data` (the block `cid`, already
+    /// hashed by the caller) to a new temp file with one `write_all` and no
+    /// sync, creating its shard directory if needed. An existing file is
+    /// kept if it verifies ([`Staged::Present`]) and will be replaced if it
+    /// does not (self-repair).
+    pub(crate) fn stage(&self, cid: &Cid, data: &[u8]) -> io::Result<Staged> {
+        let dest = self.path_for(cid.digest());
+        match fs::read(&dest) {
+            Ok(existing) if Sha256::digest(&existing).as_slice() == cid.digest() => {
+                return Ok(Staged::Present { dest });
+            }
             Ok(_) => tracing::warn!(%cid, "replacing corrupt block file"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let shard = path.parent().unwrap_or(&self.blocks);
-        if !shard.exists() {
-            match fs::create_dir(shard) {
-                Ok(()) => sync_dir(&self.blocks)?,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
+        let shard = dest.parent().unwrap_or(&self.blocks);
+        match fs::create_dir(shard) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let tmp = self.temp_path();
+        match write_new_file(&tmp, data) {
+            Ok(()) => Ok(Staged::Written {
+                tmp,
+                dest,
+                len: data.len() as u64,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
             }
         }
-        self.write_atomically(&path, data)
     }
 
-    /// temp + fsync + rename + fsync(dir).
+    /// temp + fsync + rename + fsync(dir), for small files outside the
+    /// block batches.
     pub(crate) fn write_atomically(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let tmp_path = self.tmp.join(format!(
-            "{}-{}.tmp",
-            std::process::id(),
-            self.counter.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp_path = self.temp_path();
         let result = (|| {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -202,6 +257,7 @@ pub(crate) struct StoredBlock {
 mod tests {
     use super::*;
     use crate::cid::{CidVersion, Codec};
+    use crate::local::write_batch::WriteBatch;
 
     #[test]
     fn layout_matches_kubo_flatfs() {
@@ -231,15 +287,26 @@ mod tests {
         assert_eq!(digest_of_file_name("SHARDING"), None);
     }
 
+    /// Stages `data` as block `cid` and commits it on its own.
+    fn write(blocks: &BlockDir, cid: &Cid, data: &[u8]) {
+        let mut batch = WriteBatch::new(blocks).unwrap();
+        batch.add(blocks.stage(cid, data).unwrap());
+        batch.commit(blocks).unwrap();
+    }
+
     #[test]
     fn write_dedupes_and_repairs() {
         let dir = tempfile::tempdir().unwrap();
         let blocks = BlockDir::open(dir.path()).unwrap();
         let cid = Cid::for_block(CidVersion::V1, Codec::Raw, b"payload");
-        blocks.write(&cid, b"payload").unwrap();
+        write(&blocks, &cid, b"payload");
         assert_eq!(blocks.read(cid.digest()).unwrap().unwrap(), b"payload");
+        assert!(matches!(
+            blocks.stage(&cid, b"payload").unwrap(),
+            Staged::Present { .. }
+        ));
         fs::write(blocks.path_for(cid.digest()), b"paYload").unwrap();
-        blocks.write(&cid, b"payload").unwrap();
+        write(&blocks, &cid, b"payload");
         assert_eq!(blocks.read(cid.digest()).unwrap().unwrap(), b"payload");
         let listed = blocks.list().unwrap();
         assert_eq!(listed.len(), 1);
