@@ -31,7 +31,7 @@ struct VectorFile {
     vectors: Vec<Vector>,
 }
 
-/// The Kubo reference vectors (the copy in this crate, never /work/shared).
+/// The Kubo reference vectors (the copy vendored in this crate).
 pub fn kubo_vectors() -> Vec<Vector> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubo-cidv0-vectors.json");
     let text = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
