@@ -5,3 +5,25 @@ pub use medseal_abe as abe;
 pub use medseal_chain as chain;
 pub use medseal_index as index;
 pub use medseal_storage as storage;
+
+mod config;
+mod error;
+mod fsutil;
+mod identity;
+mod manifest;
+pub mod notes;
+mod pipe;
+mod state;
+mod vault;
+
+pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
+pub use config::{CONFIG_FILE, Config};
+pub use error::{Error, Result};
+pub use identity::{Authority, MAX_NAME_LEN, Member, id_attribute};
+pub use index::Keyword;
+pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};
+pub use pipe::Progress;
+pub use vault::{
+    AUTHORITY_PUBLIC_KEY_FILE, Attachment, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord,
+    OpenedRecord, PutReceipt, RejectedPartition, SearchHit, SearchResults, Vault,
+};

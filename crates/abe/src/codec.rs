@@ -6,6 +6,10 @@
 //! magic "MSAB" | version u8 | kind u8 | scheme u8 | curve u8 | body
 //! ```
 //!
+//! Objects that involve no ABE scheme and no curve (the symmetric data stream, kind 6)
+//! write `NO_SCHEME` and `NO_CURVE` (both 0) in those two bytes, so the prefix keeps
+//! one layout for every kind.
+//!
 //! Integers are big-endian; variable-length fields carry a u32 length prefix; group
 //! elements are compressed (G1 48 bytes, G2 96 bytes) and decoded with subgroup checks;
 //! scalars are 32-byte canonical little-endian. Counts are checked against limits and
@@ -24,6 +28,10 @@ pub(crate) const MAGIC: [u8; 4] = *b"MSAB";
 pub(crate) const FORMAT_VERSION: u8 = 1;
 /// Curve id of BLS12-381.
 pub(crate) const CURVE_BLS12_381: u8 = 1;
+/// Scheme byte of objects that belong to no ABE scheme (never a [`crate::SchemeId`]).
+pub(crate) const NO_SCHEME: u8 = 0;
+/// Curve byte of objects that involve no curve.
+pub(crate) const NO_CURVE: u8 = 0;
 
 /// Object kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +42,8 @@ pub(crate) enum Kind {
     UserKey = 3,
     Ciphertext = 4,
     Envelope = 5,
+    /// A symmetric stream under a data-encryption key (no scheme, no curve).
+    DataStream = 6,
 }
 
 impl Kind {
@@ -44,6 +54,7 @@ impl Kind {
             Kind::UserKey => "user key",
             Kind::Ciphertext => "ciphertext",
             Kind::Envelope => "envelope",
+            Kind::DataStream => "data stream",
         }
     }
 }
@@ -56,9 +67,18 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(kind: Kind, scheme: crate::SchemeId) -> Self {
+        Self::with_ids(kind, scheme as u8, CURVE_BLS12_381)
+    }
+
+    /// The prefix of an object that belongs to no scheme and no curve.
+    pub(crate) fn unkeyed(kind: Kind) -> Self {
+        Self::with_ids(kind, NO_SCHEME, NO_CURVE)
+    }
+
+    fn with_ids(kind: Kind, scheme: u8, curve: u8) -> Self {
         let mut buf = Vec::with_capacity(256);
         buf.extend_from_slice(&MAGIC);
-        buf.extend_from_slice(&[FORMAT_VERSION, kind as u8, scheme as u8, CURVE_BLS12_381]);
+        buf.extend_from_slice(&[FORMAT_VERSION, kind as u8, scheme, curve]);
         Self { buf }
     }
 
@@ -105,6 +125,24 @@ impl<'a> Reader<'a> {
         kind: Kind,
         scheme: crate::SchemeId,
     ) -> Result<Self, DecodeError> {
+        Self::with_ids(bytes, kind, scheme as u8, scheme.name(), CURVE_BLS12_381)
+    }
+
+    /// Checks the prefix of an object that belongs to no scheme and no curve (scheme and
+    /// curve bytes `NO_SCHEME` and `NO_CURVE`).
+    pub(crate) fn unkeyed(bytes: &'a [u8], kind: Kind) -> Result<Self, DecodeError> {
+        Self::with_ids(bytes, kind, NO_SCHEME, "none", NO_CURVE)
+    }
+
+    /// Checks magic, version, kind, scheme and curve, in that order (so an object of
+    /// another kind is always reported as [`DecodeError::WrongKind`]).
+    fn with_ids(
+        bytes: &'a [u8],
+        kind: Kind,
+        scheme: u8,
+        scheme_name: &'static str,
+        curve: u8,
+    ) -> Result<Self, DecodeError> {
         let mut r = Self { buf: bytes };
         if r.take(4)? != MAGIC {
             return Err(DecodeError::BadMagic);
@@ -121,15 +159,15 @@ impl<'a> Reader<'a> {
             });
         }
         let found = r.u8()?;
-        if found != scheme as u8 {
+        if found != scheme {
             return Err(DecodeError::WrongScheme {
-                expected: scheme.name(),
+                expected: scheme_name,
                 found,
             });
         }
-        let curve = r.u8()?;
-        if curve != CURVE_BLS12_381 {
-            return Err(DecodeError::UnsupportedCurve(curve));
+        let found = r.u8()?;
+        if found != curve {
+            return Err(DecodeError::UnsupportedCurve(found));
         }
         Ok(r)
     }

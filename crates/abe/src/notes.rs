@@ -7,9 +7,14 @@ pub mod formats {
     //!
     //! ```text
     //! magic "MSAB" | version u8 (= 1) | kind u8 | scheme u8 | curve u8 (1 = BLS12-381)
-    //! kind:   1 public key, 2 master key, 3 user key, 4 ciphertext, 5 envelope
-    //! scheme: 1 FAME, 2 BSW07
+    //! kind:   1 public key, 2 master key, 3 user key, 4 ciphertext, 5 envelope,
+    //!         6 data stream
+    //! scheme: 1 FAME, 2 BSW07 (0 = none: data stream only)
+    //! curve:  1 BLS12-381 (0 = none: data stream only)
     //! ```
+    //!
+    //! A decoder checks magic, version, kind, scheme and curve in that order, so an object
+    //! of another kind is always reported as a wrong kind.
     //!
     //! Integers are big-endian. Variable-length fields carry a u32 length prefix. G1 points
     //! are 48-byte and G2 points 96-byte compressed encodings (ZCash/IETF format); decoders
@@ -52,6 +57,30 @@ pub mod formats {
     //! See [`crate::envelope`]: header (segment size, embedded ABE ciphertext), then
     //! AES-256-GCM STREAM segments.
     //!
+    //! ## Data stream (kind 6)
+    //!
+    //! Bulk data under a random 32-byte data-encryption key ([`crate::envelope::DataKey`],
+    //! itself wrapped in a kind-5 envelope), sealed by
+    //! [`crate::envelope::seal_with_key`]:
+    //!
+    //! ```text
+    //! header   = "MSAB" | 1 | 6 | scheme 0 | curve 0 | segment_size u32   (12 bytes)
+    //! key      = HKDF-SHA256(salt = "MEDSEAL-V1-DATA", ikm = DEK,
+    //!                        info = "aes-256-gcm-stream" | SHA-256(header) | SHA-256(aad))
+    //! segments = as in the envelope: AES-256-GCM(key, 0^7 | i u32 | last u8, segment_i),
+    //!            each ciphertext followed by its 16-byte tag
+    //! ```
+    //!
+    //! A symmetric stream has no ABE scheme and no curve, so both bytes are 0 (no
+    //! `SchemeId` or curve id is 0); any other value is rejected. The segment size must be
+    //! within the envelope's limits (16 B ..= 16 MiB), checked before allocation. The
+    //! HKDF salt differs from the envelope's (`MEDSEAL-V1-ENVELOPE`). There is no
+    //! per-stream nonce: a DEK must never seal two different plaintexts under the same
+    //! `aad` (see [`crate::envelope`]). As with envelopes, streaming open
+    //! ([`crate::envelope::open_with_key`]) writes out authentic segments before the end
+    //! of the stream is authenticated: on error, discard its output;
+    //! [`crate::envelope::open_bytes_with_key`] is all or nothing.
+    //!
     //! ## Hashing
     //!
     //! RFC 9380 `hash_to_curve`, suite `BLS12381G1_XMD:SHA-256_SSWU_RO_`, with DSTs
@@ -80,7 +109,11 @@ pub mod security {
     //! attribute authority holds the master key and can decrypt everything; there is no
     //! key revocation inside the scheme (revocation is done by re-encrypting under a new
     //! epoch and by the registry's access records). A user key, once issued, decrypts
-    //! every past and future ciphertext its attributes satisfy.
+    //! every past and future ciphertext its attributes satisfy. Data streams under a
+    //! wrapped DEK ([`crate::envelope::seal_with_key`]) make sharing cheap but not
+    //! revocable: whoever once opened the DEK envelope can open every stream under that
+    //! DEK, whatever it is re-wrapped under later; revoking means a new DEK and
+    //! re-encrypting the data.
     //!
     //! **Side channels.** Scalar multiplications by secrets use `blst`'s constant-time
     //! routines. Functions named `vartime_*` are variable time and only ever see public
@@ -90,8 +123,8 @@ pub mod security {
     //! are the single opaque [`crate::Error::Decryption`].
     //!
     //! **Memory hygiene.** Secret scalars and key components are overwritten on drop,
-    //! followed by a compiler fence; `KemKey` is `ZeroizeOnDrop`; envelope buffers are
-    //! `Zeroizing`. This is best effort: copies the compiler or the curve library make in
+    //! followed by a compiler fence; `KemKey` and `DataKey` are `ZeroizeOnDrop`; envelope
+    //! and data-stream buffers are `Zeroizing`. This is best effort: copies the compiler or the curve library make in
     //! registers and temporaries cannot be reached from a library.
     //!
     //! **Chosen-ciphertext security** of the envelope: see [`crate::envelope`] for the

@@ -1,7 +1,10 @@
 //! The [`Ledger`] trait: the registry's operations and queries, independent of where the chain
 //! runs.
 
+use std::sync::Arc;
+
 use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
 use async_trait::async_trait;
 
 use crate::error::LedgerError;
@@ -29,6 +32,17 @@ pub trait Ledger: Send + Sync {
 
     /// Address of the registry contract.
     fn registry_address(&self) -> Address;
+
+    /// The same deployment (and, for an [`EmbeddedChain`](crate::EmbeddedChain), the same
+    /// shared in-process chain state; for an [`RpcChain`](crate::RpcChain), the same node
+    /// connection) seen through another signing account: the returned ledger's
+    /// [`sender`](Self::sender) is `signer.address()` and its transactions are signed with
+    /// `signer`.
+    ///
+    /// The object-safe form of the backends' inherent `with_signer`, for code that holds an
+    /// `Arc<dyn Ledger>` and acts for several accounts. Creating the handle is cheap and does
+    /// no I/O; `self` is unaffected.
+    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger>;
 
     /// Creates a record owned by the sender. `manifest_cid` must be non-empty and
     /// `policy_hash` nonzero ([`LedgerError::EmptyField`] otherwise).
@@ -120,4 +134,28 @@ pub trait Ledger: Send + Sync {
         partition: [u8; 32],
         epoch: u64,
     ) -> LedgerResult<Option<Capsule>>;
+
+    /// Every published key capsule, or with `Some(publisher)` only that account's, oldest
+    /// first (block order, then log order within a block).
+    ///
+    /// Answered from the `CapsulePublished` events (filtered on the indexed publisher), not
+    /// cross-checked entry by entry with the stored commitments ([`capsule`](Self::capsule)
+    /// does that for one entry); the contract stores exactly what it emits. A log that does
+    /// not decode, or a second capsule for the same (publisher, partition, epoch) — the
+    /// contract allows one — fails with [`LedgerError::Corrupt`].
+    async fn capsules(&self, publisher: Option<Address>) -> LedgerResult<Vec<Capsule>>;
+
+    /// Every index shard `anchorer` anchored in `partition`, sorted by `epoch` ascending
+    /// (whatever order they were anchored in).
+    ///
+    /// Answered from the `IndexAnchored` events (filtered on the indexed anchorer and
+    /// partition), not cross-checked entry by entry with the stored roots
+    /// ([`index_anchor`](Self::index_anchor) does that for one entry); the contract stores
+    /// exactly what it emits. A log that does not decode, or two anchors for one epoch — the
+    /// contract allows one — fails with [`LedgerError::Corrupt`].
+    async fn index_anchors(
+        &self,
+        anchorer: Address,
+        partition: [u8; 32],
+    ) -> LedgerResult<Vec<IndexAnchor>>;
 }

@@ -1,9 +1,12 @@
 //! [`impl_ledger_via_backend!`]: the [`Ledger`](crate::Ledger) implementation of every
 //! [`ContractBackend`](crate::backend::ContractBackend), delegating each method to
-//! [`registry_ops`](crate::registry_ops).
+//! [`registry_ops`](crate::registry_ops) (except [`for_signer`](crate::Ledger::for_signer),
+//! which wraps the type's inherent `with_signer`).
 
 /// Implements [`Ledger`](crate::Ledger) for a type that implements
-/// [`ContractBackend`](crate::backend::ContractBackend) by delegating to this module.
+/// [`ContractBackend`](crate::backend::ContractBackend) by delegating to
+/// [`registry_ops`](crate::registry_ops). The type must also have an inherent
+/// `fn with_signer(&self, PrivateKeySigner) -> Self` and be `'static`.
 macro_rules! impl_ledger_via_backend {
     ($ty:ty) => {
         #[::async_trait::async_trait]
@@ -14,6 +17,13 @@ macro_rules! impl_ledger_via_backend {
 
             fn registry_address(&self) -> ::alloy::primitives::Address {
                 $crate::backend::ContractBackend::registry(self)
+            }
+
+            fn for_signer(
+                &self,
+                signer: ::alloy::signers::local::PrivateKeySigner,
+            ) -> ::std::sync::Arc<dyn $crate::ledger::Ledger> {
+                ::std::sync::Arc::new(<$ty>::with_signer(self, signer))
             }
 
             async fn create_record(
@@ -170,6 +180,21 @@ macro_rules! impl_ledger_via_backend {
                 epoch: u64,
             ) -> $crate::ledger::LedgerResult<Option<$crate::types::Capsule>> {
                 $crate::registry_ops::capsule(self, publisher, partition, epoch).await
+            }
+
+            async fn capsules(
+                &self,
+                publisher: Option<::alloy::primitives::Address>,
+            ) -> $crate::ledger::LedgerResult<Vec<$crate::types::Capsule>> {
+                $crate::registry_ops::capsules(self, publisher).await
+            }
+
+            async fn index_anchors(
+                &self,
+                anchorer: ::alloy::primitives::Address,
+                partition: [u8; 32],
+            ) -> $crate::ledger::LedgerResult<Vec<$crate::types::IndexAnchor>> {
+                $crate::registry_ops::index_anchors(self, anchorer, partition).await
             }
         }
     };

@@ -11,6 +11,10 @@
 //! * [`RpcChain`]: any Ethereum JSON-RPC node over HTTP (anvil in the tests), with a local
 //!   signer, receipt waiting, typed revert decoding and bounded retries.
 //!
+//! A [`Ledger`] acts for one signing account (its [`sender`](Ledger::sender));
+//! [`Ledger::for_signer`] (or the inherent `with_signer` of either type) gives a handle to the
+//! same deployment that signs for another account, sharing the chain state or connection.
+//!
 //! ## What the contract stores (gas design)
 //!
 //! Gas targets: `createRecord` ≤ 120k, `grantAccess` ≤ 50k, `anchorIndex` ≤ 60k, independent of
@@ -28,6 +32,10 @@
 //!   access state exactly. The same events form the audit trail ([`Ledger::audit_trail`]).
 //! * Index anchors and key capsules store one word each keyed by (sender, partition, epoch):
 //!   the Merkle root, resp. `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`.
+//!   [`Ledger::index_anchor`] and [`Ledger::capsule`] read that word and take the CID from the
+//!   matching event; the listings [`Ledger::index_anchors`] (one partition's shards by epoch)
+//!   and [`Ledger::capsules`] (all, or one publisher's) come from the indexed `IndexAnchored` /
+//!   `CapsulePublished` events alone, again without any storage list.
 //!
 //! ## Contract build
 //!
@@ -59,12 +67,17 @@
 //! let bob = PrivateKeySigner::random();
 //! let chain = EmbeddedChain::in_memory(alice.clone())?;
 //! let as_alice: Arc<dyn Ledger> = Arc::new(chain.clone());
-//! let as_bob: Arc<dyn Ledger> = Arc::new(chain.with_signer(bob.clone()));
+//! let as_bob: Arc<dyn Ledger> = as_alice.for_signer(bob.clone());
+//! assert_eq!(as_bob.sender(), bob.address());
 //!
 //! let created = as_alice.create_record("bafy-manifest", [7; 32]).await?;
 //! as_alice.grant_access(created.record, bob.address()).await?;
 //! assert!(as_bob.can_access(created.record, bob.address()).await?);
 //! assert_eq!(as_bob.shared_with(bob.address()).await?, vec![created.record]);
+//!
+//! as_bob.publish_capsule([1; 32], 0, "bafy-capsule", [7; 32]).await?;
+//! let capsules = as_alice.capsules(Some(bob.address())).await?;
+//! assert_eq!(capsules[0].capsule_cid, "bafy-capsule");
 //! # Ok(()) }
 //! # tokio_test_block_on(demo());
 //! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {

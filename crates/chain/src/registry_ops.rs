@@ -1,5 +1,6 @@
 //! The registry logic shared by every ledger: ABI encoding of calls, decoding of results and
-//! events, and the event-log queries (`records_of`, `shared_with`, audit trail, ...).
+//! events, and the event-log queries (`records_of`, `shared_with`, audit trail, capsule and
+//! index-anchor listings, ...).
 //!
 //! Each function takes the chain as a `&dyn ContractBackend`;
 //! [`impl_ledger_via_backend!`](crate::ledger_impl::impl_ledger_via_backend) turns a backend
@@ -426,4 +427,85 @@ pub(crate) async fn capsule(
     Err(LedgerError::Corrupt(format!(
         "capsule commitment of {publisher} for epoch {epoch} has no matching CapsulePublished event"
     )))
+}
+
+/// Logs sorted into chain order (block, then log index). Backends already return them so;
+/// sorting again (stable, so a no-op) keeps the listings' order guarantee local.
+fn in_chain_order(mut logs: Vec<ChainLog>) -> Vec<ChainLog> {
+    logs.sort_by_key(|log| (log.block_number, log.log_index));
+    logs
+}
+
+pub(crate) async fn capsules(
+    backend: &dyn ContractBackend,
+    publisher: Option<Address>,
+) -> LedgerResult<Vec<Capsule>> {
+    let mut filter = LogFilter::events(&[R::CapsulePublished::SIGNATURE_HASH]);
+    if let Some(publisher) = publisher {
+        filter = filter.with_topic(0, publisher.into_word());
+    }
+    let mut seen = HashSet::new();
+    let mut capsules = Vec::new();
+    for log in in_chain_order(backend.logs(&filter).await?) {
+        let event = decode_event::<R::CapsulePublished>(&log)?;
+        if let Some(wanted) = publisher.filter(|p| *p != event.publisher) {
+            return Err(LedgerError::Corrupt(format!(
+                "CapsulePublished log of {} returned for publisher filter {wanted}",
+                event.publisher
+            )));
+        }
+        if !seen.insert((event.publisher, event.partition, event.epoch)) {
+            return Err(LedgerError::Corrupt(format!(
+                "two CapsulePublished events of {} for partition {} epoch {}",
+                event.publisher, event.partition, event.epoch
+            )));
+        }
+        capsules.push(Capsule {
+            publisher: event.publisher,
+            partition: event.partition.0,
+            epoch: event.epoch,
+            capsule_cid: event.capsuleCid,
+            policy_hash: event.policyHash.0,
+            block_number: log.block_number,
+        });
+    }
+    Ok(capsules)
+}
+
+pub(crate) async fn index_anchors(
+    backend: &dyn ContractBackend,
+    anchorer: Address,
+    partition: [u8; 32],
+) -> LedgerResult<Vec<IndexAnchor>> {
+    let filter = LogFilter::events(&[R::IndexAnchored::SIGNATURE_HASH])
+        .with_topic(0, anchorer.into_word())
+        .with_topic(1, B256::from(partition));
+    let mut by_epoch: BTreeMap<u64, IndexAnchor> = BTreeMap::new();
+    for log in in_chain_order(backend.logs(&filter).await?) {
+        let event = decode_event::<R::IndexAnchored>(&log)?;
+        if event.anchorer != anchorer || event.partition.0 != partition {
+            return Err(LedgerError::Corrupt(format!(
+                "IndexAnchored log of {} / {} returned for filter {anchorer} / {}",
+                event.anchorer,
+                event.partition,
+                B256::from(partition)
+            )));
+        }
+        let anchor = IndexAnchor {
+            anchorer,
+            partition,
+            epoch: event.epoch,
+            shard_cid: event.shardCid,
+            merkle_root: event.merkleRoot.0,
+            block_number: log.block_number,
+        };
+        if by_epoch.insert(event.epoch, anchor).is_some() {
+            return Err(LedgerError::Corrupt(format!(
+                "two IndexAnchored events of {anchorer} for partition {} epoch {}",
+                B256::from(partition),
+                event.epoch
+            )));
+        }
+    }
+    Ok(by_epoch.into_values().collect())
 }

@@ -150,7 +150,8 @@ pub struct IndexAnchor {
     pub epoch: u64,
     /// Content identifier of the shard (from the event).
     pub shard_cid: String,
-    /// Merkle root (from storage; the event agrees).
+    /// Merkle root (from the event; [`Ledger::index_anchor`](crate::Ledger::index_anchor) also
+    /// checks it against storage).
     pub merkle_root: [u8; 32],
     /// Block that anchored it.
     pub block_number: u64,
@@ -165,7 +166,8 @@ pub struct Capsule {
     pub partition: [u8; 32],
     /// Epoch.
     pub epoch: u64,
-    /// Content identifier of the capsule (from the event, checked against the stored commitment).
+    /// Content identifier of the capsule (from the event;
+    /// [`Ledger::capsule`](crate::Ledger::capsule) also checks it against the stored commitment).
     pub capsule_cid: String,
     /// Policy hash the capsule is encrypted under.
     pub policy_hash: [u8; 32],

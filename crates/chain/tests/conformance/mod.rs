@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use medseal_chain::dev_keys::anvil_dev_signer;
 use medseal_chain::gas_report;
 use medseal_chain::{
-    AccessRequest, AccessState, Address, AuditEvent, Ledger, LedgerError, RecordId,
+    AccessRequest, AccessState, Address, AuditEvent, Capsule, IndexAnchor, Ledger, LedgerError,
+    RecordId, TxReceipt,
 };
 
 /// Three accounts on one freshly deployed registry.
@@ -567,6 +569,256 @@ pub async fn capsules_are_write_once(h: Harness) {
     );
 }
 
+pub async fn for_signer_acts_as_another_account_on_the_same_state(h: Harness) {
+    let owner = h.owner.sender();
+    let carol_key = anvil_dev_signer(3).unwrap();
+    let carol_address = carol_key.address();
+    assert!(![owner, h.alice.sender(), h.bob.sender()].contains(&carol_address));
+    let carol = h.owner.for_signer(carol_key);
+    assert_eq!(carol.sender(), carol_address);
+    assert_eq!(carol.registry_address(), h.owner.registry_address());
+    // The original handle is unaffected.
+    assert_eq!(h.owner.sender(), owner);
+
+    // Carol sees state written through the other handles ...
+    let record = h
+        .owner
+        .create_record(&cid("m"), digest(1))
+        .await
+        .unwrap()
+        .record;
+    assert_eq!(carol.record_count().await.unwrap(), 1);
+    assert_eq!(carol.record(record).await.unwrap().owner, owner);
+
+    // ... and her transactions are signed as, and recorded for, her address.
+    let receipt = carol.request_access(record).await.unwrap();
+    assert_eq!(
+        h.owner.access_state(record, carol_address).await.unwrap(),
+        AccessState::Requested
+    );
+    assert_eq!(
+        h.owner.pending_requests(owner).await.unwrap(),
+        vec![AccessRequest {
+            record,
+            requester: carol_address
+        }]
+    );
+    let trail = h.alice.audit_trail(record).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(
+        last.event,
+        AuditEvent::AccessRequested {
+            requester: carol_address,
+            owner
+        }
+    );
+    assert_eq!(last.tx_hash, receipt.tx_hash);
+    assert_err!(
+        carol.grant_access(record, carol_address).await,
+        LedgerError::NotOwner { record: r, caller } if r == record && caller == carol_address
+    );
+
+    // Her own record is hers; the owner can answer her request.
+    let hers = carol
+        .create_record(&cid("carol"), digest(2))
+        .await
+        .unwrap()
+        .record;
+    assert_eq!(h.bob.records_of(carol_address).await.unwrap(), vec![hers]);
+    assert_eq!(h.bob.record(hers).await.unwrap().owner, carol_address);
+    h.owner.grant_access(record, carol_address).await.unwrap();
+    assert!(carol.can_access(record, carol_address).await.unwrap());
+    carol.log_access(record).await.unwrap();
+
+    // Handles derive from handles, and can go back to an account already in use.
+    let back = carol.for_signer(anvil_dev_signer(2).unwrap());
+    assert_eq!(back.sender(), anvil_dev_signer(2).unwrap().address());
+    assert_eq!(back.record_count().await.unwrap(), 2);
+}
+
+fn expected_capsule(
+    publisher: Address,
+    partition: [u8; 32],
+    epoch: u64,
+    label: &str,
+    policy: u8,
+    receipt: TxReceipt,
+) -> Capsule {
+    Capsule {
+        publisher,
+        partition,
+        epoch,
+        capsule_cid: cid(label),
+        policy_hash: digest(policy),
+        block_number: receipt.block_number,
+    }
+}
+
+pub async fn capsules_lists_every_publication_in_chain_order(h: Harness) {
+    let (owner, alice, bob) = (h.owner.sender(), h.alice.sender(), h.bob.sender());
+    assert!(h.bob.capsules(None).await.unwrap().is_empty());
+    assert!(h.bob.capsules(Some(owner)).await.unwrap().is_empty());
+
+    let (p1, p2) = (digest(0x11), digest(0x22));
+    // (publisher ledger, partition, epoch, cid label, policy byte), published in this order;
+    // epochs deliberately not ascending.
+    let plan = [
+        (&h.owner, p1, 0, "o-p1-0", 1),
+        (&h.alice, p1, 0, "a-p1-0", 2),
+        (&h.owner, p2, 5, "o-p2-5", 3),
+        (&h.alice, p2, 1, "a-p2-1", 4),
+        (&h.owner, p1, 1, "o-p1-1", 5),
+    ];
+    let mut expected = Vec::new();
+    for (ledger, partition, epoch, label, policy) in plan {
+        let receipt = ledger
+            .publish_capsule(partition, epoch, &cid(label), digest(policy))
+            .await
+            .unwrap();
+        expected.push(expected_capsule(
+            ledger.sender(),
+            partition,
+            epoch,
+            label,
+            policy,
+            receipt,
+        ));
+    }
+    // A rejected publication leaves no trace.
+    assert_err!(
+        h.alice
+            .publish_capsule(p2, 1, &cid("again"), digest(6))
+            .await,
+        LedgerError::AlreadyPublished { .. }
+    );
+
+    let all = h.bob.capsules(None).await.unwrap();
+    assert_eq!(all, expected);
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].block_number < w[1].block_number)
+    );
+    let of = |who: Address| -> Vec<Capsule> {
+        expected
+            .iter()
+            .filter(|c| c.publisher == who)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(h.bob.capsules(Some(owner)).await.unwrap(), of(owner));
+    assert_eq!(h.owner.capsules(Some(alice)).await.unwrap(), of(alice));
+    assert_eq!(of(owner).len(), 3);
+    assert_eq!(of(alice).len(), 2);
+    assert!(h.owner.capsules(Some(bob)).await.unwrap().is_empty());
+    // Every listed capsule agrees with the storage-checked single lookup.
+    for capsule in &all {
+        assert_eq!(
+            h.bob
+                .capsule(capsule.publisher, capsule.partition, capsule.epoch)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(capsule)
+        );
+    }
+}
+
+pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
+    let (owner, alice) = (h.owner.sender(), h.alice.sender());
+    let (partition, other) = (digest(0x33), digest(0x44));
+    assert!(
+        h.bob
+            .index_anchors(owner, partition)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut anchors = Vec::new();
+    // Out of order, interleaved with other partitions and other anchorers.
+    for (ledger, part, epoch, root) in [
+        (&h.owner, partition, 2, 0x02),
+        (&h.alice, partition, 0, 0xa0),
+        (&h.owner, other, 0, 0xb0),
+        (&h.owner, partition, 0, 0x10),
+        (&h.alice, partition, 3, 0xa3),
+        (&h.owner, partition, 1, 0x01),
+    ] {
+        let label = format!("shard-{epoch}-{root}");
+        let receipt = ledger
+            .anchor_index(part, epoch, &cid(&label), digest(root))
+            .await
+            .unwrap();
+        anchors.push(IndexAnchor {
+            anchorer: ledger.sender(),
+            partition: part,
+            epoch,
+            shard_cid: cid(&label),
+            merkle_root: digest(root),
+            block_number: receipt.block_number,
+        });
+    }
+    assert_err!(
+        h.owner
+            .anchor_index(partition, 1, &cid("dup"), digest(0x55))
+            .await,
+        LedgerError::AlreadyAnchored { .. }
+    );
+    let expected = |who: Address, part: [u8; 32]| -> Vec<IndexAnchor> {
+        let mut list: Vec<IndexAnchor> = anchors
+            .iter()
+            .filter(|a| a.anchorer == who && a.partition == part)
+            .cloned()
+            .collect();
+        list.sort_by_key(|a| a.epoch);
+        list
+    };
+
+    let listed = h.bob.index_anchors(owner, partition).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|a| a.epoch).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(listed, expected(owner, partition));
+    // Sorted by epoch, not by anchoring order: epoch 2 was anchored first.
+    assert!(listed[2].block_number < listed[0].block_number);
+    for anchor in &listed {
+        assert_eq!(
+            h.alice
+                .index_anchor(owner, partition, anchor.epoch)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(anchor)
+        );
+    }
+    let alices = h.owner.index_anchors(alice, partition).await.unwrap();
+    assert_eq!(alices, expected(alice, partition));
+    assert_eq!(
+        alices.iter().map(|a| a.epoch).collect::<Vec<_>>(),
+        vec![0, 3]
+    );
+    assert_eq!(
+        h.alice.index_anchors(owner, other).await.unwrap(),
+        expected(owner, other)
+    );
+    assert_eq!(expected(owner, other).len(), 1);
+    assert!(
+        h.owner
+            .index_anchors(alice, other)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        h.owner
+            .index_anchors(h.bob.sender(), partition)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn gas_targets_hold_independently_of_record_count(h: Harness) {
     let report = gas_report::measure(h.owner.as_ref(), h.alice.as_ref(), 40)
         .await
@@ -599,6 +851,9 @@ macro_rules! conformance_suite {
             records_of_and_shared_with_follow_the_events,
             index_anchors_are_write_once,
             capsules_are_write_once,
+            for_signer_acts_as_another_account_on_the_same_state,
+            capsules_lists_every_publication_in_chain_order,
+            index_anchors_lists_a_partition_by_epoch,
             gas_targets_hold_independently_of_record_count,
         );
     };

@@ -1,0 +1,118 @@
+//! Backend configuration: which content store and which chain a [`Vault`](crate::Vault)
+//! uses.
+//!
+//! Sources, later ones winning: the defaults (embedded store and chain in the data
+//! directory), the file `<data dir>/medseal.json`, then the environment:
+//!
+//! | variable | file key | meaning |
+//! |---|---|---|
+//! | `MEDSEAL_IPFS_API` | `ipfs_api` | Kubo RPC API base URL, e.g. `http://127.0.0.1:5001`; unset: embedded `LocalStore` in `<dir>/blocks` |
+//! | `MEDSEAL_ETH_RPC` | `eth_rpc` | Ethereum JSON-RPC URL, e.g. `http://127.0.0.1:8545`; unset: embedded chain in `<dir>/chain.journal` |
+//! | `MEDSEAL_REGISTRY` | `registry` | address of a deployed `MedsealRegistry` on that node; unset: deployed on first open and written to the file |
+//! | `MEDSEAL_ETH_KEY` | `eth_key` | hex secret key of the account that deploys the registry (only needed to deploy) |
+//!
+//! ```json
+//! { "ipfs_api": "http://127.0.0.1:5001", "eth_rpc": "http://127.0.0.1:8545",
+//!   "registry": "0x5FbDB2315678afecb367f032d93F642f64180aa3" }
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{read_optional, write_atomic};
+
+/// The name of the configuration file in the data directory.
+pub const CONFIG_FILE: &str = "medseal.json";
+
+/// Backend selection. `None` everywhere is the embedded default (no services).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Kubo RPC API base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipfs_api: Option<String>,
+    /// Ethereum JSON-RPC URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eth_rpc: Option<String>,
+    /// Registry contract address on `eth_rpc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Hex secret key of the deploying account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eth_key: Option<String>,
+}
+
+impl core::fmt::Debug for Config {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Config")
+            .field("ipfs_api", &self.ipfs_api)
+            .field("eth_rpc", &self.eth_rpc)
+            .field("registry", &self.registry)
+            .field("eth_key", &self.eth_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Config {
+    /// The embedded default.
+    pub fn embedded() -> Self {
+        Self::default()
+    }
+
+    /// Reads `<dir>/medseal.json` (if present), then applies the environment variables.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the file is not valid JSON of this shape, [`Error::Io`] if it
+    /// cannot be read.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let mut config = Self::from_file(dir)?;
+        config.apply_env(|name| std::env::var(name).ok());
+        Ok(config)
+    }
+
+    /// Reads `<dir>/medseal.json` only (defaults if absent).
+    ///
+    /// # Errors
+    /// As for [`Config::load`].
+    pub fn from_file(dir: &Path) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        match read_optional(&path)? {
+            None => Ok(Self::default()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Overrides fields from variables (`MEDSEAL_IPFS_API`, `MEDSEAL_ETH_RPC`,
+    /// `MEDSEAL_REGISTRY`, `MEDSEAL_ETH_KEY`); empty values are ignored.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("MEDSEAL_IPFS_API") {
+            self.ipfs_api = Some(v);
+        }
+        if let Some(v) = get("MEDSEAL_ETH_RPC") {
+            self.eth_rpc = Some(v);
+        }
+        if let Some(v) = get("MEDSEAL_REGISTRY") {
+            self.registry = Some(v);
+        }
+        if let Some(v) = get("MEDSEAL_ETH_KEY") {
+            self.eth_key = Some(v);
+        }
+    }
+
+    /// Writes the file `<dir>/medseal.json` atomically (without `eth_key`, which stays in
+    /// the environment).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be written.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let mut public = self.clone();
+        public.eth_key = None;
+        let bytes = serde_json::to_vec_pretty(&public).map_err(|e| Error::Config(e.to_string()))?;
+        write_atomic(&dir.join(CONFIG_FILE), &bytes, false)
+    }
+}

@@ -1,0 +1,201 @@
+//! Roles: the attribute authority and the members it issues keys to.
+
+use rand_core::CryptoRngCore;
+
+use crate::abe::{AttributeSet, Encoding, Fame, Scheme, fame};
+use crate::chain::{Address, PrivateKeySigner};
+use crate::error::{Error, Result};
+use crate::fsutil::{BinReader, BinWriter};
+
+/// Longest member name, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+const MAX_KEY_BYTES: usize = 1 << 20;
+
+/// The attribute authority: FAME public parameters and the master secret. It issues
+/// member keys; it is the only party that can.
+///
+/// `Debug` is redacted. Keep the encoding ([`Authority::to_bytes`]) offline and secret: it
+/// contains the master key.
+pub struct Authority {
+    pk: fame::PublicKey,
+    msk: fame::MasterKey,
+}
+
+impl Authority {
+    /// Generates fresh public parameters and master secret.
+    pub fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Self {
+        let (pk, msk) = Fame::setup(rng);
+        Self { pk, msk }
+    }
+
+    /// The public parameters (publish them; every vault user needs them).
+    pub fn public_key(&self) -> &fame::PublicKey {
+        &self.pk
+    }
+
+    /// Issues a key to a member who signs chain transactions with `signer`.
+    ///
+    /// The key carries `attributes` plus the member's identity attribute
+    /// [`id_attribute`]`(signer.address())`, which is what sharing a record with a named
+    /// member adds to the record's policy.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty or overlong name, [`Error::Policy`] for a
+    /// malformed attribute or an attribute named `id` (reserved), [`Error::Abe`] if key
+    /// generation fails.
+    pub fn issue<R, I, S>(
+        &self,
+        name: &str,
+        attributes: I,
+        signer: PrivateKeySigner,
+        rng: &mut R,
+    ) -> Result<Member>
+    where
+        R: CryptoRngCore + ?Sized,
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        check_name(name)?;
+        let mut attrs = AttributeSet::new();
+        for attribute in attributes {
+            let attribute = attribute.as_ref();
+            if attribute.trim_start().starts_with("id:") {
+                return Err(Error::InvalidInput(format!(
+                    "attribute `{attribute}`: `id` is reserved for the member's address"
+                )));
+            }
+            attrs.insert(attribute)?;
+        }
+        attrs.insert(&id_attribute(signer.address()))?;
+        let key = Fame::keygen(&self.pk, &self.msk, &attrs, rng)?;
+        Ok(Member {
+            name: name.to_owned(),
+            key,
+            signer,
+        })
+    }
+
+    /// The secret encoding: `"MSAU" | 1 | pk | msk` (length-prefixed canonical encodings).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        BinWriter::new(b"MSAU", 1)
+            .bytes(&self.pk.to_bytes())
+            .bytes(&self.msk.to_bytes())
+            .finish()
+    }
+
+    /// Parses [`Authority::to_bytes`].
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] or [`Error::Abe`] for malformed input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = BinReader::new(bytes, b"MSAU", 1, "authority key")?;
+        let pk = fame::PublicKey::from_bytes(r.bytes(MAX_KEY_BYTES)?)?;
+        let msk = fame::MasterKey::from_bytes(r.bytes(MAX_KEY_BYTES)?)?;
+        r.finish()?;
+        Ok(Self { pk, msk })
+    }
+}
+
+impl core::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Authority").finish_non_exhaustive()
+    }
+}
+
+/// A member's identity attribute: `id:<address as 40 lowercase hex digits>`.
+pub fn id_attribute(address: Address) -> String {
+    format!("id:{}", hex::encode(address.as_slice()))
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "member name must be 1..={MAX_NAME_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A member (doctor, nurse, researcher, ...): a display name, a CP-ABE key bound to the
+/// member's attributes, and the key that signs the member's chain transactions.
+///
+/// `Debug` shows the name, address and attributes, never key material. The encoding
+/// ([`Member::to_bytes`]) is secret.
+pub struct Member {
+    name: String,
+    key: fame::UserKey,
+    signer: PrivateKeySigner,
+}
+
+impl Member {
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The chain address (also the member's `id:` attribute).
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The attributes the key was issued for (including the `id:` attribute).
+    pub fn attributes(&self) -> &AttributeSet {
+        Fame::attributes(&self.key)
+    }
+
+    /// The CP-ABE user key.
+    pub fn key(&self) -> &fame::UserKey {
+        &self.key
+    }
+
+    pub(crate) fn signer(&self) -> &PrivateKeySigner {
+        &self.signer
+    }
+
+    /// The secret encoding: `"MSMK" | 1 | name | signer secret | user key`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        BinWriter::new(b"MSMK", 1)
+            .bytes(self.name.as_bytes())
+            .bytes(&self.signer.to_bytes().0)
+            .bytes(&self.key.to_bytes())
+            .finish()
+    }
+
+    /// Parses [`Member::to_bytes`]; checks that the key's identity attribute matches the
+    /// signer.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] or [`Error::Abe`] for malformed input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = BinReader::new(bytes, b"MSMK", 1, "member key")?;
+        let name = std::str::from_utf8(r.bytes(MAX_NAME_LEN)?)
+            .map_err(|_| Error::corrupt("member key", "name is not UTF-8"))?
+            .to_owned();
+        let secret = r.bytes(32)?;
+        let signer = PrivateKeySigner::from_slice(secret)
+            .map_err(|_| Error::corrupt("member key", "invalid signing key"))?;
+        let key = fame::UserKey::from_bytes(r.bytes(MAX_KEY_BYTES)?)?;
+        r.finish()?;
+        check_name(&name).map_err(|_| Error::corrupt("member key", "invalid name"))?;
+        if !Fame::attributes(&key).contains_label(&id_attribute(signer.address())) {
+            return Err(Error::corrupt(
+                "member key",
+                "the ABE key was not issued for this signing key",
+            ));
+        }
+        Ok(Self { name, key, signer })
+    }
+}
+
+impl core::fmt::Debug for Member {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Member")
+            .field("name", &self.name)
+            .field("address", &self.address())
+            .field(
+                "attributes",
+                &self.attributes().labels().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,750 @@
+//! The Vault's flows end to end: on embedded backends always, and against a real IPFS
+//! node and Ethereum node when `MEDSEAL_IPFS_API` and `MEDSEAL_ETH_RPC` are set (with
+//! `CI=true`, unset nodes are a failure).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use medseal::chain::dev_keys::anvil_dev_signer;
+use medseal::chain::{
+    AccessRequest, AccessState, AuditEntry, Capsule, CreatedRecord, EmbeddedChain, IndexAnchor,
+    Ledger, LedgerError, LedgerResult, RecordInfo, TxReceipt,
+};
+use medseal::storage::{Cid, LocalStore};
+use medseal::{
+    Address, Attachment, AuditEvent, Authority, Config, Error, Keyword, Member, NewRecord,
+    PrivateKeySigner, RecordId, Vault,
+};
+use rand_core::OsRng;
+use sha2::Digest as _;
+
+struct People {
+    cardiologist: Member,
+    nurse: Member,
+    researcher: Member,
+    outsider: Member,
+}
+
+fn people(authority: &Authority) -> People {
+    let issue = |name: &str, attrs: &[&str], key: usize| {
+        authority
+            .issue(name, attrs, anvil_dev_signer(key).unwrap(), &mut OsRng)
+            .unwrap()
+    };
+    People {
+        cardiologist: issue("dr. ada", &["role:doctor", "dept:cardiology"], 0),
+        nurse: issue("sam", &["role:nurse", "dept:cardiology"], 1),
+        researcher: issue("rui", &["role:researcher"], 2),
+        outsider: issue("dr. lee", &["role:doctor", "dept:neurology"], 3),
+    }
+}
+
+fn pdf(len: usize) -> Vec<u8> {
+    let mut v = b"%PDF-1.7\n".to_vec();
+    v.extend((0..len).map(|i| (i * 31 % 251) as u8));
+    v
+}
+
+fn kw(text: &str) -> Keyword {
+    Keyword::parse(text).unwrap()
+}
+
+/// Every flow of the issue, on whatever backends `vault` has. `tamper` corrupts a stored
+/// block (only possible on the local store).
+async fn flows(vault: &Vault, p: &People, tamper: Option<&dyn Fn(&Cid)>) {
+    let ecg_pdf = pdf(300_000);
+    let image = vec![0x89u8; 700_000];
+    let ecg = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new(
+                "ECG report",
+                "role:doctor and dept:cardiology".parse().unwrap(),
+            )
+            .keywords([kw("icd10:I48.0"), kw("term:atrial fibrillation")])
+            .attach(Attachment::bytes(
+                "ecg.pdf",
+                "application/pdf",
+                ecg_pdf.clone(),
+            ))
+            .attach(Attachment::bytes("scan.png", "image/png", image.clone())),
+        )
+        .await
+        .unwrap();
+    let vitals = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new(
+                "ward vitals",
+                "(role:doctor or role:nurse) and dept:cardiology"
+                    .parse()
+                    .unwrap(),
+            )
+            .keyword(kw("icd10:I10"))
+            .attach(Attachment::bytes(
+                "vitals.txt",
+                "text/plain",
+                &b"bp 150/95"[..],
+            )),
+        )
+        .await
+        .unwrap();
+    let cohort = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new(
+                "cohort extract",
+                "role:researcher or (role:doctor and dept:cardiology)"
+                    .parse()
+                    .unwrap(),
+            )
+            .keywords([kw("icd10:I10"), kw("icd10:I48.0")])
+            .attach(Attachment::bytes(
+                "cohort.json",
+                "application/json",
+                &b"{}"[..],
+            )),
+        )
+        .await
+        .unwrap();
+
+    // The owner reads everything back, byte for byte.
+    let opened = vault.get(&p.cardiologist, ecg.record).await.unwrap();
+    assert_eq!(opened.name, "ECG report");
+    assert_eq!(opened.attachments.len(), 2);
+    assert_eq!(opened.attachments[0].content_type, "application/pdf");
+    assert_eq!(
+        vault.read_attachment_bytes(&opened, 0).await.unwrap(),
+        ecg_pdf
+    );
+    assert_eq!(
+        vault.read_attachment_bytes(&opened, 1).await.unwrap(),
+        image
+    );
+    assert!(matches!(
+        vault.read_attachment_bytes(&opened, 2).await,
+        Err(Error::InvalidInput(_))
+    ));
+
+    // The nurse reads what the policy allows and is refused the rest.
+    let v = vault.get(&p.nurse, vitals.record).await.unwrap();
+    assert_eq!(
+        vault.read_attachment_bytes(&v, 0).await.unwrap(),
+        b"bp 150/95"
+    );
+    for refused in [ecg.record, cohort.record] {
+        assert!(
+            matches!(
+                vault.get(&p.nurse, refused).await,
+                Err(Error::AccessDenied { .. })
+            ),
+            "nurse must be refused {refused}"
+        );
+    }
+
+    // The researcher finds by ICD-10 code only what is open to research.
+    let found = vault.search(&p.researcher, &kw("icd10:I10")).await.unwrap();
+    assert_eq!(found.records(), [cohort.record]);
+    assert_eq!(found.hits[0].owner, p.cardiologist.address());
+    assert!(found.rejected.is_empty());
+    assert!(vault.get(&p.researcher, cohort.record).await.is_ok());
+    assert!(matches!(
+        vault.get(&p.researcher, ecg.record).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    // The doctor finds every matching record; nothing matches an unused code.
+    let found = vault
+        .search(&p.cardiologist, &kw("icd10:I48.0"))
+        .await
+        .unwrap();
+    assert_eq!(found.records(), [ecg.record, cohort.record]);
+    assert!(
+        vault
+            .search(&p.cardiologist, &kw("icd10:Z00"))
+            .await
+            .unwrap()
+            .hits
+            .is_empty()
+    );
+    assert!(
+        vault
+            .search(&p.outsider, &kw("icd10:I10"))
+            .await
+            .unwrap()
+            .hits
+            .is_empty()
+    );
+
+    // The outside doctor requests access, the owner approves, the doctor reads.
+    assert!(matches!(
+        vault.get(&p.outsider, ecg.record).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    vault.request_access(&p.outsider, ecg.record).await.unwrap();
+    let pending = vault.pending_requests(&p.cardiologist).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].requester, p.outsider.address());
+    // Only the owner can answer.
+    assert!(matches!(
+        vault
+            .answer_request(&p.nurse, ecg.record, p.outsider.address(), true)
+            .await,
+        Err(Error::NotOwner { .. })
+    ));
+    vault
+        .answer_request(&p.cardiologist, ecg.record, p.outsider.address(), true)
+        .await
+        .unwrap();
+    let shared = vault.get(&p.outsider, ecg.record).await.unwrap();
+    assert_eq!(
+        vault.read_attachment_bytes(&shared, 0).await.unwrap(),
+        ecg_pdf
+    );
+    // Sharing re-wrapped only the key: the attachments are the same objects.
+    assert_eq!(shared.attachments, opened.attachments);
+    assert_ne!(shared.manifest_cid, opened.manifest_cid);
+    // Sharing again is a no-op.
+    vault
+        .share(&p.cardiologist, ecg.record, p.outsider.address())
+        .await
+        .unwrap();
+
+    // My records / shared with me.
+    let mine: Vec<_> = vault
+        .records_of(p.cardiologist.address())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    assert_eq!(mine, [ecg.record, vitals.record, cohort.record]);
+    let with_me: Vec<_> = vault
+        .shared_with(p.outsider.address())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    assert_eq!(with_me, [ecg.record]);
+
+    // Audit trail: created, requested, updated (re-wrap), granted, accessed.
+    let trail = vault.audit(ecg.record).await.unwrap();
+    let has = |f: &dyn Fn(&AuditEvent) -> bool| trail.iter().any(|e| f(&e.event));
+    assert!(matches!(trail[0].event, AuditEvent::Created { .. }));
+    assert!(has(
+        &|e| matches!(e, AuditEvent::AccessRequested { requester, .. } if *requester == p.outsider.address())
+    ));
+    assert!(has(
+        &|e| matches!(e, AuditEvent::AccessGranted { user } if *user == p.outsider.address())
+    ));
+    assert!(has(&|e| matches!(e, AuditEvent::Updated { .. })));
+    assert!(has(
+        &|e| matches!(e, AuditEvent::AccessLogged { accessor } if *accessor == p.outsider.address())
+    ));
+
+    // Revoke: the outside doctor can no longer open the current manifest, and the
+    // attachments were re-encrypted under a new record key (new objects).
+    vault
+        .revoke(&p.cardiologist, ecg.record, p.outsider.address())
+        .await
+        .unwrap();
+    assert!(matches!(
+        vault.get(&p.outsider, ecg.record).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    assert!(
+        vault
+            .shared_with(p.outsider.address())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rekeyed = vault.get(&p.cardiologist, ecg.record).await.unwrap();
+    assert_eq!(
+        vault.read_attachment_bytes(&rekeyed, 0).await.unwrap(),
+        ecg_pdf
+    );
+    for (old, new) in opened.attachments.iter().zip(&rekeyed.attachments) {
+        assert_ne!(old.cid, new.cid);
+        assert_eq!((&old.name, old.size), (&new.name, new.size));
+    }
+    // Same plaintext and associated data, different ciphertext: a different record key.
+    // The partition rotated: new records land in the next epoch and are still found,
+    // old ones too.
+    let later = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new(
+                "follow-up",
+                "role:doctor and dept:cardiology".parse().unwrap(),
+            )
+            .keyword(kw("icd10:I48.0")),
+        )
+        .await
+        .unwrap();
+    let found = vault
+        .search(&p.cardiologist, &kw("icd10:I48.0"))
+        .await
+        .unwrap();
+    assert_eq!(found.records(), [ecg.record, cohort.record, later.record]);
+
+    // Unknown records, foreign owners and malformed input give typed errors.
+    assert!(matches!(
+        vault.get(&p.nurse, RecordId(9_999)).await,
+        Err(Error::UnknownRecord(9_999))
+    ));
+    assert!(matches!(
+        vault
+            .share(&p.nurse, vitals.record, p.researcher.address())
+            .await,
+        Err(Error::NotOwner { .. })
+    ));
+    assert!(matches!(
+        vault
+            .put(&p.nurse, NewRecord::new("", "role:nurse".parse().unwrap()))
+            .await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        vault
+            .put(
+                &p.nurse,
+                NewRecord::new("x", "role:nurse".parse().unwrap()).attach(Attachment::file(
+                    "gone",
+                    "text/plain",
+                    "/nonexistent/medseal"
+                ))
+            )
+            .await,
+        Err(Error::Io { .. })
+    ));
+
+    // A tampered block is detected; other records stay readable.
+    if let Some(tamper) = tamper {
+        let cid: Cid = opened.attachments[1].cid.parse().unwrap();
+        tamper(&cid);
+        let err = vault.read_attachment_bytes(&opened, 1).await.unwrap_err();
+        assert!(err.is_tampering(), "expected tampering, got {err:?}");
+        let v = vault.get(&p.nurse, vitals.record).await.unwrap();
+        assert_eq!(
+            vault.read_attachment_bytes(&v, 0).await.unwrap(),
+            b"bp 150/95"
+        );
+    }
+}
+
+async fn embedded_vault(dir: &std::path::Path) -> (Vault, People) {
+    let authority = Authority::setup(&mut OsRng);
+    let mut vault = Vault::open_with(dir, &Config::embedded()).await.unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    (vault, people(&authority))
+}
+
+/// Overwrites the middle byte of every block file of `cid`'s DAG root in the local store.
+fn corrupt_block(blocks: &std::path::Path, cid: &Cid) {
+    let store_path = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async { LocalStore::open(blocks).await.unwrap().block_path(cid) })
+    };
+    let mut bytes = std::fs::read(&store_path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&store_path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_on_embedded_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, p) = embedded_vault(dir.path()).await;
+    let blocks = dir.path().join("blocks");
+    let tamper = move |cid: &Cid| {
+        let blocks = blocks.clone();
+        let cid = *cid;
+        std::thread::spawn(move || corrupt_block(&blocks, &cid))
+            .join()
+            .unwrap();
+    };
+    flows(&vault, &p, Some(&tamper)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    let record = {
+        let mut vault = Vault::open(dir.path()).await.unwrap();
+        vault.install_authority(authority.public_key()).unwrap();
+        // A different authority key cannot replace the installed one.
+        let other = Authority::setup(&mut OsRng);
+        assert!(matches!(
+            vault.install_authority(other.public_key()),
+            Err(Error::InvalidInput(_))
+        ));
+        vault
+            .put(
+                &p.cardiologist,
+                NewRecord::new("r", "role:doctor".parse().unwrap())
+                    .keyword(kw("icd10:I10"))
+                    .attach(Attachment::bytes("a", "text/plain", &b"hello"[..])),
+            )
+            .await
+            .unwrap()
+            .record
+    };
+    let vault = Vault::open(dir.path()).await.unwrap();
+    let opened = vault.get(&p.outsider, record).await.unwrap();
+    assert_eq!(
+        vault.read_attachment_bytes(&opened, 0).await.unwrap(),
+        b"hello"
+    );
+    let hits = vault.search(&p.outsider, &kw("icd10:I10")).await.unwrap();
+    assert_eq!(hits.records(), [record]);
+    // The owner's counters survived: a second record under the same keyword is found too.
+    let second = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new("r2", "role:doctor".parse().unwrap()).keyword(kw("icd10:I10")),
+        )
+        .await
+        .unwrap();
+    let hits = vault.search(&p.outsider, &kw("icd10:I10")).await.unwrap();
+    assert_eq!(hits.records(), [record, second.record]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_attachment_streams_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, p) = embedded_vault(dir.path()).await;
+    const LEN: u64 = 24 << 20;
+    let source = std::io::Read::take(std::io::repeat(0x5a), LEN);
+    let receipt = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new("mri", "role:doctor".parse().unwrap()).attach(Attachment::reader(
+                "mri.dcm",
+                "application/dicom",
+                source,
+                Some(LEN),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.attachments[0].size, LEN);
+    let opened = vault.get(&p.outsider, receipt.record).await.unwrap();
+    struct Check(u64);
+    impl std::io::Write for Check {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            assert!(buf.iter().all(|&b| b == 0x5a));
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let out = vault.read_attachment(&opened, 0, Check(0)).await.unwrap();
+    assert_eq!(out.0, LEN);
+}
+
+/// A ledger that fails chosen operations once, as if the process died right before them.
+struct Flaky {
+    inner: Arc<dyn Ledger>,
+    fail_create: Arc<AtomicU32>,
+    fail_anchor: Arc<AtomicU32>,
+}
+
+fn crashed() -> LedgerError {
+    LedgerError::NodeUnavailable {
+        endpoint: "injected crash".into(),
+        attempts: 1,
+        source: "injected".into(),
+    }
+}
+
+fn take(flag: &AtomicU32) -> bool {
+    flag.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[async_trait]
+impl Ledger for Flaky {
+    fn sender(&self) -> Address {
+        self.inner.sender()
+    }
+    fn registry_address(&self) -> Address {
+        self.inner.registry_address()
+    }
+    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
+        Arc::new(Flaky {
+            inner: self.inner.for_signer(signer),
+            fail_create: Arc::clone(&self.fail_create),
+            fail_anchor: Arc::clone(&self.fail_anchor),
+        })
+    }
+    async fn create_record(&self, cid: &str, hash: [u8; 32]) -> LedgerResult<CreatedRecord> {
+        // Fail *after* the transaction: the worst case for recovery.
+        let created = self.inner.create_record(cid, hash).await?;
+        if take(&self.fail_create) {
+            return Err(crashed());
+        }
+        Ok(created)
+    }
+    async fn update_record(&self, r: RecordId, cid: &str, h: [u8; 32]) -> LedgerResult<TxReceipt> {
+        self.inner.update_record(r, cid, h).await
+    }
+    async fn grant_access(&self, r: RecordId, u: Address) -> LedgerResult<TxReceipt> {
+        self.inner.grant_access(r, u).await
+    }
+    async fn revoke_access(&self, r: RecordId, u: Address) -> LedgerResult<TxReceipt> {
+        self.inner.revoke_access(r, u).await
+    }
+    async fn request_access(&self, r: RecordId) -> LedgerResult<TxReceipt> {
+        self.inner.request_access(r).await
+    }
+    async fn deny_access(&self, r: RecordId, u: Address) -> LedgerResult<TxReceipt> {
+        self.inner.deny_access(r, u).await
+    }
+    async fn log_access(&self, r: RecordId) -> LedgerResult<TxReceipt> {
+        self.inner.log_access(r).await
+    }
+    async fn anchor_index(
+        &self,
+        p: [u8; 32],
+        e: u64,
+        cid: &str,
+        root: [u8; 32],
+    ) -> LedgerResult<TxReceipt> {
+        if take(&self.fail_anchor) {
+            return Err(crashed());
+        }
+        self.inner.anchor_index(p, e, cid, root).await
+    }
+    async fn publish_capsule(
+        &self,
+        p: [u8; 32],
+        e: u64,
+        cid: &str,
+        h: [u8; 32],
+    ) -> LedgerResult<TxReceipt> {
+        self.inner.publish_capsule(p, e, cid, h).await
+    }
+    async fn record(&self, r: RecordId) -> LedgerResult<RecordInfo> {
+        self.inner.record(r).await
+    }
+    async fn record_count(&self) -> LedgerResult<u64> {
+        self.inner.record_count().await
+    }
+    async fn can_access(&self, r: RecordId, u: Address) -> LedgerResult<bool> {
+        self.inner.can_access(r, u).await
+    }
+    async fn access_state(&self, r: RecordId, u: Address) -> LedgerResult<AccessState> {
+        self.inner.access_state(r, u).await
+    }
+    async fn records_of(&self, o: Address) -> LedgerResult<Vec<RecordId>> {
+        self.inner.records_of(o).await
+    }
+    async fn shared_with(&self, u: Address) -> LedgerResult<Vec<RecordId>> {
+        self.inner.shared_with(u).await
+    }
+    async fn pending_requests(&self, o: Address) -> LedgerResult<Vec<AccessRequest>> {
+        self.inner.pending_requests(o).await
+    }
+    async fn audit_trail(&self, r: RecordId) -> LedgerResult<Vec<AuditEntry>> {
+        self.inner.audit_trail(r).await
+    }
+    async fn index_anchor(
+        &self,
+        a: Address,
+        p: [u8; 32],
+        e: u64,
+    ) -> LedgerResult<Option<IndexAnchor>> {
+        self.inner.index_anchor(a, p, e).await
+    }
+    async fn capsule(&self, a: Address, p: [u8; 32], e: u64) -> LedgerResult<Option<Capsule>> {
+        self.inner.capsule(a, p, e).await
+    }
+    async fn capsules(&self, a: Option<Address>) -> LedgerResult<Vec<Capsule>> {
+        self.inner.capsules(a).await
+    }
+    async fn index_anchors(&self, a: Address, p: [u8; 32]) -> LedgerResult<Vec<IndexAnchor>> {
+        self.inner.index_anchors(a, p).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_puts_complete_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    let fail_create = Arc::new(AtomicU32::new(0));
+    let fail_anchor = Arc::new(AtomicU32::new(0));
+    let open = |fail_create: Arc<AtomicU32>, fail_anchor: Arc<AtomicU32>| {
+        let dir = dir.path().to_path_buf();
+        let pk = authority.public_key().clone();
+        async move {
+            let chain =
+                EmbeddedChain::open(dir.join("chain.journal"), PrivateKeySigner::random()).unwrap();
+            let store = Arc::new(LocalStore::open(dir.join("blocks")).await.unwrap());
+            let ledger = Arc::new(Flaky {
+                inner: Arc::new(chain),
+                fail_create,
+                fail_anchor,
+            });
+            let mut vault = Vault::with_backends(&dir, store, ledger).unwrap();
+            vault.install_authority(&pk).unwrap();
+            vault
+        }
+    };
+    let record =
+        |name: &str| NewRecord::new(name, "role:doctor".parse().unwrap()).keyword(kw("icd10:I10"));
+
+    // Crash right after createRecord, before the process learnt the id.
+    fail_create.store(1, Ordering::SeqCst);
+    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    assert!(vault.put(&p.cardiologist, record("a")).await.is_err());
+    drop(vault);
+    // Crash before anchoring the shard, in a new "process".
+    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    let recovered = vault.recover(&p.cardiologist).await.unwrap();
+    assert_eq!(
+        recovered,
+        Some(RecordId(1)),
+        "the created record is found, not re-created"
+    );
+    fail_anchor.store(1, Ordering::SeqCst);
+    assert!(vault.put(&p.cardiologist, record("b")).await.is_err());
+    drop(vault);
+    // The next put completes the interrupted one first.
+    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    let c = vault.put(&p.cardiologist, record("c")).await.unwrap();
+    assert_eq!(c.record, RecordId(3));
+    let ids: Vec<_> = vault
+        .records_of(p.cardiologist.address())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    assert_eq!(
+        ids,
+        [RecordId(1), RecordId(2), RecordId(3)],
+        "no duplicates"
+    );
+    let hits = vault.search(&p.outsider, &kw("icd10:I10")).await.unwrap();
+    assert_eq!(hits.records(), ids, "every record is searchable");
+    assert_eq!(vault.recover(&p.cardiologist).await.unwrap(), None);
+}
+
+fn node_urls() -> Option<(String, String)> {
+    let ipfs = std::env::var("MEDSEAL_IPFS_API")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let eth = std::env::var("MEDSEAL_ETH_RPC")
+        .ok()
+        .filter(|s| !s.is_empty());
+    match (ipfs, eth) {
+        (Some(i), Some(e)) => Some((i, e)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but MEDSEAL_IPFS_API / MEDSEAL_ETH_RPC are not both set")
+        }
+        _ => {
+            eprintln!("skipping: set MEDSEAL_IPFS_API and MEDSEAL_ETH_RPC to run against nodes");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_on_ipfs_and_ethereum_nodes() {
+    let Some((ipfs, eth)) = node_urls() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::embedded();
+    config.ipfs_api = Some(ipfs);
+    config.eth_rpc = Some(eth);
+    config.eth_key = Some(hex::encode(anvil_dev_signer(0).unwrap().to_bytes()));
+    let authority = Authority::setup(&mut OsRng);
+    let mut vault = Vault::open_with(dir.path(), &config).await.unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    // The deployed registry was written to the config file: reopening connects to it.
+    let saved = Config::from_file(dir.path()).unwrap();
+    assert_eq!(
+        saved.registry.as_deref(),
+        Some(vault.ledger().registry_address().to_string().as_str())
+    );
+    flows(&vault, &people(&authority), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_partition_is_rejected_without_failing_the_search() {
+    use medseal::index::sse::{OwnerPartition, Partition};
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, p) = embedded_vault(dir.path()).await;
+    let real = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new("r", "role:researcher".parse().unwrap()).keyword(kw("icd10:I10")),
+        )
+        .await
+        .unwrap();
+    // Mallory (any chain account) publishes a partition whose capsule does not match, and
+    // a well-formed partition that claims the cardiologist's record.
+    let mallory = PrivateKeySigner::random();
+    let as_mallory = vault.ledger().for_signer(mallory.clone());
+    let garbage = vault
+        .store()
+        .put(b"not a capsule".to_vec().into(), Default::default())
+        .await
+        .unwrap();
+    as_mallory
+        .publish_capsule([7; 32], 0, &garbage.to_string(), [1; 32])
+        .await
+        .unwrap();
+    let policy: medseal::abe::Policy = "role:researcher".parse().unwrap();
+    let partition = Partition::new(mallory.address().as_slice(), policy.clone(), 0).unwrap();
+    let pid = *partition.id().as_bytes();
+    let (mut owner, capsule) =
+        OwnerPartition::create(partition, vault.public_key().unwrap(), &mut OsRng).unwrap();
+    let capsule_cid = vault
+        .store()
+        .put(capsule.as_bytes().to_vec().into(), Default::default())
+        .await
+        .unwrap();
+    let hash: [u8; 32] = sha2::Sha256::digest(policy.to_string().as_bytes()).into();
+    as_mallory
+        .publish_capsule(pid, 0, &capsule_cid.to_string(), hash)
+        .await
+        .unwrap();
+    let mut stolen = [0u8; 32];
+    stolen[..8].copy_from_slice(&real.record.0.to_be_bytes());
+    let i10 = kw("icd10:I10");
+    let shard = owner
+        .batch([(&i10, medseal::index::RecordRef::new(stolen).unwrap())])
+        .unwrap();
+    let shard_cid = vault
+        .store()
+        .put(shard.to_bytes().into(), Default::default())
+        .await
+        .unwrap();
+    as_mallory
+        .anchor_index(pid, 0, &shard_cid.to_string(), *shard.root().as_bytes())
+        .await
+        .unwrap();
+
+    let found = vault.search(&p.researcher, &i10).await.unwrap();
+    assert_eq!(found.hits.len(), 1);
+    assert_eq!(found.hits[0].owner, p.cardiologist.address());
+    let reasons: Vec<_> = found.rejected.iter().map(|r| r.publisher).collect();
+    assert_eq!(reasons, [mallory.address(), mallory.address()], "{found:?}");
+}
