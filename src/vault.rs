@@ -525,7 +525,8 @@ impl Vault {
         let _guard = self.owner_lock.lock().await;
         let ledger = self.acting(owner);
         let mut state = OwnerState::load(&self.dir, owner.address())?;
-        self.complete_pending(&*ledger, owner, &mut state).await?;
+        self.complete_pending(&*ledger, owner, &mut state, false)
+            .await?;
 
         let dek = DataKey::generate(&mut OsRng);
         let mut attachments = Vec::with_capacity(record.attachments.len());
@@ -580,7 +581,7 @@ impl Vault {
         });
         state.save(&self.dir, owner.address())?;
         let (id, shard_cid) = self
-            .complete_pending(&*ledger, owner, &mut state)
+            .complete_pending(&*ledger, owner, &mut state, true)
             .await?
             .ok_or_else(|| Error::corrupt("owner state", "pending put vanished"))?;
         Ok(PutReceipt {
@@ -602,7 +603,7 @@ impl Vault {
         let ledger = self.acting(owner);
         let mut state = OwnerState::load(&self.dir, owner.address())?;
         Ok(self
-            .complete_pending(&*ledger, owner, &mut state)
+            .complete_pending(&*ledger, owner, &mut state, false)
             .await?
             .map(|(id, _)| id))
     }
@@ -612,20 +613,24 @@ impl Vault {
         ledger: &dyn Ledger,
         owner: &Member,
         state: &mut OwnerState,
+        fresh: bool,
     ) -> Result<Option<(RecordId, Option<String>)>> {
         let Some(mut pending) = state.pending.clone() else {
             return Ok(None);
         };
         let address = owner.address();
-        // 1. The record on chain: created before the crash, or create it now.
+        // 1. The record on chain: created before the crash, or create it now. A fresh
+        // intent (`fresh`) cannot have been sent yet, so there is nothing to look for.
         let id = match pending.record {
             Some(id) => RecordId(id),
             None => {
                 let mut found = None;
-                for id in ledger.records_of(address).await?.into_iter().rev() {
-                    if ledger.record(id).await?.manifest_cid == pending.manifest_cid {
-                        found = Some(id);
-                        break;
+                if !fresh {
+                    for id in ledger.records_of(address).await?.into_iter().rev() {
+                        if ledger.record(id).await?.manifest_cid == pending.manifest_cid {
+                            found = Some(id);
+                            break;
+                        }
                     }
                 }
                 let id = match found {
@@ -1154,7 +1159,8 @@ impl Vault {
 
     async fn rotate(&self, ledger: &dyn Ledger, owner: &Member, policy: &Policy) -> Result<()> {
         let mut state = OwnerState::load(&self.dir, owner.address())?;
-        self.complete_pending(ledger, owner, &mut state).await?;
+        self.complete_pending(ledger, owner, &mut state, false)
+            .await?;
         let text = policy.to_string();
         let Some(part) = state.partition_mut(&text) else {
             return Ok(()); // nothing indexed under this policy yet

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# End-to-end smoke test of the `medseal` command-line example on the embedded backends
+# (block store and chain in a fresh temporary data directory; no services needed).
+#
+#   cargo build --release --example medseal
+#   scripts/cli-smoke.sh [path/to/medseal]     # default: target/release/examples/medseal
+#
+# Builds nothing. Prints every check; exits non-zero at the first unexpected result.
+# Needs bash, coreutils, grep, od, dd; uses node (if installed) to validate JSON output.
+set -euo pipefail
+
+BIN=${1:-target/release/examples/medseal}
+if [[ ! -x $BIN ]]; then
+    echo "cli-smoke: no executable at $BIN (cargo build --release --example medseal)" >&2
+    exit 1
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/medseal-cli-smoke.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export MEDSEAL_DIR=$WORK/data
+unset MEDSEAL_IPFS_API MEDSEAL_ETH_RPC MEDSEAL_REGISTRY MEDSEAL_ETH_KEY
+CHECKS=0
+
+step() { printf '\n== %s\n' "$*"; }
+fail() {
+    printf 'cli-smoke: FAIL: %s\n' "$*" >&2
+    exit 1
+}
+pass() {
+    CHECKS=$((CHECKS + 1))
+    printf '   ok  %s\n' "$*"
+}
+
+# ms EXPECTED_EXIT ARGS...: runs the CLI; stdout in $OUT, stderr in $ERR.
+ms() {
+    local want=$1 code=0
+    shift
+    "$BIN" "$@" >"$WORK/stdout" 2>"$WORK/stderr" || code=$?
+    OUT=$(cat "$WORK/stdout")
+    ERR=$(cat "$WORK/stderr")
+    if [[ $code != "$want" ]]; then
+        printf '   command: medseal %s\n--- stdout\n%s\n--- stderr\n%s\n---\n' "$*" "$OUT" "$ERR" >&2
+        fail "exit code $code, expected $want"
+    fi
+    pass "medseal $* -> exit $code"
+}
+
+has_node=false
+command -v node >/dev/null 2>&1 && has_node=true
+
+# With --json: stdout is one JSON document (one line; parsed by node when available).
+check_json() {
+    [[ $(wc -l <"$WORK/stdout") == 1 && $OUT == \{*\} ]] || fail "stdout is not one JSON document: $OUT"
+    if $has_node; then
+        node -e 'JSON.parse(require("fs").readFileSync(0, "utf8"))' <"$WORK/stdout" ||
+            fail "stdout is not valid JSON: $OUT"
+    fi
+}
+out_has() { grep -qF -- "$1" <<<"$OUT" || fail "stdout lacks '$1': $OUT"; }
+out_lacks() { ! grep -qF -- "$1" <<<"$OUT" || fail "stdout has '$1': $OUT"; }
+err_has() { grep -qF -- "$1" <<<"$ERR" || fail "stderr lacks '$1': $ERR"; }
+# The value of the first "record":N in the JSON on stdout.
+record_id() { grep -o '"record":[0-9]*' <<<"$OUT" | head -n1 | cut -d: -f2; }
+# Every "record":N in the JSON on stdout, sorted, space-separated.
+record_ids() { grep -o '"record":[0-9]*' <<<"$OUT" | cut -d: -f2 | sort -n | tr '\n' ' ' | sed 's/ $//'; }
+mode_of() { stat -c %a "$1"; }
+empty_dir() { [[ -d $1 && -z $(ls -A "$1") ]]; }
+
+step "init and authority"
+ms 0 init
+[[ -d $MEDSEAL_DIR && ! -e $MEDSEAL_DIR/medseal.json ]] || fail "init: no data dir, or a config without flags"
+pass "data dir created, no medseal.json without flags"
+ms 4 authority keygen dr-ada --attr role:doctor
+err_has "medseal authority setup"
+pass "keygen before setup says which command to run"
+ms 0 --json authority setup
+check_json
+[[ $(mode_of "$MEDSEAL_DIR/authority.key") == 600 ]] || fail "authority.key mode $(mode_of "$MEDSEAL_DIR/authority.key")"
+pass "authority.key has mode 0600"
+ms 1 authority setup
+err_has "already exists"
+pass "setup refuses to overwrite authority.key"
+
+step "member keys"
+ms 0 authority keygen dr-ada --attr role:doctor --attr dept:cardiology
+out_has "role:doctor"
+ms 0 authority keygen nurse-sam --attr role:nurse --attr dept:cardiology
+ms 0 authority keygen rui --attr role:researcher --attr level=2
+ms 0 authority keygen dr-olu --attr role:doctor --attr dept:neurology
+for m in dr-ada nurse-sam rui dr-olu; do
+    [[ $(mode_of "$MEDSEAL_DIR/members/$m.key") == 600 ]] || fail "$m.key is not mode 0600"
+done
+pass "member keys have mode 0600"
+ms 1 authority keygen dr-ada --attr role:doctor
+ms 0 --json members
+check_json
+for m in dr-ada nurse-sam rui dr-olu; do out_has "\"name\":\"$m\""; done
+out_has '"level=2"'
+pass "members lists all four with their attributes"
+
+step "put two records"
+printf '%%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%%%EOF\n' >"$WORK/ecg.pdf"
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0' >"$WORK/xray.png"
+printf 'free-text note\n' >"$WORK/note.bin"
+head -c $((8 * 1024 * 1024)) /dev/urandom >"$WORK/scan.dcm"
+ms 0 --json put --as dr-ada --name "ECG report" --policy "role:doctor and dept:cardiology" \
+    --keyword icd10:I10 --keyword term:hypertension \
+    --attach "$WORK/ecg.pdf" --attach "$WORK/xray.png" --attach "$WORK/note.bin=text/plain"
+check_json
+A=$(record_id)
+out_has '"content_type":"application/pdf"'
+out_has '"content_type":"image/png"'
+out_has '"content_type":"text/plain"'
+out_has '"manifest_cid":"'
+pass "record A = $A with guessed and explicit content types"
+ms 0 --json put --as dr-ada --name "Cohort imaging" \
+    --policy "role:researcher or (role:doctor and dept:cardiology)" \
+    --keyword icd10:I10 --keyword icd10:E11.9 --attach "$WORK/scan.dcm"
+check_json
+B=$(record_id)
+out_has '"content_type":"application/dicom"'
+out_has '"size":8388608'
+[[ -n $A && -n $B && $A != "$B" ]] || fail "record ids A=$A B=$B"
+pass "record B = $B (8 MiB DICOM attachment)"
+
+step "get: allowed and refused readers"
+ms 0 get --as dr-ada "$A" --out "$WORK/ada"
+cmp -s "$WORK/ecg.pdf" "$WORK/ada/ecg.pdf" && cmp -s "$WORK/xray.png" "$WORK/ada/xray.png" &&
+    cmp -s "$WORK/note.bin" "$WORK/ada/note.bin" || fail "owner's attachments differ from the originals"
+pass "owner reads record A's attachments back byte for byte"
+ms 1 get --as dr-ada "$A" --out "$WORK/ada"
+err_has "already exists"
+pass "get --out refuses to overwrite"
+ms 0 get --as dr-ada "$A" --out "$WORK/ada" --force
+ms 3 get --as nurse-sam "$A"
+err_has "access denied"
+err_has "hint:"
+ms 3 get --as rui "$A"
+ms 3 --json get --as dr-olu "$A"
+check_json
+out_has '"kind":"access_denied"'
+pass "refused readers exit 3 (JSON error on stdout with --json)"
+ms 0 --json get --as rui "$B" --out "$WORK/rui"
+check_json
+out_has '"name":"Cohort imaging"'
+cmp -s "$WORK/scan.dcm" "$WORK/rui/scan.dcm" || fail "researcher's copy of the 8 MiB attachment differs"
+pass "researcher reads record B's 8 MiB attachment"
+ms 3 get --as nurse-sam "$B"
+
+step "search by ICD-10 code"
+ms 0 --json search --as rui icd10:I10
+check_json
+[[ $(record_ids) == "$B" ]] || fail "researcher's hits for icd10:I10 are [$(record_ids)], expected [$B]"
+pass "researcher finds only record B"
+ms 0 --json search --as dr-ada icd10:i10
+[[ $(record_ids) == "$A $B" ]] || fail "owner's hits are [$(record_ids)], expected [$A $B]"
+out_has '"name":"dr-ada"'
+pass "cardiology doctor finds A and B, owner name resolved"
+ms 0 --json search --as rui icd10:E11.9
+[[ $(record_ids) == "$B" ]] || fail "hits for icd10:E11.9 are [$(record_ids)]"
+ms 0 --json search --as nurse-sam icd10:I10
+[[ -z $(record_ids) ]] || fail "nurse finds [$(record_ids)]"
+pass "nurse finds nothing"
+ms 0 --json search --as dr-olu term:hypertension
+[[ -z $(record_ids) ]] || fail "outside doctor finds [$(record_ids)]"
+ms 1 search --as rui nocolon
+
+step "share and revoke"
+ms 0 share --as dr-ada "$A" --with nurse-sam
+ms 0 get --as nurse-sam "$A"
+out_has "ECG report"
+pass "nurse reads A once shared"
+ms 0 --json records --as nurse-sam
+check_json
+grep -q "\"shared_with_me\":\[{[^]]*\"record\":$A" <<<"$OUT" || fail "A is not in nurse's shared records: $OUT"
+pass "records lists A as shared with the nurse"
+ms 3 share --as nurse-sam "$A" --with rui
+err_has "not by the acting member"
+pass "a non-owner cannot share (exit 3)"
+ms 0 revoke --as dr-ada "$A" --from nurse-sam
+ms 3 get --as nurse-sam "$A"
+pass "nurse is refused after revocation"
+
+step "request and answer"
+ms 0 request --as dr-olu "$A"
+ms 0 --json requests --as dr-ada
+check_json
+out_has '"name":"dr-olu"'
+[[ $(record_ids) == "$A" ]] || fail "pending requests: $OUT"
+ms 1 request --as dr-olu "$A"
+err_has "already requested"
+ms 0 answer --as dr-ada "$A" --requester dr-olu --deny
+ms 0 --json requests --as dr-ada
+[[ $OUT == '{"requests":[]}' ]] || fail "requests after deny: $OUT"
+pass "denied request is gone"
+ms 3 get --as dr-olu "$A"
+ms 0 request --as dr-olu "$A"
+ms 0 answer --as dr-ada "$A" --requester dr-olu --approve
+ms 0 get --as dr-olu "$A" --out "$WORK/olu"
+cmp -s "$WORK/ecg.pdf" "$WORK/olu/ecg.pdf" || fail "approved reader's copy differs"
+pass "approved requester reads A"
+ms 2 answer --as dr-ada "$A" --requester dr-olu
+ms 2 answer --as dr-ada "$A" --requester dr-olu --approve --deny
+
+step "records and audit"
+ms 0 --json records --as dr-ada
+check_json
+grep -q "\"owned\":\[{\"created_at\":[0-9]*,\"manifest_cid\":\"[^\"]*\",\"owner\":{[^}]*},\"record\":$A" <<<"$OUT" ||
+    fail "dr-ada's owned records: $OUT"
+out_has "\"record\":$B"
+pass "owner lists A and B"
+ms 0 records --as dr-ada
+out_has "dr-ada owns 2 record(s)"
+ms 0 --json audit "$A"
+check_json
+for t in created updated access_granted access_revoked access_requested access_denied accessed; do
+    out_has "\"type\":\"$t\""
+done
+out_has '"name":"nurse-sam"'
+out_has '"name":"dr-olu"'
+pass "audit trail of A has every event kind, with member names"
+ms 0 audit "$A"
+out_has "access revoked from nurse-sam"
+out_has "read by dr-olu"
+
+step "not found and usage errors"
+ms 4 get --as dr-ada 999
+err_has "unknown record 999"
+ms 4 --json audit 999
+check_json
+out_has '"kind":"unknown_record"'
+ms 4 get --as nobody "$A"
+err_has "medseal members"
+ms 4 share --as dr-ada "$A" --with nobody
+ms 4 --dir "$WORK/missing" records --as dr-ada
+err_has "medseal init"
+ms 2 get "$A"
+ms 2 --json frobnicate
+check_json
+out_has '"kind":"usage"'
+ms 2 get --as dr-ada not-a-number
+
+step "tampered block"
+BLOCK=$(find "$MEDSEAL_DIR/blocks" -type f -printf '%s %p\n' | sort -n | tail -n1 | cut -d' ' -f2-)
+[[ -n $BLOCK ]] || fail "no block files under $MEDSEAL_DIR/blocks"
+SIZE=$(stat -c %s "$BLOCK")
+OFF=$((SIZE / 2))
+BYTE=$(od -An -tu1 -j "$OFF" -N1 "$BLOCK" | tr -d ' ')
+chmod u+w "$BLOCK"
+# shellcheck disable=SC2059
+printf "\\$(printf '%03o' $((BYTE ^ 0x5a)))" | dd of="$BLOCK" bs=1 seek="$OFF" conv=notrunc status=none
+[[ $(od -An -tu1 -j "$OFF" -N1 "$BLOCK" | tr -d ' ') != "$BYTE" ]] || fail "byte not flipped"
+pass "flipped byte $OFF of the largest block ($SIZE bytes, $(basename "$BLOCK"))"
+mkdir "$WORK/tampered"
+ms 5 get --as rui "$B" --out "$WORK/tampered"
+err_has "tampering detected"
+empty_dir "$WORK/tampered" || fail "files left after tampering: $(ls -A "$WORK/tampered")"
+pass "tampered download exits 5 and leaves no file (not even a temporary one)"
+ms 5 --json get --as dr-ada "$B" --out "$WORK/tampered"
+check_json
+out_has '"kind":"tampered"'
+empty_dir "$WORK/tampered" || fail "files left after tampering: $(ls -A "$WORK/tampered")"
+ms 0 get --as dr-ada "$A" --out "$WORK/untouched"
+cmp -s "$WORK/ecg.pdf" "$WORK/untouched/ecg.pdf" || fail "record A damaged"
+pass "record A is unaffected"
+
+printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"
