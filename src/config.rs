@@ -116,3 +116,38 @@ impl Config {
         write_atomic(&dir.join(CONFIG_FILE), &bytes, false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Config::from_file(dir.path()).unwrap(), Config::embedded());
+        let mut config = Config::embedded();
+        config.ipfs_api = Some("http://127.0.0.1:5001".into());
+        config.eth_key = Some("secret".into());
+        config.save(dir.path()).unwrap();
+        let saved = Config::from_file(dir.path()).unwrap();
+        assert_eq!(saved.ipfs_api, config.ipfs_api);
+        assert_eq!(saved.eth_key, None, "the key is never written");
+        let mut loaded = saved.clone();
+        loaded.apply_env(|name| match name {
+            "MEDSEAL_ETH_RPC" => Some("http://127.0.0.1:8545".into()),
+            "MEDSEAL_IPFS_API" => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(loaded.eth_rpc.as_deref(), Some("http://127.0.0.1:8545"));
+        assert_eq!(
+            loaded.ipfs_api, saved.ipfs_api,
+            "blank variables are ignored"
+        );
+        std::fs::write(dir.path().join(CONFIG_FILE), b"{\"ipfs\": 1}").unwrap();
+        assert!(matches!(
+            Config::from_file(dir.path()),
+            Err(Error::Config(_))
+        ));
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}

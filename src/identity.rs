@@ -199,3 +199,84 @@ impl core::fmt::Debug for Member {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::OsRng;
+
+    #[test]
+    fn encodings_round_trip_and_reject_damage() {
+        let authority = Authority::setup(&mut OsRng);
+        let member = authority
+            .issue(
+                "sam",
+                ["role:nurse"],
+                PrivateKeySigner::random(),
+                &mut OsRng,
+            )
+            .unwrap();
+        assert!(
+            member
+                .attributes()
+                .contains_label(&id_attribute(member.address()))
+        );
+        let bytes = member.to_bytes();
+        let back = Member::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            (back.name(), back.address()),
+            (member.name(), member.address())
+        );
+        assert_eq!(back.key().to_bytes(), member.key().to_bytes());
+        let auth = Authority::from_bytes(&authority.to_bytes()).unwrap();
+        assert_eq!(auth.public_key(), authority.public_key());
+        for cut in 0..bytes.len() {
+            assert!(Member::from_bytes(&bytes[..cut]).is_err(), "prefix {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Member::from_bytes(&longer).is_err());
+        // A key issued for another signer is not accepted with this one.
+        let other = authority
+            .issue(
+                "sam",
+                ["role:nurse"],
+                PrivateKeySigner::random(),
+                &mut OsRng,
+            )
+            .unwrap();
+        let mut spliced = BinWriter::new(b"MSMK", 1);
+        spliced
+            .bytes(b"sam")
+            .bytes(&member.signer().to_bytes().0)
+            .bytes(&other.key().to_bytes());
+        assert!(Member::from_bytes(&spliced.finish()).is_err());
+        // Flipping any byte never panics.
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x5a;
+            let _ = Member::from_bytes(&damaged);
+        }
+    }
+
+    #[test]
+    fn reserved_and_bad_names_are_refused() {
+        let authority = Authority::setup(&mut OsRng);
+        let issue = |name: &str, attrs: &[&str]| {
+            authority.issue(name, attrs, PrivateKeySigner::random(), &mut OsRng)
+        };
+        assert!(matches!(
+            issue("x", &["id:abc"]),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            issue("", &["role:x"]),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            issue("a\nb", &["role:x"]),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(issue("x", &["role x"]), Err(Error::Policy(_))));
+    }
+}

@@ -167,3 +167,72 @@ impl Manifest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abe::{AttributeSet, Scheme};
+    use rand_core::OsRng;
+
+    #[test]
+    fn seal_open_rewrap_and_damage() {
+        let (pk, msk) = Fame::setup(&mut OsRng);
+        let key = Fame::keygen(
+            &pk,
+            &msk,
+            &AttributeSet::parse(["a:1"]).unwrap(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let other = Fame::keygen(
+            &pk,
+            &msk,
+            &AttributeSet::parse(["b:1"]).unwrap(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let dek = DataKey::generate(&mut OsRng);
+        let body = Body {
+            name: "n".into(),
+            policy: "a:1".into(),
+            attachments: vec![AttachmentInfo {
+                name: "f".into(),
+                content_type: "text/plain".into(),
+                size: 3,
+                cid: "Qm".into(),
+            }],
+        };
+        let mut m = Manifest::seal(&pk, &"a:1".parse().unwrap(), &dek, &body, &mut OsRng).unwrap();
+        let bytes = m.to_bytes();
+        let parsed = Manifest::from_bytes(&bytes).unwrap();
+        let opened = parsed.open_key(&key).unwrap();
+        assert_eq!(opened.as_bytes(), dek.as_bytes());
+        assert_eq!(parsed.open_body(&opened).unwrap(), body);
+        assert!(matches!(
+            parsed.open_key(&other),
+            Err(crate::abe::Error::PolicyNotSatisfied)
+        ));
+        // Re-wrapping keeps the body bytes and changes who can open.
+        let sealed_body = m.sealed_body.clone();
+        m.rewrap(&pk, &"a:1 or b:1".parse().unwrap(), &dek, &mut OsRng)
+            .unwrap();
+        assert_eq!(m.sealed_body, sealed_body);
+        assert!(m.open_key(&other).is_ok());
+        // A capsule moved onto another body does not open.
+        let mut moved = Manifest::from_bytes(&bytes).unwrap();
+        moved.sealed_body[20] ^= 1;
+        assert!(moved.open_key(&key).is_err());
+        for cut in 0..bytes.len() {
+            assert!(Manifest::from_bytes(&bytes[..cut]).is_err(), "prefix {cut}");
+        }
+        for i in (0..bytes.len()).step_by(7) {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x80;
+            if let Ok(m) = Manifest::from_bytes(&damaged)
+                && let Ok(k) = m.open_key(&key)
+            {
+                assert!(m.open_body(&k).is_err());
+            }
+        }
+    }
+}
