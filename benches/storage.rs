@@ -6,12 +6,13 @@
 //! another file system than the default temp dir).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use medseal::storage::{
     BlockingRuntime, Bytes, ContentStore, ImportFormat, LocalStore, PutOptions, cid_of_bytes,
     write_stream_to,
@@ -83,22 +84,33 @@ fn local_store_1mib(c: &mut Criterion) {
     let input = Bytes::from(data(MIB));
     let mut group = c.benchmark_group("local_store_1MiB");
     group.throughput(Throughput::Bytes(MIB as u64));
+    // One store, emptied (unpin + gc, untimed) before each timed put: a
+    // fresh store per run would create and delete its 1,024 shard
+    // directories thousands of times, and on ext4 without a journal the
+    // inodes freed by one run slow the creations of the next (see
+    // `local_store_256mib`).
+    let put_dir = scratch_dir();
+    let put_store = runtime
+        .block_on(LocalStore::open(put_dir.path()))
+        .unwrap()
+        .unwrap();
     group.bench_function("put", |b| {
         b.iter_batched(
             || {
-                let dir = scratch_dir();
-                let store = runtime
-                    .block_on(LocalStore::open(dir.path()))
-                    .unwrap()
-                    .unwrap();
-                (dir, store)
-            },
-            |(dir, store)| {
                 runtime
-                    .block_on(store.put(input.clone(), PutOptions::new()))
-                    .unwrap()
+                    .block_on(async {
+                        for cid in put_store.pins().await {
+                            put_store.unpin(&cid).await.unwrap();
+                        }
+                        put_store.gc().await.unwrap();
+                    })
                     .unwrap();
-                dir
+            },
+            |()| {
+                runtime
+                    .block_on(put_store.put(input.clone(), PutOptions::new()))
+                    .unwrap()
+                    .unwrap()
             },
             BatchSize::PerIteration,
         );
@@ -118,6 +130,67 @@ fn local_store_1mib(c: &mut Criterion) {
     group.finish();
 }
 
+/// Frees the data of every file under `dir` while keeping the files: each
+/// is truncated to zero and fsynced. This returns the previous run's disk
+/// blocks and page cache before the next run is timed, as deleting it
+/// would, without freeing inodes (see [`local_store_256mib`]).
+fn release_data(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            release_data(&entry.path());
+        } else {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(entry.path())
+                .unwrap();
+            file.set_len(0).unwrap();
+            file.sync_all().unwrap();
+        }
+    }
+}
+
+/// Times `iters` runs of `timed`, each in a fresh directory prepared by
+/// `setup`. Untimed before each run: the previous run's data is released
+/// ([`release_data`]) and the setup's directory entries are made durable.
+/// The directories themselves are deleted only once the benchmark function
+/// is done, when the caller clears `kept`.
+fn time_in_fresh_dirs<S>(
+    iters: u64,
+    kept: &RefCell<Vec<ScratchDir>>,
+    mut setup: impl FnMut(&ScratchDir) -> S,
+    mut timed: impl FnMut(&ScratchDir, S),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        if let Some(previous) = kept.borrow().last() {
+            release_data(previous.path());
+        }
+        let dir = scratch_dir();
+        let state = setup(&dir);
+        std::fs::File::open(dir.path()).unwrap().sync_all().unwrap();
+        let start = Instant::now();
+        timed(&dir, state);
+        total += start.elapsed();
+        kept.borrow_mut().push(dir);
+    }
+    total
+}
+
+/// The 256 MiB put against the baseline, each timed run into a fresh
+/// directory, with `iter_custom` so that a timed region holds exactly one
+/// put (or one baseline write + fsync) and nothing else.
+///
+/// No file or directory is deleted while a function is measured, only
+/// after its last run: on ext4 without a journal (this VM's temp dir), each
+/// file or directory creation scans past every inode freed in the last
+/// minute (`recently_deleted` in the kernel), so a put right after the
+/// previous run's store (about 2,000 inodes) was deleted paid for the
+/// bench's own cleanup, by a factor that depended on whether a clock second
+/// ticked after the deletion. The previous run's data is still freed before
+/// each timed run ([`release_data`]), for the baseline the same way. Flat
+/// sampling with short times keeps the number of runs, and so the inodes
+/// freed at the end, small.
 fn local_store_256mib(c: &mut Criterion) {
     let runtime = BlockingRuntime::new().unwrap();
     let len = 256 * MIB;
@@ -125,40 +198,47 @@ fn local_store_256mib(c: &mut Criterion) {
     let mut group = c.benchmark_group("local_store_256MiB");
     group.throughput(Throughput::Bytes(len as u64));
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(20));
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let kept = RefCell::new(Vec::new());
     group.bench_function("baseline_one_file_fsync", |b| {
-        b.iter_batched(
-            scratch_dir,
-            |dir| {
-                let mut file = std::fs::File::create(dir.path().join("baseline")).unwrap();
-                file.write_all(&input).unwrap();
-                file.sync_all().unwrap();
-                std::fs::File::open(dir.path()).unwrap().sync_all().unwrap();
-                dir
-            },
-            BatchSize::PerIteration,
-        );
+        b.iter_custom(|iters| {
+            time_in_fresh_dirs(
+                iters,
+                &kept,
+                |_| (),
+                |dir, ()| {
+                    let mut file = std::fs::File::create(dir.path().join("baseline")).unwrap();
+                    file.write_all(&input).unwrap();
+                    file.sync_all().unwrap();
+                    std::fs::File::open(dir.path()).unwrap().sync_all().unwrap();
+                },
+            )
+        });
     });
+    kept.borrow_mut().clear();
     group.bench_function("put", |b| {
-        b.iter_batched(
-            || {
-                let dir = scratch_dir();
-                let store = runtime
-                    .block_on(LocalStore::open(dir.path()))
-                    .unwrap()
-                    .unwrap();
-                (dir, store)
-            },
-            |(dir, store)| {
-                runtime
-                    .block_on(store.put(input.clone(), PutOptions::new()))
-                    .unwrap()
-                    .unwrap();
-                dir
-            },
-            BatchSize::PerIteration,
-        );
+        b.iter_custom(|iters| {
+            time_in_fresh_dirs(
+                iters,
+                &kept,
+                |dir| {
+                    runtime
+                        .block_on(LocalStore::open(dir.path()))
+                        .unwrap()
+                        .unwrap()
+                },
+                |_, store| {
+                    runtime
+                        .block_on(store.put(input.clone(), PutOptions::new()))
+                        .unwrap()
+                        .unwrap();
+                },
+            )
+        });
     });
+    kept.borrow_mut().clear();
     let dir = scratch_dir();
     let store = runtime
         .block_on(LocalStore::open(dir.path()))

@@ -5,6 +5,10 @@
 //! has returned. Small metadata files (`SHARDING`, the pin set) use
 //! [`BlockDir::write_atomically`]: temp file, fsync, rename, fsync of the
 //! directory.
+//!
+//! All 1,024 shard directories are created when a store is opened
+//! ([`BlockDir::open`]), so that a put creates files only. The layout is
+//! the one Kubo's flatfs produces; it just creates the shards lazily.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -15,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cid::{Cid, MULTIHASH_LEN};
 use crate::local::write_batch::Staged;
-use crate::multibase::{base32_decode, base32_upper_encode};
+use crate::multibase::{BASE32_UPPER, base32_decode, base32_upper_encode};
 
 /// Written to `blocks/SHARDING` as Kubo's flatfs does.
 const SHARDING: &str = "/repo/flatfs/shard/v1/next-to-last/2\n";
@@ -61,6 +65,41 @@ fn shard_of(key: &str) -> &str {
         .unwrap_or("__")
 }
 
+/// Every shard a block can land in: two base32 (upper case) characters.
+/// Keys are 55 characters (34 bytes of multihash); the two before the last
+/// carry 5 full bits each, so all 32 × 32 pairs occur.
+fn all_shards() -> impl Iterator<Item = String> {
+    BASE32_UPPER.iter().flat_map(|&first| {
+        BASE32_UPPER
+            .iter()
+            .map(move |&second| String::from_utf8_lossy(&[first, second]).into_owned())
+    })
+}
+
+/// Creates the shard directories of [`all_shards`] missing from `blocks`;
+/// whether any was created. Their entries are not yet durable.
+fn create_missing_shards(blocks: &Path) -> io::Result<bool> {
+    let mut present = std::collections::HashSet::new();
+    for entry in fs::read_dir(blocks)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            present.insert(entry.file_name());
+        }
+    }
+    let mut created = false;
+    for shard in all_shards() {
+        if present.contains(std::ffi::OsStr::new(&shard)) {
+            continue;
+        }
+        match fs::create_dir(blocks.join(&shard)) {
+            Ok(()) => created = true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}
+
 /// Creates `path` (which must not exist) holding `data`, in one write.
 fn write_new_file(path: &Path, data: &[u8]) -> io::Result<()> {
     OpenOptions::new()
@@ -77,7 +116,11 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 impl BlockDir {
     /// Opens (creating if needed) `root/blocks` and `root/tmp`, removing
-    /// temp files left by an interrupted process.
+    /// temp files left by an interrupted process, and creates the shard
+    /// directories that are missing: all of them for a new store, none
+    /// afterwards (one directory listing per open checks this), some for a
+    /// store created by an older version or by Kubo. `SHARDING` is written
+    /// after them, so its directory sync also makes them durable.
     pub(crate) fn open(root: &Path) -> io::Result<Self> {
         let blocks = root.join("blocks");
         let tmp = root.join("tmp");
@@ -95,9 +138,12 @@ impl BlockDir {
             counter: AtomicU64::new(0),
             syncfs_allowed: true,
         };
+        let created_shards = create_missing_shards(&dir.blocks)?;
         let sharding = dir.blocks.join("SHARDING");
         if !sharding.exists() {
             dir.write_atomically(&sharding, SHARDING.as_bytes())?;
+        } else if created_shards {
+            sync_dir(&dir.blocks)?;
         }
         sync_dir(root)?;
         Ok(dir)
@@ -153,9 +199,10 @@ impl BlockDir {
 
     /// Step 1 of a write batch: writes `data` (the block `cid`, already
     /// hashed by the caller) to a new temp file with one `write_all` and no
-    /// sync, creating its shard directory if needed. An existing file is
-    /// kept if it verifies ([`Staged::Present`]) and will be replaced if it
-    /// does not (self-repair).
+    /// sync. Its shard directory exists since [`BlockDir::open`] (see
+    /// [`BlockDir::rename_into_place`] for one removed since). An existing
+    /// file is kept if it verifies ([`Staged::Present`]) and will be
+    /// replaced if it does not (self-repair).
     pub(crate) fn stage(&self, cid: &Cid, data: &[u8]) -> io::Result<Staged> {
         let dest = self.path_for(cid.digest());
         match fs::read(&dest) {
@@ -164,12 +211,6 @@ impl BlockDir {
             }
             Ok(_) => tracing::warn!(%cid, "replacing corrupt block file"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let shard = dest.parent().unwrap_or(&self.blocks);
-        match fs::create_dir(shard) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
         let tmp = self.temp_path();
@@ -183,6 +224,26 @@ impl BlockDir {
                 let _ = fs::remove_file(&tmp);
                 Err(e)
             }
+        }
+    }
+
+    /// Step 3 of a write batch: renames the temp file `tmp` to `dest`. Should
+    /// the shard directory have been removed while the store was open, it
+    /// is created again and the rename retried once; the batch's last step
+    /// (`syncfs`, or the fsync of `blocks/`) makes that directory durable.
+    pub(crate) fn rename_into_place(&self, tmp: &Path, dest: &Path) -> io::Result<()> {
+        match fs::rename(tmp, dest) {
+            Err(rename_error) if rename_error.kind() == io::ErrorKind::NotFound => {
+                let shard = dest.parent().unwrap_or(&self.blocks);
+                match fs::create_dir(shard) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    // No shard to be had: the rename's error says more.
+                    Err(_) => return Err(rename_error),
+                }
+                fs::rename(tmp, dest)
+            }
+            result => result,
         }
     }
 
@@ -314,6 +375,47 @@ mod tests {
         assert!(blocks.remove(cid.digest()).unwrap());
         assert!(!blocks.remove(cid.digest()).unwrap());
         assert!(blocks.read(cid.digest()).unwrap().is_none());
+    }
+
+    #[test]
+    fn open_creates_every_shard_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let shards = || {
+            let mut names: Vec<String> = fs::read_dir(dir.path().join("blocks"))
+                .unwrap()
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_type().unwrap().is_dir())
+                .map(|e| e.file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        drop(BlockDir::open(dir.path()).unwrap());
+        let created = shards();
+        assert_eq!(created.len(), 1024);
+        assert_eq!(created.first().map(String::as_str), Some("22"));
+        assert_eq!(created.last().map(String::as_str), Some("ZZ"));
+        // Every key's shard is among them.
+        for i in 0..200u32 {
+            let digest: [u8; 32] = Sha256::digest(i.to_le_bytes()).into();
+            let key = block_key(&digest);
+            assert!(created.binary_search(&shard_of(&key).to_owned()).is_ok());
+        }
+        // A store missing some (older version, Kubo) gets them back.
+        fs::remove_dir(dir.path().join("blocks").join("AB")).unwrap();
+        drop(BlockDir::open(dir.path()).unwrap());
+        assert_eq!(shards(), created);
+    }
+
+    #[test]
+    fn a_removed_shard_is_recreated_by_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = BlockDir::open(dir.path()).unwrap();
+        let cid = Cid::for_block(CidVersion::V1, Codec::Raw, b"payload");
+        let shard = blocks.path_for(cid.digest()).parent().unwrap().to_owned();
+        fs::remove_dir(&shard).unwrap();
+        write(&blocks, &cid, b"payload");
+        assert_eq!(blocks.read(cid.digest()).unwrap().unwrap(), b"payload");
     }
 
     #[test]

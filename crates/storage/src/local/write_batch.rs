@@ -180,7 +180,7 @@ impl WriteBatch {
         let mut written = std::mem::take(&mut self.written).into_iter();
         let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
         while let Some((tmp, dest)) = written.next() {
-            if let Err(e) = fs::rename(&tmp, &dest) {
+            if let Err(e) = dir.rename_into_place(&tmp, &dest) {
                 for (tmp, _) in std::iter::once((tmp, dest)).chain(written) {
                     let _ = fs::remove_file(tmp);
                 }
@@ -203,8 +203,8 @@ impl WriteBatch {
                         .filter_map(|p| p.parent())
                         .map(Path::to_path_buf),
                 );
-                // `blocks/` too: a shard directory created by this batch (or
-                // by a concurrent one this batch wrote into) must persist.
+                // `blocks/` too: a shard directory recreated by this batch
+                // (or by a concurrent one this batch wrote into) must persist.
                 touched.insert(dir.blocks_path().to_path_buf());
                 let touched: Vec<PathBuf> = touched.into_iter().collect();
                 sync_all_parallel(&touched, |d| sync_dir(d))
