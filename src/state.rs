@@ -3,9 +3,9 @@
 //! Per owner (chain address) one file `owners/<address>.json` (mode 0600: it holds
 //! partition keys and keywords) with, per policy, the current index partition (epoch, key,
 //! keyword counters, next shard slot, whether its capsule is published) and at most one
-//! pending put. A put writes its intent here before each chain transaction and clears it
-//! after the last one, so a crash at any point is completed by the next owner operation
-//! (see [`crate::Vault::recover`]).
+//! pending put. A put writes its intent here before its first chain transaction and
+//! commits the advanced counters (clearing the intent) after the last one, so a crash at
+//! any point is completed by the next owner operation (see [`crate::Vault::recover`]).
 
 use std::path::{Path, PathBuf};
 

@@ -513,8 +513,11 @@ impl Vault {
     /// `createRecord` on chain, and the keywords as one anchored index shard of the
     /// owner's partition for this policy.
     ///
-    /// Crash-safe: the intent is persisted before each chain transaction; if the process
-    /// dies, the next owner operation ([`Vault::recover`]) completes it.
+    /// Crash-safe: the intent is persisted (fsynced) before the first chain transaction
+    /// and the new index state after the last; if the process dies in between, the next
+    /// owner operation ([`Vault::recover`]) completes the put: it finds the record on
+    /// chain (or creates it), rebuilds the same shard deterministically and anchors it if
+    /// the chain does not have it yet.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for bad names or too many attachments/keywords,
@@ -643,9 +646,8 @@ impl Vault {
                             .record
                     }
                 };
+                // Not persisted here: after a crash the lookup above finds the record.
                 pending.record = Some(id.0);
-                state.pending = Some(pending.clone());
-                state.save(&self.dir, address)?;
                 id
             }
         };
@@ -682,9 +684,10 @@ impl Vault {
                         root: hex::encode(shard.root().as_bytes()),
                         bytes: hex::encode(&bytes),
                     };
+                    // Not persisted before anchoring: building is deterministic (same
+                    // key, counters, keywords and record), so after a crash the same
+                    // shard is rebuilt and matched against whatever the chain anchored.
                     pending.shard = Some(pending_shard.clone());
-                    state.pending = Some(pending.clone());
-                    state.save(&self.dir, address)?;
                     pending_shard
                 }
             };

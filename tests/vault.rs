@@ -468,6 +468,8 @@ struct Flaky {
     inner: Arc<dyn Ledger>,
     fail_create: Arc<AtomicU32>,
     fail_anchor: Arc<AtomicU32>,
+    /// Fails after the anchoring transaction went through.
+    fail_after_anchor: Arc<AtomicU32>,
 }
 
 fn crashed() -> LedgerError {
@@ -496,6 +498,7 @@ impl Ledger for Flaky {
             inner: self.inner.for_signer(signer),
             fail_create: Arc::clone(&self.fail_create),
             fail_anchor: Arc::clone(&self.fail_anchor),
+            fail_after_anchor: Arc::clone(&self.fail_after_anchor),
         })
     }
     async fn create_record(&self, cid: &str, hash: [u8; 32]) -> LedgerResult<CreatedRecord> {
@@ -534,7 +537,11 @@ impl Ledger for Flaky {
         if take(&self.fail_anchor) {
             return Err(crashed());
         }
-        self.inner.anchor_index(p, e, cid, root).await
+        let anchored = self.inner.anchor_index(p, e, cid, root).await?;
+        if take(&self.fail_after_anchor) {
+            return Err(crashed());
+        }
+        Ok(anchored)
     }
     async fn publish_capsule(
         &self,
@@ -595,7 +602,9 @@ async fn interrupted_puts_complete_without_loss_or_duplicates() {
     let p = people(&authority);
     let fail_create = Arc::new(AtomicU32::new(0));
     let fail_anchor = Arc::new(AtomicU32::new(0));
+    let fail_after_anchor = Arc::new(AtomicU32::new(0));
     let open = |fail_create: Arc<AtomicU32>, fail_anchor: Arc<AtomicU32>| {
+        let fail_after_anchor = Arc::clone(&fail_after_anchor);
         let dir = dir.path().to_path_buf();
         let pk = authority.public_key().clone();
         async move {
@@ -606,6 +615,7 @@ async fn interrupted_puts_complete_without_loss_or_duplicates() {
                 inner: Arc::new(chain),
                 fail_create,
                 fail_anchor,
+                fail_after_anchor,
             });
             let mut vault = Vault::with_backends(&dir, store, ledger).unwrap();
             vault.install_authority(&pk).unwrap();
@@ -635,6 +645,18 @@ async fn interrupted_puts_complete_without_loss_or_duplicates() {
     let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
     let c = vault.put(&p.cardiologist, record("c")).await.unwrap();
     assert_eq!(c.record, RecordId(3));
+    // Crash after anchoring, before the index state was committed: the rebuilt shard
+    // matches the anchored one and the counters advance.
+    fail_after_anchor.store(1, Ordering::SeqCst);
+    assert!(vault.put(&p.cardiologist, record("d")).await.is_err());
+    drop(vault);
+    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    assert_eq!(
+        vault.recover(&p.cardiologist).await.unwrap(),
+        Some(RecordId(4))
+    );
+    let e = vault.put(&p.cardiologist, record("e")).await.unwrap();
+    assert_eq!(e.record, RecordId(5));
     let ids: Vec<_> = vault
         .records_of(p.cardiologist.address())
         .await
@@ -644,7 +666,7 @@ async fn interrupted_puts_complete_without_loss_or_duplicates() {
         .collect();
     assert_eq!(
         ids,
-        [RecordId(1), RecordId(2), RecordId(3)],
+        (1..=5).map(RecordId).collect::<Vec<_>>(),
         "no duplicates"
     );
     let hits = vault.search(&p.outsider, &kw("icd10:I10")).await.unwrap();
