@@ -203,6 +203,23 @@ fn end_to_end(c: &mut Criterion) {
     parts.bench_function("chain_log_access_journaled", |b| {
         b.iter(|| rt.block_on(ledger.log_access(record)).unwrap());
     });
+    // What the vault does twice per put with its owner-state file (a few KiB): write a
+    // temp file, fsync, rename over, fsync the directory.
+    let state = parts_dir.path().join("owner-state.json");
+    let payload = vec![b'x'; 4096];
+    parts.bench_function("state_file_atomic_write", |b| {
+        b.iter(|| {
+            let tmp = state.with_extension("tmp");
+            let mut f = std::fs::File::create(&tmp).unwrap();
+            std::io::Write::write_all(&mut f, &payload).unwrap();
+            f.sync_all().unwrap();
+            std::fs::rename(&tmp, &state).unwrap();
+            std::fs::File::open(parts_dir.path())
+                .unwrap()
+                .sync_all()
+                .unwrap();
+        });
+    });
     parts.bench_function("chain_capsules_query", |b| {
         b.iter(|| black_box(rt.block_on(ledger.capsules(None)).unwrap()));
     });
