@@ -54,21 +54,6 @@ pub(crate) struct PendingPut {
     pub(crate) policy: String,
     /// Canonical keyword texts.
     pub(crate) keywords: Vec<String>,
-    /// Set once `createRecord` is known to have happened.
-    pub(crate) record: Option<u64>,
-    /// Set once the shard is built (its counters are then already in `partitions`).
-    pub(crate) shard: Option<PendingShard>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PendingShard {
-    pub(crate) slot: u64,
-    pub(crate) cid: String,
-    /// Merkle root, hex.
-    pub(crate) root: String,
-    /// The shard's canonical bytes, hex (so a lost block can be stored again).
-    pub(crate) bytes: String,
 }
 
 pub(crate) fn state_path(dir: &Path, owner: Address) -> PathBuf {

@@ -25,7 +25,7 @@ use crate::index::sse::{
 use crate::index::{Keyword, RecordRef};
 use crate::manifest::{AttachmentInfo, Body, MAX_ATTACHMENTS, Manifest, attachment_aad};
 use crate::pipe::{self, Progress, Source};
-use crate::state::{OwnerState, PartitionState, PendingPut, PendingShard, hex32};
+use crate::state::{OwnerState, PartitionState, PendingPut, hex32};
 use crate::storage::{Cid, ContentStore, KuboStore, LocalStore, PutOptions, StorageError};
 
 /// File (in the data directory) holding the attribute authority's public key.
@@ -579,8 +579,6 @@ impl Vault {
             policy_hash: hex::encode(policy_hash(&wrapped)),
             policy: record.policy.to_string(),
             keywords,
-            record: None,
-            shard: None,
         });
         state.save(&self.dir, owner.address())?;
         let (id, shard_cid) = self
@@ -618,86 +616,58 @@ impl Vault {
         state: &mut OwnerState,
         fresh: bool,
     ) -> Result<Option<(RecordId, Option<String>)>> {
-        let Some(mut pending) = state.pending.clone() else {
+        let Some(pending) = state.pending.clone() else {
             return Ok(None);
         };
         let address = owner.address();
-        // 1. The record on chain: created before the crash, or create it now. A fresh
-        // intent (`fresh`) cannot have been sent yet, so there is nothing to look for.
-        let id = match pending.record {
-            Some(id) => RecordId(id),
-            None => {
-                let mut found = None;
-                if !fresh {
-                    for id in ledger.records_of(address).await?.into_iter().rev() {
-                        if ledger.record(id).await?.manifest_cid == pending.manifest_cid {
-                            found = Some(id);
-                            break;
-                        }
-                    }
+        // 1. The record on chain: created before a crash (found by its manifest CID), or
+        // create it now. A fresh intent cannot have been sent yet: nothing to look for.
+        let mut found = None;
+        if !fresh {
+            for id in ledger.records_of(address).await?.into_iter().rev() {
+                if ledger.record(id).await?.manifest_cid == pending.manifest_cid {
+                    found = Some(id);
+                    break;
                 }
-                let id = match found {
-                    Some(id) => id,
-                    None => {
-                        let hash = hex32(&pending.policy_hash, "owner state")?;
-                        ledger
-                            .create_record(&pending.manifest_cid, hash)
-                            .await?
-                            .record
-                    }
-                };
-                // Not persisted here: after a crash the lookup above finds the record.
-                pending.record = Some(id.0);
-                id
+            }
+        }
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let hash = hex32(&pending.policy_hash, "owner state")?;
+                ledger
+                    .create_record(&pending.manifest_cid, hash)
+                    .await?
+                    .record
             }
         };
-        // 2. The index shard: built once (counters advance with it), then anchored.
+        // 2. The index shard, then its anchor. Building is deterministic (same key,
+        // counters, keywords and record), so after a crash anywhere in here the same shard
+        // is rebuilt and matched against whatever the chain anchored; the advanced counters
+        // are committed only with the final state write below.
         let mut shard_cid = None;
         if !pending.keywords.is_empty() {
             let policy: Policy = pending.policy.parse()?;
-            let shard = match pending.shard.clone() {
-                Some(shard) => shard,
-                None => {
-                    let part = state.partition_mut(&pending.policy).ok_or_else(|| {
-                        Error::corrupt("owner state", "pending put has no partition")
-                    })?;
-                    let mut owner_part = resume_partition(address, &policy, part)?;
-                    let keywords = pending
-                        .keywords
-                        .iter()
-                        .map(|k| Keyword::parse(k))
-                        .collect::<core::result::Result<Vec<_>, _>>()?;
-                    let reference = record_ref(id)?;
-                    let shard = owner_part.batch(keywords.iter().map(|k| (k, reference)))?;
-                    let bytes = shard.to_bytes();
-                    let cid = self
-                        .store
-                        .put(bytes.clone().into(), PutOptions::new().with_pin(true))
-                        .await?;
-                    part.counts = owner_part
-                        .counts()
-                        .map(|(k, c)| (k.as_str().to_owned(), c))
-                        .collect();
-                    let pending_shard = PendingShard {
-                        slot: part.next_slot,
-                        cid: cid.to_string(),
-                        root: hex::encode(shard.root().as_bytes()),
-                        bytes: hex::encode(&bytes),
-                    };
-                    // Not persisted before anchoring: building is deterministic (same
-                    // key, counters, keywords and record), so after a crash the same
-                    // shard is rebuilt and matched against whatever the chain anchored.
-                    pending.shard = Some(pending_shard.clone());
-                    pending_shard
-                }
-            };
             let part = state
                 .partition_mut(&pending.policy)
                 .ok_or_else(|| Error::corrupt("owner state", "pending put has no partition"))?;
-            let partition = Partition::new(address.as_slice(), policy, part.epoch)?;
-            let pid = *partition.id().as_bytes();
-            let root = hex32(&shard.root, "owner state")?;
-            match ledger.index_anchor(address, pid, shard.slot).await? {
+            let mut owner_part = resume_partition(address, &policy, part)?;
+            let keywords = pending
+                .keywords
+                .iter()
+                .map(|k| Keyword::parse(k))
+                .collect::<core::result::Result<Vec<_>, _>>()?;
+            let reference = record_ref(id)?;
+            let shard = owner_part.batch(keywords.iter().map(|k| (k, reference)))?;
+            let cid = self
+                .store
+                .put(shard.to_bytes().into(), PutOptions::new().with_pin(true))
+                .await?
+                .to_string();
+            let root = *shard.root().as_bytes();
+            let pid = *owner_part.id().as_bytes();
+            let slot = part.next_slot;
+            match ledger.index_anchor(address, pid, slot).await? {
                 Some(anchor) if anchor.merkle_root == root => {}
                 Some(_) => {
                     return Err(Error::corrupt(
@@ -706,21 +676,15 @@ impl Vault {
                     ));
                 }
                 None => {
-                    let cid = parse_cid(&shard.cid, "owner state")?;
-                    if !self.store.has(&cid).await? {
-                        let bytes = hex::decode(&shard.bytes)
-                            .map_err(|e| Error::corrupt("owner state", e))?;
-                        self.store
-                            .put(bytes.into(), PutOptions::new().with_pin(true))
-                            .await?;
-                    }
-                    ledger
-                        .anchor_index(pid, shard.slot, &shard.cid, root)
-                        .await?;
+                    ledger.anchor_index(pid, slot, &cid, root).await?;
                 }
             }
-            part.next_slot = shard.slot + 1;
-            shard_cid = Some(shard.cid);
+            part.counts = owner_part
+                .counts()
+                .map(|(k, c)| (k.as_str().to_owned(), c))
+                .collect();
+            part.next_slot = slot + 1;
+            shard_cid = Some(cid);
         }
         state.pending = None;
         state.save(&self.dir, address)?;

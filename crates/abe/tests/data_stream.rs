@@ -14,8 +14,12 @@ use medseal_abe::{AttributeSet, Bsw07, DecodeError, Error, Fame, Policy, Scheme}
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
+
+#[path = "common/stream.rs"]
+mod stream;
+use stream::{Hashing, Payload};
 
 const HEADER: usize = 12;
 const TAG: usize = 16;
@@ -585,69 +589,16 @@ fn golden_data_stream() {
 
 const BIG: u64 = 16 << 20;
 
-/// Deterministic pseudo-random bytes; byte `i` depends only on `i`.
-struct Payload {
-    pos: u64,
-}
-
-fn word(i: u64) -> [u8; 8] {
-    let mut z = i.wrapping_add(0x9e3779b97f4a7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    (z ^ (z >> 31)).to_le_bytes()
-}
-
-impl Read for Payload {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min((BIG - self.pos) as usize);
-        for (k, b) in buf[..n].iter_mut().enumerate() {
-            let i = self.pos + k as u64;
-            *b = word(i / 8)[(i % 8) as usize];
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-/// Hashes what it is given and records the largest single write.
-struct Hashing {
-    hash: Sha256,
-    total: u64,
-    largest_write: usize,
-}
-
-impl Hashing {
-    fn new() -> Self {
-        Self {
-            hash: Sha256::new(),
-            total: 0,
-            largest_write: 0,
-        }
-    }
-}
-
-impl Write for Hashing {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.hash.update(buf);
-        self.total += buf.len() as u64;
-        self.largest_write = self.largest_write.max(buf.len());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn sixteen_mib_streams_through_a_pipe() {
     let mut expected = Hashing::new();
-    std::io::copy(&mut Payload { pos: 0 }, &mut expected).unwrap();
+    std::io::copy(&mut Payload::new(BIG), &mut expected).unwrap();
 
     for seg in [DEFAULT_SEGMENT_SIZE, 4096] {
         let (reader, writer) = std::io::pipe().unwrap();
         let sealer = std::thread::spawn(move || {
             let mut writer = std::io::BufWriter::with_capacity(1 << 16, writer);
-            seal_with_key(&key(16), b"big", seg, Payload { pos: 0 }, &mut writer).unwrap()
+            seal_with_key(&key(16), b"big", seg, Payload::new(BIG), &mut writer).unwrap()
         });
         let mut opened = Hashing::new();
         let n = open_with_key(

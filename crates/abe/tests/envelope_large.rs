@@ -9,49 +9,13 @@
 use medseal_abe::{AttributeSet, Fame, Policy, Scheme, envelope};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use sha2::Digest;
+
+#[path = "common/stream.rs"]
+mod stream;
+use stream::{Hashing, Payload};
 
 const TOTAL: u64 = 1 << 30;
-
-/// Deterministic pseudo-random bytes, `TOTAL` of them; byte `i` depends only on `i`, so
-/// the stream is the same whatever sizes the reader asks for.
-struct Payload {
-    pos: u64,
-}
-
-fn word(i: u64) -> [u8; 8] {
-    // splitmix64
-    let mut z = i.wrapping_add(0x9e3779b97f4a7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    (z ^ (z >> 31)).to_le_bytes()
-}
-
-impl Read for Payload {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min((TOTAL - self.pos) as usize);
-        for (k, b) in buf[..n].iter_mut().enumerate() {
-            let i = self.pos + k as u64;
-            *b = word(i / 8)[(i % 8) as usize];
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-struct Hashing(Sha256, u64);
-
-impl Write for Hashing {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        self.1 += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -75,8 +39,8 @@ fn one_gib_streams_in_bounded_memory() {
     .unwrap();
     let policy: Policy = "role:doctor".parse().unwrap();
 
-    let mut expected = Hashing(Sha256::new(), 0);
-    std::io::copy(&mut Payload { pos: 0 }, &mut expected).unwrap();
+    let mut expected = Hashing::new();
+    std::io::copy(&mut Payload::new(TOTAL), &mut expected).unwrap();
     let before = peak_rss_kib();
 
     let (reader, writer) = std::io::pipe().unwrap();
@@ -87,20 +51,20 @@ fn one_gib_streams_in_bounded_memory() {
             &policy,
             b"big",
             envelope::DEFAULT_SEGMENT_SIZE,
-            Payload { pos: 0 },
+            Payload::new(TOTAL),
             &mut writer,
             &mut rng,
         )
         .unwrap()
     });
-    let mut opened = Hashing(Sha256::new(), 0);
+    let mut opened = Hashing::new();
     let n =
         envelope::open_stream::<Fame>(&key, b"big", std::io::BufReader::new(reader), &mut opened)
             .unwrap();
     assert_eq!(sealer.join().unwrap(), TOTAL);
     assert_eq!(n, TOTAL);
-    assert_eq!(opened.1, TOTAL);
-    assert_eq!(opened.0.finalize(), expected.0.finalize());
+    assert_eq!(opened.total, TOTAL);
+    assert_eq!(opened.hash.finalize(), expected.hash.finalize());
 
     let growth_mib = peak_rss_kib().saturating_sub(before) / 1024;
     if before > 0 {

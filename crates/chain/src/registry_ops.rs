@@ -344,6 +344,51 @@ fn partition_epoch_filter(event: B256, who: Address, partition: [u8; 32], epoch:
         .with_topic(2, B256::from(U256::from(epoch)))
 }
 
+fn anchor_of(event: R::IndexAnchored, block_number: u64) -> IndexAnchor {
+    IndexAnchor {
+        anchorer: event.anchorer,
+        partition: event.partition.0,
+        epoch: event.epoch,
+        shard_cid: event.shardCid,
+        merkle_root: event.merkleRoot.0,
+        block_number,
+    }
+}
+
+fn capsule_of(event: R::CapsulePublished, block_number: u64) -> Capsule {
+    Capsule {
+        publisher: event.publisher,
+        partition: event.partition.0,
+        epoch: event.epoch,
+        capsule_cid: event.capsuleCid,
+        policy_hash: event.policyHash.0,
+        block_number,
+    }
+}
+
+/// The event `E` of `who` for (`partition`, `epoch`) that matches what contract storage
+/// holds (`matches`), with its block number; `Corrupt` if storage has a value no event
+/// explains.
+async fn stored_event<E: SolEvent>(
+    backend: &dyn ContractBackend,
+    who: Address,
+    partition: [u8; 32],
+    epoch: u64,
+    matches: impl Fn(&E) -> bool,
+) -> LedgerResult<(E, u64)> {
+    let filter = partition_epoch_filter(E::SIGNATURE_HASH, who, partition, epoch);
+    for log in backend.logs(&filter).await? {
+        let event = decode_event::<E>(&log)?;
+        if matches(&event) {
+            return Ok((event, log.block_number));
+        }
+    }
+    Err(LedgerError::Corrupt(format!(
+        "stored value of {who} for epoch {epoch} has no matching {} event",
+        E::SIGNATURE
+    )))
+}
+
 pub(crate) async fn index_anchor(
     backend: &dyn ContractBackend,
     anchorer: Address,
@@ -362,24 +407,12 @@ pub(crate) async fn index_anchor(
     if root.is_zero() {
         return Ok(None);
     }
-    let filter =
-        partition_epoch_filter(R::IndexAnchored::SIGNATURE_HASH, anchorer, partition, epoch);
-    for log in backend.logs(&filter).await? {
-        let event = decode_event::<R::IndexAnchored>(&log)?;
-        if event.merkleRoot == root {
-            return Ok(Some(IndexAnchor {
-                anchorer,
-                partition,
-                epoch,
-                shard_cid: event.shardCid,
-                merkle_root: root.0,
-                block_number: log.block_number,
-            }));
-        }
-    }
-    Err(LedgerError::Corrupt(format!(
-        "anchored root of {anchorer} for epoch {epoch} has no matching IndexAnchored event"
-    )))
+    let (event, block) =
+        stored_event::<R::IndexAnchored>(backend, anchorer, partition, epoch, |e| {
+            e.merkleRoot == root
+        })
+        .await?;
+    Ok(Some(anchor_of(event, block)))
 }
 
 /// The commitment `publishCapsule` stores: keccak256(abi.encode(keccak256(cid), policyHash)).
@@ -405,28 +438,12 @@ pub(crate) async fn capsule(
     if commitment.is_zero() {
         return Ok(None);
     }
-    let filter = partition_epoch_filter(
-        R::CapsulePublished::SIGNATURE_HASH,
-        publisher,
-        partition,
-        epoch,
-    );
-    for log in backend.logs(&filter).await? {
-        let event = decode_event::<R::CapsulePublished>(&log)?;
-        if capsule_commitment(&event.capsuleCid, event.policyHash.0) == commitment {
-            return Ok(Some(Capsule {
-                publisher,
-                partition,
-                epoch,
-                capsule_cid: event.capsuleCid,
-                policy_hash: event.policyHash.0,
-                block_number: log.block_number,
-            }));
-        }
-    }
-    Err(LedgerError::Corrupt(format!(
-        "capsule commitment of {publisher} for epoch {epoch} has no matching CapsulePublished event"
-    )))
+    let (event, block) =
+        stored_event::<R::CapsulePublished>(backend, publisher, partition, epoch, |e| {
+            capsule_commitment(&e.capsuleCid, e.policyHash.0) == commitment
+        })
+        .await?;
+    Ok(Some(capsule_of(event, block)))
 }
 
 /// Logs sorted into chain order (block, then log index). Backends already return them so;
@@ -460,14 +477,7 @@ pub(crate) async fn capsules(
                 event.publisher, event.partition, event.epoch
             )));
         }
-        capsules.push(Capsule {
-            publisher: event.publisher,
-            partition: event.partition.0,
-            epoch: event.epoch,
-            capsule_cid: event.capsuleCid,
-            policy_hash: event.policyHash.0,
-            block_number: log.block_number,
-        });
+        capsules.push(capsule_of(event, log.block_number));
     }
     Ok(capsules)
 }
@@ -491,19 +501,14 @@ pub(crate) async fn index_anchors(
                 B256::from(partition)
             )));
         }
-        let anchor = IndexAnchor {
-            anchorer,
-            partition,
-            epoch: event.epoch,
-            shard_cid: event.shardCid,
-            merkle_root: event.merkleRoot.0,
-            block_number: log.block_number,
-        };
-        if by_epoch.insert(event.epoch, anchor).is_some() {
+        let epoch = event.epoch;
+        if by_epoch
+            .insert(epoch, anchor_of(event, log.block_number))
+            .is_some()
+        {
             return Err(LedgerError::Corrupt(format!(
-                "two IndexAnchored events of {anchorer} for partition {} epoch {}",
+                "two IndexAnchored events of {anchorer} for partition {} epoch {epoch}",
                 B256::from(partition),
-                event.epoch
             )));
         }
     }
