@@ -17,11 +17,14 @@
 //! ```
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chain::{Address, EmbeddedChain, Ledger, PrivateKeySigner, RpcChain};
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
+use crate::storage::{ContentStore, KuboStore, LocalStore};
 
 /// The name of the configuration file in the data directory.
 pub const CONFIG_FILE: &str = "medseal.json";
@@ -114,6 +117,61 @@ impl Config {
         public.eth_key = None;
         let bytes = serde_json::to_vec_pretty(&public).map_err(|e| Error::Config(e.to_string()))?;
         write_atomic(&dir.join(CONFIG_FILE), &bytes, false)
+    }
+
+    /// Opens the backends this configuration selects, for the data directory `dir`
+    /// (created if needed). With an Ethereum node but no registry, one is deployed (with
+    /// `eth_key`) and its address written to `<dir>/medseal.json`.
+    pub(crate) async fn open_backends(
+        &self,
+        dir: &Path,
+    ) -> Result<(Arc<dyn ContentStore>, Arc<dyn Ledger>)> {
+        let config = self;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let store: Arc<dyn ContentStore> = match &config.ipfs_api {
+            Some(url) => Arc::new(KuboStore::new(url.clone())?),
+            None => Arc::new(LocalStore::open(dir.join("blocks")).await?),
+        };
+        let ledger: Arc<dyn Ledger> = match &config.eth_rpc {
+            None => Arc::new(EmbeddedChain::open(
+                dir.join("chain.journal"),
+                PrivateKeySigner::random(),
+            )?),
+            Some(url) => {
+                let signer = match &config.eth_key {
+                    Some(hex_key) => hex_key
+                        .trim_start_matches("0x")
+                        .parse::<PrivateKeySigner>()
+                        .map_err(|e| Error::Config(format!("eth_key: {e}")))?,
+                    None => PrivateKeySigner::random(),
+                };
+                match &config.registry {
+                    Some(address) => {
+                        let address: Address = address
+                            .parse()
+                            .map_err(|e| Error::Config(format!("registry {address:?}: {e}")))?;
+                        Arc::new(RpcChain::connect(url, signer, address).await?)
+                    }
+                    None => {
+                        if config.eth_key.is_none() {
+                            return Err(Error::Config(
+                                "eth_rpc is set but neither registry nor eth_key: set \
+                                 MEDSEAL_REGISTRY to a deployed registry, or MEDSEAL_ETH_KEY \
+                                 to a funded key to deploy one"
+                                    .into(),
+                            ));
+                        }
+                        let chain = RpcChain::deploy(url, signer).await?;
+                        let mut saved = Config::from_file(dir)?;
+                        saved.eth_rpc = Some(url.clone());
+                        saved.registry = Some(chain.registry_address().to_string());
+                        saved.save(dir)?;
+                        Arc::new(chain)
+                    }
+                }
+            }
+        };
+        Ok((store, ledger))
     }
 }
 

@@ -21,8 +21,10 @@ use sha2::{Digest, Sha256};
 
 use crate::abe::envelope::{self, DataKey};
 use crate::abe::{Fame, Policy, fame};
+use crate::chain::Address;
 use crate::error::{Error, Result};
 use crate::fsutil::{BinReader, BinWriter};
+use crate::identity::id_attribute;
 
 /// Largest manifest accepted on read.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
@@ -166,6 +168,24 @@ impl Manifest {
             sealed_body,
         })
     }
+}
+
+/// SHA-256 of the canonical policy text: what the chain records for a record or partition.
+pub(crate) fn policy_hash(policy: &Policy) -> [u8; 32] {
+    Sha256::digest(policy.to_string().as_bytes()).into()
+}
+
+/// The policy a record key is wrapped under.
+pub(crate) fn capsule_policy(
+    base: &Policy,
+    owner: Address,
+    grantees: impl IntoIterator<Item = Address>,
+) -> Result<Policy> {
+    let mut children = vec![base.clone(), Policy::attribute(&id_attribute(owner))?];
+    for user in grantees {
+        children.push(Policy::attribute(&id_attribute(user))?);
+    }
+    Ok(Policy::or(children)?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,225 @@
+//! Sharing, revocation, access requests, listings and the audit trail.
+
+use std::collections::BTreeSet;
+
+use rand_core::OsRng;
+
+use super::{Vault, parse_cid};
+use crate::abe::Policy;
+use crate::abe::envelope::DataKey;
+use crate::chain::{
+    AccessRequest, AccessState, Address, AuditEntry, AuditEvent, Ledger, RecordId, RecordInfo,
+};
+use crate::error::{Error, Result};
+use crate::identity::Member;
+use crate::manifest::{Manifest, attachment_aad, capsule_policy, policy_hash};
+use crate::pipe;
+use crate::storage::PutOptions;
+
+impl Vault {
+    /// Shares a record with a member (by address): grants access on chain and re-wraps
+    /// only the record key under `policy or id:<owner> or id:<grantees…>`; the body and
+    /// attachments are not re-encrypted or re-uploaded. Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRecord`], [`Error::NotOwner`], storage and chain errors.
+    pub async fn share(&self, owner: &Member, record: RecordId, user: Address) -> Result<()> {
+        let _guard = self.owner_lock.lock().await;
+        let ledger = self.acting(owner);
+        let info = self.owned_record(owner, record).await?;
+        if ledger.access_state(record, user).await? != AccessState::Granted {
+            ledger.grant_access(record, user).await?;
+        }
+        self.rewrap(&*ledger, owner, &info).await?;
+        Ok(())
+    }
+
+    /// Revokes a member's access: on-chain revoke; a **new record key**, under which the
+    /// attachments are re-encrypted (streamed store → store) and the manifest re-sealed
+    /// for the owner and the remaining grantees; the chain's pointer moves to the new
+    /// manifest and the old objects are unpinned; then the owner's index partition for
+    /// the record's policy rotates to a new epoch (entries added from now on are
+    /// unlinkable to search tokens derived before).
+    ///
+    /// What revocation cannot do: a member who already read the record keeps what they
+    /// read; copies of the old ciphertext fetched (or cached by other IPFS nodes) before
+    /// the old objects are garbage-collected stay readable with the old record key; a
+    /// member whose *attributes* satisfy the base policy still can read — change the
+    /// policy or have the authority stop issuing those attributes. Idempotent: if it
+    /// fails midway, call it again.
+    ///
+    /// # Errors
+    /// As for [`Vault::share`].
+    pub async fn revoke(&self, owner: &Member, record: RecordId, user: Address) -> Result<()> {
+        let _guard = self.owner_lock.lock().await;
+        let ledger = self.acting(owner);
+        let info = self.owned_record(owner, record).await?;
+        if ledger.access_state(record, user).await? == AccessState::Granted {
+            ledger.revoke_access(record, user).await?;
+        }
+        let base = self.rekey(&*ledger, owner, &info).await?;
+        self.rotate(&*ledger, owner, &base).await
+    }
+
+    /// Re-encrypts the record under a new key for the grantees the chain currently lists;
+    /// returns the base policy.
+    async fn rekey(
+        &self,
+        ledger: &dyn Ledger,
+        owner: &Member,
+        info: &RecordInfo,
+    ) -> Result<Policy> {
+        let manifest = self.fetch_manifest(info).await?;
+        let old = manifest.open_key(owner.key())?;
+        let mut body = manifest.open_body(&old)?;
+        let base: Policy = body.policy.parse()?;
+        let wanted = capsule_policy(&base, owner.address(), self.grantees(info.record).await?)?;
+        let new = DataKey::generate(&mut OsRng);
+        let mut superseded = vec![parse_cid(&info.manifest_cid, "the chain")?];
+        for (index, attachment) in body.attachments.iter_mut().enumerate() {
+            let cid = parse_cid(&attachment.cid, "the manifest")?;
+            let fresh = pipe::reseal_in_store(
+                &*self.store,
+                &cid,
+                &old,
+                &new,
+                attachment_aad(index as u32),
+                attachment.name.clone(),
+            )
+            .await?;
+            attachment.cid = fresh.to_string();
+            superseded.push(cid);
+        }
+        let sealed = Manifest::seal(self.public_key()?, &wanted, &new, &body, &mut OsRng)?;
+        let cid = self
+            .store
+            .put(sealed.to_bytes().into(), PutOptions::new().with_pin(true))
+            .await?;
+        ledger
+            .update_record(info.record, &cid.to_string(), policy_hash(&wanted))
+            .await?;
+        for old_cid in superseded {
+            if let Err(e) = self.store.unpin(&old_cid).await {
+                tracing::warn!(cid = %old_cid, error = %e, "could not unpin a superseded object");
+            }
+        }
+        Ok(base)
+    }
+
+    /// Re-wraps the record key for the grantees the chain currently lists; returns the
+    /// base policy.
+    async fn rewrap(
+        &self,
+        ledger: &dyn Ledger,
+        owner: &Member,
+        info: &RecordInfo,
+    ) -> Result<Policy> {
+        let mut manifest = self.fetch_manifest(info).await?;
+        let dek = manifest.open_key(owner.key())?;
+        let body = manifest.open_body(&dek)?;
+        let base: Policy = body.policy.parse()?;
+        let grantees = self.grantees(info.record).await?;
+        let wanted = capsule_policy(&base, owner.address(), grantees)?;
+        if wanted.to_string() != manifest.policy()?.to_string() {
+            manifest.rewrap(self.public_key()?, &wanted, &dek, &mut OsRng)?;
+            let cid = self
+                .store
+                .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
+                .await?;
+            ledger
+                .update_record(info.record, &cid.to_string(), policy_hash(&wanted))
+                .await?;
+        }
+        Ok(base)
+    }
+
+    async fn grantees(&self, record: RecordId) -> Result<BTreeSet<Address>> {
+        let mut users = BTreeSet::new();
+        for entry in self.ledger.audit_trail(record).await? {
+            match entry.event {
+                AuditEvent::AccessGranted { user } => {
+                    users.insert(user);
+                }
+                AuditEvent::AccessRevoked { user } => {
+                    users.remove(&user);
+                }
+                _ => {}
+            }
+        }
+        Ok(users)
+    }
+
+    /// `user` asks the owner of `record` for access (recorded on chain).
+    ///
+    /// # Errors
+    /// [`Error::UnknownRecord`]; chain errors (e.g. a request already pending).
+    pub async fn request_access(&self, user: &Member, record: RecordId) -> Result<()> {
+        self.acting(user)
+            .request_access(record)
+            .await
+            .map_err(Error::unknown_or(record))?;
+        Ok(())
+    }
+
+    /// Pending access requests for records `owner` owns.
+    ///
+    /// # Errors
+    /// Chain errors.
+    pub async fn pending_requests(&self, owner: &Member) -> Result<Vec<AccessRequest>> {
+        Ok(self.ledger.pending_requests(owner.address()).await?)
+    }
+
+    /// Answers a pending request: `approve` shares the record with the requester
+    /// ([`Vault::share`]); otherwise the request is denied on chain.
+    ///
+    /// # Errors
+    /// As for [`Vault::share`]; denying fails if no request is pending.
+    pub async fn answer_request(
+        &self,
+        owner: &Member,
+        record: RecordId,
+        requester: Address,
+        approve: bool,
+    ) -> Result<()> {
+        if approve {
+            return self.share(owner, record, requester).await;
+        }
+        self.owned_record(owner, record).await?;
+        self.acting(owner).deny_access(record, requester).await?;
+        Ok(())
+    }
+
+    /// Records owned by `owner`, oldest first (public chain data).
+    ///
+    /// # Errors
+    /// Chain errors.
+    pub async fn records_of(&self, owner: Address) -> Result<Vec<RecordInfo>> {
+        self.infos(self.ledger.records_of(owner).await?).await
+    }
+
+    /// Records currently shared with `user` (granted, not revoked).
+    ///
+    /// # Errors
+    /// Chain errors.
+    pub async fn shared_with(&self, user: Address) -> Result<Vec<RecordInfo>> {
+        self.infos(self.ledger.shared_with(user).await?).await
+    }
+
+    async fn infos(&self, ids: Vec<RecordId>) -> Result<Vec<RecordInfo>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.record_info(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// The record's audit trail: every chain event (created, updated, granted, revoked,
+    /// requested, denied, accessed), oldest first.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRecord`]; chain errors.
+    pub async fn audit(&self, record: RecordId) -> Result<Vec<AuditEntry>> {
+        self.record_info(record).await?;
+        Ok(self.ledger.audit_trail(record).await?)
+    }
+}

@@ -1,0 +1,191 @@
+//! [`Vault`]: the end-to-end API over a content store and a ledger.
+//!
+//! One file per concept: [`records`] (put, get, read), [`search`], [`access`] (sharing,
+//! revocation, requests, listings, audit) and [`owner`] (the owner's index state and the
+//! recovery of interrupted puts).
+
+mod access;
+mod owner;
+mod records;
+mod search;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::abe::{Encoding, fame};
+use crate::chain::{Ledger, RecordId, RecordInfo};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::fsutil::{read_optional, write_atomic};
+use crate::identity::Member;
+use crate::pipe::Progress;
+use crate::storage::{Cid, ContentStore};
+
+pub use records::{
+    Attachment, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,
+};
+pub use search::{RejectedPartition, SearchHit, SearchResults};
+
+/// File (in the data directory) holding the attribute authority's public key.
+pub const AUTHORITY_PUBLIC_KEY_FILE: &str = "authority.pub";
+
+/// Encrypted, searchable, auditable record storage over a [`ContentStore`] and a
+/// [`Ledger`].
+///
+/// One `Vault` serves every member: operations take the acting [`Member`] (whose key
+/// decrypts and whose signer sends the chain transactions). Owner operations are
+/// serialised within the vault; use one vault per data directory per process.
+pub struct Vault {
+    dir: PathBuf,
+    store: Arc<dyn ContentStore>,
+    ledger: Arc<dyn Ledger>,
+    pk: Option<fame::PublicKey>,
+    owner_lock: tokio::sync::Mutex<()>,
+    search: std::sync::Mutex<search::SearchCache>,
+    progress: Option<Progress>,
+}
+
+impl core::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Vault")
+            .field("dir", &self.dir)
+            .field("store", &self.store)
+            .field("registry", &self.ledger.registry_address())
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_cid(text: &str, what: &str) -> Result<Cid> {
+    text.parse()
+        .map_err(|e| Error::Tampered(format!("{what} points to an invalid CID {text:?}: {e}")))
+}
+
+impl Vault {
+    /// Opens (creating if needed) the vault in `dir` with the backends selected by
+    /// [`Config::load`] (`<dir>/medseal.json` and environment; by default the embedded
+    /// `LocalStore` in `<dir>/blocks` and the embedded chain in `<dir>/chain.journal`).
+    ///
+    /// # Errors
+    /// [`Error::Config`], [`Error::Io`], or the backend's error if it cannot be opened or
+    /// reached.
+    pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = Config::load(dir)?;
+        Self::open_with(dir, &config).await
+    }
+
+    /// Opens the vault in `dir` with an explicit configuration. If `config` names an
+    /// Ethereum node but no registry, one is deployed (with `config.eth_key`) and its
+    /// address written to `<dir>/medseal.json`.
+    ///
+    /// # Errors
+    /// As for [`Vault::open`].
+    pub async fn open_with(dir: impl AsRef<Path>, config: &Config) -> Result<Self> {
+        let dir = dir.as_ref();
+        let (store, ledger) = config.open_backends(dir).await?;
+        Self::with_backends(dir, store, ledger)
+    }
+
+    /// A vault over explicit backends; `dir` holds the authority public key and the
+    /// owners' private index state.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Corrupt`] if the stored public key cannot be read.
+    pub fn with_backends(
+        dir: impl AsRef<Path>,
+        store: Arc<dyn ContentStore>,
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        let pk = read_optional(&dir.join(AUTHORITY_PUBLIC_KEY_FILE))?
+            .map(|bytes| fame::PublicKey::from_bytes(&bytes))
+            .transpose()?;
+        Ok(Self {
+            dir,
+            store,
+            ledger,
+            pk,
+            owner_lock: tokio::sync::Mutex::new(()),
+            search: std::sync::Mutex::new(search::SearchCache::default()),
+            progress: None,
+        })
+    }
+
+    /// Reports attachment bytes as they are encrypted or decrypted.
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.progress = Some(progress);
+    }
+
+    /// Installs the attribute authority's public key (written to
+    /// `<dir>/authority.pub`). Every member of a deployment must use the same one.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be written; [`Error::InvalidInput`] if a different key is
+    /// already installed.
+    pub fn install_authority(&mut self, pk: &fame::PublicKey) -> Result<()> {
+        if let Some(existing) = &self.pk {
+            if existing == pk {
+                return Ok(());
+            }
+            return Err(Error::InvalidInput(format!(
+                "{} already holds a different authority public key",
+                self.dir.join(AUTHORITY_PUBLIC_KEY_FILE).display()
+            )));
+        }
+        write_atomic(
+            &self.dir.join(AUTHORITY_PUBLIC_KEY_FILE),
+            &pk.to_bytes(),
+            false,
+        )?;
+        self.pk = Some(pk.clone());
+        Ok(())
+    }
+
+    /// The authority's public key.
+    ///
+    /// # Errors
+    /// [`Error::NoAuthority`] if none is installed.
+    pub fn public_key(&self) -> Result<&fame::PublicKey> {
+        self.pk
+            .as_ref()
+            .ok_or_else(|| Error::NoAuthority(self.dir.clone()))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The content store.
+    pub fn store(&self) -> &Arc<dyn ContentStore> {
+        &self.store
+    }
+
+    /// The ledger (signing as an arbitrary account; use [`Ledger::for_signer`] to act).
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    fn acting(&self, member: &Member) -> Arc<dyn Ledger> {
+        self.ledger.for_signer(member.signer().clone())
+    }
+
+    async fn record_info(&self, record: RecordId) -> Result<RecordInfo> {
+        self.ledger
+            .record(record)
+            .await
+            .map_err(Error::unknown_or(record))
+    }
+
+    async fn owned_record(&self, owner: &Member, record: RecordId) -> Result<RecordInfo> {
+        let info = self.record_info(record).await?;
+        if info.owner != owner.address() {
+            return Err(Error::NotOwner {
+                record: record.0,
+                owner: info.owner.to_string(),
+            });
+        }
+        Ok(info)
+    }
+}

@@ -1,0 +1,388 @@
+//! Records: put, get and attachment reads.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use rand_core::OsRng;
+
+use super::{Vault, parse_cid};
+use crate::abe::Policy;
+use crate::abe::envelope::DataKey;
+use crate::chain::{Address, RecordId, RecordInfo};
+use crate::error::{Error, Result};
+use crate::identity::Member;
+use crate::index::Keyword;
+use crate::manifest::{
+    AttachmentInfo, Body, MAX_ATTACHMENTS, Manifest, attachment_aad, capsule_policy, policy_hash,
+};
+use crate::pipe::{self, Source};
+use crate::state::{OwnerState, PendingPut};
+use crate::storage::PutOptions;
+
+/// Most keywords per record.
+pub const MAX_KEYWORDS: usize = 4096;
+/// Longest record or attachment name, in bytes.
+pub const MAX_RECORD_NAME_LEN: usize = 1024;
+
+/// A record to store: a name, an access policy, search keywords and attachments.
+#[derive(Debug)]
+pub struct NewRecord {
+    name: String,
+    policy: Policy,
+    keywords: Vec<Keyword>,
+    attachments: Vec<Attachment>,
+}
+
+impl NewRecord {
+    /// A record readable by keys whose attributes satisfy `policy` (and by its owner).
+    pub fn new(name: impl Into<String>, policy: Policy) -> Self {
+        Self {
+            name: name.into(),
+            policy,
+            keywords: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Adds a search keyword (e.g. [`Keyword::icd10`]).
+    pub fn keyword(mut self, keyword: Keyword) -> Self {
+        self.keywords.push(keyword);
+        self
+    }
+
+    /// Adds search keywords.
+    pub fn keywords(mut self, keywords: impl IntoIterator<Item = Keyword>) -> Self {
+        self.keywords.extend(keywords);
+        self
+    }
+
+    /// Adds an attachment.
+    pub fn attach(mut self, attachment: Attachment) -> Self {
+        self.attachments.push(attachment);
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_name("record name", &self.name)?;
+        if self.attachments.len() > MAX_ATTACHMENTS {
+            return Err(Error::InvalidInput(format!(
+                "{} attachments (at most {MAX_ATTACHMENTS})",
+                self.attachments.len()
+            )));
+        }
+        if self.keywords.len() > MAX_KEYWORDS {
+            return Err(Error::InvalidInput(format!(
+                "{} keywords (at most {MAX_KEYWORDS})",
+                self.keywords.len()
+            )));
+        }
+        for a in &self.attachments {
+            check_name("attachment name", &a.name)?;
+            check_name("content type", &a.content_type)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.trim().is_empty()
+        || name.len() > MAX_RECORD_NAME_LEN
+        || name.chars().any(char::is_control)
+    {
+        return Err(Error::InvalidInput(format!(
+            "{what} must be 1..={MAX_RECORD_NAME_LEN} bytes without control characters: {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// An attachment of a [`NewRecord`]: a name, a content type and the bytes (any size;
+/// encrypted as they stream into the store).
+#[derive(Debug)]
+pub struct Attachment {
+    name: String,
+    content_type: String,
+    source: Source,
+}
+
+impl Attachment {
+    /// An attachment held in memory.
+    pub fn bytes(
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        data: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            content_type: content_type.into(),
+            source: Source::Bytes(data.into()),
+        }
+    }
+
+    /// An attachment read from a file while it is encrypted.
+    pub fn file(
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        path: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            content_type: content_type.into(),
+            source: Source::File(path.into()),
+        }
+    }
+
+    /// An attachment read from any reader (`len`, if known, is used for progress output).
+    pub fn reader(
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        reader: impl std::io::Read + Send + 'static,
+        len: Option<u64>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            content_type: content_type.into(),
+            source: Source::Reader(Box::new(reader), len),
+        }
+    }
+}
+
+/// What [`Vault::put`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PutReceipt {
+    /// The record's id on the chain.
+    pub record: RecordId,
+    /// CID of the sealed manifest.
+    pub manifest_cid: String,
+    /// The attachments as stored.
+    pub attachments: Vec<AttachmentInfo>,
+    /// CID of the index shard holding the record's keywords (none without keywords).
+    pub shard_cid: Option<String>,
+}
+
+/// A record opened with a reader's key: its metadata, and the key to read attachments
+/// ([`Vault::read_attachment`]). `Debug` does not show the key.
+#[non_exhaustive]
+pub struct OpenedRecord {
+    /// The record's id.
+    pub record: RecordId,
+    /// Its owner.
+    pub owner: Address,
+    /// Its name.
+    pub name: String,
+    /// The base policy the owner chose.
+    pub policy: Policy,
+    /// The policy the record key is currently wrapped under: the base policy `or` the
+    /// owner's and grantees' `id:` attributes.
+    pub capsule_policy: Policy,
+    /// CID of the current manifest.
+    pub manifest_cid: String,
+    /// The attachments.
+    pub attachments: Vec<AttachmentInfo>,
+    dek: DataKey,
+}
+
+impl core::fmt::Debug for OpenedRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenedRecord")
+            .field("record", &self.record)
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .field("policy", &self.policy.to_string())
+            .field("attachments", &self.attachments)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    pub(super) async fn fetch_manifest(&self, info: &RecordInfo) -> Result<Manifest> {
+        let cid = parse_cid(&info.manifest_cid, "the chain")?;
+        let bytes = self.store.get(&cid).await?;
+        let manifest = Manifest::from_bytes(&bytes)?;
+        if policy_hash(&manifest.policy()?) != info.policy_hash {
+            return Err(Error::Tampered(format!(
+                "manifest of record {} is wrapped under a policy the chain does not record",
+                info.record.0
+            )));
+        }
+        Ok(manifest)
+    }
+
+    /// Stores a record owned by `owner`: attachments encrypted under a fresh record key,
+    /// the key wrapped under the policy (or the owner's `id:`), the sealed manifest,
+    /// `createRecord` on chain, and the keywords as one anchored index shard of the
+    /// owner's partition for this policy.
+    ///
+    /// Crash-safe: the intent is persisted (fsynced) before the first chain transaction
+    /// and the new index state after the last; if the process dies in between, the next
+    /// owner operation ([`Vault::recover`]) completes the put: it finds the record on
+    /// chain (or creates it), rebuilds the same shard deterministically and anchors it if
+    /// the chain does not have it yet.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for bad names or too many attachments/keywords,
+    /// [`Error::NoAuthority`], and storage/chain errors (nothing already stored is lost).
+    pub async fn put(&self, owner: &Member, record: NewRecord) -> Result<PutReceipt> {
+        record.validate()?;
+        let pk = self.public_key()?;
+        let _guard = self.owner_lock.lock().await;
+        let ledger = self.acting(owner);
+        let mut state = OwnerState::load(&self.dir, owner.address())?;
+        self.complete_pending(&*ledger, owner, &mut state, false)
+            .await?;
+
+        let dek = DataKey::generate(&mut OsRng);
+        let mut attachments = Vec::with_capacity(record.attachments.len());
+        for (index, a) in record.attachments.into_iter().enumerate() {
+            let (cid, size) = pipe::seal_to_store(
+                &*self.store,
+                &dek,
+                attachment_aad(index as u32),
+                a.source,
+                a.name.clone(),
+                self.progress.clone(),
+            )
+            .await?;
+            attachments.push(AttachmentInfo {
+                name: a.name,
+                content_type: a.content_type,
+                size,
+                cid: cid.to_string(),
+            });
+        }
+        let body = Body {
+            name: record.name,
+            policy: record.policy.to_string(),
+            attachments: attachments.clone(),
+        };
+        let wrapped = capsule_policy(&record.policy, owner.address(), [])?;
+        let manifest = Manifest::seal(pk, &wrapped, &dek, &body, &mut OsRng)?;
+        let manifest_cid = self
+            .store
+            .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
+            .await?
+            .to_string();
+
+        let mut keywords: Vec<String> = record
+            .keywords
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        keywords.sort();
+        keywords.dedup();
+        if !keywords.is_empty() {
+            self.ensure_partition(&*ledger, owner, &mut state, &record.policy)
+                .await?;
+        }
+        state.pending = Some(PendingPut {
+            manifest_cid: manifest_cid.clone(),
+            policy_hash: hex::encode(policy_hash(&wrapped)),
+            policy: record.policy.to_string(),
+            keywords,
+        });
+        state.save(&self.dir, owner.address())?;
+        let (id, shard_cid) = self
+            .complete_pending(&*ledger, owner, &mut state, true)
+            .await?
+            .ok_or_else(|| Error::corrupt("owner state", "pending put vanished"))?;
+        Ok(PutReceipt {
+            record: id,
+            manifest_cid,
+            attachments,
+            shard_cid,
+        })
+    }
+
+    /// Opens a record with `reader`'s key: fetches the manifest the chain points to
+    /// (verified against its CID and the chain's policy hash), unwraps the record key and
+    /// decrypts the manifest. If the chain lets `reader` log accesses (owner or grantee),
+    /// the access is recorded in the audit trail.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRecord`], [`Error::AccessDenied`] if the reader's attributes do
+    /// not satisfy the record's policy, [`Error::Tampered`] if anything fails
+    /// verification.
+    pub async fn get(&self, reader: &Member, record: RecordId) -> Result<OpenedRecord> {
+        let info = self.record_info(record).await?;
+        let manifest = self.fetch_manifest(&info).await?;
+        let dek = match manifest.open_key(reader.key()) {
+            Ok(dek) => dek,
+            Err(crate::abe::Error::PolicyNotSatisfied) => {
+                return Err(Error::AccessDenied { record: record.0 });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let body = manifest.open_body(&dek)?;
+        let policy: Policy = body.policy.parse()?;
+        let address = reader.address();
+        if info.owner == address || self.ledger.can_access(record, address).await? {
+            self.acting(reader).log_access(record).await?;
+        }
+        Ok(OpenedRecord {
+            record,
+            owner: info.owner,
+            name: body.name,
+            policy,
+            capsule_policy: manifest.policy()?,
+            manifest_cid: info.manifest_cid,
+            attachments: body.attachments,
+            dek,
+        })
+    }
+
+    /// Streams attachment `index` of an opened record, decrypted, into `out` (returned
+    /// when done). Every block is verified against its CID and every segment
+    /// authenticated; **on error discard what was written** (segments are released as
+    /// they authenticate; truncation is only detected at the end).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad index, [`Error::Tampered`], storage errors,
+    /// [`Error::Io`] if `out` fails.
+    pub async fn read_attachment<W: std::io::Write + Send + 'static>(
+        &self,
+        record: &OpenedRecord,
+        index: usize,
+        out: W,
+    ) -> Result<W> {
+        let info = record.attachments.get(index).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "record {} has {} attachments, no index {index}",
+                record.record.0,
+                record.attachments.len()
+            ))
+        })?;
+        let cid = parse_cid(&info.cid, "the manifest")?;
+        pipe::open_from_store(
+            &*self.store,
+            &cid,
+            &record.dek,
+            attachment_aad(index as u32),
+            out,
+            info.name.clone(),
+            Some(info.size),
+            self.progress.clone(),
+        )
+        .await
+    }
+
+    /// Reads attachment `index` into memory (all or nothing).
+    ///
+    /// # Errors
+    /// As for [`Vault::read_attachment`].
+    pub async fn read_attachment_bytes(
+        &self,
+        record: &OpenedRecord,
+        index: usize,
+    ) -> Result<Vec<u8>> {
+        let out = self.read_attachment(record, index, Vec::new()).await?;
+        let size = record.attachments.get(index).map_or(0, |a| a.size);
+        if out.len() as u64 != size {
+            return Err(Error::Tampered(format!(
+                "attachment {index} decrypted to {} bytes, the manifest says {size}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+}
