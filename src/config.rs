@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Address, EmbeddedChain, Ledger, PrivateKeySigner, RpcChain};
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::storage::{ContentStore, KuboStore, LocalStore};
 
@@ -85,7 +85,7 @@ impl Config {
         match read_optional(&path)? {
             None => Ok(Self::default()),
             Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
+                .map_err(|source| ConfigError::File { path, source }.into()),
         }
     }
 
@@ -115,7 +115,8 @@ impl Config {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let mut public = self.clone();
         public.eth_key = None;
-        let bytes = serde_json::to_vec_pretty(&public).map_err(|e| Error::Config(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&public).map_err(|e| Error::corrupt("configuration", e))?;
         write_atomic(&dir.join(CONFIG_FILE), &bytes, false)
     }
 
@@ -142,24 +143,19 @@ impl Config {
                     Some(hex_key) => hex_key
                         .trim_start_matches("0x")
                         .parse::<PrivateKeySigner>()
-                        .map_err(|e| Error::Config(format!("eth_key: {e}")))?,
+                        .map_err(|_| ConfigError::EthKey)?,
                     None => PrivateKeySigner::random(),
                 };
                 match &config.registry {
                     Some(address) => {
                         let address: Address = address
                             .parse()
-                            .map_err(|e| Error::Config(format!("registry {address:?}: {e}")))?;
+                            .map_err(|_| ConfigError::Registry(address.clone()))?;
                         Arc::new(RpcChain::connect(url, signer, address).await?)
                     }
                     None => {
                         if config.eth_key.is_none() {
-                            return Err(Error::Config(
-                                "eth_rpc is set but neither registry nor eth_key: set \
-                                 MEDSEAL_REGISTRY to a deployed registry, or MEDSEAL_ETH_KEY \
-                                 to a funded key to deploy one"
-                                    .into(),
-                            ));
+                            return Err(ConfigError::NoRegistry.into());
                         }
                         let chain = RpcChain::deploy(url, signer).await?;
                         let mut saved = Config::from_file(dir)?;
@@ -204,7 +200,7 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), b"{\"ipfs\": 1}").unwrap();
         assert!(matches!(
             Config::from_file(dir.path()),
-            Err(Error::Config(_))
+            Err(Error::Config(ConfigError::File { .. }))
         ));
         assert!(!format!("{config:?}").contains("secret"));
     }

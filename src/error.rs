@@ -1,9 +1,11 @@
-//! The facade's error type.
+//! The facade's error type, with typed sub-enums for what was tampered with, which input
+//! was invalid, which configuration value is wrong and which local file is corrupt.
 
 use std::path::PathBuf;
 
-use crate::chain::{LedgerError, RecordId};
-use crate::storage::StorageError;
+use crate::chain::{Address, LedgerError, RecordId};
+use crate::index::VerifyError;
+use crate::storage::{Cid, StorageError};
 
 /// Result alias of the facade.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -12,41 +14,45 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 ///
 /// The variants a caller usually acts on come first: [`Error::AccessDenied`] (the key's
 /// attributes do not satisfy the record's policy), [`Error::UnknownRecord`],
-/// [`Error::NotOwner`], and [`Error::Tampered`] (a block, manifest or index answer failed
-/// verification — the data was not returned). The rest wrap the layer that failed.
+/// [`Error::NotOwner`], [`Error::Tampered`] (a block, manifest or index answer failed
+/// verification — the data was not returned) and [`Error::InvalidInput`]. The rest wrap
+/// the layer that failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The reader's attributes do not satisfy the record's (or partition's) policy.
-    #[error("access denied to record {record}: the key's attributes do not satisfy its policy")]
+    #[error(
+        "access denied to record {}: the key's attributes do not satisfy its policy",
+        record.0
+    )]
     AccessDenied {
         /// The record.
-        record: u64,
+        record: RecordId,
     },
     /// No record with this id exists on the chain.
-    #[error("unknown record {0}")]
-    UnknownRecord(u64),
+    #[error("unknown record {}", .0.0)]
+    UnknownRecord(RecordId),
     /// The acting member does not own the record.
-    #[error("record {record} is owned by {owner}, not by the acting member")]
+    #[error("record {} is owned by {owner}, not by the acting member", record.0)]
     NotOwner {
         /// The record.
-        record: u64,
-        /// Its owner's address.
-        owner: String,
+        record: RecordId,
+        /// Its owner.
+        owner: Address,
     },
     /// Data failed verification against the chain or its content address; nothing of it
     /// was returned or used.
     #[error("tampering detected: {0}")]
-    Tampered(String),
+    Tampered(#[source] Tampering),
     /// The data directory has no attribute-authority public key yet.
     #[error("no attribute authority: run the authority setup first (no public key in {0})")]
     NoAuthority(PathBuf),
     /// Bad input from the caller (empty name, too many attachments, ...).
     #[error("invalid input: {0}")]
-    InvalidInput(String),
+    InvalidInput(#[source] InvalidInput),
     /// A configuration file or variable is invalid.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[source] ConfigError),
     /// A local file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -56,14 +62,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A local state file or stored object is not in the expected format.
-    #[error("corrupt {what}: {detail}")]
+    /// A local state file or stored object of the facade is not in the expected format,
+    /// or local state disagrees with itself or the chain.
+    #[error("corrupt {what}: {reason}")]
     Corrupt {
-        /// What was being decoded.
+        /// What was being decoded or checked.
         what: &'static str,
         /// Why it was rejected.
-        detail: String,
+        #[source]
+        reason: Corruption,
     },
+    /// A background encryption or decryption task panicked or was cancelled.
+    #[error("the {0} task did not finish")]
+    TaskFailed(&'static str),
     /// The content store failed.
     #[error("storage: {0}")]
     Storage(#[source] StorageError),
@@ -84,6 +95,222 @@ pub enum Error {
     Keyword(#[from] crate::index::KeywordError),
 }
 
+/// What failed verification (the payload of [`Error::Tampered`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Tampering {
+    /// A block or DAG read from the store does not match its content address.
+    #[error("{0}")]
+    Block(#[source] StorageError),
+    /// A content pointer is not a valid CID.
+    #[error("{pointer} points to an invalid CID {text:?}")]
+    InvalidCid {
+        /// Where the pointer was found.
+        pointer: Pointer,
+        /// The pointer as found.
+        text: String,
+    },
+    /// The manifest is wrapped under a policy the chain does not record for the record.
+    #[error(
+        "manifest of record {} is wrapped under a policy the chain does not record",
+        record.0
+    )]
+    ManifestPolicy {
+        /// The record.
+        record: RecordId,
+    },
+    /// The manifest body does not authenticate under the record key.
+    #[error("manifest body does not authenticate")]
+    ManifestBody,
+    /// An attachment does not authenticate under the record key.
+    #[error("attachment {cid} does not authenticate under the record key")]
+    Attachment {
+        /// The attachment's CID.
+        cid: Cid,
+    },
+    /// An attachment decrypted to another size than its manifest states.
+    #[error("attachment {index} decrypted to {found} bytes, the manifest says {expected}")]
+    AttachmentSize {
+        /// Index of the attachment in the record.
+        index: usize,
+        /// Bytes decrypted.
+        found: u64,
+        /// Bytes the manifest states.
+        expected: u64,
+    },
+    /// A published partition capsule does not decode.
+    #[error("capsule {cid}: {source}")]
+    CapsuleEncoding {
+        /// The capsule's CID.
+        cid: Cid,
+        /// Why it does not decode.
+        #[source]
+        source: crate::index::Error,
+    },
+    /// A published capsule does not match the partition published on chain (policy hash
+    /// or partition id).
+    #[error("capsule {cid} does not match the partition published on chain")]
+    CapsuleMismatch {
+        /// The capsule's CID.
+        cid: Cid,
+    },
+    /// An anchored index shard does not decode.
+    #[error("shard {cid}: {source}")]
+    ShardEncoding {
+        /// The shard's CID.
+        cid: Cid,
+        /// Why it does not decode.
+        #[source]
+        source: crate::index::Error,
+    },
+    /// An anchored shard belongs to another partition or has another Merkle root than its
+    /// anchor.
+    #[error("shard {cid} does not match its on-chain anchor")]
+    ShardMismatch {
+        /// The shard's CID.
+        cid: Cid,
+    },
+    /// A partition's anchors skip a shard sequence number.
+    #[error("index anchors of partition {partition} skip shard {shard_seq}")]
+    AnchorGap {
+        /// The partition id (hex).
+        partition: String,
+        /// The first missing shard sequence number.
+        shard_seq: u64,
+    },
+    /// The index host's answer does not verify against the anchored roots.
+    #[error("index answer: {0}")]
+    IndexAnswer(#[source] VerifyError),
+    /// A verified index entry does not hold a record reference.
+    #[error("index entry is not a record reference")]
+    NotARecordRef,
+    /// A partition lists a record its publisher does not own.
+    #[error("partition of {publisher} lists record {record}, owned by {owner}")]
+    ForeignRecord {
+        /// The partition's publisher.
+        publisher: Address,
+        /// The listed record.
+        record: RecordId,
+        /// Its actual owner.
+        owner: Address,
+    },
+}
+
+/// Where a content pointer was found (in [`Tampering::InvalidCid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Pointer {
+    /// The chain's record entry (manifest pointer).
+    Record,
+    /// The record's manifest (attachment pointer).
+    Manifest,
+    /// A capsule published on chain.
+    PublishedCapsule,
+    /// An index anchor on chain.
+    IndexAnchor,
+}
+
+impl core::fmt::Display for Pointer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Pointer::Record => "the chain",
+            Pointer::Manifest => "the manifest",
+            Pointer::PublishedCapsule => "a published capsule",
+            Pointer::IndexAnchor => "an index anchor",
+        })
+    }
+}
+
+/// Which input was invalid (the payload of [`Error::InvalidInput`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// A name is empty, too long or has control characters.
+    #[error("{what} must be 1..={max} bytes without control characters: {name:?}")]
+    Name {
+        /// Which name (`record name`, `attachment name`, `content type`, `member name`).
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+        /// The longest name accepted, in bytes.
+        max: usize,
+    },
+    /// Too many items of one kind.
+    #[error("{count} {what} (at most {limit})")]
+    TooMany {
+        /// What was counted (`attachments`, `keywords`).
+        what: &'static str,
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No attachment with this index.
+    #[error("record {} has {count} attachments, no index {index}", record.0)]
+    NoSuchAttachment {
+        /// The record.
+        record: RecordId,
+        /// The requested index.
+        index: usize,
+        /// How many attachments it has.
+        count: usize,
+    },
+    /// An attribute uses a name reserved by medseal.
+    #[error("attribute `{attribute}`: `id` is reserved for the member's address")]
+    ReservedAttribute {
+        /// The rejected attribute.
+        attribute: String,
+    },
+    /// The data directory already holds another authority's public key.
+    #[error("{} already holds a different authority public key", path.display())]
+    OtherAuthority {
+        /// The public-key file.
+        path: PathBuf,
+    },
+}
+
+/// Which configuration value is wrong (the payload of [`Error::Config`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file is not valid JSON of the expected shape.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `eth_key` is not a hex secp256k1 secret key (the value is not echoed).
+    #[error("eth_key is not a hex secp256k1 secret key")]
+    EthKey,
+    /// `registry` is not an address.
+    #[error("registry {0:?} is not an address")]
+    Registry(String),
+    /// An Ethereum node is configured without a registry or a key to deploy one.
+    #[error(
+        "eth_rpc is set but neither registry nor eth_key: set MEDSEAL_REGISTRY to a deployed \
+         registry, or MEDSEAL_ETH_KEY to a funded key to deploy one"
+    )]
+    NoRegistry,
+}
+
+/// Why a local file or object was rejected (the payload of [`Error::Corrupt`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// Its binary encoding is malformed.
+    #[error("{0}")]
+    Decode(#[from] crate::abe::DecodeError),
+    /// Its JSON is malformed.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// It decodes but is inconsistent (with itself or with the chain).
+    #[error("{0}")]
+    Inconsistent(&'static str),
+}
+
 impl Error {
     /// Whether this error means data failed verification (a tampered block, manifest,
     /// shard or index answer).
@@ -91,23 +318,58 @@ impl Error {
         matches!(self, Error::Tampered(_))
     }
 
+    /// Whether a backend could not be used (store or chain unreachable, failing, or
+    /// refusing): retrying later may succeed. A missing object is not unavailability.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Storage(e) => !matches!(e, StorageError::NotFound { .. }),
+            Error::Ledger(_) => true,
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Error::Io { path, source }
     }
 
-    pub(crate) fn corrupt(what: &'static str, detail: impl core::fmt::Display) -> Self {
+    pub(crate) fn corrupt(what: &'static str, reason: impl Into<Corruption>) -> Self {
         Error::Corrupt {
             what,
-            detail: detail.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn inconsistent(what: &'static str, detail: &'static str) -> Self {
+        Error::Corrupt {
+            what,
+            reason: Corruption::Inconsistent(detail),
         }
     }
 
     pub(crate) fn unknown_or(record: RecordId) -> impl FnOnce(LedgerError) -> Self {
         move |e| match e {
-            LedgerError::UnknownRecord { .. } => Error::UnknownRecord(record.0),
+            LedgerError::UnknownRecord { .. } => Error::UnknownRecord(record),
             other => Error::Ledger(other),
         }
+    }
+}
+
+impl From<Tampering> for Error {
+    fn from(t: Tampering) -> Self {
+        Error::Tampered(t)
+    }
+}
+
+impl From<InvalidInput> for Error {
+    fn from(e: InvalidInput) -> Self {
+        Error::InvalidInput(e)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
     }
 }
 
@@ -115,7 +377,7 @@ impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::IntegrityViolation { .. } | StorageError::InvalidDag { .. } => {
-                Error::Tampered(e.to_string())
+                Error::Tampered(Tampering::Block(e))
             }
             other => Error::Storage(other),
         }
@@ -126,7 +388,7 @@ impl From<crate::index::Error> for Error {
     fn from(e: crate::index::Error) -> Self {
         use crate::index::Error as I;
         match e {
-            I::Verification(_) => Error::Tampered(format!("index answer: {e}")),
+            I::Verification(v) => Error::Tampered(Tampering::IndexAnswer(v)),
             other => Error::Index(other),
         }
     }

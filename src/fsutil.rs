@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::abe::DecodeError;
 use crate::error::{Error, Result};
 
 /// Replaces `path` with `bytes` atomically and durably: write a temporary file in the same
@@ -99,14 +100,11 @@ impl<'a> BinReader<'a> {
         match bytes {
             [m0, m1, m2, m3, v, rest @ ..] if [*m0, *m1, *m2, *m3] == *magic => {
                 if *v != version {
-                    return Err(Error::corrupt(
-                        what,
-                        format!("unsupported version {v} (expected {version})"),
-                    ));
+                    return Err(Error::corrupt(what, DecodeError::UnsupportedVersion(*v)));
                 }
                 Ok(Self { rest, what })
             }
-            _ => Err(Error::corrupt(what, "bad magic")),
+            _ => Err(Error::corrupt(what, DecodeError::BadMagic)),
         }
     }
 
@@ -114,7 +112,7 @@ impl<'a> BinReader<'a> {
         let (head, rest) = self
             .rest
             .split_first_chunk::<4>()
-            .ok_or_else(|| Error::corrupt(self.what, "truncated"))?;
+            .ok_or_else(|| Error::corrupt(self.what, DecodeError::Truncated))?;
         self.rest = rest;
         Ok(u32::from_be_bytes(*head))
     }
@@ -124,11 +122,15 @@ impl<'a> BinReader<'a> {
         if len > max {
             return Err(Error::corrupt(
                 self.what,
-                format!("field of {len} bytes exceeds the limit of {max}"),
+                DecodeError::TooLarge {
+                    what: "field",
+                    found: len as u64,
+                    limit: max as u64,
+                },
             ));
         }
         if len > self.rest.len() {
-            return Err(Error::corrupt(self.what, "truncated"));
+            return Err(Error::corrupt(self.what, DecodeError::Truncated));
         }
         let (head, rest) = self.rest.split_at(len);
         self.rest = rest;
@@ -139,7 +141,10 @@ impl<'a> BinReader<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(Error::corrupt(self.what, "trailing bytes"))
+            Err(Error::corrupt(
+                self.what,
+                DecodeError::TrailingBytes(self.rest.len()),
+            ))
         }
     }
 }

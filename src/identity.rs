@@ -4,7 +4,7 @@ use rand_core::CryptoRngCore;
 
 use crate::abe::{AttributeSet, Encoding, Fame, Scheme, fame};
 use crate::chain::{Address, PrivateKeySigner};
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Result};
 use crate::fsutil::{BinReader, BinWriter};
 
 /// Longest member name, in bytes.
@@ -60,9 +60,10 @@ impl Authority {
         for attribute in attributes {
             let attribute = attribute.as_ref();
             if attribute.trim_start().starts_with("id:") {
-                return Err(Error::InvalidInput(format!(
-                    "attribute `{attribute}`: `id` is reserved for the member's address"
-                )));
+                return Err(InvalidInput::ReservedAttribute {
+                    attribute: attribute.to_owned(),
+                }
+                .into());
             }
             attrs.insert(attribute)?;
         }
@@ -109,9 +110,12 @@ pub fn id_attribute(address: Address) -> String {
 
 fn check_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(Error::InvalidInput(format!(
-            "member name must be 1..={MAX_NAME_LEN} bytes without control characters"
-        )));
+        return Err(InvalidInput::Name {
+            what: "member name",
+            name: name.to_owned(),
+            max: MAX_NAME_LEN,
+        }
+        .into());
     }
     Ok(())
 }
@@ -169,16 +173,16 @@ impl Member {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = BinReader::new(bytes, b"MSMK", 1, "member key")?;
         let name = std::str::from_utf8(r.bytes(MAX_NAME_LEN)?)
-            .map_err(|_| Error::corrupt("member key", "name is not UTF-8"))?
+            .map_err(|_| Error::inconsistent("member key", "name is not UTF-8"))?
             .to_owned();
         let secret = r.bytes(32)?;
         let signer = PrivateKeySigner::from_slice(secret)
-            .map_err(|_| Error::corrupt("member key", "invalid signing key"))?;
+            .map_err(|_| Error::inconsistent("member key", "invalid signing key"))?;
         let key = fame::UserKey::from_bytes(r.bytes(MAX_KEY_BYTES)?)?;
         r.finish()?;
-        check_name(&name).map_err(|_| Error::corrupt("member key", "invalid name"))?;
+        check_name(&name).map_err(|_| Error::inconsistent("member key", "invalid name"))?;
         if !Fame::attributes(&key).contains_label(&id_attribute(signer.address())) {
-            return Err(Error::corrupt(
+            return Err(Error::inconsistent(
                 "member key",
                 "the ABE key was not issued for this signing key",
             ));
@@ -267,15 +271,15 @@ mod tests {
         };
         assert!(matches!(
             issue("x", &["id:abc"]),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput(InvalidInput::ReservedAttribute { .. }))
         ));
         assert!(matches!(
             issue("", &["role:x"]),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput(InvalidInput::Name { .. }))
         ));
         assert!(matches!(
             issue("a\nb", &["role:x"]),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput(InvalidInput::Name { .. }))
         ));
         assert!(matches!(issue("x", &["role x"]), Err(Error::Policy(_))));
     }

@@ -18,7 +18,7 @@ mod vault;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
 pub use config::{CONFIG_FILE, Config};
-pub use error::{Error, Result};
+pub use error::{ConfigError, Corruption, Error, InvalidInput, Pointer, Result, Tampering};
 pub use identity::{Authority, MAX_NAME_LEN, Member, id_attribute};
 pub use index::Keyword;
 pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::abe::envelope::{self, DataKey};
 use crate::abe::{Fame, Policy, fame};
 use crate::chain::Address;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Tampering};
 use crate::fsutil::{BinReader, BinWriter};
 use crate::identity::id_attribute;
 
@@ -137,12 +137,12 @@ impl Manifest {
     pub(crate) fn open_body(&self, dek: &DataKey) -> Result<Body> {
         let json = zeroize::Zeroizing::new(
             envelope::open_bytes_with_key(dek, BODY_AAD, &self.sealed_body)
-                .map_err(|_| Error::Tampered("manifest body does not authenticate".into()))?,
+                .map_err(|_| Tampering::ManifestBody)?,
         );
         let body: Body =
             serde_json::from_slice(&json).map_err(|e| Error::corrupt("manifest body", e))?;
         if body.attachments.len() > MAX_ATTACHMENTS {
-            return Err(Error::corrupt("manifest body", "too many attachments"));
+            return Err(Error::inconsistent("manifest body", "too many attachments"));
         }
         Ok(body)
     }
@@ -156,7 +156,7 @@ impl Manifest {
 
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self> {
         if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::corrupt("manifest", "too large"));
+            return Err(Error::inconsistent("manifest", "too large"));
         }
         let mut r = BinReader::new(bytes, b"MSMF", 1, "manifest")?;
         let capsule = r.bytes(MAX_MANIFEST_BYTES)?.to_vec();

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::abe::envelope::{self, DataKey};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Tampering};
 use crate::storage::{ByteStream, Cid, ContentStore, PutOptions, StorageError};
 
 /// Segment size of sealed attachments.
@@ -175,7 +175,7 @@ pub(crate) async fn seal_to_store(
         .await;
     let size = sealer
         .await
-        .map_err(|e| Error::InvalidInput(format!("encryption task failed: {e}")))??;
+        .map_err(|_| Error::TaskFailed("encryption"))??;
     Ok((stored?, size))
 }
 
@@ -226,9 +226,7 @@ pub(crate) async fn open_from_store<W: Write + Send + 'static>(
         }
     }
     drop(tx);
-    let (opened, out) = opener
-        .await
-        .map_err(|e| Error::InvalidInput(format!("decryption task failed: {e}")))?;
+    let (opened, out) = opener.await.map_err(|_| Error::TaskFailed("decryption"))?;
     if let Some(e) = failure {
         return Err(e.into());
     }
@@ -238,9 +236,7 @@ pub(crate) async fn open_from_store<W: Write + Send + 'static>(
             path: "attachment output".into(),
             source: e,
         }),
-        Err(_) => Err(Error::Tampered(format!(
-            "attachment {cid} does not authenticate under the record key"
-        ))),
+        Err(_) => Err(Tampering::Attachment { cid: *cid }.into()),
     }
 }
 

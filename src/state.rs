@@ -70,13 +70,10 @@ impl OwnerState {
                 ..Self::default()
             });
         };
-        let state: Self = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::corrupt("owner state", format!("{}: {e}", path.display())))?;
+        let state: Self =
+            serde_json::from_slice(&bytes).map_err(|e| Error::corrupt("owner state", e))?;
         if state.version != VERSION {
-            return Err(Error::corrupt(
-                "owner state",
-                format!("{}: unsupported version {}", path.display(), state.version),
-            ));
+            return Err(Error::inconsistent("owner state", "unsupported version"));
         }
         Ok(state)
     }
@@ -94,6 +91,6 @@ impl OwnerState {
 
 pub(crate) fn hex32(text: &str, what: &'static str) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).map_err(|e| Error::corrupt(what, e))?;
+    hex::decode_to_slice(text, &mut out).map_err(|_| Error::inconsistent(what, "bad hex"))?;
     Ok(out)
 }

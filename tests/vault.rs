@@ -19,8 +19,8 @@ use medseal::chain::{
 };
 use medseal::storage::{Cid, LocalStore};
 use medseal::{
-    Address, Attachment, AuditEvent, Authority, Config, Error, Keyword, Member, NewRecord,
-    PrivateKeySigner, RecordId, Vault,
+    Address, Attachment, AuditEvent, Authority, Config, Error, InvalidInput, Keyword, Member,
+    NewRecord, PrivateKeySigner, RecordId, Tampering, Vault,
 };
 use rand_core::OsRng;
 use sha2::Digest as _;
@@ -130,7 +130,11 @@ async fn flows(vault: &Vault, p: &People, tamper: Option<&dyn Fn(&Cid)>) {
     );
     assert!(matches!(
         vault.read_attachment_bytes(&opened, 2).await,
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput(InvalidInput::NoSuchAttachment {
+            index: 2,
+            count: 2,
+            ..
+        }))
     ));
 
     // The nurse reads what the policy allows and is refused the rest.
@@ -298,19 +302,22 @@ async fn flows(vault: &Vault, p: &People, tamper: Option<&dyn Fn(&Cid)>) {
     // Unknown records, foreign owners and malformed input give typed errors.
     assert!(matches!(
         vault.get(&p.nurse, RecordId(9_999)).await,
-        Err(Error::UnknownRecord(9_999))
+        Err(Error::UnknownRecord(RecordId(9_999)))
     ));
     assert!(matches!(
         vault
             .share(&p.nurse, vitals.record, p.researcher.address())
             .await,
-        Err(Error::NotOwner { .. })
+        Err(Error::NotOwner { owner, .. }) if owner == p.cardiologist.address()
     ));
     assert!(matches!(
         vault
             .put(&p.nurse, NewRecord::new("", "role:nurse".parse().unwrap()))
             .await,
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput(InvalidInput::Name {
+            what: "record name",
+            ..
+        }))
     ));
     assert!(matches!(
         vault
@@ -331,7 +338,10 @@ async fn flows(vault: &Vault, p: &People, tamper: Option<&dyn Fn(&Cid)>) {
         let cid: Cid = opened.attachments[1].cid.parse().unwrap();
         tamper(&cid);
         let err = vault.read_attachment_bytes(&opened, 1).await.unwrap_err();
-        assert!(err.is_tampering(), "expected tampering, got {err:?}");
+        assert!(
+            matches!(err, Error::Tampered(Tampering::Block(_))),
+            "expected a block that fails verification, got {err:?}"
+        );
         let v = vault.get(&p.nurse, vitals.record).await.unwrap();
         assert_eq!(
             vault.read_attachment_bytes(&v, 0).await.unwrap(),
@@ -395,7 +405,7 @@ async fn state_survives_reopening() {
         let other = Authority::setup(&mut OsRng);
         assert!(matches!(
             vault.install_authority(other.public_key()),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput(InvalidInput::OtherAuthority { .. }))
         ));
         vault
             .put(

@@ -115,13 +115,15 @@ impl From<Error> for Failure {
         match e {
             Error::AccessDenied { record } => Failure::new(EXIT_DENIED, "access_denied", message)
                 .hint(format!(
-                    "ask the owner for access: `medseal request --as NAME {record}`"
+                    "ask the owner for access: `medseal request --as NAME {}`",
+                    record.0
                 )),
             Error::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
                 .hint("only the record's owner can share, revoke or answer requests"),
             Error::UnknownRecord(record) => Failure::new(EXIT_NOT_FOUND, "unknown_record", message)
                 .hint(format!(
-                    "no record {record} exists; `medseal records --as NAME` lists a member's records"
+                    "no record {} exists; `medseal records --as NAME` lists a member's records",
+                    record.0
                 )),
             Error::NoAuthority(_) => Failure::new(EXIT_NOT_FOUND, "no_authority", message)
                 .hint("run `medseal authority setup` first"),
@@ -130,9 +132,8 @@ impl From<Error> for Failure {
                  (<dir>/blocks or the IPFS node) from a trusted copy",
             ),
             Error::InvalidInput(_) => Failure::new(EXIT_OTHER, "invalid_input", message),
-            Error::Policy(_) => Failure::new(EXIT_OTHER, "invalid_policy", message).hint(
-                "policies look like `role:doctor and (dept:cardiology or level >= 3)`",
-            ),
+            Error::Policy(_) => Failure::new(EXIT_OTHER, "invalid_policy", message)
+                .hint("policies look like `role:doctor and (dept:cardiology or level >= 3)`"),
             Error::Keyword(_) => Failure::new(EXIT_OTHER, "invalid_keyword", message)
                 .hint("keywords look like `icd10:I10` or `term:hypertension`"),
             Error::Config(_) => Failure::new(EXIT_OTHER, "config", message)

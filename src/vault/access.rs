@@ -10,7 +10,7 @@ use crate::abe::envelope::DataKey;
 use crate::chain::{
     AccessRequest, AccessState, Address, AuditEntry, AuditEvent, Ledger, RecordId, RecordInfo,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Pointer, Result};
 use crate::identity::Member;
 use crate::manifest::{Manifest, attachment_aad, capsule_policy, policy_hash};
 use crate::pipe;
@@ -75,9 +75,9 @@ impl Vault {
         let base: Policy = body.policy.parse()?;
         let wanted = capsule_policy(&base, owner.address(), self.grantees(info.record).await?)?;
         let new = DataKey::generate(&mut OsRng);
-        let mut superseded = vec![parse_cid(&info.manifest_cid, "the chain")?];
+        let mut superseded = vec![parse_cid(&info.manifest_cid, Pointer::Record)?];
         for (index, attachment) in body.attachments.iter_mut().enumerate() {
-            let cid = parse_cid(&attachment.cid, "the manifest")?;
+            let cid = parse_cid(&attachment.cid, Pointer::Manifest)?;
             let fresh = pipe::reseal_in_store(
                 &*self.store,
                 &cid,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::abe::{Encoding, fame};
 use crate::chain::{Ledger, RecordId, RecordInfo};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Pointer, Result, Tampering};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::identity::Member;
 use crate::pipe::Progress;
@@ -55,9 +55,13 @@ impl core::fmt::Debug for Vault {
     }
 }
 
-fn parse_cid(text: &str, what: &str) -> Result<Cid> {
-    text.parse()
-        .map_err(|e| Error::Tampered(format!("{what} points to an invalid CID {text:?}: {e}")))
+fn parse_cid(text: &str, pointer: Pointer) -> Result<Cid> {
+    text.parse().map_err(|_| {
+        Error::Tampered(Tampering::InvalidCid {
+            pointer,
+            text: text.to_owned(),
+        })
+    })
 }
 
 impl Vault {
@@ -128,10 +132,10 @@ impl Vault {
             if existing == pk {
                 return Ok(());
             }
-            return Err(Error::InvalidInput(format!(
-                "{} already holds a different authority public key",
-                self.dir.join(AUTHORITY_PUBLIC_KEY_FILE).display()
-            )));
+            return Err(InvalidInput::OtherAuthority {
+                path: self.dir.join(AUTHORITY_PUBLIC_KEY_FILE),
+            }
+            .into());
         }
         write_atomic(
             &self.dir.join(AUTHORITY_PUBLIC_KEY_FILE),
@@ -182,8 +186,8 @@ impl Vault {
         let info = self.record_info(record).await?;
         if info.owner != owner.address() {
             return Err(Error::NotOwner {
-                record: record.0,
-                owner: info.owner.to_string(),
+                record,
+                owner: info.owner,
             });
         }
         Ok(info)

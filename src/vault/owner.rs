@@ -71,9 +71,9 @@ impl Vault {
         let mut shard_cid = None;
         if !pending.keywords.is_empty() {
             let policy: Policy = pending.policy.parse()?;
-            let part = state
-                .partition_mut(&pending.policy)
-                .ok_or_else(|| Error::corrupt("owner state", "pending put has no partition"))?;
+            let part = state.partition_mut(&pending.policy).ok_or_else(|| {
+                Error::inconsistent("owner state", "pending put has no partition")
+            })?;
             let mut owner_part = resume_partition(address, &policy, part)?;
             let keywords = pending
                 .keywords
@@ -93,7 +93,7 @@ impl Vault {
             match ledger.index_anchor(address, pid, slot).await? {
                 Some(anchor) if anchor.merkle_root == root => {}
                 Some(_) => {
-                    return Err(Error::corrupt(
+                    return Err(Error::inconsistent(
                         "owner state",
                         "the chain anchors a different shard in this slot",
                     ));
@@ -152,7 +152,7 @@ impl Vault {
         let address = owner.address();
         let part = state
             .partition_mut(policy_text)
-            .ok_or_else(|| Error::corrupt("owner state", "missing partition"))?;
+            .ok_or_else(|| Error::inconsistent("owner state", "missing partition"))?;
         if part.published {
             return Ok(());
         }

@@ -9,7 +9,7 @@ use super::{Vault, parse_cid};
 use crate::abe::Policy;
 use crate::abe::envelope::DataKey;
 use crate::chain::{Address, RecordId, RecordInfo};
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::Keyword;
 use crate::manifest::{
@@ -65,16 +65,20 @@ impl NewRecord {
     fn validate(&self) -> Result<()> {
         check_name("record name", &self.name)?;
         if self.attachments.len() > MAX_ATTACHMENTS {
-            return Err(Error::InvalidInput(format!(
-                "{} attachments (at most {MAX_ATTACHMENTS})",
-                self.attachments.len()
-            )));
+            return Err(InvalidInput::TooMany {
+                what: "attachments",
+                count: self.attachments.len(),
+                limit: MAX_ATTACHMENTS,
+            }
+            .into());
         }
         if self.keywords.len() > MAX_KEYWORDS {
-            return Err(Error::InvalidInput(format!(
-                "{} keywords (at most {MAX_KEYWORDS})",
-                self.keywords.len()
-            )));
+            return Err(InvalidInput::TooMany {
+                what: "keywords",
+                count: self.keywords.len(),
+                limit: MAX_KEYWORDS,
+            }
+            .into());
         }
         for a in &self.attachments {
             check_name("attachment name", &a.name)?;
@@ -84,14 +88,17 @@ impl NewRecord {
     }
 }
 
-fn check_name(what: &str, name: &str) -> Result<()> {
+fn check_name(what: &'static str, name: &str) -> Result<()> {
     if name.trim().is_empty()
         || name.len() > MAX_RECORD_NAME_LEN
         || name.chars().any(char::is_control)
     {
-        return Err(Error::InvalidInput(format!(
-            "{what} must be 1..={MAX_RECORD_NAME_LEN} bytes without control characters: {name:?}"
-        )));
+        return Err(InvalidInput::Name {
+            what,
+            name: name.to_owned(),
+            max: MAX_RECORD_NAME_LEN,
+        }
+        .into());
     }
     Ok(())
 }
@@ -197,14 +204,14 @@ impl core::fmt::Debug for OpenedRecord {
 
 impl Vault {
     pub(super) async fn fetch_manifest(&self, info: &RecordInfo) -> Result<Manifest> {
-        let cid = parse_cid(&info.manifest_cid, "the chain")?;
+        let cid = parse_cid(&info.manifest_cid, Pointer::Record)?;
         let bytes = self.store.get(&cid).await?;
         let manifest = Manifest::from_bytes(&bytes)?;
         if policy_hash(&manifest.policy()?) != info.policy_hash {
-            return Err(Error::Tampered(format!(
-                "manifest of record {} is wrapped under a policy the chain does not record",
-                info.record.0
-            )));
+            return Err(Tampering::ManifestPolicy {
+                record: info.record,
+            }
+            .into());
         }
         Ok(manifest)
     }
@@ -285,7 +292,7 @@ impl Vault {
         let (id, shard_cid) = self
             .complete_pending(&*ledger, owner, &mut state, true)
             .await?
-            .ok_or_else(|| Error::corrupt("owner state", "pending put vanished"))?;
+            .ok_or_else(|| Error::inconsistent("owner state", "pending put vanished"))?;
         Ok(PutReceipt {
             record: id,
             manifest_cid,
@@ -309,7 +316,7 @@ impl Vault {
         let dek = match manifest.open_key(reader.key()) {
             Ok(dek) => dek,
             Err(crate::abe::Error::PolicyNotSatisfied) => {
-                return Err(Error::AccessDenied { record: record.0 });
+                return Err(Error::AccessDenied { record });
             }
             Err(e) => return Err(e.into()),
         };
@@ -346,13 +353,13 @@ impl Vault {
         out: W,
     ) -> Result<W> {
         let info = record.attachments.get(index).ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "record {} has {} attachments, no index {index}",
-                record.record.0,
-                record.attachments.len()
-            ))
+            Error::from(InvalidInput::NoSuchAttachment {
+                record: record.record,
+                index,
+                count: record.attachments.len(),
+            })
         })?;
-        let cid = parse_cid(&info.cid, "the manifest")?;
+        let cid = parse_cid(&info.cid, Pointer::Manifest)?;
         pipe::open_from_store(
             &*self.store,
             &cid,
@@ -378,10 +385,12 @@ impl Vault {
         let out = self.read_attachment(record, index, Vec::new()).await?;
         let size = record.attachments.get(index).map_or(0, |a| a.size);
         if out.len() as u64 != size {
-            return Err(Error::Tampered(format!(
-                "attachment {index} decrypted to {} bytes, the manifest says {size}",
-                out.len()
-            )));
+            return Err(Tampering::AttachmentSize {
+                index,
+                found: out.len() as u64,
+                expected: size,
+            }
+            .into());
         }
         Ok(out)
     }

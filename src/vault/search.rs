@@ -4,14 +4,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{Vault, parse_cid};
 use crate::chain::{Address, Capsule as PublishedCapsule, RecordId};
-use crate::error::{Error, Result};
+use crate::error::{Error, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::sse::{
     Capsule, IndexHost, KeywordKey, Partition, PartitionId, PartitionKey, Shard, ShardRoot,
 };
 use crate::index::{Keyword, RecordRef};
 use crate::manifest::policy_hash;
-use crate::storage::StorageError;
 
 /// A verified search result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,9 +72,7 @@ fn record_of_ref(r: &RecordRef) -> Result<RecordId> {
     let bytes = r.as_bytes();
     let (id, rest) = bytes.split_at(8);
     if rest.iter().any(|&b| b != 0) {
-        return Err(Error::Tampered(
-            "index entry is not a record reference".into(),
-        ));
+        return Err(Tampering::NotARecordRef.into());
     }
     let mut be = [0u8; 8];
     be.copy_from_slice(id);
@@ -106,10 +103,9 @@ impl Vault {
         for entry in self.ledger.capsules(None).await? {
             match self.search_partition(user, &entry, keyword).await {
                 Ok(found) => hits.extend(found),
-                Err(Error::Storage(e)) if !matches!(e, StorageError::NotFound { .. }) => {
-                    return Err(Error::Storage(e));
-                }
-                Err(Error::Ledger(e)) => return Err(Error::Ledger(e)),
+                // A backend that fails fails the search; anything wrong with the
+                // partition itself (anyone can publish one) only skips it.
+                Err(e) if e.is_unavailable() => return Err(e),
                 Err(e) => results.rejected.push(RejectedPartition {
                     publisher: entry.publisher,
                     partition: entry.partition,
@@ -143,10 +139,12 @@ impl Vault {
             let record = record_of_ref(&r)?;
             let owner = self.record_info(record).await?.owner;
             if owner != entry.publisher {
-                return Err(Error::Tampered(format!(
-                    "partition of {} lists record {record}, owned by {owner}",
-                    entry.publisher
-                )));
+                return Err(Tampering::ForeignRecord {
+                    publisher: entry.publisher,
+                    record,
+                    owner,
+                }
+                .into());
             }
             hits.push(SearchHit { record, owner });
         }
@@ -156,7 +154,7 @@ impl Vault {
     fn search_cache(&self) -> Result<std::sync::MutexGuard<'_, SearchCache>> {
         self.search
             .lock()
-            .map_err(|_| Error::corrupt("search cache", "poisoned by a panic"))
+            .map_err(|_| Error::inconsistent("search cache", "poisoned by a panic"))
     }
 
     async fn partition_key(
@@ -168,15 +166,13 @@ impl Vault {
         if let Some(cached) = self.search_cache()?.keys.get(&cache_key) {
             return Ok(cached.clone());
         }
-        let cid = parse_cid(&entry.capsule_cid, "a published capsule")?;
+        let cid = parse_cid(&entry.capsule_cid, Pointer::PublishedCapsule)?;
         let capsule = Capsule::from_bytes(&self.store.get(&cid).await?)
-            .map_err(|e| Error::Tampered(format!("capsule {cid}: {e}")))?;
+            .map_err(|source| Tampering::CapsuleEncoding { cid, source })?;
         let policy = capsule.policy()?;
         let pid = Partition::new(entry.publisher.as_slice(), policy.clone(), entry.epoch)?.id();
         if policy_hash(&policy) != entry.policy_hash || *pid.as_bytes() != entry.partition {
-            return Err(Error::Tampered(format!(
-                "capsule {cid} does not match the partition published on chain"
-            )));
+            return Err(Tampering::CapsuleMismatch { cid }.into());
         }
         let key = if policy.is_satisfied_by(user.attributes()) {
             Some(capsule.open(user.key(), &pid)?)
@@ -197,22 +193,21 @@ impl Vault {
             .await?;
         for (slot, anchor) in anchors.iter().enumerate() {
             if anchor.epoch != slot as u64 {
-                return Err(Error::Tampered(format!(
-                    "index anchors of partition {} skip slot {slot}",
-                    hex::encode(entry.partition)
-                )));
+                return Err(Tampering::AnchorGap {
+                    partition: hex::encode(entry.partition),
+                    shard_seq: slot as u64,
+                }
+                .into());
             }
         }
         let loaded = self.search_cache()?.loaded.get(&pid).map_or(0, Vec::len);
         for anchor in anchors.iter().skip(loaded) {
-            let cid = parse_cid(&anchor.shard_cid, "an index anchor")?;
+            let cid = parse_cid(&anchor.shard_cid, Pointer::IndexAnchor)?;
             let shard = Shard::from_bytes(&self.store.get(&cid).await?)
-                .map_err(|e| Error::Tampered(format!("shard {cid}: {e}")))?;
+                .map_err(|source| Tampering::ShardEncoding { cid, source })?;
             let root = shard.root();
             if shard.partition() != &pid || root.as_bytes() != &anchor.merkle_root {
-                return Err(Error::Tampered(format!(
-                    "shard {cid} does not match its on-chain anchor"
-                )));
+                return Err(Tampering::ShardMismatch { cid }.into());
             }
             let mut cache = self.search_cache()?;
             let have = cache.loaded.get(&pid).map_or(0, Vec::len);
