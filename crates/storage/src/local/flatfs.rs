@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::cid::{Cid, MULTIHASH_LEN};
-use crate::local::write_batch::Staged;
+
 use crate::multibase::{BASE32_UPPER, base32_decode, base32_upper_encode};
 
 /// Written to `blocks/SHARDING` as Kubo's flatfs does.
@@ -312,6 +312,26 @@ pub(crate) struct StoredBlock {
     pub(crate) size: u64,
     /// Where it is.
     pub(crate) path: PathBuf,
+}
+
+/// The outcome of staging one block ([`BlockDir::stage`]), made durable by a
+/// [`WriteBatch`](super::write_batch::WriteBatch).
+#[derive(Debug)]
+pub(crate) enum Staged {
+    /// A file that hashes to the block's name is already at `dest`.
+    Present {
+        /// The block's final path.
+        dest: PathBuf,
+    },
+    /// The bytes are in the unsynced temp file `tmp`, to be renamed to `dest`.
+    Written {
+        /// The temp file in `tmp/`.
+        tmp: PathBuf,
+        /// The block's final path.
+        dest: PathBuf,
+        /// Bytes written.
+        len: u64,
+    },
 }
 
 #[cfg(test)]

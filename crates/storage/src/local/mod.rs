@@ -22,11 +22,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use flatfs::Staged;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 use tokio::task::JoinHandle;
-use write_batch::{Staged, WRITE_BACK_EVERY, WriteBatch, start_write_back, write_back_available};
+use write_batch::{WRITE_BACK_EVERY, WriteBatch, start_write_back, write_back_available};
 
 use crate::block::Block;
 use crate::cid::Cid;

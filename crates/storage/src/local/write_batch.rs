@@ -48,7 +48,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::local::flatfs::{BlockDir, sync_dir};
+use crate::local::flatfs::{BlockDir, Staged, sync_dir};
 
 /// Batches with fewer entries (written plus present blocks) than this are
 /// synced file by file even on Linux: `syncfs` flushes every dirty page of
@@ -62,25 +62,6 @@ const PARALLEL_SYNCS: usize = 4;
 /// While a batch is being staged, [`start_write_back`] pays off after about
 /// this many new bytes (where [`write_back_available`]).
 pub(crate) const WRITE_BACK_EVERY: u64 = if cfg!(test) { 4 << 20 } else { 32 << 20 };
-
-/// The outcome of staging one block ([`BlockDir::stage`]).
-#[derive(Debug)]
-pub(crate) enum Staged {
-    /// A file that hashes to the block's name is already at `dest`.
-    Present {
-        /// The block's final path.
-        dest: PathBuf,
-    },
-    /// The bytes are in the unsynced temp file `tmp`, to be renamed to `dest`.
-    Written {
-        /// The temp file in `tmp/`.
-        tmp: PathBuf,
-        /// The block's final path.
-        dest: PathBuf,
-        /// Bytes written.
-        len: u64,
-    },
-}
 
 /// How a batch makes itself durable.
 #[derive(Debug, Clone, Copy)]
