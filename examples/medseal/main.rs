@@ -16,9 +16,13 @@
     unreachable_pub
 )]
 
+mod access;
+mod authority;
 mod commands;
 mod fail;
 mod local;
+mod records;
+mod report;
 mod show;
 
 use std::io::{IsTerminal, Write};
@@ -206,12 +210,6 @@ fn parse_record(text: &str) -> Result<RecordId, String> {
         .ok_or_else(|| format!("{text:?} is not a record id (a positive number, e.g. 1 or #1)"))
 }
 
-/// What a successful command prints: one JSON document, or text.
-pub struct Output {
-    pub json: serde_json::Value,
-    pub text: String,
-}
-
 /// Where the command runs.
 pub struct Ctx {
     pub dir: PathBuf,
@@ -297,13 +295,22 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(commands::run(&ctx, cli.command));
-    match result {
+    let output = result.and_then(|report| {
+        if !ctx.json {
+            return Ok(report.text());
+        }
+        let doc = report.json().map_err(|e| {
+            Failure::new(
+                EXIT_OTHER,
+                "output",
+                format!("cannot encode the result: {e}"),
+            )
+        })?;
+        Ok(format!("{doc}\n"))
+    });
+    match output {
         Ok(output) => {
-            if ctx.json {
-                emit(&format!("{}\n", output.json));
-            } else {
-                emit(&output.text);
-            }
+            emit(&output);
             ExitCode::SUCCESS
         }
         Err(failure) => {

@@ -1,0 +1,321 @@
+//! Access to records: `share`, `revoke`, `request`, `requests`, `answer`, `audit`.
+
+use std::fmt;
+
+use medseal::{AuditEvent, RecordId};
+use serde::Serialize;
+
+use crate::Ctx;
+use crate::commands::{open, open_as};
+use crate::fail::CliResult;
+use crate::local::{self, Directory};
+use crate::report::MemberRef;
+use crate::show;
+
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Shared,
+    Revoked,
+}
+
+#[derive(Serialize)]
+pub struct Shared {
+    record: u64,
+    action: Action,
+    member: MemberRef,
+}
+
+impl fmt::Display for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (record, who) = (self.record, &self.member);
+        match self.action {
+            Action::Shared => writeln!(f, "shared record {record} with {who}"),
+            Action::Revoked => writeln!(
+                f,
+                "revoked {who}'s access to record {record} (the record key was re-wrapped; \
+                 what they already read stays with them)"
+            ),
+        }
+    }
+}
+
+/// `share` (grants `target` access) and `revoke` (takes it back).
+pub async fn share(
+    ctx: &Ctx,
+    name: &str,
+    record: RecordId,
+    target: &str,
+    action: Action,
+) -> CliResult<Shared> {
+    let (vault, owner) = open_as(ctx, name).await?;
+    let member = local::resolve_member(&ctx.dir, target)?;
+    match action {
+        Action::Shared => vault.share(&owner, record, member.address).await?,
+        Action::Revoked => vault.revoke(&owner, record, member.address).await?,
+    }
+    Ok(Shared {
+        record: record.0,
+        action,
+        member,
+    })
+}
+
+#[derive(Serialize)]
+pub struct Requested {
+    record: u64,
+    requester: MemberRef,
+    /// Unknown if the record's details could not be read back.
+    owner: Option<MemberRef>,
+}
+
+impl fmt::Display for Requested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} asked for access to record {}",
+            self.requester.short(),
+            self.record
+        )?;
+        if let Some(owner) = &self.owner {
+            write!(f, "; its owner {owner} answers with `medseal answer`")?;
+        }
+        writeln!(f)
+    }
+}
+
+pub async fn request(ctx: &Ctx, name: &str, record: RecordId) -> CliResult<Requested> {
+    let (vault, user) = open_as(ctx, name).await?;
+    vault.request_access(&user, record).await?;
+    let owner = vault.ledger().record(record).await.ok().map(|i| i.owner);
+    let directory = Directory::load(&ctx.dir);
+    Ok(Requested {
+        record: record.0,
+        requester: MemberRef::from(&user),
+        owner: owner.map(|o| directory.member(o)),
+    })
+}
+
+#[derive(Serialize)]
+pub struct Pending {
+    requests: Vec<PendingRequest>,
+    #[serde(skip)]
+    owner: String,
+}
+
+#[derive(Serialize)]
+struct PendingRequest {
+    record: u64,
+    requester: MemberRef,
+}
+
+impl fmt::Display for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.requests.is_empty() {
+            writeln!(f, "no pending requests for {}'s records", self.owner)?;
+        }
+        for r in &self.requests {
+            writeln!(f, "record {}  requested by {}", r.record, r.requester)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn requests(ctx: &Ctx, name: &str) -> CliResult<Pending> {
+    let (vault, owner) = open_as(ctx, name).await?;
+    let pending = vault.pending_requests(&owner).await?;
+    let directory = Directory::load(&ctx.dir);
+    Ok(Pending {
+        requests: pending
+            .iter()
+            .map(|r| PendingRequest {
+                record: r.record.0,
+                requester: directory.member(r.requester),
+            })
+            .collect(),
+        owner: owner.name().to_owned(),
+    })
+}
+
+#[derive(Serialize)]
+pub struct Answered {
+    record: u64,
+    requester: MemberRef,
+    approved: bool,
+}
+
+impl fmt::Display for Answered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (record, who) = (self.record, self.requester.short());
+        if self.approved {
+            writeln!(f, "approved: record {record} is shared with {who}")
+        } else {
+            writeln!(f, "denied {who}'s request for record {record}")
+        }
+    }
+}
+
+pub async fn answer(
+    ctx: &Ctx,
+    name: &str,
+    record: RecordId,
+    requester: &str,
+    approve: bool,
+) -> CliResult<Answered> {
+    let (vault, owner) = open_as(ctx, name).await?;
+    let requester = local::resolve_member(&ctx.dir, requester)?;
+    vault
+        .answer_request(&owner, record, requester.address, approve)
+        .await?;
+    Ok(Answered {
+        record: record.0,
+        requester,
+        approved: approve,
+    })
+}
+
+#[derive(Serialize)]
+pub struct Trail {
+    record: u64,
+    events: Vec<Entry>,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    block: u64,
+    timestamp: u64,
+    time: String,
+    tx_hash: String,
+    event: Event,
+}
+
+/// An audit event, with its members named.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    Created {
+        owner: MemberRef,
+        manifest_cid: String,
+        policy_hash: String,
+    },
+    Updated {
+        owner: MemberRef,
+        manifest_cid: String,
+        policy_hash: String,
+    },
+    AccessGranted {
+        user: MemberRef,
+    },
+    AccessRevoked {
+        user: MemberRef,
+    },
+    AccessRequested {
+        requester: MemberRef,
+        owner: MemberRef,
+    },
+    AccessDenied {
+        user: MemberRef,
+    },
+    #[serde(rename = "accessed")]
+    AccessLogged {
+        accessor: MemberRef,
+    },
+}
+
+impl Event {
+    fn new(event: AuditEvent, d: &Directory) -> Self {
+        match event {
+            AuditEvent::Created {
+                owner,
+                manifest_cid,
+                policy_hash,
+            } => Self::Created {
+                owner: d.member(owner),
+                manifest_cid,
+                policy_hash: hex::encode(policy_hash),
+            },
+            AuditEvent::Updated {
+                owner,
+                manifest_cid,
+                policy_hash,
+            } => Self::Updated {
+                owner: d.member(owner),
+                manifest_cid,
+                policy_hash: hex::encode(policy_hash),
+            },
+            AuditEvent::AccessGranted { user } => Self::AccessGranted {
+                user: d.member(user),
+            },
+            AuditEvent::AccessRevoked { user } => Self::AccessRevoked {
+                user: d.member(user),
+            },
+            AuditEvent::AccessRequested { requester, owner } => Self::AccessRequested {
+                requester: d.member(requester),
+                owner: d.member(owner),
+            },
+            AuditEvent::AccessDenied { user } => Self::AccessDenied {
+                user: d.member(user),
+            },
+            AuditEvent::AccessLogged { accessor } => Self::AccessLogged {
+                accessor: d.member(accessor),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Created {
+                owner,
+                manifest_cid,
+                ..
+            } => write!(f, "created by {owner} (manifest {manifest_cid})"),
+            Self::Updated {
+                owner,
+                manifest_cid,
+                ..
+            } => write!(
+                f,
+                "updated by {owner} (key re-wrapped, manifest {manifest_cid})"
+            ),
+            Self::AccessGranted { user } => write!(f, "access granted to {user}"),
+            Self::AccessRevoked { user } => write!(f, "access revoked from {user}"),
+            Self::AccessRequested { requester, .. } => {
+                write!(f, "access requested by {requester}")
+            }
+            Self::AccessDenied { user } => write!(f, "request denied to {user}"),
+            Self::AccessLogged { accessor } => write!(f, "read by {accessor}"),
+        }
+    }
+}
+
+impl fmt::Display for Trail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.events.len();
+        writeln!(f, "audit trail of record {} ({n} events)", self.record)?;
+        for e in &self.events {
+            writeln!(f, "  {}  block {:>5}  {}", e.time, e.block, e.event)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn audit(ctx: &Ctx, record: RecordId) -> CliResult<Trail> {
+    let vault = open(ctx).await?;
+    let trail = vault.audit(record).await?;
+    let directory = Directory::load(&ctx.dir);
+    Ok(Trail {
+        record: record.0,
+        events: trail
+            .into_iter()
+            .map(|e| Entry {
+                block: e.block_number,
+                timestamp: e.timestamp,
+                time: show::utc(e.timestamp),
+                tx_hash: format!("0x{}", hex::encode(e.tx_hash)),
+                event: Event::new(e.event, &directory),
+            })
+            .collect(),
+    })
+}
