@@ -2,15 +2,15 @@
 
 use std::fmt;
 
+use clap::Args;
 use medseal::{AuditEvent, RecordId};
 use serde::Serialize;
 
-use crate::Ctx;
-use crate::commands::{open, open_as};
 use crate::fail::CliResult;
-use crate::local::{self, Directory};
+use crate::local::{self, Directory, open, open_as};
 use crate::report::MemberRef;
 use crate::show;
+use crate::{Actor, Ctx, parse_record};
 
 #[derive(Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,22 +155,34 @@ impl fmt::Display for Answered {
     }
 }
 
-pub async fn answer(
-    ctx: &Ctx,
-    name: &str,
+#[derive(Args, Debug)]
+pub struct AnswerArgs {
+    #[command(flatten)]
+    actor: Actor,
+    #[arg(value_parser = parse_record)]
     record: RecordId,
-    requester: &str,
+    /// Member name or 0x address of the requester
+    #[arg(long, value_name = "MEMBER")]
+    requester: String,
+    /// Share the record with the requester
+    #[arg(long, conflicts_with = "deny", required_unless_present = "deny")]
     approve: bool,
-) -> CliResult<Answered> {
-    let (vault, owner) = open_as(ctx, name).await?;
-    let requester = local::resolve_member(&ctx.dir, requester)?;
+    /// Deny the request
+    #[arg(long)]
+    deny: bool,
+}
+
+pub async fn answer(ctx: &Ctx, args: AnswerArgs) -> CliResult<Answered> {
+    let (vault, owner) = open_as(ctx, &args.actor.name).await?;
+    let requester = local::resolve_member(&ctx.dir, &args.requester)?;
+    let (record, approved) = (args.record, args.approve);
     vault
-        .answer_request(&owner, record, requester.address, approve)
+        .answer_request(&owner, record, requester.address, approved)
         .await?;
     Ok(Answered {
         record: record.0,
         requester,
-        approved: approve,
+        approved,
     })
 }
 
@@ -193,16 +205,8 @@ struct Entry {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Event {
-    Created {
-        owner: MemberRef,
-        manifest_cid: String,
-        policy_hash: String,
-    },
-    Updated {
-        owner: MemberRef,
-        manifest_cid: String,
-        policy_hash: String,
-    },
+    Created(Wrap),
+    Updated(Wrap),
     AccessGranted {
         user: MemberRef,
     },
@@ -222,42 +226,43 @@ enum Event {
     },
 }
 
+/// The record key wrapped under a policy: at creation, then on every share and revocation.
+#[derive(Serialize)]
+struct Wrap {
+    owner: MemberRef,
+    manifest_cid: String,
+    policy_hash: String,
+}
+
 impl Event {
     fn new(event: AuditEvent, d: &Directory) -> Self {
+        use AuditEvent as A;
+        let m = |address| d.member(address);
+        let wrap = |owner, manifest_cid, policy_hash: [u8; 32]| Wrap {
+            owner: m(owner),
+            manifest_cid,
+            policy_hash: hex::encode(policy_hash),
+        };
         match event {
-            AuditEvent::Created {
+            A::Created {
                 owner,
                 manifest_cid,
                 policy_hash,
-            } => Self::Created {
-                owner: d.member(owner),
-                manifest_cid,
-                policy_hash: hex::encode(policy_hash),
-            },
-            AuditEvent::Updated {
+            } => Self::Created(wrap(owner, manifest_cid, policy_hash)),
+            A::Updated {
                 owner,
                 manifest_cid,
                 policy_hash,
-            } => Self::Updated {
-                owner: d.member(owner),
-                manifest_cid,
-                policy_hash: hex::encode(policy_hash),
-            },
-            AuditEvent::AccessGranted { user } => Self::AccessGranted {
-                user: d.member(user),
-            },
-            AuditEvent::AccessRevoked { user } => Self::AccessRevoked {
-                user: d.member(user),
-            },
-            AuditEvent::AccessRequested { requester, owner } => Self::AccessRequested {
-                requester: d.member(requester),
-                owner: d.member(owner),
-            },
-            AuditEvent::AccessDenied { user } => Self::AccessDenied {
-                user: d.member(user),
-            },
-            AuditEvent::AccessLogged { accessor } => Self::AccessLogged {
-                accessor: d.member(accessor),
+            } => Self::Updated(wrap(owner, manifest_cid, policy_hash)),
+            A::AccessGranted { user } => Self::AccessGranted { user: m(user) },
+            A::AccessRevoked { user } => Self::AccessRevoked { user: m(user) },
+            A::AccessRequested { requester, owner } => {
+                let (requester, owner) = (m(requester), m(owner));
+                Self::AccessRequested { requester, owner }
+            }
+            A::AccessDenied { user } => Self::AccessDenied { user: m(user) },
+            A::AccessLogged { accessor } => Self::AccessLogged {
+                accessor: m(accessor),
             },
         }
     }
@@ -266,24 +271,14 @@ impl Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Created {
-                owner,
-                manifest_cid,
-                ..
-            } => write!(f, "created by {owner} (manifest {manifest_cid})"),
-            Self::Updated {
-                owner,
-                manifest_cid,
-                ..
-            } => write!(
-                f,
-                "updated by {owner} (key re-wrapped, manifest {manifest_cid})"
-            ),
+            Self::Created(w) => write!(f, "created by {} (manifest {})", w.owner, w.manifest_cid),
+            Self::Updated(w) => {
+                let (owner, cid) = (&w.owner, &w.manifest_cid);
+                write!(f, "updated by {owner} (key re-wrapped, manifest {cid})")
+            }
             Self::AccessGranted { user } => write!(f, "access granted to {user}"),
             Self::AccessRevoked { user } => write!(f, "access revoked from {user}"),
-            Self::AccessRequested { requester, .. } => {
-                write!(f, "access requested by {requester}")
-            }
+            Self::AccessRequested { requester, .. } => write!(f, "access requested by {requester}"),
             Self::AccessDenied { user } => write!(f, "request denied to {user}"),
             Self::AccessLogged { accessor } => write!(f, "read by {accessor}"),
         }

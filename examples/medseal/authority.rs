@@ -1,7 +1,9 @@
 //! Setting up: `init`, `authority setup`, `authority keygen`, `members`.
 
 use std::fmt;
+use std::path::Path;
 
+use clap::Args;
 use medseal::abe::Encoding;
 use medseal::{
     AUTHORITY_PUBLIC_KEY_FILE, Authority, CONFIG_FILE, Config, Member, PrivateKeySigner, Vault,
@@ -10,10 +12,9 @@ use rand_core::OsRng;
 use serde::Serialize;
 
 use crate::Ctx;
-use crate::commands::open;
 use crate::fail::{CliResult, Failure};
-use crate::local::{self, AUTHORITY_KEY_FILE};
-use crate::report::{FilePath, as_display};
+use crate::local::{self, AUTHORITY_KEY_FILE, open};
+use crate::report::as_display;
 
 /// The backends a data directory uses (`None`: the embedded one).
 #[derive(Serialize)]
@@ -25,7 +26,7 @@ pub struct Backends {
 
 #[derive(Serialize)]
 pub struct Initialised {
-    dir: FilePath,
+    dir: String,
     config_written: bool,
     backends: Backends,
     authority_installed: bool,
@@ -33,8 +34,8 @@ pub struct Initialised {
 
 impl fmt::Display for Initialised {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dir = &self.dir.0;
-        writeln!(f, "initialised {}", dir.display())?;
+        let dir = Path::new(&self.dir);
+        writeln!(f, "initialised {}", self.dir)?;
         if self.config_written {
             writeln!(f, "  config:    {}", dir.join(CONFIG_FILE).display())?;
         }
@@ -58,27 +59,36 @@ impl fmt::Display for Initialised {
     }
 }
 
-pub async fn init(
-    ctx: &Ctx,
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Kubo RPC API base URL (default: embedded block store in DIR/blocks)
+    #[arg(long, value_name = "URL")]
     ipfs_api: Option<String>,
+    /// Ethereum JSON-RPC URL (default: embedded chain in DIR/chain.journal)
+    #[arg(long, value_name = "URL")]
     eth_rpc: Option<String>,
+    /// Address of a deployed MedsealRegistry on --eth-rpc
+    #[arg(long, value_name = "ADDR")]
     registry: Option<String>,
-) -> CliResult<Initialised> {
+}
+
+pub async fn init(ctx: &Ctx, args: InitArgs) -> CliResult<Initialised> {
     let dir = &ctx.dir;
     std::fs::create_dir_all(dir).map_err(|e| Failure::io(dir, &e))?;
-    let config_written = ipfs_api.is_some() || eth_rpc.is_some() || registry.is_some();
+    let config_written =
+        args.ipfs_api.is_some() || args.eth_rpc.is_some() || args.registry.is_some();
     if config_written {
         let mut config = Config::from_file(dir)?;
-        config.ipfs_api = ipfs_api.or(config.ipfs_api);
-        config.eth_rpc = eth_rpc.or(config.eth_rpc);
-        config.registry = registry.or(config.registry);
+        config.ipfs_api = args.ipfs_api.or(config.ipfs_api);
+        config.eth_rpc = args.eth_rpc.or(config.eth_rpc);
+        config.registry = args.registry.or(config.registry);
         config.save(dir)?;
     }
     // Creates the embedded store and chain (or deploys a registry, with MEDSEAL_ETH_KEY).
     let authority_installed = Vault::open(dir).await?.public_key().is_ok();
     let config = Config::load(dir)?;
     Ok(Initialised {
-        dir: FilePath(dir.clone()),
+        dir: dir.display().to_string(),
         config_written,
         backends: Backends {
             ipfs_api: config.ipfs_api,
@@ -91,8 +101,8 @@ pub async fn init(
 
 #[derive(Serialize)]
 pub struct AuthorityCreated {
-    authority_key: FilePath,
-    public_key: FilePath,
+    authority_key: String,
+    public_key: String,
 }
 
 impl fmt::Display for AuthorityCreated {
@@ -108,7 +118,7 @@ impl fmt::Display for AuthorityCreated {
     }
 }
 
-pub async fn authority_setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreated> {
+pub async fn setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreated> {
     let mut vault = open(ctx).await?;
     let key_path = ctx.dir.join(AUTHORITY_KEY_FILE);
     if !force && key_path.symlink_metadata().is_ok() {
@@ -137,8 +147,12 @@ pub async fn authority_setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreat
     local::write_secret(&key_path, &authority.to_bytes(), force)?;
     vault.install_authority(authority.public_key())?;
     Ok(AuthorityCreated {
-        authority_key: FilePath(key_path),
-        public_key: FilePath(ctx.dir.join(AUTHORITY_PUBLIC_KEY_FILE)),
+        authority_key: key_path.display().to_string(),
+        public_key: ctx
+            .dir
+            .join(AUTHORITY_PUBLIC_KEY_FILE)
+            .display()
+            .to_string(),
     })
 }
 
@@ -165,7 +179,7 @@ impl From<&Member> for MemberView {
 pub struct Issued {
     #[serde(flatten)]
     member: MemberView,
-    key_file: FilePath,
+    key_file: String,
 }
 
 impl fmt::Display for Issued {
@@ -178,7 +192,21 @@ impl fmt::Display for Issued {
     }
 }
 
-pub fn keygen(ctx: &Ctx, name: &str, attrs: &[String], eth_key: Option<&str>) -> CliResult<Issued> {
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Member name (letters, digits, `.`, `_`, `-`)
+    name: String,
+    /// Attribute, e.g. role:doctor, dept:cardiology, level=3 (repeatable)
+    #[arg(long = "attr", value_name = "ATTR")]
+    attrs: Vec<String>,
+    /// Hex secret key of the member's chain account (default: a new random one;
+    /// on a real chain the account must be funded)
+    #[arg(long, value_name = "HEX")]
+    eth_key: Option<String>,
+}
+
+pub fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
+    let name = args.name.as_str();
     local::existing_dir(&ctx.dir)?;
     local::check_member_name(name)?;
     let path = local::member_path(&ctx.dir, name);
@@ -191,27 +219,19 @@ pub fn keygen(ctx: &Ctx, name: &str, attrs: &[String], eth_key: Option<&str>) ->
     let authority = local::load_authority(&ctx.dir)?;
     // The vault must use this authority's public key, or nothing it issues will open.
     let public_path = ctx.dir.join(AUTHORITY_PUBLIC_KEY_FILE);
-    match std::fs::read(&public_path) {
-        Ok(installed) if installed != authority.public_key().to_bytes() => {
-            let secret_path = ctx.dir.join(AUTHORITY_KEY_FILE);
-            return Err(Failure::other(
-                "authority_mismatch",
-                format!(
-                    "{} does not belong to the public key installed in {}",
-                    secret_path.display(),
-                    public_path.display()
-                ),
-            ));
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::no_authority(&ctx.dir).hint(
-                "the authority's public key is not installed: run `medseal authority setup`",
-            ));
-        }
-        Err(e) => return Err(Failure::io(&public_path, &e)),
+    let installed = local::read_key(&public_path, || {
+        Failure::no_authority(&ctx.dir)
+            .hint("the authority's public key is not installed: run `medseal authority setup`")
+    })?;
+    if installed != authority.public_key().to_bytes() {
+        let (secret, public) = (ctx.dir.join(AUTHORITY_KEY_FILE), public_path.display());
+        let message = format!(
+            "{} does not belong to the public key installed in {public}",
+            secret.display()
+        );
+        return Err(Failure::other("authority_mismatch", message));
     }
-    let signer = match eth_key {
+    let signer = match &args.eth_key {
         Some(hex) => hex
             .trim()
             .trim_start_matches("0x")
@@ -223,11 +243,11 @@ pub fn keygen(ctx: &Ctx, name: &str, attrs: &[String], eth_key: Option<&str>) ->
             })?,
         None => PrivateKeySigner::random(),
     };
-    let member = authority.issue(name, attrs, signer, &mut OsRng)?;
+    let member = authority.issue(name, &args.attrs, signer, &mut OsRng)?;
     local::write_secret(&path, &member.to_bytes(), false)?;
     Ok(Issued {
         member: MemberView::from(&member),
-        key_file: FilePath(path),
+        key_file: path.display().to_string(),
     })
 }
 

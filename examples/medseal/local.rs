@@ -1,12 +1,13 @@
-//! The tool's own files in the data directory: the authority's secret key and the
-//! members' keys.
+//! The data directory: opening its vault, and the tool's own files in it (the authority's
+//! secret key, the members' keys).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use medseal::{Address, AtomicFile, Authority, Member};
+use medseal::{Address, AtomicFile, Authority, Member, Vault};
 
+use crate::Ctx;
 use crate::fail::{CliResult, EXIT_NOT_FOUND, Failure};
 use crate::report::MemberRef;
 
@@ -22,10 +23,10 @@ const MAX_MEMBER_NAME: usize = 64;
 pub fn existing_dir(dir: &Path) -> CliResult<()> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Failure::other(
-            "io",
-            format!("{} is not a directory", dir.display()),
-        )),
+        Ok(_) => {
+            let message = format!("{} is not a directory", dir.display());
+            Err(Failure::other("io", message))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::new(
             EXIT_NOT_FOUND,
             "no_data_dir",
@@ -34,6 +35,19 @@ pub fn existing_dir(dir: &Path) -> CliResult<()> {
         .hint("run `medseal init` (or pass --dir / set MEDSEAL_DIR to an existing one)")),
         Err(e) => Err(Failure::io(dir, &e)),
     }
+}
+
+/// Opens the vault of an existing data directory.
+pub async fn open(ctx: &Ctx) -> CliResult<Vault> {
+    existing_dir(&ctx.dir)?;
+    Ok(Vault::open(&ctx.dir).await?)
+}
+
+/// Opens the vault and the acting member's key.
+pub async fn open_as(ctx: &Ctx, name: &str) -> CliResult<(Vault, Member)> {
+    let vault = open(ctx).await?;
+    let member = load_member(&ctx.dir, name)?;
+    Ok((vault, member))
 }
 
 /// Checks that `name` can be a member name (and so a file name).
@@ -78,7 +92,7 @@ pub fn load_authority(dir: &Path) -> CliResult<Authority> {
 }
 
 /// Reads a key file; `missing` is the failure if there is none.
-fn read_key(path: &Path, missing: impl FnOnce() -> Failure) -> CliResult<Vec<u8>> {
+pub fn read_key(path: &Path, missing: impl FnOnce() -> Failure) -> CliResult<Vec<u8>> {
     match std::fs::read(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing()),
         read => read.map_err(|e| Failure::io(path, &e)),
@@ -166,26 +180,17 @@ pub fn write_secret(dest: &Path, bytes: &[u8], force: bool) -> CliResult<()> {
 /// A file name for attachment `index` called `name` (from the record's manifest): path
 /// separators and control characters replaced, never `.`/`..`/empty, not hidden.
 pub fn safe_file_name(name: &str, index: usize) -> String {
-    let mut clean: String = name
+    let unsafe_char =
+        |c: char| c == '/' || c == '\\' || c.is_control() || c == ':' && cfg!(windows);
+    let clean: String = name
         .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() || c == ':' && cfg!(windows) {
-                '_'
-            } else {
-                c
-            }
-        })
+        .map(|c| if unsafe_char(c) { '_' } else { c })
         .collect();
-    clean = clean.trim().trim_start_matches('.').to_owned();
+    let mut clean = clean.trim().trim_start_matches('.').to_owned();
     if clean.is_empty() {
         clean = format!("attachment-{index}");
     }
-    if clean.len() > 200 {
-        let mut cut = 200;
-        while !clean.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        clean.truncate(cut);
-    }
+    let cut = (0..=200).rev().find(|&i| clean.is_char_boundary(i));
+    clean.truncate(cut.unwrap_or(0));
     clean
 }

@@ -5,18 +5,18 @@ use std::fmt;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use clap::Args;
 use medseal::abe::Policy;
 use medseal::{
     AtomicFile, Attachment, Keyword, NewRecord, OpenedRecord, RecordId, RecordInfo, Vault,
 };
 use serde::Serialize;
 
-use crate::commands::open_as;
-use crate::fail::{CliResult, EXIT_OTHER, Failure};
-use crate::local::{self, Directory};
-use crate::report::{AttachmentView, FilePath, MemberRef};
+use crate::fail::{CliResult, Failure};
+use crate::local::{self, Directory, open_as};
+use crate::report::{AttachmentView, MemberRef};
 use crate::show::{self, Bars, printable};
-use crate::{Ctx, PutArgs};
+use crate::{Actor, Ctx, parse_record};
 
 #[derive(Serialize)]
 pub struct Stored {
@@ -34,15 +34,13 @@ pub struct Stored {
 
 impl fmt::Display for Stored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (record, name, owner) = (self.record, printable(&self.name), self.owner.short());
+        writeln!(f, "stored record {record} \"{name}\" owned by {owner}")?;
         writeln!(
             f,
-            "stored record {} \"{}\" owned by {}",
-            self.record,
-            printable(&self.name),
-            self.owner.short()
+            "  policy:      {}\n  manifest:    {}",
+            self.policy, self.manifest_cid
         )?;
-        writeln!(f, "  policy:      {}", self.policy)?;
-        writeln!(f, "  manifest:    {}", self.manifest_cid)?;
         if let Some(shard) = &self.shard_cid {
             let n = self.keywords.len();
             let plural = if n == 1 { "" } else { "s" };
@@ -52,32 +50,42 @@ impl fmt::Display for Stored {
     }
 }
 
+#[derive(Args, Debug)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub actor: Actor,
+    /// Record title
+    #[arg(long, value_name = "TITLE")]
+    pub name: String,
+    /// Access policy, e.g. "role:doctor and dept:cardiology"
+    #[arg(long, value_name = "POLICY")]
+    pub policy: String,
+    /// Search keyword, e.g. icd10:I10 (repeatable)
+    #[arg(long = "keyword", value_name = "KEYWORD")]
+    pub keywords: Vec<String>,
+    /// Attachment file, optionally with its content type (repeatable)
+    #[arg(long = "attach", value_name = "PATH[=CONTENT_TYPE]")]
+    pub attachments: Vec<String>,
+}
+
 /// `PATH[=CONTENT_TYPE]`: an existing file wins over splitting at `=`.
 fn parse_attachment(spec: &str) -> CliResult<(PathBuf, String)> {
-    let whole = PathBuf::from(spec);
-    let (path, content_type) = if whole.is_file() {
-        (whole, None)
-    } else {
-        match spec.rsplit_once('=') {
-            Some((path, ct)) if !path.is_empty() && ct.contains('/') && !ct.contains(' ') => {
-                (PathBuf::from(path), Some(ct.to_owned()))
-            }
-            _ => (whole, None),
-        }
+    let typed =
+        |(path, ct): &(&str, &str)| !path.is_empty() && ct.contains('/') && !ct.contains(' ');
+    let (path, content_type) = match spec.rsplit_once('=').filter(typed) {
+        Some((path, ct)) if !Path::new(spec).is_file() => (PathBuf::from(path), Some(ct)),
+        _ => (PathBuf::from(spec), None),
     };
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() => {}
         Ok(_) => {
-            return Err(Failure::new(
-                EXIT_OTHER,
-                "invalid_input",
-                format!("--attach {}: not a regular file", path.display()),
-            ));
+            let message = format!("--attach {}: not a regular file", path.display());
+            return Err(Failure::invalid_input(message));
         }
         Err(e) => return Err(Failure::io(&path, &e)),
     }
-    let content_type = content_type.unwrap_or_else(|| show::guess_content_type(&path).to_owned());
-    Ok((path, content_type))
+    let content_type = content_type.unwrap_or_else(|| show::guess_content_type(&path));
+    Ok((path, content_type.to_owned()))
 }
 
 pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
@@ -96,10 +104,7 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
         record = record.attach(Attachment::file(name, content_type, path));
     }
     let (mut vault, owner) = open_as(ctx, &args.actor.name).await?;
-    let bars = Bars::new("encrypting");
-    if ctx.progress {
-        vault.set_progress(bars.callback());
-    }
+    let bars = Bars::install(&mut vault, "encrypting", ctx.progress);
     let receipt = vault.put(&owner, record).await;
     bars.finish();
     let receipt = receipt?;
@@ -141,14 +146,15 @@ struct RejectedPartition {
 
 impl fmt::Display for Found {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.hits.is_empty() {
+        let (keyword, n) = (&self.keyword, self.hits.len());
+        if n == 0 {
             writeln!(
                 f,
-                "no records found for {} that {} can search",
-                self.keyword, self.searcher
+                "no records found for {keyword} that {} can search",
+                self.searcher
             )?;
         } else {
-            writeln!(f, "{} record(s) for {}:", self.hits.len(), self.keyword)?;
+            writeln!(f, "{n} record(s) for {keyword}:")?;
         }
         for hit in &self.hits {
             writeln!(f, "  record {}  owner {}", hit.record, hit.owner)?;
@@ -186,11 +192,10 @@ pub async fn search(ctx: &Ctx, name: &str, keyword: &str) -> CliResult<Found> {
     };
     // Anyone can publish a partition: one that fails verification is skipped, not fatal.
     for r in &found.rejected_partitions {
+        let (publisher, epoch, reason) = (&r.publisher, r.epoch, printable(&r.reason));
         eprintln!(
-            "warning: skipped an index partition of {} (epoch {}) that failed verification: {}",
-            r.publisher,
-            r.epoch,
-            printable(&r.reason)
+            "warning: skipped an index partition of {publisher} (epoch {epoch}) that failed \
+             verification: {reason}"
         );
     }
     Ok(found)
@@ -212,7 +217,7 @@ struct SavedAttachment {
     #[serde(flatten)]
     attachment: AttachmentView,
     /// Where `--out` put it.
-    saved_to: Option<FilePath>,
+    saved_to: Option<String>,
 }
 
 impl fmt::Display for Opened {
@@ -230,32 +235,35 @@ impl fmt::Display for Opened {
     }
 }
 
-pub async fn get(
-    ctx: &Ctx,
-    name: &str,
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    #[command(flatten)]
+    actor: Actor,
+    #[arg(value_parser = parse_record)]
     record: RecordId,
-    out: Option<&Path>,
+    /// Write the attachments into this directory
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Replace existing files in --out
+    #[arg(long, requires = "out")]
     force: bool,
-) -> CliResult<Opened> {
-    let (mut vault, reader) = open_as(ctx, name).await?;
-    let bars = Bars::new("decrypting");
-    if ctx.progress {
-        vault.set_progress(bars.callback());
-    }
-    let opened = vault.get(&reader, record).await?;
-    let mut saved: Vec<Option<FilePath>> = Vec::new();
-    if let Some(out) = out {
-        let result = save_attachments(&vault, &opened, out, force).await;
+}
+
+pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
+    let (mut vault, reader) = open_as(ctx, &args.actor.name).await?;
+    let bars = Bars::install(&mut vault, "decrypting", ctx.progress);
+    let opened = vault.get(&reader, args.record).await?;
+    let mut saved = Vec::new().into_iter();
+    if let Some(out) = &args.out {
+        let result = save_attachments(&vault, &opened, out, args.force).await;
         bars.finish();
-        saved = result?.into_iter().map(|p| Some(FilePath(p))).collect();
+        saved = result?.into_iter();
     }
-    saved.resize_with(opened.attachments.len(), || None);
-    let attachments = AttachmentView::list(&opened.attachments)
-        .into_iter()
-        .zip(saved)
-        .map(|(attachment, saved_to)| SavedAttachment {
+    let attachments = AttachmentView::list(&opened.attachments).into_iter();
+    let attachments = attachments
+        .map(|attachment| SavedAttachment {
             attachment,
-            saved_to,
+            saved_to: saved.next().map(|path| path.display().to_string()),
         })
         .collect();
     Ok(Opened {
@@ -301,11 +309,8 @@ async fn save_attachments(
         let file = writer
             .into_inner()
             .map_err(|e| Failure::io(dest, e.error()))?;
-        let written = file
-            .as_file()
-            .metadata()
-            .map_err(|e| Failure::io(dest, &e))?
-            .len();
+        let metadata = file.as_file().metadata();
+        let written = metadata.map_err(|e| Failure::io(dest, &e))?.len();
         if written != info.size {
             return Err(Failure::tampered(format!(
                 "tampering detected: attachment {index} decrypted to {written} bytes, \
@@ -343,12 +348,8 @@ impl Listed {
     }
 
     fn write_line(&self, f: &mut fmt::Formatter<'_>, with_owner: bool) -> fmt::Result {
-        write!(
-            f,
-            "  record {}  created {}",
-            self.record,
-            show::utc(self.created_at)
-        )?;
+        let (record, created) = (self.record, show::utc(self.created_at));
+        write!(f, "  record {record}  created {created}")?;
         if self.updated_at != self.created_at {
             write!(f, "  updated {}", show::utc(self.updated_at))?;
         }
@@ -368,20 +369,15 @@ pub struct Records {
 
 impl fmt::Display for Records {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.member.short();
-        writeln!(f, "{name} owns {} record(s)", self.owned.len())?;
-        for listed in &self.owned {
-            listed.write_line(f, false)?;
-        }
-        writeln!(
-            f,
-            "shared with {name}: {} record(s)",
-            self.shared_with_me.len()
-        )?;
-        for listed in &self.shared_with_me {
-            listed.write_line(f, true)?;
-        }
-        Ok(())
+        let (name, owned, shared) = (self.member.short(), &self.owned, &self.shared_with_me);
+        writeln!(f, "{name} owns {} record(s)", owned.len())?;
+        owned
+            .iter()
+            .try_for_each(|listed| listed.write_line(f, false))?;
+        writeln!(f, "shared with {name}: {} record(s)", shared.len())?;
+        shared
+            .iter()
+            .try_for_each(|listed| listed.write_line(f, true))
     }
 }
 

@@ -2,7 +2,6 @@
 //! displayed for people, so both forms come from the same values.
 
 use std::fmt;
-use std::path::PathBuf;
 
 use medseal::{Address, AttachmentInfo, Member};
 use serde::{Serialize, Serializer};
@@ -31,21 +30,6 @@ impl<T: Serialize + fmt::Display> Report for T {
 /// Serialises a field through its `Display` (addresses, for one).
 pub fn as_display<T: fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
-}
-
-/// A local path, shown and serialised lossily (it need not be UTF-8).
-pub struct FilePath(pub PathBuf);
-
-impl Serialize for FilePath {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0.display())
-    }
-}
-
-impl fmt::Display for FilePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.display().fmt(f)
-    }
 }
 
 /// A member as the output names them: `{"address", "name"}`, shown as `name (0x…)`.
