@@ -71,12 +71,8 @@ pub struct Requested {
 
 impl fmt::Display for Requested {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} asked for access to record {}",
-            self.requester.short(),
-            self.record
-        )?;
+        let (who, record) = (self.requester.short(), self.record);
+        write!(f, "{who} asked for access to record {record}")?;
         if let Some(owner) = &self.owner {
             write!(f, "; its owner {owner} answers with `medseal answer`")?;
         }

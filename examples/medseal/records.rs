@@ -253,12 +253,15 @@ pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
     let (mut vault, reader) = open_as(ctx, &args.actor.name).await?;
     let bars = Bars::install(&mut vault, "decrypting", ctx.progress);
     let opened = vault.get(&reader, args.record).await?;
-    let mut saved = Vec::new().into_iter();
-    if let Some(out) = &args.out {
-        let result = save_attachments(&vault, &opened, out, args.force).await;
-        bars.finish();
-        saved = result?.into_iter();
-    }
+    let saved = match &args.out {
+        Some(out) => {
+            let result = save_attachments(&vault, &opened, out, args.force).await;
+            bars.finish();
+            result?
+        }
+        None => Vec::new(),
+    };
+    let mut saved = saved.into_iter();
     let attachments = AttachmentView::list(&opened.attachments).into_iter();
     let attachments = attachments
         .map(|attachment| SavedAttachment {
@@ -294,7 +297,7 @@ async fn save_attachments(
             used.insert(file_name.clone());
         }
         let dest = out.join(file_name);
-        // Early, to spare the decryption; the commit checks again, atomically.
+        // Before any work, so that none is saved if one exists; the commit checks again.
         if !force && dest.symlink_metadata().is_ok() {
             return Err(Failure::exists(&dest));
         }

@@ -18,7 +18,7 @@ pub trait Report {
 
 impl<T: Serialize + fmt::Display> Report for T {
     fn json(&self) -> serde_json::Result<serde_json::Value> {
-        // Through `Value`: its keys are sorted, a field order scripts can rely on.
+        // Through `Value`, whose object keys are sorted: a stable order for scripts.
         serde_json::to_value(self)
     }
 
