@@ -19,6 +19,7 @@ mod vault;
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
 pub use config::{CONFIG_FILE, Config};
 pub use error::{ConfigError, Corruption, Error, InvalidInput, Pointer, Result, Tampering};
+pub use fsutil::AtomicFile;
 pub use identity::{Authority, MAX_NAME_LEN, Member, id_attribute};
 pub use index::Keyword;
 pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};

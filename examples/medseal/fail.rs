@@ -39,6 +39,15 @@ impl Failure {
         }
     }
 
+    /// A failure with exit code [`EXIT_OTHER`].
+    pub fn other(kind: &'static str, message: impl Into<String>) -> Self {
+        Self::new(EXIT_OTHER, kind, message)
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::other("invalid_input", message)
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -46,7 +55,32 @@ impl Failure {
 
     /// A local file operation failed.
     pub fn io(path: &Path, e: &std::io::Error) -> Self {
-        Self::new(EXIT_OTHER, "io", format!("{}: {e}", path.display()))
+        Self::other("io", format!("{}: {e}", path.display()))
+    }
+
+    /// A file that is not replaced without `--force`.
+    pub fn exists(path: &Path) -> Self {
+        Self::other("exists", format!("{} already exists", path.display()))
+            .hint("pass --force to replace it")
+    }
+
+    /// A failed [`medseal::AtomicFile::commit`]: a destination that appeared meanwhile is
+    /// reported as existing, not as an I/O error.
+    pub fn from_commit(e: Error) -> Self {
+        match e {
+            Error::Io { path, source } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::exists(&path)
+            }
+            other => other.into(),
+        }
+    }
+
+    /// Data that failed verification.
+    pub fn tampered(message: impl Into<String>) -> Self {
+        Self::new(EXIT_TAMPERED, "tampered", message).hint(
+            "the data failed verification and was not used; restore the block store \
+             (<dir>/blocks or the IPFS node) from a trusted copy",
+        )
     }
 
     pub fn unknown_member(name: &str, dir: &Path) -> Self {
@@ -74,44 +108,49 @@ impl Failure {
     }
 }
 
+fn unknown_record(record: u64, message: String) -> Failure {
+    Failure::new(EXIT_NOT_FOUND, "unknown_record", message).hint(format!(
+        "no record {record} exists; `medseal records --as NAME` lists a member's records"
+    ))
+}
+
 fn ledger_failure(e: LedgerError) -> Failure {
     let message = format!("chain: {e}");
     match e {
-        LedgerError::UnknownRecord { record } => {
-            Failure::new(EXIT_NOT_FOUND, "unknown_record", message).hint(format!(
-                "no record {} exists; `medseal records --as NAME` lists a member's records",
-                record.0
-            ))
-        }
+        LedgerError::UnknownRecord { record } => unknown_record(record.0, message),
         LedgerError::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
             .hint("only the record's owner can do this"),
         LedgerError::NotAuthorized { .. } => Failure::new(EXIT_DENIED, "access_denied", message),
         LedgerError::AlreadyRequested { .. } => {
-            Failure::new(EXIT_OTHER, "already_requested", message)
+            Failure::other("already_requested", message)
                 .hint("the owner sees it in `medseal requests --as OWNER`")
         }
         LedgerError::NoPendingRequest { .. } => {
-            Failure::new(EXIT_OTHER, "no_pending_request", message)
+            Failure::other("no_pending_request", message)
                 .hint("`medseal requests --as OWNER` lists the pending requests")
         }
-        LedgerError::InvalidUser { .. } => Failure::new(EXIT_OTHER, "invalid_user", message)
+        LedgerError::InvalidUser { .. } => Failure::other("invalid_user", message)
             .hint("the owner of a record always has access; it cannot be shared with, revoked from or requested by them"),
         LedgerError::AlreadyGranted { .. } | LedgerError::NotGranted { .. } => {
-            Failure::new(EXIT_OTHER, "rejected", message)
+            Failure::other("rejected", message)
         }
         LedgerError::NodeUnavailable { .. } | LedgerError::Transport(_) => {
-            Failure::new(EXIT_OTHER, "chain_unavailable", message)
+            Failure::other("chain_unavailable", message)
                 .hint("check that the Ethereum node (eth_rpc in medseal.json or MEDSEAL_ETH_RPC) is running")
         }
-        LedgerError::Config(_) => Failure::new(EXIT_OTHER, "config", message)
+        LedgerError::Config(_) => Failure::other("config", message)
             .hint("check medseal.json in the data directory and the MEDSEAL_* variables"),
-        _ => Failure::new(EXIT_OTHER, "chain", message),
+        _ => Failure::other("chain", message),
     }
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let message = e.to_string();
+        // By predicate, not variant: what counts as tampering is the library's call.
+        if e.is_tampering() {
+            return Failure::tampered(message);
+        }
         match e {
             Error::AccessDenied { record } => Failure::new(EXIT_DENIED, "access_denied", message)
                 .hint(format!(
@@ -120,31 +159,23 @@ impl From<Error> for Failure {
                 )),
             Error::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
                 .hint("only the record's owner can share, revoke or answer requests"),
-            Error::UnknownRecord(record) => Failure::new(EXIT_NOT_FOUND, "unknown_record", message)
-                .hint(format!(
-                    "no record {} exists; `medseal records --as NAME` lists a member's records",
-                    record.0
-                )),
+            Error::UnknownRecord(record) => unknown_record(record.0, message),
             Error::NoAuthority(_) => Failure::new(EXIT_NOT_FOUND, "no_authority", message)
                 .hint("run `medseal authority setup` first"),
-            Error::Tampered(_) => Failure::new(EXIT_TAMPERED, "tampered", message).hint(
-                "the data failed verification and was not used; restore the block store \
-                 (<dir>/blocks or the IPFS node) from a trusted copy",
-            ),
-            Error::InvalidInput(_) => Failure::new(EXIT_OTHER, "invalid_input", message),
-            Error::Policy(_) => Failure::new(EXIT_OTHER, "invalid_policy", message)
+            Error::InvalidInput(_) => Failure::other("invalid_input", message),
+            Error::Policy(_) => Failure::other("invalid_policy", message)
                 .hint("policies look like `role:doctor and (dept:cardiology or level >= 3)`"),
-            Error::Keyword(_) => Failure::new(EXIT_OTHER, "invalid_keyword", message)
+            Error::Keyword(_) => Failure::other("invalid_keyword", message)
                 .hint("keywords look like `icd10:I10` or `term:hypertension`"),
-            Error::Config(_) => Failure::new(EXIT_OTHER, "config", message)
+            Error::Config(_) => Failure::other("config", message)
                 .hint("check medseal.json in the data directory and the MEDSEAL_* variables"),
-            Error::Io { .. } => Failure::new(EXIT_OTHER, "io", message),
-            Error::Corrupt { .. } => Failure::new(EXIT_OTHER, "corrupt", message),
-            Error::Storage(_) => Failure::new(EXIT_OTHER, "storage", message),
+            Error::Io { .. } => Failure::other("io", message),
+            Error::Corrupt { .. } => Failure::other("corrupt", message),
+            Error::Storage(_) => Failure::other("storage", message),
             Error::Ledger(e) => ledger_failure(e),
-            Error::Abe(_) => Failure::new(EXIT_OTHER, "encryption", message),
-            Error::Index(_) => Failure::new(EXIT_OTHER, "index", message),
-            _ => Failure::new(EXIT_OTHER, "error", message),
+            Error::Abe(_) => Failure::other("encryption", message),
+            Error::Index(_) => Failure::other("index", message),
+            _ => Failure::other("error", message),
         }
     }
 }

@@ -1,14 +1,15 @@
-//! The tool's own files in the data directory: the authority's secret key, the members'
-//! keys, and safe creation of output files.
+//! The data directory: opening its vault, and the tool's own files in it (the authority's
+//! secret key, the members' keys).
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use medseal::{Address, Authority, Member};
+use medseal::{Address, AtomicFile, Authority, Member, Vault};
 
-use crate::fail::{CliResult, EXIT_NOT_FOUND, EXIT_OTHER, Failure};
+use crate::Ctx;
+use crate::fail::{CliResult, EXIT_NOT_FOUND, Failure};
+use crate::report::MemberRef;
 
 /// The authority's secret key (public parameters and master key).
 pub const AUTHORITY_KEY_FILE: &str = "authority.key";
@@ -22,11 +23,10 @@ const MAX_MEMBER_NAME: usize = 64;
 pub fn existing_dir(dir: &Path) -> CliResult<()> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Failure::new(
-            EXIT_OTHER,
-            "io",
-            format!("{} is not a directory", dir.display()),
-        )),
+        Ok(_) => {
+            let message = format!("{} is not a directory", dir.display());
+            Err(Failure::other("io", message))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::new(
             EXIT_NOT_FOUND,
             "no_data_dir",
@@ -35,6 +35,19 @@ pub fn existing_dir(dir: &Path) -> CliResult<()> {
         .hint("run `medseal init` (or pass --dir / set MEDSEAL_DIR to an existing one)")),
         Err(e) => Err(Failure::io(dir, &e)),
     }
+}
+
+/// Opens the vault of an existing data directory.
+pub async fn open(ctx: &Ctx) -> CliResult<Vault> {
+    existing_dir(&ctx.dir)?;
+    Ok(Vault::open(&ctx.dir).await?)
+}
+
+/// Opens the vault and the acting member's key.
+pub async fn open_as(ctx: &Ctx, name: &str) -> CliResult<(Vault, Member)> {
+    let vault = open(ctx).await?;
+    let member = load_member(&ctx.dir, name)?;
+    Ok((vault, member))
 }
 
 /// Checks that `name` can be a member name (and so a file name).
@@ -46,17 +59,12 @@ pub fn check_member_name(name: &str) -> CliResult<()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            EXIT_OTHER,
-            "invalid_input",
-            format!(
-                "member name {name:?}: use 1 to {MAX_MEMBER_NAME} letters, digits, `.`, `_` \
-                 or `-`, not starting with `.` or `-`"
-            ),
-        ))
+        return Ok(());
     }
+    Err(Failure::invalid_input(format!(
+        "member name {name:?}: use 1 to {MAX_MEMBER_NAME} letters, digits, `.`, `_` or `-`, \
+         not starting with `.` or `-`"
+    )))
 }
 
 pub fn member_path(dir: &Path, name: &str) -> PathBuf {
@@ -65,36 +73,34 @@ pub fn member_path(dir: &Path, name: &str) -> PathBuf {
 
 /// Loads the key of member `name` from `<dir>/members/<name>.key`.
 pub fn load_member(dir: &Path, name: &str) -> CliResult<Member> {
-    if check_member_name(name).is_err() {
-        return Err(Failure::unknown_member(name, dir));
-    }
+    check_member_name(name).map_err(|_| Failure::unknown_member(name, dir))?;
     let path = member_path(dir, name);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::unknown_member(name, dir));
-        }
-        Err(e) => return Err(Failure::io(&path, &e)),
-    };
-    Member::from_bytes(&bytes)
-        .map_err(|e| Failure::new(EXIT_OTHER, "corrupt", format!("{}: {e}", path.display())))
+    let bytes = read_key(&path, || Failure::unknown_member(name, dir))?;
+    Member::from_bytes(&bytes).map_err(|e| corrupt(&path, e))
 }
 
 /// Loads the authority's secret key.
 pub fn load_authority(dir: &Path) -> CliResult<Authority> {
     let path = dir.join(AUTHORITY_KEY_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::no_authority(dir).hint(format!(
-                "run `medseal authority setup` first (or copy the authority's key to {})",
-                path.display()
-            )));
-        }
-        Err(e) => return Err(Failure::io(&path, &e)),
-    };
-    Authority::from_bytes(&bytes)
-        .map_err(|e| Failure::new(EXIT_OTHER, "corrupt", format!("{}: {e}", path.display())))
+    let bytes = read_key(&path, || {
+        Failure::no_authority(dir).hint(format!(
+            "run `medseal authority setup` first (or copy the authority's key to {})",
+            path.display()
+        ))
+    })?;
+    Authority::from_bytes(&bytes).map_err(|e| corrupt(&path, e))
+}
+
+/// Reads a key file; `missing` is the failure if there is none.
+pub fn read_key(path: &Path, missing: impl FnOnce() -> Failure) -> CliResult<Vec<u8>> {
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing()),
+        read => read.map_err(|e| Failure::io(path, &e)),
+    }
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> Failure {
+    Failure::other("corrupt", format!("{}: {e}", path.display()))
 }
 
 /// The members whose keys are in `<dir>/members`, sorted by file name. Files that do not
@@ -143,181 +149,48 @@ impl Directory {
         Self(names)
     }
 
-    pub fn name(&self, address: Address) -> Option<&str> {
-        self.0.get(&address).map(String::as_str)
-    }
-
-    /// `name (0x…)` or just the address.
-    pub fn label(&self, address: Address) -> String {
-        match self.name(address) {
-            Some(name) => format!("{name} ({address})"),
-            None => address.to_string(),
+    /// The member at `address`, named if their key is here.
+    pub fn member(&self, address: Address) -> MemberRef {
+        MemberRef {
+            address,
+            name: self.0.get(&address).cloned(),
         }
-    }
-
-    /// The JSON object `{"address": …, "name": … | null}`.
-    pub fn json(&self, address: Address) -> serde_json::Value {
-        serde_json::json!({ "address": address.to_string(), "name": self.name(address) })
     }
 }
 
 /// A member given on the command line: a name from `<dir>/members` or a `0x` address.
-pub fn resolve_member(dir: &Path, text: &str) -> CliResult<(Address, Option<String>)> {
+pub fn resolve_member(dir: &Path, text: &str) -> CliResult<MemberRef> {
     if text.starts_with("0x") || text.starts_with("0X") {
-        let address: Address = text.parse().map_err(|e| {
-            Failure::new(
-                EXIT_OTHER,
-                "invalid_input",
-                format!("{text:?} is not an address: {e}"),
-            )
-        })?;
-        let name = Directory::load(dir).name(address).map(str::to_owned);
-        return Ok((address, name));
+        let address: Address = text
+            .parse()
+            .map_err(|e| Failure::invalid_input(format!("{text:?} is not an address: {e}")))?;
+        return Ok(Directory::load(dir).member(address));
     }
-    let member = load_member(dir, text)?;
-    Ok((member.address(), Some(member.name().to_owned())))
+    Ok(MemberRef::from(&load_member(dir, text)?))
 }
 
-fn open_options(secret: bool) -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    options
-}
-
-/// A fresh, exclusively created temporary file next to `dest`.
-pub fn create_temp(dest: &Path, secret: bool) -> CliResult<(PathBuf, File)> {
-    let folder = dest.parent().unwrap_or(Path::new("."));
-    let base = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    for attempt in 0..100u32 {
-        let tmp = folder.join(format!(
-            ".{base}.part-{}-{nanos:x}-{attempt}",
-            std::process::id()
-        ));
-        match open_options(secret).open(&tmp) {
-            Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Failure::io(&tmp, &e)),
-        }
-    }
-    Err(Failure::new(
-        EXIT_OTHER,
-        "io",
-        format!("cannot create a temporary file in {}", folder.display()),
-    ))
-}
-
-pub fn exists_failure(dest: &Path) -> Failure {
-    Failure::new(
-        EXIT_OTHER,
-        "exists",
-        format!("{} already exists", dest.display()),
-    )
-    .hint("pass --force to replace it")
-}
-
-/// Moves the finished temporary file `tmp` to `dest`; without `force`, never replaces an
-/// existing file (checked atomically where the file system has hard links).
-pub fn commit(tmp: &Path, dest: &Path, force: bool) -> CliResult<()> {
-    if force {
-        return std::fs::rename(tmp, dest).map_err(|e| Failure::io(dest, &e));
-    }
-    match std::fs::hard_link(tmp, dest) {
-        Ok(()) => {
-            let _ = std::fs::remove_file(tmp);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists_failure(dest)),
-        Err(_) => {
-            // No hard links here: check, then rename (not atomic, but best effort).
-            if dest.symlink_metadata().is_ok() {
-                return Err(exists_failure(dest));
-            }
-            std::fs::rename(tmp, dest).map_err(|e| Failure::io(dest, &e))
-        }
-    }
-}
-
-/// Fsyncs a directory so renames in it are durable (no-op off Unix).
-pub fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-}
-
-/// Writes a secret file (mode 0600) durably; refuses to replace an existing one unless
+/// Writes a secret file (mode 0600) durably; never replaces an existing one unless
 /// `force`.
 pub fn write_secret(dest: &Path, bytes: &[u8], force: bool) -> CliResult<()> {
-    let folder = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).map_err(|e| Failure::io(folder, &e))?;
-    if !force && dest.symlink_metadata().is_ok() {
-        return Err(exists_failure(dest));
-    }
-    let (tmp, mut file) = create_temp(dest, true)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Failure::io(&tmp, &e));
-    drop(file);
-    let result = written.and_then(|()| commit(&tmp, dest, force));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    } else {
-        sync_dir(folder);
-    }
-    result
-}
-
-/// Temporary files removed on drop unless taken out.
-#[derive(Default)]
-pub struct TempFiles(pub Vec<PathBuf>);
-
-impl Drop for TempFiles {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    let mut file = AtomicFile::create(dest, true)?;
+    file.write_all(bytes).map_err(|e| Failure::io(dest, &e))?;
+    file.commit(force).map_err(Failure::from_commit)
 }
 
 /// A file name for attachment `index` called `name` (from the record's manifest): path
 /// separators and control characters replaced, never `.`/`..`/empty, not hidden.
 pub fn safe_file_name(name: &str, index: usize) -> String {
-    let mut clean: String = name
+    let unsafe_char =
+        |c: char| c == '/' || c == '\\' || c.is_control() || c == ':' && cfg!(windows);
+    let clean: String = name
         .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() || c == ':' && cfg!(windows) {
-                '_'
-            } else {
-                c
-            }
-        })
+        .map(|c| if unsafe_char(c) { '_' } else { c })
         .collect();
-    clean = clean.trim().trim_start_matches('.').to_owned();
+    let mut clean = clean.trim().trim_start_matches('.').to_owned();
     if clean.is_empty() {
         clean = format!("attachment-{index}");
     }
-    if clean.len() > 200 {
-        let mut cut = 200;
-        while !clean.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        clean.truncate(cut);
-    }
+    let cut = (0..=200).rev().find(|&i| clean.is_char_boundary(i));
+    clean.truncate(cut.unwrap_or(0));
     clean
 }

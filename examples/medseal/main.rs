@@ -16,9 +16,12 @@
     unreachable_pub
 )]
 
-mod commands;
+mod access;
+mod authority;
 mod fail;
 mod local;
+mod records;
+mod report;
 mod show;
 
 use std::io::{IsTerminal, Write};
@@ -28,7 +31,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use medseal::RecordId;
 
-use crate::fail::{EXIT_OTHER, EXIT_USAGE, Failure};
+use crate::access::Action;
+use crate::fail::{CliResult, EXIT_USAGE, Failure};
+use crate::report::Report;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,24 +56,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create the data directory (and medseal.json when backends are given)
-    Init {
-        /// Kubo RPC API base URL (default: embedded block store in DIR/blocks)
-        #[arg(long, value_name = "URL")]
-        ipfs_api: Option<String>,
-        /// Ethereum JSON-RPC URL (default: embedded chain in DIR/chain.journal)
-        #[arg(long, value_name = "URL")]
-        eth_rpc: Option<String>,
-        /// Address of a deployed MedsealRegistry on --eth-rpc
-        #[arg(long, value_name = "ADDR")]
-        registry: Option<String>,
-    },
+    Init(authority::InitArgs),
     /// Attribute authority: set up, issue member keys
     #[command(subcommand)]
     Authority(AuthorityCommand),
     /// List the members whose keys are in DIR/members
     Members,
     /// Store a record
-    Put(PutArgs),
+    Put(records::PutArgs),
     /// Find records by keyword (`icd10:I10`, `term:...`)
     Search {
         #[command(flatten)]
@@ -77,18 +72,7 @@ pub enum Command {
         keyword: String,
     },
     /// Open a record; with --out, save its attachments
-    Get {
-        #[command(flatten)]
-        actor: Actor,
-        #[arg(value_parser = parse_record)]
-        record: RecordId,
-        /// Write the attachments into this directory
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Replace existing files in --out
-        #[arg(long, requires = "out")]
-        force: bool,
-    },
+    Get(records::GetArgs),
     /// Share a record with a member (owner only)
     Share {
         #[command(flatten)]
@@ -117,31 +101,11 @@ pub enum Command {
         record: RecordId,
     },
     /// Pending access requests for my records
-    Requests {
-        #[command(flatten)]
-        actor: Actor,
-    },
+    Requests(Actor),
     /// Approve or deny a pending access request (owner only)
-    Answer {
-        #[command(flatten)]
-        actor: Actor,
-        #[arg(value_parser = parse_record)]
-        record: RecordId,
-        /// Member name or 0x address of the requester
-        #[arg(long, value_name = "MEMBER")]
-        requester: String,
-        /// Share the record with the requester
-        #[arg(long, conflicts_with = "deny", required_unless_present = "deny")]
-        approve: bool,
-        /// Deny the request
-        #[arg(long)]
-        deny: bool,
-    },
+    Answer(access::AnswerArgs),
     /// My records and the records shared with me
-    Records {
-        #[command(flatten)]
-        actor: Actor,
-    },
+    Records(Actor),
     /// A record's audit trail
     Audit {
         #[arg(value_parser = parse_record)]
@@ -158,17 +122,7 @@ pub enum AuthorityCommand {
         force: bool,
     },
     /// Issue a member key (DIR/members/NAME.key)
-    Keygen {
-        /// Member name (letters, digits, `.`, `_`, `-`)
-        name: String,
-        /// Attribute, e.g. role:doctor, dept:cardiology, level=3 (repeatable)
-        #[arg(long = "attr", value_name = "ATTR")]
-        attrs: Vec<String>,
-        /// Hex secret key of the member's chain account (default: a new random one;
-        /// on a real chain the account must be funded)
-        #[arg(long, value_name = "HEX")]
-        eth_key: Option<String>,
-    },
+    Keygen(authority::KeygenArgs),
 }
 
 #[derive(Args, Debug)]
@@ -176,24 +130,6 @@ pub struct Actor {
     /// The acting member (a name in DIR/members)
     #[arg(id = "as", long = "as", value_name = "NAME")]
     pub name: String,
-}
-
-#[derive(Args, Debug)]
-pub struct PutArgs {
-    #[command(flatten)]
-    pub actor: Actor,
-    /// Record title
-    #[arg(long, value_name = "TITLE")]
-    pub name: String,
-    /// Access policy, e.g. "role:doctor and dept:cardiology"
-    #[arg(long, value_name = "POLICY")]
-    pub policy: String,
-    /// Search keyword, e.g. icd10:I10 (repeatable)
-    #[arg(long = "keyword", value_name = "KEYWORD")]
-    pub keywords: Vec<String>,
-    /// Attachment file, optionally with its content type (repeatable)
-    #[arg(long = "attach", value_name = "PATH[=CONTENT_TYPE]")]
-    pub attachments: Vec<String>,
 }
 
 fn parse_record(text: &str) -> Result<RecordId, String> {
@@ -204,12 +140,6 @@ fn parse_record(text: &str) -> Result<RecordId, String> {
         .filter(|&id| id > 0)
         .map(RecordId)
         .ok_or_else(|| format!("{text:?} is not a record id (a positive number, e.g. 1 or #1)"))
-}
-
-/// What a successful command prints: one JSON document, or text.
-pub struct Output {
-    pub json: serde_json::Value,
-    pub text: String,
 }
 
 /// Where the command runs.
@@ -254,20 +184,18 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
+            let _ = e.print();
+            // Help and version are printed on stdout, and are not failures.
+            if !e.use_stderr() {
                 return ExitCode::SUCCESS;
             }
-            let _ = e.print();
             if std::env::args_os().any(|a| a == "--json") {
                 let rendered = e.render().to_string();
                 let message = rendered
                     .lines()
                     .next()
                     .unwrap_or("invalid command line")
-                    .trim_start_matches("error: ")
-                    .to_owned();
+                    .trim_start_matches("error: ");
                 let doc = serde_json::json!({ "error": { "kind": "usage", "message": message } });
                 emit(&format!("{doc}\n"));
             }
@@ -279,31 +207,9 @@ fn main() -> ExitCode {
         json: cli.json,
         progress: !cli.json && std::io::stderr().is_terminal(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            report(
-                &Failure::new(
-                    EXIT_OTHER,
-                    "runtime",
-                    format!("cannot start the runtime: {e}"),
-                ),
-                ctx.json,
-            );
-            return ExitCode::from(EXIT_OTHER);
-        }
-    };
-    let result = runtime.block_on(commands::run(&ctx, cli.command));
-    match result {
+    match execute(&ctx, cli.command) {
         Ok(output) => {
-            if ctx.json {
-                emit(&format!("{}\n", output.json));
-            } else {
-                emit(&output.text);
-            }
+            emit(&output);
             ExitCode::SUCCESS
         }
         Err(failure) => {
@@ -311,4 +217,56 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Runs the command; its report as JSON or text.
+fn execute(ctx: &Ctx, command: Command) -> CliResult<String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::other("runtime", format!("cannot start the runtime: {e}")))?;
+    let report = runtime.block_on(run(ctx, command))?;
+    if !ctx.json {
+        return Ok(report.text());
+    }
+    let doc = report
+        .json()
+        .map_err(|e| Failure::other("output", format!("cannot encode the result: {e}")))?;
+    Ok(format!("{doc}\n"))
+}
+
+/// Runs a command; its report.
+async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
+    Ok(match command {
+        Command::Init(args) => Box::new(authority::init(ctx, args).await?),
+        Command::Authority(AuthorityCommand::Setup { force }) => {
+            Box::new(authority::setup(ctx, force).await?)
+        }
+        Command::Authority(AuthorityCommand::Keygen(args)) => {
+            Box::new(authority::keygen(ctx, &args)?)
+        }
+        Command::Members => Box::new(authority::members(ctx)?),
+        Command::Put(args) => Box::new(records::put(ctx, args).await?),
+        Command::Search { actor, keyword } => {
+            Box::new(records::search(ctx, &actor.name, &keyword).await?)
+        }
+        Command::Get(args) => Box::new(records::get(ctx, args).await?),
+        Command::Records(actor) => Box::new(records::records(ctx, &actor.name).await?),
+        Command::Share {
+            actor,
+            record,
+            with,
+        } => Box::new(access::share(ctx, &actor.name, record, &with, Action::Shared).await?),
+        Command::Revoke {
+            actor,
+            record,
+            from,
+        } => Box::new(access::share(ctx, &actor.name, record, &from, Action::Revoked).await?),
+        Command::Request { actor, record } => {
+            Box::new(access::request(ctx, &actor.name, record).await?)
+        }
+        Command::Requests(actor) => Box::new(access::requests(ctx, &actor.name).await?),
+        Command::Answer(args) => Box::new(access::answer(ctx, args).await?),
+        Command::Audit { record } => Box::new(access::audit(ctx, record).await?),
+    })
 }

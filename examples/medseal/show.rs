@@ -4,35 +4,29 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use medseal::Progress;
+use medseal::Vault;
 
 /// Progress bars on stderr, one per attachment, fed by [`medseal::Vault::set_progress`].
 pub struct Bars {
     verb: &'static str,
-    current: Mutex<Option<Bar>>,
-}
-
-struct Bar {
-    label: String,
-    done: u64,
-    finished: bool,
-    bar: ProgressBar,
+    /// The attachment shown last: its label, its count so far and its bar.
+    current: Mutex<Option<(String, u64, ProgressBar)>>,
 }
 
 impl Bars {
-    pub fn new(verb: &'static str) -> Arc<Self> {
-        Arc::new(Self {
+    /// Bars for the transfers of `vault`, drawn only if `enabled`.
+    pub fn install(vault: &mut Vault, verb: &'static str, enabled: bool) -> Arc<Self> {
+        let bars = Arc::new(Self {
             verb,
             current: Mutex::new(None),
-        })
-    }
-
-    /// The callback to install in the vault.
-    pub fn callback(self: &Arc<Self>) -> Progress {
-        let bars = Arc::clone(self);
-        Arc::new(move |label: &str, done: u64, total: Option<u64>| {
-            bars.update(label, done, total);
-        })
+        });
+        if enabled {
+            let shared = Arc::clone(&bars);
+            vault.set_progress(Arc::new(
+                move |label: &str, done: u64, total: Option<u64>| shared.update(label, done, total),
+            ));
+        }
+        bars
     }
 
     fn update(&self, label: &str, done: u64, total: Option<u64>) {
@@ -40,56 +34,51 @@ impl Bars {
             return;
         };
         // Same attachment while the count does not go back; else a new one starts.
-        let same = matches!(&*current, Some(b) if b.label == label && b.done <= done);
-        if !same {
-            if let Some(old) = current.take()
-                && !old.finished
+        if !matches!(&*current, Some((shown, count, _)) if shown == label && *count <= done) {
+            if let Some((_, _, old)) = current.take()
+                && !old.is_finished()
             {
-                old.bar.finish();
+                old.finish();
             }
-            let bar = match total {
-                Some(total) => ProgressBar::new(total).with_style(
-                    ProgressStyle::with_template(
-                        "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-                    )
-                    .map(|s| s.progress_chars("=> "))
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                ),
-                None => ProgressBar::new_spinner().with_style(
-                    ProgressStyle::with_template(
-                        "{prefix} {msg} {spinner} {bytes} {bytes_per_sec}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                ),
-            }
-            .with_prefix(self.verb)
-            .with_message(printable(label));
-            *current = Some(Bar {
-                label: label.to_owned(),
-                done,
-                finished: false,
-                bar,
-            });
+            *current = Some((label.to_owned(), done, self.bar(label, total)));
         }
-        if let Some(b) = current.as_mut()
-            && !b.finished
+        if let Some((_, count, bar)) = current.as_mut()
+            && !bar.is_finished()
         {
-            b.done = done;
-            b.bar.set_position(done);
+            *count = done;
+            bar.set_position(done);
             if total.is_some_and(|t| done >= t) {
-                b.bar.finish();
-                b.finished = true;
+                bar.finish();
             }
         }
+    }
+
+    fn bar(&self, label: &str, total: Option<u64>) -> ProgressBar {
+        let (bar, template) = match total {
+            Some(total) => (
+                ProgressBar::new(total),
+                "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            ),
+            None => (
+                ProgressBar::new_spinner(),
+                "{prefix} {msg} {spinner} {bytes} {bytes_per_sec}",
+            ),
+        };
+        let style = ProgressStyle::with_template(template)
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.with_style(style)
+            .with_prefix(self.verb)
+            .with_message(printable(label))
     }
 
     /// Finishes the bar still shown, if any.
     pub fn finish(&self) {
         if let Ok(mut current) = self.current.lock()
-            && let Some(b) = current.take()
-            && !b.finished
+            && let Some((_, _, bar)) = current.take()
+            && !bar.is_finished()
         {
-            b.bar.finish();
+            bar.finish();
         }
     }
 }

@@ -1,0 +1,312 @@
+//! Access to records: `share`, `revoke`, `request`, `requests`, `answer`, `audit`.
+
+use std::fmt;
+
+use clap::Args;
+use medseal::{AuditEvent, RecordId};
+use serde::Serialize;
+
+use crate::fail::CliResult;
+use crate::local::{self, Directory, open, open_as};
+use crate::report::MemberRef;
+use crate::show;
+use crate::{Actor, Ctx, parse_record};
+
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Shared,
+    Revoked,
+}
+
+#[derive(Serialize)]
+pub struct Shared {
+    record: u64,
+    action: Action,
+    member: MemberRef,
+}
+
+impl fmt::Display for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (record, who) = (self.record, &self.member);
+        match self.action {
+            Action::Shared => writeln!(f, "shared record {record} with {who}"),
+            Action::Revoked => writeln!(
+                f,
+                "revoked {who}'s access to record {record} (the record key was re-wrapped; \
+                 what they already read stays with them)"
+            ),
+        }
+    }
+}
+
+/// `share` (grants `target` access) and `revoke` (takes it back).
+pub async fn share(
+    ctx: &Ctx,
+    name: &str,
+    record: RecordId,
+    target: &str,
+    action: Action,
+) -> CliResult<Shared> {
+    let (vault, owner) = open_as(ctx, name).await?;
+    let member = local::resolve_member(&ctx.dir, target)?;
+    match action {
+        Action::Shared => vault.share(&owner, record, member.address).await?,
+        Action::Revoked => vault.revoke(&owner, record, member.address).await?,
+    }
+    Ok(Shared {
+        record: record.0,
+        action,
+        member,
+    })
+}
+
+#[derive(Serialize)]
+pub struct Requested {
+    record: u64,
+    requester: MemberRef,
+    /// Unknown if the record's details could not be read back.
+    owner: Option<MemberRef>,
+}
+
+impl fmt::Display for Requested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (who, record) = (self.requester.short(), self.record);
+        write!(f, "{who} asked for access to record {record}")?;
+        if let Some(owner) = &self.owner {
+            write!(f, "; its owner {owner} answers with `medseal answer`")?;
+        }
+        writeln!(f)
+    }
+}
+
+pub async fn request(ctx: &Ctx, name: &str, record: RecordId) -> CliResult<Requested> {
+    let (vault, user) = open_as(ctx, name).await?;
+    vault.request_access(&user, record).await?;
+    let owner = vault.ledger().record(record).await.ok().map(|i| i.owner);
+    let directory = Directory::load(&ctx.dir);
+    Ok(Requested {
+        record: record.0,
+        requester: MemberRef::from(&user),
+        owner: owner.map(|o| directory.member(o)),
+    })
+}
+
+#[derive(Serialize)]
+pub struct Pending {
+    requests: Vec<PendingRequest>,
+    #[serde(skip)]
+    owner: String,
+}
+
+#[derive(Serialize)]
+struct PendingRequest {
+    record: u64,
+    requester: MemberRef,
+}
+
+impl fmt::Display for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.requests.is_empty() {
+            writeln!(f, "no pending requests for {}'s records", self.owner)?;
+        }
+        for r in &self.requests {
+            writeln!(f, "record {}  requested by {}", r.record, r.requester)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn requests(ctx: &Ctx, name: &str) -> CliResult<Pending> {
+    let (vault, owner) = open_as(ctx, name).await?;
+    let pending = vault.pending_requests(&owner).await?;
+    let directory = Directory::load(&ctx.dir);
+    Ok(Pending {
+        requests: pending
+            .iter()
+            .map(|r| PendingRequest {
+                record: r.record.0,
+                requester: directory.member(r.requester),
+            })
+            .collect(),
+        owner: owner.name().to_owned(),
+    })
+}
+
+#[derive(Serialize)]
+pub struct Answered {
+    record: u64,
+    requester: MemberRef,
+    approved: bool,
+}
+
+impl fmt::Display for Answered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (record, who) = (self.record, self.requester.short());
+        if self.approved {
+            writeln!(f, "approved: record {record} is shared with {who}")
+        } else {
+            writeln!(f, "denied {who}'s request for record {record}")
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct AnswerArgs {
+    #[command(flatten)]
+    actor: Actor,
+    #[arg(value_parser = parse_record)]
+    record: RecordId,
+    /// Member name or 0x address of the requester
+    #[arg(long, value_name = "MEMBER")]
+    requester: String,
+    /// Share the record with the requester
+    #[arg(long, conflicts_with = "deny", required_unless_present = "deny")]
+    approve: bool,
+    /// Deny the request
+    #[arg(long)]
+    deny: bool,
+}
+
+pub async fn answer(ctx: &Ctx, args: AnswerArgs) -> CliResult<Answered> {
+    let (vault, owner) = open_as(ctx, &args.actor.name).await?;
+    let requester = local::resolve_member(&ctx.dir, &args.requester)?;
+    let (record, approved) = (args.record, args.approve);
+    vault
+        .answer_request(&owner, record, requester.address, approved)
+        .await?;
+    Ok(Answered {
+        record: record.0,
+        requester,
+        approved,
+    })
+}
+
+#[derive(Serialize)]
+pub struct Trail {
+    record: u64,
+    events: Vec<Entry>,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    block: u64,
+    timestamp: u64,
+    time: String,
+    tx_hash: String,
+    event: Event,
+}
+
+/// An audit event, with its members named.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    Created(Wrap),
+    Updated(Wrap),
+    AccessGranted {
+        user: MemberRef,
+    },
+    AccessRevoked {
+        user: MemberRef,
+    },
+    AccessRequested {
+        requester: MemberRef,
+        owner: MemberRef,
+    },
+    AccessDenied {
+        user: MemberRef,
+    },
+    #[serde(rename = "accessed")]
+    AccessLogged {
+        accessor: MemberRef,
+    },
+}
+
+/// The record key wrapped under a policy: at creation, then on every share and revocation.
+#[derive(Serialize)]
+struct Wrap {
+    owner: MemberRef,
+    manifest_cid: String,
+    policy_hash: String,
+}
+
+impl Event {
+    fn new(event: AuditEvent, d: &Directory) -> Self {
+        use AuditEvent as A;
+        let m = |address| d.member(address);
+        let wrap = |owner, manifest_cid, policy_hash: [u8; 32]| Wrap {
+            owner: m(owner),
+            manifest_cid,
+            policy_hash: hex::encode(policy_hash),
+        };
+        match event {
+            A::Created {
+                owner,
+                manifest_cid,
+                policy_hash,
+            } => Self::Created(wrap(owner, manifest_cid, policy_hash)),
+            A::Updated {
+                owner,
+                manifest_cid,
+                policy_hash,
+            } => Self::Updated(wrap(owner, manifest_cid, policy_hash)),
+            A::AccessGranted { user } => Self::AccessGranted { user: m(user) },
+            A::AccessRevoked { user } => Self::AccessRevoked { user: m(user) },
+            A::AccessRequested { requester, owner } => {
+                let (requester, owner) = (m(requester), m(owner));
+                Self::AccessRequested { requester, owner }
+            }
+            A::AccessDenied { user } => Self::AccessDenied { user: m(user) },
+            A::AccessLogged { accessor } => Self::AccessLogged {
+                accessor: m(accessor),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Created(w) => write!(f, "created by {} (manifest {})", w.owner, w.manifest_cid),
+            Self::Updated(w) => {
+                let (owner, cid) = (&w.owner, &w.manifest_cid);
+                write!(f, "updated by {owner} (key re-wrapped, manifest {cid})")
+            }
+            Self::AccessGranted { user } => write!(f, "access granted to {user}"),
+            Self::AccessRevoked { user } => write!(f, "access revoked from {user}"),
+            Self::AccessRequested { requester, .. } => write!(f, "access requested by {requester}"),
+            Self::AccessDenied { user } => write!(f, "request denied to {user}"),
+            Self::AccessLogged { accessor } => write!(f, "read by {accessor}"),
+        }
+    }
+}
+
+impl fmt::Display for Trail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.events.len();
+        writeln!(f, "audit trail of record {} ({n} events)", self.record)?;
+        for e in &self.events {
+            writeln!(f, "  {}  block {:>5}  {}", e.time, e.block, e.event)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn audit(ctx: &Ctx, record: RecordId) -> CliResult<Trail> {
+    let vault = open(ctx).await?;
+    let trail = vault.audit(record).await?;
+    let directory = Directory::load(&ctx.dir);
+    Ok(Trail {
+        record: record.0,
+        events: trail
+            .into_iter()
+            .map(|e| Entry {
+                block: e.block_number,
+                timestamp: e.timestamp,
+                time: show::utc(e.timestamp),
+                tx_hash: format!("0x{}", hex::encode(e.tx_hash)),
+                event: Event::new(e.event, &directory),
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,291 @@
+//! Setting up: `init`, `authority setup`, `authority keygen`, `members`.
+
+use std::fmt;
+use std::path::Path;
+
+use clap::Args;
+use medseal::abe::Encoding;
+use medseal::{
+    AUTHORITY_PUBLIC_KEY_FILE, Authority, CONFIG_FILE, Config, Member, PrivateKeySigner, Vault,
+};
+use rand_core::OsRng;
+use serde::Serialize;
+
+use crate::Ctx;
+use crate::fail::{CliResult, Failure};
+use crate::local::{self, AUTHORITY_KEY_FILE, open};
+use crate::report::as_display;
+
+/// The backends a data directory uses (`None`: the embedded one).
+#[derive(Serialize)]
+pub struct Backends {
+    ipfs_api: Option<String>,
+    eth_rpc: Option<String>,
+    registry: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Initialised {
+    dir: String,
+    config_written: bool,
+    backends: Backends,
+    authority_installed: bool,
+}
+
+impl fmt::Display for Initialised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = Path::new(&self.dir);
+        writeln!(f, "initialised {}", self.dir)?;
+        if self.config_written {
+            writeln!(f, "  config:    {}", dir.join(CONFIG_FILE).display())?;
+        }
+        let embedded = |file| format!("embedded ({})", dir.join(file).display());
+        let b = &self.backends;
+        let store = match &b.ipfs_api {
+            Some(url) => format!("IPFS (Kubo API {url})"),
+            None => embedded("blocks"),
+        };
+        let chain = match (&b.eth_rpc, &b.registry) {
+            (Some(url), Some(registry)) => format!("Ethereum node {url}, registry {registry}"),
+            (Some(url), None) => format!("Ethereum node {url}"),
+            (None, _) => embedded("chain.journal"),
+        };
+        writeln!(f, "  store:     {store}\n  chain:     {chain}")?;
+        if self.authority_installed {
+            writeln!(f, "  authority: installed")
+        } else {
+            writeln!(f, "next: `medseal authority setup`")
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Kubo RPC API base URL (default: embedded block store in DIR/blocks)
+    #[arg(long, value_name = "URL")]
+    ipfs_api: Option<String>,
+    /// Ethereum JSON-RPC URL (default: embedded chain in DIR/chain.journal)
+    #[arg(long, value_name = "URL")]
+    eth_rpc: Option<String>,
+    /// Address of a deployed MedsealRegistry on --eth-rpc
+    #[arg(long, value_name = "ADDR")]
+    registry: Option<String>,
+}
+
+pub async fn init(ctx: &Ctx, args: InitArgs) -> CliResult<Initialised> {
+    let dir = &ctx.dir;
+    std::fs::create_dir_all(dir).map_err(|e| Failure::io(dir, &e))?;
+    let config_written =
+        args.ipfs_api.is_some() || args.eth_rpc.is_some() || args.registry.is_some();
+    if config_written {
+        let mut config = Config::from_file(dir)?;
+        config.ipfs_api = args.ipfs_api.or(config.ipfs_api);
+        config.eth_rpc = args.eth_rpc.or(config.eth_rpc);
+        config.registry = args.registry.or(config.registry);
+        config.save(dir)?;
+    }
+    // Creates the embedded store and chain (or deploys a registry, with MEDSEAL_ETH_KEY).
+    let authority_installed = Vault::open(dir).await?.public_key().is_ok();
+    let config = Config::load(dir)?;
+    Ok(Initialised {
+        dir: dir.display().to_string(),
+        config_written,
+        backends: Backends {
+            ipfs_api: config.ipfs_api,
+            eth_rpc: config.eth_rpc,
+            registry: config.registry,
+        },
+        authority_installed,
+    })
+}
+
+#[derive(Serialize)]
+pub struct AuthorityCreated {
+    authority_key: String,
+    public_key: String,
+}
+
+impl fmt::Display for AuthorityCreated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (secret, public) = (&self.authority_key, &self.public_key);
+        writeln!(
+            f,
+            "attribute authority created\n  \
+             secret key: {secret} (mode 0600; keep it offline)\n  \
+             public key: {public} (installed)\n\
+             next: `medseal authority keygen NAME --attr role:doctor --attr dept:cardiology`"
+        )
+    }
+}
+
+pub async fn setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreated> {
+    let mut vault = open(ctx).await?;
+    let key_path = ctx.dir.join(AUTHORITY_KEY_FILE);
+    if !force && key_path.symlink_metadata().is_ok() {
+        return Err(Failure::exists(&key_path).hint(
+            "the authority exists already; `medseal authority keygen` issues keys with it \
+             (--force replaces it, but only in a vault that has no authority public key yet)",
+        ));
+    }
+    if vault.public_key().is_ok() {
+        // A vault keeps its authority: records and member keys depend on it.
+        return Err(Failure::other(
+            "authority_exists",
+            format!(
+                "{} already holds an authority public key",
+                ctx.dir.join(AUTHORITY_PUBLIC_KEY_FILE).display()
+            ),
+        )
+        .hint(
+            "a vault's authority cannot be replaced (its records and member keys depend \
+             on it); use a new data directory for a new authority",
+        ));
+    }
+    let authority = Authority::setup(&mut OsRng);
+    // Secret first (so a public key is never installed without its secret), then the
+    // public key.
+    local::write_secret(&key_path, &authority.to_bytes(), force)?;
+    vault.install_authority(authority.public_key())?;
+    Ok(AuthorityCreated {
+        authority_key: key_path.display().to_string(),
+        public_key: ctx
+            .dir
+            .join(AUTHORITY_PUBLIC_KEY_FILE)
+            .display()
+            .to_string(),
+    })
+}
+
+/// A member key as listed.
+#[derive(Serialize)]
+pub struct MemberView {
+    name: String,
+    #[serde(serialize_with = "as_display")]
+    address: medseal::Address,
+    attributes: Vec<String>,
+}
+
+impl From<&Member> for MemberView {
+    fn from(member: &Member) -> Self {
+        Self {
+            name: member.name().to_owned(),
+            address: member.address(),
+            attributes: member.attributes().items().collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Issued {
+    #[serde(flatten)]
+    member: MemberView,
+    key_file: String,
+}
+
+impl fmt::Display for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.member;
+        writeln!(f, "issued a key to {}", m.name)?;
+        writeln!(f, "  address:    {}", m.address)?;
+        writeln!(f, "  attributes: {}", m.attributes.join(", "))?;
+        writeln!(f, "  key file:   {} (mode 0600)", self.key_file)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Member name (letters, digits, `.`, `_`, `-`)
+    name: String,
+    /// Attribute, e.g. role:doctor, dept:cardiology, level=3 (repeatable)
+    #[arg(long = "attr", value_name = "ATTR")]
+    attrs: Vec<String>,
+    /// Hex secret key of the member's chain account (default: a new random one;
+    /// on a real chain the account must be funded)
+    #[arg(long, value_name = "HEX")]
+    eth_key: Option<String>,
+}
+
+pub fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
+    let name = args.name.as_str();
+    local::existing_dir(&ctx.dir)?;
+    local::check_member_name(name)?;
+    let path = local::member_path(&ctx.dir, name);
+    if path.symlink_metadata().is_ok() {
+        return Err(Failure::exists(&path).hint(format!(
+            "member {name} exists; choose another name (or delete the file to re-issue, \
+             which loses access to the member's records)"
+        )));
+    }
+    let authority = local::load_authority(&ctx.dir)?;
+    // The vault must use this authority's public key, or nothing it issues will open.
+    let public_path = ctx.dir.join(AUTHORITY_PUBLIC_KEY_FILE);
+    let installed = local::read_key(&public_path, || {
+        Failure::no_authority(&ctx.dir)
+            .hint("the authority's public key is not installed: run `medseal authority setup`")
+    })?;
+    if installed != authority.public_key().to_bytes() {
+        let (secret, public) = (ctx.dir.join(AUTHORITY_KEY_FILE), public_path.display());
+        let message = format!(
+            "{} does not belong to the public key installed in {public}",
+            secret.display()
+        );
+        return Err(Failure::other("authority_mismatch", message));
+    }
+    let signer = match &args.eth_key {
+        Some(hex) => hex
+            .trim()
+            .trim_start_matches("0x")
+            .parse::<PrivateKeySigner>()
+            .map_err(|e| {
+                Failure::invalid_input(format!(
+                    "--eth-key is not a secp256k1 secret key in hex: {e}"
+                ))
+            })?,
+        None => PrivateKeySigner::random(),
+    };
+    let member = authority.issue(name, &args.attrs, signer, &mut OsRng)?;
+    local::write_secret(&path, &member.to_bytes(), false)?;
+    Ok(Issued {
+        member: MemberView::from(&member),
+        key_file: path.display().to_string(),
+    })
+}
+
+#[derive(Serialize)]
+pub struct Members {
+    members: Vec<MemberView>,
+}
+
+impl fmt::Display for Members {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.members.is_empty() {
+            writeln!(
+                f,
+                "no members yet: `medseal authority keygen NAME --attr role:doctor`"
+            )?;
+        }
+        for m in &self.members {
+            // Every member has its own `id:` attribute; the list shows the chosen ones.
+            let chosen: Vec<&str> = m
+                .attributes
+                .iter()
+                .map(String::as_str)
+                .filter(|a| !a.starts_with("id:"))
+                .collect();
+            writeln!(f, "{:<16} {}  {}", m.name, m.address, chosen.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn members(ctx: &Ctx) -> CliResult<Members> {
+    local::existing_dir(&ctx.dir)?;
+    let mut members = Vec::new();
+    for (path, member) in local::members(&ctx.dir)? {
+        match member {
+            Ok(member) => members.push(MemberView::from(&member)),
+            Err(e) => eprintln!("warning: {}: {e}", path.display()),
+        }
+    }
+    Ok(Members { members })
+}

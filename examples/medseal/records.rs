@@ -1,0 +1,403 @@
+//! Records: `put`, `get`, `search`, `records`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use medseal::abe::Policy;
+use medseal::{
+    AtomicFile, Attachment, Keyword, NewRecord, OpenedRecord, RecordId, RecordInfo, Vault,
+};
+use serde::Serialize;
+
+use crate::fail::{CliResult, Failure};
+use crate::local::{self, Directory, open_as};
+use crate::report::{AttachmentView, MemberRef};
+use crate::show::{self, Bars, printable};
+use crate::{Actor, Ctx, parse_record};
+
+#[derive(Serialize)]
+pub struct Stored {
+    record: u64,
+    owner: MemberRef,
+    name: String,
+    manifest_cid: String,
+    shard_cid: Option<String>,
+    keywords: Vec<String>,
+    attachments: Vec<AttachmentView>,
+    /// As the owner wrote it.
+    #[serde(skip)]
+    policy: String,
+}
+
+impl fmt::Display for Stored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (record, name, owner) = (self.record, printable(&self.name), self.owner.short());
+        writeln!(f, "stored record {record} \"{name}\" owned by {owner}")?;
+        writeln!(
+            f,
+            "  policy:      {}\n  manifest:    {}",
+            self.policy, self.manifest_cid
+        )?;
+        if let Some(shard) = &self.shard_cid {
+            let n = self.keywords.len();
+            let plural = if n == 1 { "" } else { "s" };
+            writeln!(f, "  index shard: {shard} ({n} keyword{plural})")?;
+        }
+        AttachmentView::write_lines(f, self.attachments.iter())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub actor: Actor,
+    /// Record title
+    #[arg(long, value_name = "TITLE")]
+    pub name: String,
+    /// Access policy, e.g. "role:doctor and dept:cardiology"
+    #[arg(long, value_name = "POLICY")]
+    pub policy: String,
+    /// Search keyword, e.g. icd10:I10 (repeatable)
+    #[arg(long = "keyword", value_name = "KEYWORD")]
+    pub keywords: Vec<String>,
+    /// Attachment file, optionally with its content type (repeatable)
+    #[arg(long = "attach", value_name = "PATH[=CONTENT_TYPE]")]
+    pub attachments: Vec<String>,
+}
+
+/// `PATH[=CONTENT_TYPE]`: an existing file wins over splitting at `=`.
+fn parse_attachment(spec: &str) -> CliResult<(PathBuf, String)> {
+    let typed =
+        |(path, ct): &(&str, &str)| !path.is_empty() && ct.contains('/') && !ct.contains(' ');
+    let (path, content_type) = match spec.rsplit_once('=').filter(typed) {
+        Some((path, ct)) if !Path::new(spec).is_file() => (PathBuf::from(path), Some(ct)),
+        _ => (PathBuf::from(spec), None),
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            let message = format!("--attach {}: not a regular file", path.display());
+            return Err(Failure::invalid_input(message));
+        }
+        Err(e) => return Err(Failure::io(&path, &e)),
+    }
+    let content_type = content_type.unwrap_or_else(|| show::guess_content_type(&path));
+    Ok((path, content_type.to_owned()))
+}
+
+pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
+    let policy: Policy = args.policy.parse().map_err(medseal::Error::from)?;
+    let mut keywords = Vec::new();
+    for k in &args.keywords {
+        keywords.push(Keyword::parse(k).map_err(medseal::Error::from)?);
+    }
+    let mut record = NewRecord::new(args.name.clone(), policy).keywords(keywords.clone());
+    for spec in &args.attachments {
+        let (path, content_type) = parse_attachment(spec)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| spec.clone());
+        record = record.attach(Attachment::file(name, content_type, path));
+    }
+    let (mut vault, owner) = open_as(ctx, &args.actor.name).await?;
+    let bars = Bars::install(&mut vault, "encrypting", ctx.progress);
+    let receipt = vault.put(&owner, record).await;
+    bars.finish();
+    let receipt = receipt?;
+    Ok(Stored {
+        record: receipt.record.0,
+        owner: MemberRef::from(&owner),
+        name: args.name,
+        manifest_cid: receipt.manifest_cid,
+        shard_cid: receipt.shard_cid,
+        keywords: keywords.iter().map(|k| k.as_str().to_owned()).collect(),
+        attachments: AttachmentView::list(&receipt.attachments),
+        policy: args.policy,
+    })
+}
+
+#[derive(Serialize)]
+pub struct Found {
+    keyword: String,
+    hits: Vec<Hit>,
+    rejected_partitions: Vec<RejectedPartition>,
+    #[serde(skip)]
+    searcher: String,
+}
+
+#[derive(Serialize)]
+struct Hit {
+    record: u64,
+    owner: MemberRef,
+}
+
+/// An index partition skipped because it failed verification.
+#[derive(Serialize)]
+struct RejectedPartition {
+    publisher: MemberRef,
+    partition: String,
+    epoch: u64,
+    reason: String,
+}
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (keyword, n) = (&self.keyword, self.hits.len());
+        if n == 0 {
+            writeln!(
+                f,
+                "no records found for {keyword} that {} can search",
+                self.searcher
+            )?;
+        } else {
+            writeln!(f, "{n} record(s) for {keyword}:")?;
+        }
+        for hit in &self.hits {
+            writeln!(f, "  record {}  owner {}", hit.record, hit.owner)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn search(ctx: &Ctx, name: &str, keyword: &str) -> CliResult<Found> {
+    let keyword = Keyword::parse(keyword).map_err(medseal::Error::from)?;
+    let (vault, member) = open_as(ctx, name).await?;
+    let results = vault.search(&member, &keyword).await?;
+    let directory = Directory::load(&ctx.dir);
+    let found = Found {
+        keyword: keyword.as_str().to_owned(),
+        hits: results
+            .hits
+            .iter()
+            .map(|h| Hit {
+                record: h.record.0,
+                owner: directory.member(h.owner),
+            })
+            .collect(),
+        rejected_partitions: results
+            .rejected
+            .into_iter()
+            .map(|r| RejectedPartition {
+                publisher: directory.member(r.publisher),
+                partition: hex::encode(r.partition),
+                epoch: r.epoch,
+                reason: r.reason,
+            })
+            .collect(),
+        searcher: member.name().to_owned(),
+    };
+    // Anyone can publish a partition: one that fails verification is skipped, not fatal.
+    for r in &found.rejected_partitions {
+        let (publisher, epoch, reason) = (&r.publisher, r.epoch, printable(&r.reason));
+        eprintln!(
+            "warning: skipped an index partition of {publisher} (epoch {epoch}) that failed \
+             verification: {reason}"
+        );
+    }
+    Ok(found)
+}
+
+#[derive(Serialize)]
+pub struct Opened {
+    record: u64,
+    owner: MemberRef,
+    name: String,
+    policy: String,
+    capsule_policy: String,
+    manifest_cid: String,
+    attachments: Vec<SavedAttachment>,
+}
+
+#[derive(Serialize)]
+struct SavedAttachment {
+    #[serde(flatten)]
+    attachment: AttachmentView,
+    /// Where `--out` put it.
+    saved_to: Option<String>,
+}
+
+impl fmt::Display for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "record {} \"{}\"", self.record, printable(&self.name))?;
+        writeln!(f, "  owner:    {}", self.owner)?;
+        writeln!(f, "  policy:   {}", self.policy)?;
+        writeln!(f, "  wrapped:  {}", self.capsule_policy)?;
+        writeln!(f, "  manifest: {}", self.manifest_cid)?;
+        AttachmentView::write_lines(f, self.attachments.iter().map(|a| &a.attachment))?;
+        for path in self.attachments.iter().filter_map(|a| a.saved_to.as_ref()) {
+            writeln!(f, "  saved {path}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    #[command(flatten)]
+    actor: Actor,
+    #[arg(value_parser = parse_record)]
+    record: RecordId,
+    /// Write the attachments into this directory
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Replace existing files in --out
+    #[arg(long, requires = "out")]
+    force: bool,
+}
+
+pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
+    let (mut vault, reader) = open_as(ctx, &args.actor.name).await?;
+    let bars = Bars::install(&mut vault, "decrypting", ctx.progress);
+    let opened = vault.get(&reader, args.record).await?;
+    let saved = match &args.out {
+        Some(out) => {
+            let result = save_attachments(&vault, &opened, out, args.force).await;
+            bars.finish();
+            result?
+        }
+        None => Vec::new(),
+    };
+    let mut saved = saved.into_iter();
+    let attachments = AttachmentView::list(&opened.attachments).into_iter();
+    let attachments = attachments
+        .map(|attachment| SavedAttachment {
+            attachment,
+            saved_to: saved.next().map(|path| path.display().to_string()),
+        })
+        .collect();
+    Ok(Opened {
+        record: opened.record.0,
+        owner: Directory::load(&ctx.dir).member(opened.owner),
+        name: opened.name,
+        policy: opened.policy.to_string(),
+        capsule_policy: opened.capsule_policy.to_string(),
+        manifest_cid: opened.manifest_cid,
+        attachments,
+    })
+}
+
+/// Decrypts every attachment, streamed, into a temporary file in `out`, then moves them
+/// all into place: on any error (tampering included) no output file is left behind.
+async fn save_attachments(
+    vault: &Vault,
+    opened: &OpenedRecord,
+    out: &Path,
+    force: bool,
+) -> CliResult<Vec<PathBuf>> {
+    let mut used = BTreeSet::new();
+    let mut targets = Vec::new();
+    for (index, a) in opened.attachments.iter().enumerate() {
+        let mut file_name = local::safe_file_name(&a.name, index);
+        if !used.insert(file_name.clone()) {
+            file_name = format!("{index}-{file_name}");
+            used.insert(file_name.clone());
+        }
+        let dest = out.join(file_name);
+        // Before any work, so that none is saved if one exists; the commit checks again.
+        if !force && dest.symlink_metadata().is_ok() {
+            return Err(Failure::exists(&dest));
+        }
+        targets.push(dest);
+    }
+    // Uncommitted files remove their temporary file when dropped (on any early return).
+    let mut files = Vec::with_capacity(targets.len());
+    for (index, (dest, info)) in targets.iter().zip(&opened.attachments).enumerate() {
+        let file = AtomicFile::create(dest, true)?;
+        let writer = BufWriter::with_capacity(1 << 20, file);
+        let writer = vault.read_attachment(opened, index, writer).await?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| Failure::io(dest, e.error()))?;
+        let metadata = file.as_file().metadata();
+        let written = metadata.map_err(|e| Failure::io(dest, &e))?.len();
+        if written != info.size {
+            return Err(Failure::tampered(format!(
+                "tampering detected: attachment {index} decrypted to {written} bytes, \
+                 the manifest says {}",
+                info.size
+            )));
+        }
+        files.push(file);
+    }
+    for file in files {
+        file.commit(force).map_err(Failure::from_commit)?;
+    }
+    Ok(targets)
+}
+
+/// A record in a listing.
+#[derive(Serialize)]
+struct Listed {
+    record: u64,
+    owner: MemberRef,
+    created_at: u64,
+    updated_at: u64,
+    manifest_cid: String,
+}
+
+impl Listed {
+    fn new(info: RecordInfo, directory: &Directory) -> Self {
+        Self {
+            record: info.record.0,
+            owner: directory.member(info.owner),
+            created_at: info.created_at,
+            updated_at: info.updated_at,
+            manifest_cid: info.manifest_cid,
+        }
+    }
+
+    fn write_line(&self, f: &mut fmt::Formatter<'_>, with_owner: bool) -> fmt::Result {
+        let (record, created) = (self.record, show::utc(self.created_at));
+        write!(f, "  record {record}  created {created}")?;
+        if self.updated_at != self.created_at {
+            write!(f, "  updated {}", show::utc(self.updated_at))?;
+        }
+        if with_owner {
+            write!(f, "  owner {}", self.owner)?;
+        }
+        writeln!(f)
+    }
+}
+
+#[derive(Serialize)]
+pub struct Records {
+    member: MemberRef,
+    owned: Vec<Listed>,
+    shared_with_me: Vec<Listed>,
+}
+
+impl fmt::Display for Records {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, owned, shared) = (self.member.short(), &self.owned, &self.shared_with_me);
+        writeln!(f, "{name} owns {} record(s)", owned.len())?;
+        owned
+            .iter()
+            .try_for_each(|listed| listed.write_line(f, false))?;
+        writeln!(f, "shared with {name}: {} record(s)", shared.len())?;
+        shared
+            .iter()
+            .try_for_each(|listed| listed.write_line(f, true))
+    }
+}
+
+pub async fn records(ctx: &Ctx, name: &str) -> CliResult<Records> {
+    let (vault, member) = open_as(ctx, name).await?;
+    let own = vault.records_of(member.address()).await?;
+    let shared = vault.shared_with(member.address()).await?;
+    let directory = Directory::load(&ctx.dir);
+    let list = |infos: Vec<RecordInfo>| {
+        infos
+            .into_iter()
+            .map(|info| Listed::new(info, &directory))
+            .collect()
+    };
+    Ok(Records {
+        member: MemberRef::from(&member),
+        owned: list(own),
+        shared_with_me: list(shared),
+    })
+}
