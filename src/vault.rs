@@ -959,7 +959,7 @@ impl Vault {
             .index_anchors(entry.publisher, entry.partition)
             .await?;
         for (slot, anchor) in anchors.iter().enumerate() {
-            if anchor.epoch != slot as u64 {
+            if anchor.shard_seq != slot as u64 {
                 return Err(Error::Tampered(format!(
                     "index anchors of partition {} skip slot {slot}",
                     hex::encode(entry.partition)
@@ -979,7 +979,7 @@ impl Vault {
             }
             let mut cache = self.search_cache()?;
             let have = cache.loaded.get(&pid).map_or(0, Vec::len);
-            if have as u64 == anchor.epoch {
+            if have as u64 == anchor.shard_seq {
                 cache.host.insert_shard(shard)?;
                 cache.loaded.entry(pid).or_default().push(root);
             }

@@ -82,9 +82,10 @@ pub enum LedgerError {
         /// The sender.
         caller: Address,
     },
-    /// This (anchorer, partition, epoch) was anchored before (contract error `AlreadyAnchored`).
+    /// Shard `shard_seq` of this (anchorer, partition) was anchored before (contract error
+    /// `AlreadyAnchored`).
     #[error(
-        "{anchorer} already anchored partition 0x{} epoch {epoch}",
+        "{anchorer} already anchored partition 0x{} shard {shard_seq}",
         hex32(partition)
     )]
     AlreadyAnchored {
@@ -92,8 +93,8 @@ pub enum LedgerError {
         anchorer: Address,
         /// The index partition.
         partition: [u8; 32],
-        /// The epoch.
-        epoch: u64,
+        /// The shard sequence number within the partition.
+        shard_seq: u64,
     },
     /// This (publisher, partition, epoch) capsule was published before (contract error
     /// `AlreadyPublished`).

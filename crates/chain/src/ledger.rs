@@ -75,12 +75,12 @@ pub trait Ledger: Send + Sync {
     /// Records in the audit trail that the sender (owner or grantee) accessed the record.
     async fn log_access(&self, record: RecordId) -> LedgerResult<TxReceipt>;
 
-    /// Anchors the Merkle root of an encrypted-index shard for (`partition`, `epoch`); once
-    /// per (sender, partition, epoch).
+    /// Anchors the Merkle root of shard number `shard_seq` (0, 1, 2, ...) of an
+    /// encrypted-index partition; once per (sender, partition, shard_seq).
     async fn anchor_index(
         &self,
         partition: [u8; 32],
-        epoch: u64,
+        shard_seq: u64,
         shard_cid: &str,
         merkle_root: [u8; 32],
     ) -> LedgerResult<TxReceipt>;
@@ -119,12 +119,12 @@ pub trait Ledger: Send + Sync {
     /// Every event of the record, oldest first.
     async fn audit_trail(&self, record: RecordId) -> LedgerResult<Vec<AuditEntry>>;
 
-    /// The index shard anchored by `anchorer` for (`partition`, `epoch`), if any.
+    /// Shard `shard_seq` of `partition` as anchored by `anchorer`, if any.
     async fn index_anchor(
         &self,
         anchorer: Address,
         partition: [u8; 32],
-        epoch: u64,
+        shard_seq: u64,
     ) -> LedgerResult<Option<IndexAnchor>>;
 
     /// The key capsule published by `publisher` for (`partition`, `epoch`), if any.
@@ -145,13 +145,13 @@ pub trait Ledger: Send + Sync {
     /// contract allows one — fails with [`LedgerError::Corrupt`].
     async fn capsules(&self, publisher: Option<Address>) -> LedgerResult<Vec<Capsule>>;
 
-    /// Every index shard `anchorer` anchored in `partition`, sorted by `epoch` ascending
+    /// Every index shard `anchorer` anchored in `partition`, sorted by `shard_seq` ascending
     /// (whatever order they were anchored in).
     ///
     /// Answered from the `IndexAnchored` events (filtered on the indexed anchorer and
     /// partition), not cross-checked entry by entry with the stored roots
     /// ([`index_anchor`](Self::index_anchor) does that for one entry); the contract stores
-    /// exactly what it emits. A log that does not decode, or two anchors for one epoch — the
+    /// exactly what it emits. A log that does not decode, or two anchors for one shard — the
     /// contract allows one — fails with [`LedgerError::Corrupt`].
     async fn index_anchors(
         &self,

@@ -84,11 +84,11 @@ macro_rules! impl_ledger_via_backend {
             async fn anchor_index(
                 &self,
                 partition: [u8; 32],
-                epoch: u64,
+                shard_seq: u64,
                 shard_cid: &str,
                 merkle_root: [u8; 32],
             ) -> $crate::ledger::LedgerResult<$crate::types::TxReceipt> {
-                $crate::registry_ops::anchor_index(self, partition, epoch, shard_cid, merkle_root)
+                $crate::registry_ops::anchor_index(self, partition, shard_seq, shard_cid, merkle_root)
                     .await
             }
 
@@ -168,9 +168,9 @@ macro_rules! impl_ledger_via_backend {
                 &self,
                 anchorer: ::alloy::primitives::Address,
                 partition: [u8; 32],
-                epoch: u64,
+                shard_seq: u64,
             ) -> $crate::ledger::LedgerResult<Option<$crate::types::IndexAnchor>> {
-                $crate::registry_ops::index_anchor(self, anchorer, partition, epoch).await
+                $crate::registry_ops::index_anchor(self, anchorer, partition, shard_seq).await
             }
 
             async fn capsule(

@@ -30,10 +30,12 @@
 //!   from the indexed events (`RecordCreated.owner`, `AccessGranted.user`,
 //!   `AccessRevoked.user`): every state change emits an event, so replaying them reproduces the
 //!   access state exactly. The same events form the audit trail ([`Ledger::audit_trail`]).
-//! * Index anchors and key capsules store one word each keyed by (sender, partition, epoch):
-//!   the Merkle root, resp. `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`.
+//! * Index anchors and key capsules store one word each, keyed by (sender, partition,
+//!   shard sequence number), resp. (sender, partition, epoch): the Merkle root, resp.
+//!   `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`. A partition id already binds
+//!   its epoch; the shard sequence number counts the partition's shards 0, 1, 2, ....
 //!   [`Ledger::index_anchor`] and [`Ledger::capsule`] read that word and take the CID from the
-//!   matching event; the listings [`Ledger::index_anchors`] (one partition's shards by epoch)
+//!   matching event; the listings [`Ledger::index_anchors`] (one partition's shards in sequence)
 //!   and [`Ledger::capsules`] (all, or one publisher's) come from the indexed `IndexAnchored` /
 //!   `CapsulePublished` events alone, again without any storage list.
 //!

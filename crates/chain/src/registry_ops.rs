@@ -142,13 +142,13 @@ pub(crate) async fn log_access(
 pub(crate) async fn anchor_index(
     backend: &dyn ContractBackend,
     partition: [u8; 32],
-    epoch: u64,
+    shard_seq: u64,
     shard_cid: &str,
     merkle_root: [u8; 32],
 ) -> LedgerResult<TxReceipt> {
     let call_data = R::anchorIndexCall {
         partition: partition.into(),
-        epoch,
+        shardSeq: shard_seq,
         shardCid: shard_cid.to_owned(),
         merkleRoot: merkle_root.into(),
     };
@@ -337,18 +337,20 @@ pub(crate) async fn audit_trail(
         .collect()
 }
 
-fn partition_epoch_filter(event: B256, who: Address, partition: [u8; 32], epoch: u64) -> LogFilter {
+/// Events of `who` for one (partition, n), `n` being the shard sequence number of an anchor or
+/// the epoch of a capsule (the third indexed parameter of both events).
+fn slot_filter(event: B256, who: Address, partition: [u8; 32], n: u64) -> LogFilter {
     LogFilter::events(&[event])
         .with_topic(0, who.into_word())
         .with_topic(1, B256::from(partition))
-        .with_topic(2, B256::from(U256::from(epoch)))
+        .with_topic(2, B256::from(U256::from(n)))
 }
 
 fn anchor_of(event: R::IndexAnchored, block_number: u64) -> IndexAnchor {
     IndexAnchor {
         anchorer: event.anchorer,
         partition: event.partition.0,
-        epoch: event.epoch,
+        shard_seq: event.shardSeq,
         shard_cid: event.shardCid,
         merkle_root: event.merkleRoot.0,
         block_number,
@@ -366,17 +368,17 @@ fn capsule_of(event: R::CapsulePublished, block_number: u64) -> Capsule {
     }
 }
 
-/// The event `E` of `who` for (`partition`, `epoch`) that matches what contract storage
-/// holds (`matches`), with its block number; `Corrupt` if storage has a value no event
-/// explains.
+/// The event `E` of `who` for (`partition`, `n`) (see [`slot_filter`]) that matches what
+/// contract storage holds (`matches`), with its block number; `Corrupt` if storage has a value
+/// no event explains.
 async fn stored_event<E: SolEvent>(
     backend: &dyn ContractBackend,
     who: Address,
     partition: [u8; 32],
-    epoch: u64,
+    n: u64,
     matches: impl Fn(&E) -> bool,
 ) -> LedgerResult<(E, u64)> {
-    let filter = partition_epoch_filter(E::SIGNATURE_HASH, who, partition, epoch);
+    let filter = slot_filter(E::SIGNATURE_HASH, who, partition, n);
     for log in backend.logs(&filter).await? {
         let event = decode_event::<E>(&log)?;
         if matches(&event) {
@@ -384,7 +386,7 @@ async fn stored_event<E: SolEvent>(
         }
     }
     Err(LedgerError::Corrupt(format!(
-        "stored value of {who} for epoch {epoch} has no matching {} event",
+        "stored value of {who} for slot {n} has no matching {} event",
         E::SIGNATURE
     )))
 }
@@ -393,14 +395,14 @@ pub(crate) async fn index_anchor(
     backend: &dyn ContractBackend,
     anchorer: Address,
     partition: [u8; 32],
-    epoch: u64,
+    shard_seq: u64,
 ) -> LedgerResult<Option<IndexAnchor>> {
     let root = call(
         backend,
         R::anchoredRootCall {
             anchorer,
             partition: partition.into(),
-            epoch,
+            shardSeq: shard_seq,
         },
     )
     .await?;
@@ -408,7 +410,7 @@ pub(crate) async fn index_anchor(
         return Ok(None);
     }
     let (event, block) =
-        stored_event::<R::IndexAnchored>(backend, anchorer, partition, epoch, |e| {
+        stored_event::<R::IndexAnchored>(backend, anchorer, partition, shard_seq, |e| {
             e.merkleRoot == root
         })
         .await?;
@@ -490,7 +492,7 @@ pub(crate) async fn index_anchors(
     let filter = LogFilter::events(&[R::IndexAnchored::SIGNATURE_HASH])
         .with_topic(0, anchorer.into_word())
         .with_topic(1, B256::from(partition));
-    let mut by_epoch: BTreeMap<u64, IndexAnchor> = BTreeMap::new();
+    let mut by_seq: BTreeMap<u64, IndexAnchor> = BTreeMap::new();
     for log in in_chain_order(backend.logs(&filter).await?) {
         let event = decode_event::<R::IndexAnchored>(&log)?;
         if event.anchorer != anchorer || event.partition.0 != partition {
@@ -501,16 +503,16 @@ pub(crate) async fn index_anchors(
                 B256::from(partition)
             )));
         }
-        let epoch = event.epoch;
-        if by_epoch
-            .insert(epoch, anchor_of(event, log.block_number))
+        let shard_seq = event.shardSeq;
+        if by_seq
+            .insert(shard_seq, anchor_of(event, log.block_number))
             .is_some()
         {
             return Err(LedgerError::Corrupt(format!(
-                "two IndexAnchored events of {anchorer} for partition {} epoch {epoch}",
+                "two IndexAnchored events of {anchorer} for partition {} shard {shard_seq}",
                 B256::from(partition),
             )));
         }
     }
-    Ok(by_epoch.into_values().collect())
+    Ok(by_seq.into_values().collect())
 }

@@ -47,7 +47,7 @@ pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
         Errors::AlreadyAnchored(e) => LedgerError::AlreadyAnchored {
             anchorer: e.anchorer,
             partition: e.partition.0,
-            epoch: e.epoch,
+            shard_seq: e.shardSeq,
         },
         Errors::AlreadyPublished(e) => LedgerError::AlreadyPublished {
             publisher: e.publisher,

@@ -144,10 +144,10 @@ pub enum AuditEvent {
 pub struct IndexAnchor {
     /// Account that anchored it.
     pub anchorer: Address,
-    /// Index partition.
+    /// Index partition (its id binds the partition's epoch).
     pub partition: [u8; 32],
-    /// Epoch.
-    pub epoch: u64,
+    /// Sequence number of the shard within the partition (0, 1, 2, ...).
+    pub shard_seq: u64,
     /// Content identifier of the shard (from the event).
     pub shard_cid: String,
     /// Merkle root (from the event; [`Ledger::index_anchor`](crate::Ledger::index_anchor) also

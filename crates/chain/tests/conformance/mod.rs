@@ -469,14 +469,14 @@ pub async fn index_anchors_are_write_once(h: Harness) {
         .unwrap();
     assert_eq!(anchor.anchorer, owner);
     assert_eq!(anchor.partition, partition);
-    assert_eq!(anchor.epoch, 1);
+    assert_eq!(anchor.shard_seq, 1);
     assert_eq!(anchor.shard_cid, shard);
     assert_eq!(anchor.merkle_root, digest(7));
     assert!(anchor.block_number > 0);
 
     assert_err!(
         h.owner.anchor_index(partition, 1, &shard, digest(8)).await,
-        LedgerError::AlreadyAnchored { anchorer, partition: p, epoch: 1 } if anchorer == owner && p == partition
+        LedgerError::AlreadyAnchored { anchorer, partition: p, shard_seq: 1 } if anchorer == owner && p == partition
     );
     assert_err!(
         h.owner.anchor_index(partition, 2, "", digest(8)).await,
@@ -486,7 +486,7 @@ pub async fn index_anchors_are_write_once(h: Harness) {
         h.owner.anchor_index(partition, 2, &shard, [0; 32]).await,
         LedgerError::EmptyField { field } if field == "merkleRoot"
     );
-    // Other epochs, partitions and anchorers are independent.
+    // Other shards, partitions and anchorers are independent.
     h.owner
         .anchor_index(partition, 2, &cid("s2"), digest(8))
         .await
@@ -723,7 +723,7 @@ pub async fn capsules_lists_every_publication_in_chain_order(h: Harness) {
     }
 }
 
-pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
+pub async fn index_anchors_lists_a_partition_by_shard_seq(h: Harness) {
     let (owner, alice) = (h.owner.sender(), h.alice.sender());
     let (partition, other) = (digest(0x33), digest(0x44));
     assert!(
@@ -736,7 +736,7 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
 
     let mut anchors = Vec::new();
     // Out of order, interleaved with other partitions and other anchorers.
-    for (ledger, part, epoch, root) in [
+    for (ledger, part, seq, root) in [
         (&h.owner, partition, 2, 0x02),
         (&h.alice, partition, 0, 0xa0),
         (&h.owner, other, 0, 0xb0),
@@ -744,15 +744,15 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
         (&h.alice, partition, 3, 0xa3),
         (&h.owner, partition, 1, 0x01),
     ] {
-        let label = format!("shard-{epoch}-{root}");
+        let label = format!("shard-{seq}-{root}");
         let receipt = ledger
-            .anchor_index(part, epoch, &cid(&label), digest(root))
+            .anchor_index(part, seq, &cid(&label), digest(root))
             .await
             .unwrap();
         anchors.push(IndexAnchor {
             anchorer: ledger.sender(),
             partition: part,
-            epoch,
+            shard_seq: seq,
             shard_cid: cid(&label),
             merkle_root: digest(root),
             block_number: receipt.block_number,
@@ -770,22 +770,22 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
             .filter(|a| a.anchorer == who && a.partition == part)
             .cloned()
             .collect();
-        list.sort_by_key(|a| a.epoch);
+        list.sort_by_key(|a| a.shard_seq);
         list
     };
 
     let listed = h.bob.index_anchors(owner, partition).await.unwrap();
     assert_eq!(
-        listed.iter().map(|a| a.epoch).collect::<Vec<_>>(),
+        listed.iter().map(|a| a.shard_seq).collect::<Vec<_>>(),
         vec![0, 1, 2]
     );
     assert_eq!(listed, expected(owner, partition));
-    // Sorted by epoch, not by anchoring order: epoch 2 was anchored first.
+    // Sorted by shard sequence number, not by anchoring order: shard 2 was anchored first.
     assert!(listed[2].block_number < listed[0].block_number);
     for anchor in &listed {
         assert_eq!(
             h.alice
-                .index_anchor(owner, partition, anchor.epoch)
+                .index_anchor(owner, partition, anchor.shard_seq)
                 .await
                 .unwrap()
                 .as_ref(),
@@ -795,7 +795,7 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
     let alices = h.owner.index_anchors(alice, partition).await.unwrap();
     assert_eq!(alices, expected(alice, partition));
     assert_eq!(
-        alices.iter().map(|a| a.epoch).collect::<Vec<_>>(),
+        alices.iter().map(|a| a.shard_seq).collect::<Vec<_>>(),
         vec![0, 3]
     );
     assert_eq!(
@@ -853,7 +853,7 @@ macro_rules! conformance_suite {
             capsules_are_write_once,
             for_signer_acts_as_another_account_on_the_same_state,
             capsules_lists_every_publication_in_chain_order,
-            index_anchors_lists_a_partition_by_epoch,
+            index_anchors_lists_a_partition_by_shard_seq,
             gas_targets_hold_independently_of_record_count,
         );
     };
