@@ -95,8 +95,6 @@ mod error;
 mod events;
 pub mod gas_report;
 mod ledger;
-mod ledger_impl;
-mod registry_ops;
 mod revert;
 mod rpc;
 mod signing;
@@ -105,6 +103,7 @@ mod types;
 pub use alloy::primitives::Address;
 pub use alloy::signers::local::PrivateKeySigner;
 
+pub use crate::backend::{ChainLog, LogFilter, TxOutcome};
 pub use crate::embedded::{BlockInfo, EMBEDDED_CHAIN_ID, EmbeddedChain};
 pub use crate::error::{BoxError, LedgerError};
 pub use crate::ledger::{Ledger, LedgerResult};

@@ -32,11 +32,10 @@ use async_trait::async_trait;
 
 use self::chain_state::ChainCore;
 use self::journal::Journal;
-use crate::backend::{ChainLog, ContractBackend, LogFilter, TxOutcome};
+use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
-use crate::ledger_impl::impl_ledger_via_backend;
+use crate::ledger::{Ledger, LedgerResult};
 
 /// Chain id of embedded chains (signed into every transaction, EIP-155).
 pub const EMBEDDED_CHAIN_ID: u64 = 1_337_424;
@@ -172,13 +171,17 @@ fn deploy(core: &mut ChainCore, deployer: &PrivateKeySigner) -> LedgerResult<Add
 }
 
 #[async_trait]
-impl ContractBackend for EmbeddedChain {
+impl Ledger for EmbeddedChain {
     fn sender(&self) -> Address {
         self.signer.address()
     }
 
-    fn registry(&self) -> Address {
+    fn registry_address(&self) -> Address {
         self.registry
+    }
+
+    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
+        Arc::new(self.with_signer(signer))
     }
 
     async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
@@ -197,5 +200,3 @@ impl ContractBackend for EmbeddedChain {
         Ok(self.lock()?.logs(filter))
     }
 }
-
-impl_ledger_via_backend!(EmbeddedChain);

@@ -33,11 +33,10 @@ use alloy::transports::http::reqwest;
 use async_trait::async_trait;
 
 use self::retry::{RetryPolicy, RpcFailure, with_retry};
-use crate::backend::{ChainLog, ContractBackend, LogFilter, TxOutcome};
+use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
-use crate::ledger_impl::impl_ledger_via_backend;
+use crate::ledger::{Ledger, LedgerResult};
 use crate::signing::{UnsignedCall, sign_call};
 use crate::types::TxReceipt;
 
@@ -402,13 +401,17 @@ fn is_already_known(error: &alloy::transports::TransportError) -> bool {
 }
 
 #[async_trait]
-impl ContractBackend for RpcChain {
+impl Ledger for RpcChain {
     fn sender(&self) -> Address {
         self.signer.address()
     }
 
-    fn registry(&self) -> Address {
+    fn registry_address(&self) -> Address {
         self.registry
+    }
+
+    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
+        Arc::new(self.with_signer(signer))
     }
 
     async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
@@ -478,5 +481,3 @@ impl ContractBackend for RpcChain {
         Ok(logs)
     }
 }
-
-impl_ledger_via_backend!(RpcChain);
