@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::abe::envelope::DataKey;
 use crate::abe::{Encoding, Policy, fame};
 use crate::chain::{
-    AccessRequest, AccessState, Address, AuditEntry, AuditEvent, Capsule as CapsuleEntry,
-    EmbeddedChain, Ledger, PrivateKeySigner, RecordId, RecordInfo, RpcChain,
+    AccessRequest, AccessState, Address, AuditEntry, AuditEvent, EmbeddedChain, Ledger,
+    PrivateKeySigner, PublishedCapsule, RecordId, RecordInfo, RpcChain,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -636,7 +636,7 @@ impl Vault {
             None => {
                 let hash = hex32(&pending.policy_hash, "owner state")?;
                 ledger
-                    .create_record(&pending.manifest_cid, hash)
+                    .create_record(&pending.manifest_cid, hash.into())
                     .await?
                     .record
             }
@@ -667,7 +667,7 @@ impl Vault {
             let root = *shard.root().as_bytes();
             let pid = *owner_part.id().as_bytes();
             let slot = part.next_slot;
-            match ledger.index_anchor(address, pid, slot).await? {
+            match ledger.index_anchor(address, pid.into(), slot).await? {
                 Some(anchor) if anchor.merkle_root == root => {}
                 Some(_) => {
                     return Err(Error::corrupt(
@@ -676,7 +676,9 @@ impl Vault {
                     ));
                 }
                 None => {
-                    ledger.anchor_index(pid, slot, &cid, root).await?;
+                    ledger
+                        .anchor_index(pid.into(), slot, &cid, root.into())
+                        .await?;
                 }
             }
             part.counts = owner_part
@@ -736,7 +738,11 @@ impl Vault {
         let policy: Policy = policy_text.parse()?;
         let partition = Partition::new(address.as_slice(), policy.clone(), part.epoch)?;
         let pid = *partition.id().as_bytes();
-        if ledger.capsule(address, pid, part.epoch).await?.is_none() {
+        if ledger
+            .capsule(address, pid.into(), part.epoch)
+            .await?
+            .is_none()
+        {
             let key = PartitionKey::from_bytes(hex32(&part.key, "owner state")?);
             let capsule = Capsule::seal(self.public_key()?, &partition, &key, &mut OsRng)?;
             let cid = self
@@ -747,7 +753,12 @@ impl Vault {
                 )
                 .await?;
             ledger
-                .publish_capsule(pid, part.epoch, &cid.to_string(), policy_hash(&policy))
+                .publish_capsule(
+                    pid.into(),
+                    part.epoch,
+                    &cid.to_string(),
+                    policy_hash(&policy).into(),
+                )
                 .await?;
         }
         part.published = true;
@@ -875,7 +886,7 @@ impl Vault {
                 Err(Error::Ledger(e)) => return Err(Error::Ledger(e)),
                 Err(e) => results.rejected.push(RejectedPartition {
                     publisher: entry.publisher,
-                    partition: entry.partition,
+                    partition: entry.partition.0,
                     epoch: entry.epoch,
                     reason: e.to_string(),
                 }),
@@ -888,7 +899,7 @@ impl Vault {
     async fn search_partition(
         &self,
         user: &Member,
-        entry: &CapsuleEntry,
+        entry: &PublishedCapsule,
         keyword: &Keyword,
     ) -> Result<Vec<SearchHit>> {
         let Some(key) = self.partition_key(user, entry).await? else {
@@ -898,7 +909,7 @@ impl Vault {
         if roots.is_empty() {
             return Ok(Vec::new());
         }
-        let pid = PartitionId::from_bytes(entry.partition);
+        let pid = PartitionId::from_bytes(entry.partition.0);
         let kw = KeywordKey::derive(&pid, &key, keyword);
         let answer = self.search_cache()?.host.prove(&kw.token());
         let mut hits = Vec::new();
@@ -925,9 +936,9 @@ impl Vault {
     async fn partition_key(
         &self,
         user: &Member,
-        entry: &CapsuleEntry,
+        entry: &PublishedCapsule,
     ) -> Result<Option<PartitionKey>> {
-        let cache_key = (user.address(), entry.partition);
+        let cache_key = (user.address(), entry.partition.0);
         if let Some(cached) = self.search_cache()?.keys.get(&cache_key) {
             return Ok(cached.clone());
         }
@@ -952,8 +963,8 @@ impl Vault {
 
     /// Loads the anchored shards of a partition into the host; returns their roots in
     /// anchor order.
-    async fn load_partition(&self, entry: &CapsuleEntry) -> Result<Vec<ShardRoot>> {
-        let pid = PartitionId::from_bytes(entry.partition);
+    async fn load_partition(&self, entry: &PublishedCapsule) -> Result<Vec<ShardRoot>> {
+        let pid = PartitionId::from_bytes(entry.partition.0);
         let anchors = self
             .ledger
             .index_anchors(entry.publisher, entry.partition)
@@ -1071,7 +1082,7 @@ impl Vault {
             .put(sealed.to_bytes().into(), PutOptions::new().with_pin(true))
             .await?;
         ledger
-            .update_record(info.record, &cid.to_string(), policy_hash(&wanted))
+            .update_record(info.record, &cid.to_string(), policy_hash(&wanted).into())
             .await?;
         for old_cid in superseded {
             if let Err(e) = self.store.unpin(&old_cid).await {
@@ -1102,7 +1113,7 @@ impl Vault {
                 .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
                 .await?;
             ledger
-                .update_record(info.record, &cid.to_string(), policy_hash(&wanted))
+                .update_record(info.record, &cid.to_string(), policy_hash(&wanted).into())
                 .await?;
         }
         Ok(base)

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use medseal::chain::dev_keys::anvil_dev_signer;
 use medseal::chain::{
-    ChainLog, CreatedRecord, EmbeddedChain, Ledger, LedgerError, LedgerResult, LogFilter,
+    B256, ChainLog, CreatedRecord, EmbeddedChain, Ledger, LedgerError, LedgerResult, LogFilter,
     TxOutcome, TxReceipt,
 };
 use medseal::storage::{Cid, LocalStore};
@@ -512,7 +512,7 @@ impl Ledger for Flaky {
     async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
         self.inner.logs(filter).await
     }
-    async fn create_record(&self, cid: &str, hash: [u8; 32]) -> LedgerResult<CreatedRecord> {
+    async fn create_record(&self, cid: &str, hash: B256) -> LedgerResult<CreatedRecord> {
         // Fail *after* the transaction: the worst case for recovery.
         let created = self.inner.create_record(cid, hash).await?;
         if take(&self.fail_create) {
@@ -522,10 +522,10 @@ impl Ledger for Flaky {
     }
     async fn anchor_index(
         &self,
-        p: [u8; 32],
+        p: B256,
         seq: u64,
         cid: &str,
-        root: [u8; 32],
+        root: B256,
     ) -> LedgerResult<TxReceipt> {
         if take(&self.fail_anchor) {
             return Err(crashed());
@@ -680,12 +680,17 @@ async fn a_forged_partition_is_rejected_without_failing_the_search() {
         .await
         .unwrap();
     as_mallory
-        .publish_capsule([7; 32], 0, &garbage.to_string(), [1; 32])
+        .publish_capsule(
+            B256::repeat_byte(7),
+            0,
+            &garbage.to_string(),
+            B256::repeat_byte(1),
+        )
         .await
         .unwrap();
     let policy: medseal::abe::Policy = "role:researcher".parse().unwrap();
     let partition = Partition::new(mallory.address().as_slice(), policy.clone(), 0).unwrap();
-    let pid = *partition.id().as_bytes();
+    let pid = B256::from(*partition.id().as_bytes());
     let (mut owner, capsule) =
         OwnerPartition::create(partition, vault.public_key().unwrap(), &mut OsRng).unwrap();
     let capsule_cid = vault
@@ -695,7 +700,7 @@ async fn a_forged_partition_is_rejected_without_failing_the_search() {
         .unwrap();
     let hash: [u8; 32] = sha2::Sha256::digest(policy.to_string().as_bytes()).into();
     as_mallory
-        .publish_capsule(pid, 0, &capsule_cid.to_string(), hash)
+        .publish_capsule(pid, 0, &capsule_cid.to_string(), hash.into())
         .await
         .unwrap();
     let mut stolen = [0u8; 32];
@@ -710,7 +715,12 @@ async fn a_forged_partition_is_rejected_without_failing_the_search() {
         .await
         .unwrap();
     as_mallory
-        .anchor_index(pid, 0, &shard_cid.to_string(), *shard.root().as_bytes())
+        .anchor_index(
+            pid,
+            0,
+            &shard_cid.to_string(),
+            B256::from(*shard.root().as_bytes()),
+        )
         .await
         .unwrap();
 

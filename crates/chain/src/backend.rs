@@ -21,7 +21,7 @@ pub struct ChainLog {
     /// Timestamp (Unix seconds) of that block.
     pub timestamp: u64,
     /// Emitting transaction.
-    pub tx_hash: [u8; 32],
+    pub tx_hash: B256,
     /// Index of the log within its block.
     pub log_index: u64,
 }

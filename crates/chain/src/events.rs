@@ -8,7 +8,7 @@ use crate::backend::{ChainLog, LogFilter};
 use crate::bindings::MedsealRegistry as R;
 use crate::error::LedgerError;
 use crate::ledger::LedgerResult;
-use crate::types::{AuditEntry, AuditEvent, Capsule, IndexAnchor, RecordId};
+use crate::types::{AuditEntry, AuditEvent, IndexAnchor, PublishedCapsule, RecordId};
 
 /// Signature hashes of every event whose first indexed parameter is a record id.
 pub(crate) const RECORD_EVENTS: [B256; 7] = [
@@ -45,7 +45,7 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
             let event = AuditEvent::Created {
                 owner: e.owner,
                 manifest_cid: e.manifestCid,
-                policy_hash: e.policyHash.0,
+                policy_hash: e.policyHash,
             };
             (e.record, event)
         }
@@ -54,7 +54,7 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
             let event = AuditEvent::Updated {
                 owner: e.owner,
                 manifest_cid: e.manifestCid,
-                policy_hash: e.policyHash.0,
+                policy_hash: e.policyHash,
             };
             (e.record, event)
         }
@@ -104,38 +104,38 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
 
 /// Events `event` of `who` for one (partition, `n`), `n` being the shard sequence number of an
 /// anchor or the epoch of a capsule (the third indexed parameter of both events).
-pub(crate) fn slot_filter(event: B256, who: Address, partition: [u8; 32], n: u64) -> LogFilter {
+pub(crate) fn slot_filter(event: B256, who: Address, partition: B256, n: u64) -> LogFilter {
     LogFilter::events(&[event])
         .with_topic(0, who.into_word())
-        .with_topic(1, B256::from(partition))
+        .with_topic(1, partition)
         .with_topic(2, B256::from(U256::from(n)))
 }
 
 pub(crate) fn anchor_of(event: R::IndexAnchored, block_number: u64) -> IndexAnchor {
     IndexAnchor {
         anchorer: event.anchorer,
-        partition: event.partition.0,
+        partition: event.partition,
         shard_seq: event.shardSeq,
         shard_cid: event.shardCid,
-        merkle_root: event.merkleRoot.0,
+        merkle_root: event.merkleRoot,
         block_number,
     }
 }
 
-pub(crate) fn capsule_of(event: R::CapsulePublished, block_number: u64) -> Capsule {
-    Capsule {
+pub(crate) fn capsule_of(event: R::CapsulePublished, block_number: u64) -> PublishedCapsule {
+    PublishedCapsule {
         publisher: event.publisher,
-        partition: event.partition.0,
+        partition: event.partition,
         epoch: event.epoch,
         capsule_cid: event.capsuleCid,
-        policy_hash: event.policyHash.0,
+        policy_hash: event.policyHash,
         block_number,
     }
 }
 
 /// The commitment `publishCapsule` stores: keccak256(abi.encode(keccak256(cid), policyHash)).
-pub(crate) fn capsule_commitment(capsule_cid: &str, policy_hash: [u8; 32]) -> B256 {
-    keccak256((keccak256(capsule_cid.as_bytes()), B256::from(policy_hash)).abi_encode())
+pub(crate) fn capsule_commitment(capsule_cid: &str, policy_hash: B256) -> B256 {
+    keccak256((keccak256(capsule_cid.as_bytes()), policy_hash).abi_encode())
 }
 
 /// Logs sorted into chain order (block, then log index). Chains already return them so;

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use alloy::primitives::keccak256;
+use alloy::primitives::{B256, keccak256};
 
 use crate::ledger::{Ledger, LedgerResult};
 use crate::types::RecordId;
@@ -121,8 +121,8 @@ pub fn sample_cid(label: &str, index: u64) -> String {
 
 /// A deterministic 32-byte digest without zero bytes (so its calldata cost does not depend on
 /// the index).
-pub fn sample_digest(label: &str, index: u64) -> [u8; 32] {
-    let mut digest = keccak256(format!("{label}#{index}")).0;
+pub fn sample_digest(label: &str, index: u64) -> B256 {
+    let mut digest = keccak256(format!("{label}#{index}"));
     for byte in &mut digest {
         if *byte == 0 {
             *byte = 1;

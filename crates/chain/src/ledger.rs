@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use alloy::primitives::{Address, keccak256};
+use alloy::primitives::{Address, B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
 use async_trait::async_trait;
@@ -22,7 +22,7 @@ use crate::events::{
     in_chain_order, record_topic, slot_filter,
 };
 use crate::types::{
-    AccessRequest, AccessState, AuditEntry, Capsule, CreatedRecord, IndexAnchor, RecordId,
+    AccessRequest, AccessState, AuditEntry, CreatedRecord, IndexAnchor, PublishedCapsule, RecordId,
     RecordInfo, TxReceipt,
 };
 
@@ -85,11 +85,11 @@ pub trait Ledger: Send + Sync {
     async fn create_record(
         &self,
         manifest_cid: &str,
-        policy_hash: [u8; 32],
+        policy_hash: B256,
     ) -> LedgerResult<CreatedRecord> {
         let calldata = R::createRecordCall {
             manifestCid: manifest_cid.to_owned(),
-            policyHash: policy_hash.into(),
+            policyHash: policy_hash,
         }
         .abi_encode();
         let outcome = self.transact(calldata).await?;
@@ -111,12 +111,12 @@ pub trait Ledger: Send + Sync {
         &self,
         record: RecordId,
         manifest_cid: &str,
-        policy_hash: [u8; 32],
+        policy_hash: B256,
     ) -> LedgerResult<TxReceipt> {
         let call = R::updateRecordCall {
             record: record.0,
             manifestCid: manifest_cid.to_owned(),
-            policyHash: policy_hash.into(),
+            policyHash: policy_hash,
         };
         submit(self, call).await
     }
@@ -162,16 +162,16 @@ pub trait Ledger: Send + Sync {
     /// encrypted-index partition; once per (sender, partition, shard_seq).
     async fn anchor_index(
         &self,
-        partition: [u8; 32],
+        partition: B256,
         shard_seq: u64,
         shard_cid: &str,
-        merkle_root: [u8; 32],
+        merkle_root: B256,
     ) -> LedgerResult<TxReceipt> {
         let call = R::anchorIndexCall {
-            partition: partition.into(),
+            partition,
             shardSeq: shard_seq,
             shardCid: shard_cid.to_owned(),
-            merkleRoot: merkle_root.into(),
+            merkleRoot: merkle_root,
         };
         submit(self, call).await
     }
@@ -179,16 +179,16 @@ pub trait Ledger: Send + Sync {
     /// Publishes the key capsule of (`partition`, `epoch`); once per (sender, partition, epoch).
     async fn publish_capsule(
         &self,
-        partition: [u8; 32],
+        partition: B256,
         epoch: u64,
         capsule_cid: &str,
-        policy_hash: [u8; 32],
+        policy_hash: B256,
     ) -> LedgerResult<TxReceipt> {
         let call = R::publishCapsuleCall {
-            partition: partition.into(),
+            partition,
             epoch,
             capsuleCid: capsule_cid.to_owned(),
-            policyHash: policy_hash.into(),
+            policyHash: policy_hash,
         };
         submit(self, call).await
     }
@@ -230,8 +230,8 @@ pub trait Ledger: Send + Sync {
             created_at: stored.createdAt.to::<u64>(),
             updated_at: stored.updatedAt.to::<u64>(),
             manifest_cid,
-            manifest_digest: stored.manifestDigest.0,
-            policy_hash: stored.policyHash.0,
+            manifest_digest: stored.manifestDigest,
+            policy_hash: stored.policyHash,
         })
     }
 
@@ -335,12 +335,12 @@ pub trait Ledger: Send + Sync {
     async fn index_anchor(
         &self,
         anchorer: Address,
-        partition: [u8; 32],
+        partition: B256,
         shard_seq: u64,
     ) -> LedgerResult<Option<IndexAnchor>> {
         let call = R::anchoredRootCall {
             anchorer,
-            partition: partition.into(),
+            partition,
             shardSeq: shard_seq,
         };
         let root = query(self, call).await?;
@@ -359,12 +359,12 @@ pub trait Ledger: Send + Sync {
     async fn capsule(
         &self,
         publisher: Address,
-        partition: [u8; 32],
+        partition: B256,
         epoch: u64,
-    ) -> LedgerResult<Option<Capsule>> {
+    ) -> LedgerResult<Option<PublishedCapsule>> {
         let call = R::capsuleCommitmentCall {
             publisher,
-            partition: partition.into(),
+            partition,
             epoch,
         };
         let commitment = query(self, call).await?;
@@ -373,7 +373,7 @@ pub trait Ledger: Send + Sync {
         }
         let (event, block) =
             stored_event::<_, R::CapsulePublished>(self, publisher, partition, epoch, |e| {
-                capsule_commitment(&e.capsuleCid, e.policyHash.0) == commitment
+                capsule_commitment(&e.capsuleCid, e.policyHash) == commitment
             })
             .await?;
         Ok(Some(capsule_of(event, block)))
@@ -387,7 +387,7 @@ pub trait Ledger: Send + Sync {
     /// does that for one entry); the contract stores exactly what it emits. A log that does
     /// not decode, or a second capsule for the same (publisher, partition, epoch) — the
     /// contract allows one — fails with [`LedgerError::Corrupt`].
-    async fn capsules(&self, publisher: Option<Address>) -> LedgerResult<Vec<Capsule>> {
+    async fn capsules(&self, publisher: Option<Address>) -> LedgerResult<Vec<PublishedCapsule>> {
         let mut filter = LogFilter::events(&[R::CapsulePublished::SIGNATURE_HASH]);
         if let Some(publisher) = publisher {
             filter = filter.with_topic(0, publisher.into_word());
@@ -424,20 +424,18 @@ pub trait Ledger: Send + Sync {
     async fn index_anchors(
         &self,
         anchorer: Address,
-        partition: [u8; 32],
+        partition: B256,
     ) -> LedgerResult<Vec<IndexAnchor>> {
         let filter = LogFilter::events(&[R::IndexAnchored::SIGNATURE_HASH])
             .with_topic(0, anchorer.into_word())
-            .with_topic(1, partition.into());
+            .with_topic(1, partition);
         let mut by_seq: BTreeMap<u64, IndexAnchor> = BTreeMap::new();
         for log in in_chain_order(self.logs(&filter).await?) {
             let event = decode_event::<R::IndexAnchored>(&log)?;
-            if event.anchorer != anchorer || event.partition.0 != partition {
+            if event.anchorer != anchorer || event.partition != partition {
                 return Err(LedgerError::Corrupt(format!(
-                    "IndexAnchored log of {} / {} returned for filter {anchorer} / 0x{}",
-                    event.anchorer,
-                    event.partition,
-                    alloy::hex::encode(partition)
+                    "IndexAnchored log of {} / {} returned for filter {anchorer} / {partition}",
+                    event.anchorer, event.partition,
                 )));
             }
             let shard_seq = event.shardSeq;
@@ -446,8 +444,7 @@ pub trait Ledger: Send + Sync {
                 .is_some()
             {
                 return Err(LedgerError::Corrupt(format!(
-                    "two IndexAnchored events of {anchorer} for partition 0x{} shard {shard_seq}",
-                    alloy::hex::encode(partition)
+                    "two IndexAnchored events of {anchorer} for partition {partition} shard {shard_seq}"
                 )));
             }
         }
@@ -474,7 +471,7 @@ async fn submit<L: Ledger + ?Sized, C: SolCall>(ledger: &L, call: C) -> LedgerRe
 async fn stored_event<L: Ledger + ?Sized, E: SolEvent>(
     ledger: &L,
     who: Address,
-    partition: [u8; 32],
+    partition: B256,
     n: u64,
     matches: impl Fn(&E) -> bool + Send,
 ) -> LedgerResult<(E, u64)> {

@@ -15,6 +15,15 @@
 //! [`Ledger::for_signer`] (or the inherent `with_signer` of either type) gives a handle to the
 //! same deployment that signs for another account, sharing the chain state or connection.
 //!
+//! A chain implements six required methods of [`Ledger`] (sender, registry address,
+//! `for_signer`, and [`transact`](Ledger::transact) / [`call`](Ledger::call) /
+//! [`logs`](Ledger::logs) against the registry); every registry operation is a provided method
+//! on top of them. A wrapper that delegates the required methods can override single
+//! operations (the vault's tests inject faults that way).
+//!
+//! Hashes, partition ids and Merkle roots are [`B256`]; content identifiers are opaque strings
+//! to this crate (it never parses them).
+//!
 //! ## What the contract stores (gas design)
 //!
 //! Gas targets: `createRecord` ≤ 120k, `grantAccess` ≤ 50k, `anchorIndex` ≤ 60k, independent of
@@ -63,7 +72,7 @@
 //! ```
 //! # async fn demo() -> Result<(), medseal_chain::LedgerError> {
 //! use std::sync::Arc;
-//! use medseal_chain::{EmbeddedChain, Ledger, PrivateKeySigner};
+//! use medseal_chain::{B256, EmbeddedChain, Ledger, PrivateKeySigner};
 //!
 //! let alice = PrivateKeySigner::random();
 //! let bob = PrivateKeySigner::random();
@@ -72,12 +81,13 @@
 //! let as_bob: Arc<dyn Ledger> = as_alice.for_signer(bob.clone());
 //! assert_eq!(as_bob.sender(), bob.address());
 //!
-//! let created = as_alice.create_record("bafy-manifest", [7; 32]).await?;
+//! let policy_hash = B256::repeat_byte(7);
+//! let created = as_alice.create_record("bafy-manifest", policy_hash).await?;
 //! as_alice.grant_access(created.record, bob.address()).await?;
 //! assert!(as_bob.can_access(created.record, bob.address()).await?);
 //! assert_eq!(as_bob.shared_with(bob.address()).await?, vec![created.record]);
 //!
-//! as_bob.publish_capsule([1; 32], 0, "bafy-capsule", [7; 32]).await?;
+//! as_bob.publish_capsule(B256::repeat_byte(1), 0, "bafy-capsule", policy_hash).await?;
 //! let capsules = as_alice.capsules(Some(bob.address())).await?;
 //! assert_eq!(capsules[0].capsule_cid, "bafy-capsule");
 //! # Ok(()) }
@@ -100,7 +110,7 @@ mod rpc;
 mod signing;
 mod types;
 
-pub use alloy::primitives::Address;
+pub use alloy::primitives::{Address, B256};
 pub use alloy::signers::local::PrivateKeySigner;
 
 pub use crate::backend::{ChainLog, LogFilter, TxOutcome};
@@ -109,6 +119,6 @@ pub use crate::error::{BoxError, LedgerError};
 pub use crate::ledger::{Ledger, LedgerResult};
 pub use crate::rpc::{RpcChain, RpcOptions};
 pub use crate::types::{
-    AccessRequest, AccessState, AuditEntry, AuditEvent, Capsule, CreatedRecord, IndexAnchor,
-    RecordId, RecordInfo, TxReceipt,
+    AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, IndexAnchor,
+    PublishedCapsule, RecordId, RecordInfo, TxReceipt,
 };

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use medseal_chain::dev_keys::anvil_dev_signer;
 use medseal_chain::{
-    AccessState, Address, ChainLog, EmbeddedChain, Ledger, LedgerError, LedgerResult, LogFilter,
-    PrivateKeySigner, RecordId, TxOutcome, TxReceipt,
+    AccessState, Address, B256, ChainLog, EmbeddedChain, Ledger, LedgerError, LedgerResult,
+    LogFilter, PrivateKeySigner, RecordId, TxOutcome, TxReceipt,
 };
 
 #[derive(Default)]
@@ -70,7 +70,7 @@ async fn overrides_are_seen_everywhere_and_the_rest_is_provided() {
     let user = owner.for_signer(anvil_dev_signer(1).unwrap());
 
     let record = owner
-        .create_record("bafy-manifest", [7; 32])
+        .create_record("bafy-manifest", B256::repeat_byte(7))
         .await
         .unwrap()
         .record;

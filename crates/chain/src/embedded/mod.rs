@@ -26,7 +26,7 @@ mod journal;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use alloy::primitives::{Address, TxKind};
+use alloy::primitives::{Address, B256, TxKind};
 use alloy::signers::local::PrivateKeySigner;
 use async_trait::async_trait;
 
@@ -48,7 +48,7 @@ pub struct BlockInfo {
     /// Unix seconds.
     pub timestamp: u64,
     /// Block hash (chained over all previous blocks).
-    pub hash: [u8; 32],
+    pub hash: B256,
 }
 
 /// An in-process chain hosting one `MedsealRegistry`, seen through one signer.
@@ -143,7 +143,7 @@ impl EmbeddedChain {
         Ok(BlockInfo {
             number: head.number,
             timestamp: head.timestamp,
-            hash: head.hash.0,
+            hash: head.hash,
         })
     }
 

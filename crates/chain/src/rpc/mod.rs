@@ -345,7 +345,7 @@ impl Shared {
             }
             if started.elapsed() >= self.options.receipt_timeout {
                 return Err(LedgerError::ReceiptTimeout {
-                    tx_hash: hash.0,
+                    tx_hash: hash,
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
@@ -387,7 +387,7 @@ impl Shared {
             data: log.data().data.to_vec(),
             block_number,
             timestamp,
-            tx_hash: log.transaction_hash.unwrap_or_default().0,
+            tx_hash: log.transaction_hash.unwrap_or_default(),
             log_index: log.log_index.unwrap_or(0),
         })
     }
@@ -427,7 +427,7 @@ impl Ledger for RpcChain {
         }
         Ok(TxOutcome {
             receipt: TxReceipt {
-                tx_hash: receipt.transaction_hash.0,
+                tx_hash: receipt.transaction_hash,
                 block_number: receipt.block_number.unwrap_or(0),
                 gas_used: receipt.gas_used,
             },

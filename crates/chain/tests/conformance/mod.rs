@@ -7,8 +7,8 @@ use std::sync::Arc;
 use medseal_chain::dev_keys::anvil_dev_signer;
 use medseal_chain::gas_report;
 use medseal_chain::{
-    AccessRequest, AccessState, Address, AuditEvent, Capsule, IndexAnchor, Ledger, LedgerError,
-    RecordId, TxReceipt,
+    AccessRequest, AccessState, Address, AuditEvent, B256, IndexAnchor, Ledger, LedgerError,
+    PublishedCapsule, RecordId, TxReceipt,
 };
 
 /// Three accounts on one freshly deployed registry.
@@ -23,8 +23,8 @@ pub struct Harness {
     pub _guard: Option<Box<dyn Send>>,
 }
 
-fn digest(byte: u8) -> [u8; 32] {
-    [byte; 32]
+fn digest(byte: u8) -> B256 {
+    B256::repeat_byte(byte)
 }
 
 fn cid(label: &str) -> String {
@@ -53,7 +53,7 @@ pub async fn create_and_read_record(h: Harness) {
     assert_eq!(info.manifest_cid, manifest);
     assert_eq!(
         info.manifest_digest,
-        alloy::primitives::keccak256(manifest.as_bytes()).0
+        alloy::primitives::keccak256(manifest.as_bytes())
     );
     assert_eq!(info.policy_hash, digest(1));
     assert!(info.created_at > 0);
@@ -79,7 +79,7 @@ pub async fn create_rejects_empty_fields(h: Harness) {
         LedgerError::EmptyField { field } if field == "manifestCid"
     );
     assert_err!(
-        h.owner.create_record(&cid("m"), [0; 32]).await,
+        h.owner.create_record(&cid("m"), B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "policyHash"
     );
     assert_eq!(h.owner.record_count().await.unwrap(), 0);
@@ -388,7 +388,7 @@ pub async fn update_record_validates_fields(h: Harness) {
         LedgerError::EmptyField { field } if field == "manifestCid"
     );
     assert_err!(
-        h.owner.update_record(record, &cid("v2"), [0; 32]).await,
+        h.owner.update_record(record, &cid("v2"), B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "policyHash"
     );
     h.owner
@@ -483,7 +483,7 @@ pub async fn index_anchors_are_write_once(h: Harness) {
         LedgerError::EmptyField { field } if field == "shardCid"
     );
     assert_err!(
-        h.owner.anchor_index(partition, 2, &shard, [0; 32]).await,
+        h.owner.anchor_index(partition, 2, &shard, B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "merkleRoot"
     );
     // Other shards, partitions and anchorers are independent.
@@ -551,7 +551,7 @@ pub async fn capsules_are_write_once(h: Harness) {
         LedgerError::EmptyField { field } if field == "capsuleCid"
     );
     assert_err!(
-        h.owner.publish_capsule(partition, 4, &cid("c"), [0; 32]).await,
+        h.owner.publish_capsule(partition, 4, &cid("c"), B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "policyHash"
     );
     h.alice
@@ -638,13 +638,13 @@ pub async fn for_signer_acts_as_another_account_on_the_same_state(h: Harness) {
 
 fn expected_capsule(
     publisher: Address,
-    partition: [u8; 32],
+    partition: B256,
     epoch: u64,
     label: &str,
     policy: u8,
     receipt: TxReceipt,
-) -> Capsule {
-    Capsule {
+) -> PublishedCapsule {
+    PublishedCapsule {
         publisher,
         partition,
         epoch,
@@ -698,7 +698,7 @@ pub async fn capsules_lists_every_publication_in_chain_order(h: Harness) {
         all.windows(2)
             .all(|w| w[0].block_number < w[1].block_number)
     );
-    let of = |who: Address| -> Vec<Capsule> {
+    let of = |who: Address| -> Vec<PublishedCapsule> {
         expected
             .iter()
             .filter(|c| c.publisher == who)
@@ -764,7 +764,7 @@ pub async fn index_anchors_lists_a_partition_by_shard_seq(h: Harness) {
             .await,
         LedgerError::AlreadyAnchored { .. }
     );
-    let expected = |who: Address, part: [u8; 32]| -> Vec<IndexAnchor> {
+    let expected = |who: Address, part: B256| -> Vec<IndexAnchor> {
         let mut list: Vec<IndexAnchor> = anchors
             .iter()
             .filter(|a| a.anchorer == who && a.partition == part)
