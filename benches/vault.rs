@@ -14,7 +14,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use medseal::abe::envelope::{self, DataKey};
 use medseal::abe::{Fame, Policy};
-use medseal::chain::{EmbeddedChain, Ledger};
+use medseal::chain::{B256, EmbeddedChain, Ledger};
 use medseal::storage::{ContentStore, LocalStore, PutOptions};
 use medseal::{Attachment, Authority, Config, Keyword, NewRecord, PrivateKeySigner, Vault};
 use rand_core::OsRng;
@@ -184,7 +184,7 @@ fn end_to_end(c: &mut Criterion) {
     });
     parts.bench_function("chain_create_record_journaled", |b| {
         b.iter(|| {
-            rt.block_on(ledger.create_record("QmBench", [7; 32]))
+            rt.block_on(ledger.create_record("QmBench", B256::repeat_byte(7)))
                 .unwrap()
         });
     });
@@ -192,12 +192,17 @@ fn end_to_end(c: &mut Criterion) {
     parts.bench_function("chain_anchor_index_journaled", |b| {
         b.iter(|| {
             slot += 1;
-            rt.block_on(ledger.anchor_index([9; 32], slot, "QmShard", [5; 32]))
-                .unwrap()
+            rt.block_on(ledger.anchor_index(
+                B256::repeat_byte(9),
+                slot,
+                "QmShard",
+                B256::repeat_byte(5),
+            ))
+            .unwrap()
         });
     });
     let record = rt
-        .block_on(ledger.create_record("QmBench", [7; 32]))
+        .block_on(ledger.create_record("QmBench", B256::repeat_byte(7)))
         .unwrap()
         .record;
     parts.bench_function("chain_log_access_journaled", |b| {

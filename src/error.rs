@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::chain::{Address, LedgerError, RecordId};
+use crate::chain::{Address, B256, LedgerError, RecordId};
 use crate::index::VerifyError;
 use crate::storage::{Cid, StorageError};
 
@@ -173,8 +173,8 @@ pub enum Tampering {
     /// A partition's anchors skip a shard sequence number.
     #[error("index anchors of partition {partition} skip shard {shard_seq}")]
     AnchorGap {
-        /// The partition id (hex).
-        partition: String,
+        /// The partition id.
+        partition: B256,
         /// The first missing shard sequence number.
         shard_seq: u64,
     },

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::abe::envelope::{self, DataKey};
 use crate::abe::{Fame, Policy, fame};
-use crate::chain::Address;
+use crate::chain::{Address, B256};
 use crate::error::{Error, Result, Tampering};
 use crate::fsutil::{BinReader, BinWriter};
 use crate::identity::id_attribute;
@@ -171,8 +171,8 @@ impl Manifest {
 }
 
 /// SHA-256 of the canonical policy text: what the chain records for a record or partition.
-pub(crate) fn policy_hash(policy: &Policy) -> [u8; 32] {
-    Sha256::digest(policy.to_string().as_bytes()).into()
+pub(crate) fn policy_hash(policy: &Policy) -> B256 {
+    B256::from(<[u8; 32]>::from(Sha256::digest(policy.to_string().as_bytes())))
 }
 
 /// The policy a record key is wrapped under.

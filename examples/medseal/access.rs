@@ -234,7 +234,7 @@ impl Event {
     fn new(event: AuditEvent, d: &Directory) -> Self {
         use AuditEvent as A;
         let m = |address| d.member(address);
-        let wrap = |owner, manifest_cid, policy_hash: [u8; 32]| Wrap {
+        let wrap = |owner, manifest_cid, policy_hash: medseal::chain::B256| Wrap {
             owner: m(owner),
             manifest_cid,
             policy_hash: hex::encode(policy_hash),

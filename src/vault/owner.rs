@@ -59,7 +59,7 @@ impl Vault {
             None => {
                 let hash = hex32(&pending.policy_hash, "owner state")?;
                 ledger
-                    .create_record(&pending.manifest_cid, hash)
+                    .create_record(&pending.manifest_cid, hash.into())
                     .await?
                     .record
             }
@@ -90,8 +90,8 @@ impl Vault {
             let root = *shard.root().as_bytes();
             let pid = *owner_part.id().as_bytes();
             let slot = part.next_slot;
-            match ledger.index_anchor(address, pid, slot).await? {
-                Some(anchor) if anchor.merkle_root == root => {}
+            match ledger.index_anchor(address, pid.into(), slot).await? {
+                Some(anchor) if anchor.merkle_root.0 == root => {}
                 Some(_) => {
                     return Err(Error::inconsistent(
                         "owner state",
@@ -99,7 +99,9 @@ impl Vault {
                     ));
                 }
                 None => {
-                    ledger.anchor_index(pid, slot, &cid, root).await?;
+                    ledger
+                        .anchor_index(pid.into(), slot, &cid, root.into())
+                        .await?;
                 }
             }
             part.counts = owner_part
@@ -159,7 +161,11 @@ impl Vault {
         let policy: Policy = policy_text.parse()?;
         let partition = Partition::new(address.as_slice(), policy.clone(), part.epoch)?;
         let pid = *partition.id().as_bytes();
-        if ledger.capsule(address, pid, part.epoch).await?.is_none() {
+        if ledger
+            .capsule(address, pid.into(), part.epoch)
+            .await?
+            .is_none()
+        {
             let key = PartitionKey::from_bytes(hex32(&part.key, "owner state")?);
             let capsule = Capsule::seal(self.public_key()?, &partition, &key, &mut OsRng)?;
             let cid = self
@@ -170,7 +176,12 @@ impl Vault {
                 )
                 .await?;
             ledger
-                .publish_capsule(pid, part.epoch, &cid.to_string(), policy_hash(&policy))
+                .publish_capsule(
+                    pid.into(),
+                    part.epoch,
+                    &cid.to_string(),
+                    policy_hash(&policy),
+                )
                 .await?;
         }
         part.published = true;

@@ -284,7 +284,7 @@ impl Vault {
         }
         state.pending = Some(PendingPut {
             manifest_cid: manifest_cid.clone(),
-            policy_hash: hex::encode(policy_hash(&wrapped)),
+            policy_hash: hex::encode(policy_hash(&wrapped).0),
             policy: record.policy.to_string(),
             keywords,
         });

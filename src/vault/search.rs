@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Vault, parse_cid};
-use crate::chain::{Address, Capsule as PublishedCapsule, RecordId};
+use crate::chain::{Address, B256, PublishedCapsule, RecordId};
 use crate::error::{Error, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::sse::{
@@ -46,7 +46,7 @@ pub struct RejectedPartition {
     /// Who published it.
     pub publisher: Address,
     /// The partition id.
-    pub partition: [u8; 32],
+    pub partition: B256,
     /// Its epoch.
     pub epoch: u64,
     /// Why it was rejected.
@@ -59,7 +59,7 @@ pub(super) struct SearchCache {
     /// Roots of the shards inserted into `host`, per partition, in anchor order.
     loaded: HashMap<PartitionId, Vec<ShardRoot>>,
     /// Opened partition keys per (reader, partition); `None`: the policy is not satisfied.
-    keys: HashMap<(Address, [u8; 32]), Option<PartitionKey>>,
+    keys: HashMap<(Address, B256), Option<PartitionKey>>,
 }
 
 pub(super) fn record_ref(record: RecordId) -> Result<RecordRef> {
@@ -131,7 +131,7 @@ impl Vault {
         if roots.is_empty() {
             return Ok(Vec::new());
         }
-        let pid = PartitionId::from_bytes(entry.partition);
+        let pid = PartitionId::from_bytes(entry.partition.0);
         let kw = KeywordKey::derive(&pid, &key, keyword);
         let answer = self.search_cache()?.host.prove(&kw.token());
         let mut hits = Vec::new();
@@ -171,7 +171,7 @@ impl Vault {
             .map_err(|source| Tampering::CapsuleEncoding { cid, source })?;
         let policy = capsule.policy()?;
         let pid = Partition::new(entry.publisher.as_slice(), policy.clone(), entry.epoch)?.id();
-        if policy_hash(&policy) != entry.policy_hash || *pid.as_bytes() != entry.partition {
+        if policy_hash(&policy) != entry.policy_hash || *pid.as_bytes() != entry.partition.0 {
             return Err(Tampering::CapsuleMismatch { cid }.into());
         }
         let key = if policy.is_satisfied_by(user.attributes()) {
@@ -186,15 +186,15 @@ impl Vault {
     /// Loads the anchored shards of a partition into the host; returns their roots in
     /// anchor order.
     async fn load_partition(&self, entry: &PublishedCapsule) -> Result<Vec<ShardRoot>> {
-        let pid = PartitionId::from_bytes(entry.partition);
+        let pid = PartitionId::from_bytes(entry.partition.0);
         let anchors = self
             .ledger
             .index_anchors(entry.publisher, entry.partition)
             .await?;
         for (slot, anchor) in anchors.iter().enumerate() {
-            if anchor.epoch != slot as u64 {
+            if anchor.shard_seq != slot as u64 {
                 return Err(Tampering::AnchorGap {
-                    partition: hex::encode(entry.partition),
+                    partition: entry.partition,
                     shard_seq: slot as u64,
                 }
                 .into());
@@ -206,12 +206,12 @@ impl Vault {
             let shard = Shard::from_bytes(&self.store.get(&cid).await?)
                 .map_err(|source| Tampering::ShardEncoding { cid, source })?;
             let root = shard.root();
-            if shard.partition() != &pid || root.as_bytes() != &anchor.merkle_root {
+            if shard.partition() != &pid || root.as_bytes() != &anchor.merkle_root.0 {
                 return Err(Tampering::ShardMismatch { cid }.into());
             }
             let mut cache = self.search_cache()?;
             let have = cache.loaded.get(&pid).map_or(0, Vec::len);
-            if have as u64 == anchor.epoch {
+            if have as u64 == anchor.shard_seq {
                 cache.host.insert_shard(shard)?;
                 cache.loaded.entry(pid).or_default().push(root);
             }

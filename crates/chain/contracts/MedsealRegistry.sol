@@ -6,8 +6,9 @@ pragma solidity ^0.8.24;
 ///         read it, which encrypted-index shards and key capsules were published, and an
 ///         audit trail of every change.
 ///
-/// @dev Storage / gas design (targets: createRecord <= 120k, grantAccess <= 50k,
-///      anchorIndex <= 60k gas, independent of how many records exist):
+/// @dev Storage / gas design (the gas targets of createRecord, grantAccess and anchorIndex are
+///      defined in medseal-chain's `gas_report::GAS_TARGETS` and must hold independently of how
+///      many records exist):
 ///
 ///      * A record occupies exactly three storage slots: `owner` (20 bytes) packed with the
 ///        `createdAt` / `updatedAt` timestamps (6 bytes each) in one slot, then the 32-byte
@@ -25,8 +26,9 @@ pragma solidity ^0.8.24;
 ///        change emits an event, so the event log is a complete audit trail and replaying
 ///        it reproduces the access state exactly.
 ///      * Index anchors and key capsules store one 32-byte word each (the Merkle root, resp.
-///        a commitment to capsule CID + policy hash) keyed by (sender, partition, epoch);
-///        the CIDs are in the events.
+///        a commitment to capsule CID + policy hash) keyed by (sender, partition, shardSeq),
+///        resp. (sender, partition, epoch); the CIDs are in the events. An index partition id
+///        already binds its epoch; `shardSeq` numbers the partition's shards 0, 1, 2, ...
 contract MedsealRegistry {
     /// @notice Access state of one user for one record.
     enum Access {
@@ -67,8 +69,8 @@ contract MedsealRegistry {
     error NoPendingRequest(uint64 record, address user);
     /// @notice `caller` may not read `record`, so it cannot log an access either.
     error NotAuthorized(uint64 record, address caller);
-    /// @notice `anchorer` already anchored an index shard for (`partition`, `epoch`).
-    error AlreadyAnchored(address anchorer, bytes32 partition, uint64 epoch);
+    /// @notice `anchorer` already anchored an index shard for (`partition`, `shardSeq`).
+    error AlreadyAnchored(address anchorer, bytes32 partition, uint64 shardSeq);
     /// @notice `publisher` already published a capsule for (`partition`, `epoch`).
     error AlreadyPublished(address publisher, bytes32 partition, uint64 epoch);
 
@@ -86,9 +88,9 @@ contract MedsealRegistry {
     event AccessDenied(uint64 indexed record, address indexed user);
     /// @notice `accessor` (owner or grantee) recorded that it accessed `record`.
     event AccessLogged(uint64 indexed record, address indexed accessor);
-    /// @notice `anchorer` anchored an encrypted-index shard for (`partition`, `epoch`).
+    /// @notice `anchorer` anchored encrypted-index shard number `shardSeq` of `partition`.
     event IndexAnchored(
-        address indexed anchorer, bytes32 indexed partition, uint64 indexed epoch, bytes32 merkleRoot, string shardCid
+        address indexed anchorer, bytes32 indexed partition, uint64 indexed shardSeq, bytes32 merkleRoot, string shardCid
     );
     /// @notice `publisher` published a key capsule for (`partition`, `epoch`).
     event CapsulePublished(
@@ -218,20 +220,21 @@ contract MedsealRegistry {
 
     // ------------------------------------------------------------------ index anchors and capsules
 
-    /// @notice Anchors the Merkle root of an encrypted-index shard for (`partition`, `epoch`).
-    ///         Each (caller, partition, epoch) can be anchored once; the root is immutable.
-    function anchorIndex(bytes32 partition, uint64 epoch, string calldata shardCid, bytes32 merkleRoot) external {
+    /// @notice Anchors the Merkle root of shard number `shardSeq` (0, 1, 2, ...) of an
+    ///         encrypted-index partition. Each (caller, partition, shardSeq) can be anchored
+    ///         once; the root is immutable.
+    function anchorIndex(bytes32 partition, uint64 shardSeq, string calldata shardCid, bytes32 merkleRoot) external {
         if (bytes(shardCid).length == 0) revert EmptyField("shardCid");
         if (merkleRoot == bytes32(0)) revert EmptyField("merkleRoot");
-        bytes32 key = _slotKey(msg.sender, partition, epoch);
-        if (_anchors[key] != bytes32(0)) revert AlreadyAnchored(msg.sender, partition, epoch);
+        bytes32 key = _slotKey(msg.sender, partition, shardSeq);
+        if (_anchors[key] != bytes32(0)) revert AlreadyAnchored(msg.sender, partition, shardSeq);
         _anchors[key] = merkleRoot;
-        emit IndexAnchored(msg.sender, partition, epoch, merkleRoot, shardCid);
+        emit IndexAnchored(msg.sender, partition, shardSeq, merkleRoot, shardCid);
     }
 
-    /// @notice Merkle root anchored by `anchorer` for (`partition`, `epoch`), or zero.
-    function anchoredRoot(address anchorer, bytes32 partition, uint64 epoch) external view returns (bytes32) {
-        return _anchors[_slotKey(anchorer, partition, epoch)];
+    /// @notice Merkle root anchored by `anchorer` for (`partition`, `shardSeq`), or zero.
+    function anchoredRoot(address anchorer, bytes32 partition, uint64 shardSeq) external view returns (bytes32) {
+        return _anchors[_slotKey(anchorer, partition, shardSeq)];
     }
 
     /// @notice Publishes the key capsule of (`partition`, `epoch`), encrypted under `policyHash`.
@@ -258,7 +261,8 @@ contract MedsealRegistry {
         if (owner != msg.sender) revert NotOwner(record, msg.sender);
     }
 
-    function _slotKey(address who, bytes32 partition, uint64 epoch) private pure returns (bytes32) {
-        return keccak256(abi.encode(who, partition, epoch));
+    /// @dev `n` is the shard sequence number for anchors, the epoch for capsules.
+    function _slotKey(address who, bytes32 partition, uint64 n) private pure returns (bytes32) {
+        return keccak256(abi.encode(who, partition, n));
     }
 }

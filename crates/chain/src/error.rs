@@ -1,8 +1,17 @@
 //! The one error type of every [`Ledger`](crate::Ledger) operation.
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 
 use crate::types::RecordId;
+
+/// Every field name the contract reports in `EmptyField`.
+pub(crate) const EMPTY_FIELD_NAMES: [&str; 5] = [
+    "manifestCid",
+    "policyHash",
+    "shardCid",
+    "merkleRoot",
+    "capsuleCid",
+];
 
 /// Boxed error of a lower layer (HTTP client, file system, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -31,8 +40,9 @@ pub enum LedgerError {
     /// A required field was empty or zero (contract error `EmptyField`).
     #[error("required field `{field}` is empty")]
     EmptyField {
-        /// Name of the field as the contract spells it (`manifestCid`, `policyHash`, ...).
-        field: String,
+        /// Name of the field as the contract spells it: `manifestCid`, `policyHash`,
+        /// `shardCid`, `merkleRoot` or `capsuleCid`.
+        field: &'static str,
     },
     /// The user cannot be the subject of this access operation: the zero address, or the
     /// record's owner (contract error `InvalidUser`).
@@ -82,30 +92,25 @@ pub enum LedgerError {
         /// The sender.
         caller: Address,
     },
-    /// This (anchorer, partition, epoch) was anchored before (contract error `AlreadyAnchored`).
-    #[error(
-        "{anchorer} already anchored partition 0x{} epoch {epoch}",
-        hex32(partition)
-    )]
+    /// Shard `shard_seq` of this (anchorer, partition) was anchored before (contract error
+    /// `AlreadyAnchored`).
+    #[error("{anchorer} already anchored partition {partition} shard {shard_seq}")]
     AlreadyAnchored {
         /// The anchoring account.
         anchorer: Address,
         /// The index partition.
-        partition: [u8; 32],
-        /// The epoch.
-        epoch: u64,
+        partition: B256,
+        /// The shard sequence number within the partition.
+        shard_seq: u64,
     },
     /// This (publisher, partition, epoch) capsule was published before (contract error
     /// `AlreadyPublished`).
-    #[error(
-        "{publisher} already published a capsule for partition 0x{} epoch {epoch}",
-        hex32(partition)
-    )]
+    #[error("{publisher} already published a capsule for partition {partition} epoch {epoch}")]
     AlreadyPublished {
         /// The publishing account.
         publisher: Address,
         /// The index partition.
-        partition: [u8; 32],
+        partition: B256,
         /// The epoch.
         epoch: u64,
     },
@@ -140,13 +145,10 @@ pub enum LedgerError {
     #[error("transport error: {0}")]
     Transport(#[source] BoxError),
     /// A transaction was sent but no receipt appeared in time.
-    #[error(
-        "no receipt for transaction 0x{} after {waited_secs} s",
-        hex32(tx_hash)
-    )]
+    #[error("no receipt for transaction {tx_hash} after {waited_secs} s")]
     ReceiptTimeout {
         /// Hash of the transaction.
-        tx_hash: [u8; 32],
+        tx_hash: B256,
         /// How long we waited.
         waited_secs: u64,
     },
@@ -184,8 +186,4 @@ impl LedgerError {
                 | Self::AlreadyPublished { .. }
         )
     }
-}
-
-fn hex32(bytes: &[u8; 32]) -> String {
-    alloy::hex::encode(bytes)
 }

@@ -1,13 +1,14 @@
-//! Decoding of the registry's per-record events into [`AuditEntry`]s.
+//! The registry's events: the log filters that find them and their decoding into the
+//! [`Ledger`](crate::Ledger)'s types.
 
-use alloy::primitives::{B256, U256};
-use alloy::sol_types::SolEvent;
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::sol_types::{SolEvent, SolValue};
 
-use crate::backend::ChainLog;
+use crate::backend::{ChainLog, LogFilter};
 use crate::bindings::MedsealRegistry as R;
 use crate::error::LedgerError;
 use crate::ledger::LedgerResult;
-use crate::types::{AuditEntry, AuditEvent, RecordId};
+use crate::types::{AuditEntry, AuditEvent, IndexAnchor, PublishedCapsule, RecordId};
 
 /// Signature hashes of every event whose first indexed parameter is a record id.
 pub(crate) const RECORD_EVENTS: [B256; 7] = [
@@ -25,7 +26,8 @@ pub(crate) fn record_topic(record: RecordId) -> B256 {
     B256::from(U256::from(record.0))
 }
 
-fn decode<E: SolEvent>(log: &ChainLog) -> LedgerResult<E> {
+/// Decodes `log` as event `E`; `Corrupt` if it is not one.
+pub(crate) fn decode_event<E: SolEvent>(log: &ChainLog) -> LedgerResult<E> {
     E::decode_raw_log(log.topics.iter().copied(), &log.data)
         .map_err(|e| LedgerError::Corrupt(format!("cannot decode event {}: {e}", E::SIGNATURE)))
 }
@@ -39,33 +41,33 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
         .ok_or_else(|| LedgerError::Corrupt("registry log without topics".into()))?;
     let (record, event) = match signature {
         R::RecordCreated::SIGNATURE_HASH => {
-            let e = decode::<R::RecordCreated>(log)?;
+            let e = decode_event::<R::RecordCreated>(log)?;
             let event = AuditEvent::Created {
                 owner: e.owner,
                 manifest_cid: e.manifestCid,
-                policy_hash: e.policyHash.0,
+                policy_hash: e.policyHash,
             };
             (e.record, event)
         }
         R::RecordUpdated::SIGNATURE_HASH => {
-            let e = decode::<R::RecordUpdated>(log)?;
+            let e = decode_event::<R::RecordUpdated>(log)?;
             let event = AuditEvent::Updated {
                 owner: e.owner,
                 manifest_cid: e.manifestCid,
-                policy_hash: e.policyHash.0,
+                policy_hash: e.policyHash,
             };
             (e.record, event)
         }
         R::AccessGranted::SIGNATURE_HASH => {
-            let e = decode::<R::AccessGranted>(log)?;
+            let e = decode_event::<R::AccessGranted>(log)?;
             (e.record, AuditEvent::AccessGranted { user: e.user })
         }
         R::AccessRevoked::SIGNATURE_HASH => {
-            let e = decode::<R::AccessRevoked>(log)?;
+            let e = decode_event::<R::AccessRevoked>(log)?;
             (e.record, AuditEvent::AccessRevoked { user: e.user })
         }
         R::AccessRequested::SIGNATURE_HASH => {
-            let e = decode::<R::AccessRequested>(log)?;
+            let e = decode_event::<R::AccessRequested>(log)?;
             let event = AuditEvent::AccessRequested {
                 requester: e.requester,
                 owner: e.owner,
@@ -73,11 +75,11 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
             (e.record, event)
         }
         R::AccessDenied::SIGNATURE_HASH => {
-            let e = decode::<R::AccessDenied>(log)?;
+            let e = decode_event::<R::AccessDenied>(log)?;
             (e.record, AuditEvent::AccessDenied { user: e.user })
         }
         R::AccessLogged::SIGNATURE_HASH => {
-            let e = decode::<R::AccessLogged>(log)?;
+            let e = decode_event::<R::AccessLogged>(log)?;
             (
                 e.record,
                 AuditEvent::AccessLogged {
@@ -98,4 +100,47 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
         timestamp: log.timestamp,
         tx_hash: log.tx_hash,
     })
+}
+
+/// Events `event` of `who` for one (partition, `n`), `n` being the shard sequence number of an
+/// anchor or the epoch of a capsule (the third indexed parameter of both events).
+pub(crate) fn slot_filter(event: B256, who: Address, partition: B256, n: u64) -> LogFilter {
+    LogFilter::events(&[event])
+        .with_topic(0, who.into_word())
+        .with_topic(1, partition)
+        .with_topic(2, B256::from(U256::from(n)))
+}
+
+pub(crate) fn anchor_of(event: R::IndexAnchored, block_number: u64) -> IndexAnchor {
+    IndexAnchor {
+        anchorer: event.anchorer,
+        partition: event.partition,
+        shard_seq: event.shardSeq,
+        shard_cid: event.shardCid,
+        merkle_root: event.merkleRoot,
+        block_number,
+    }
+}
+
+pub(crate) fn capsule_of(event: R::CapsulePublished, block_number: u64) -> PublishedCapsule {
+    PublishedCapsule {
+        publisher: event.publisher,
+        partition: event.partition,
+        epoch: event.epoch,
+        capsule_cid: event.capsuleCid,
+        policy_hash: event.policyHash,
+        block_number,
+    }
+}
+
+/// The commitment `publishCapsule` stores: keccak256(abi.encode(keccak256(cid), policyHash)).
+pub(crate) fn capsule_commitment(capsule_cid: &str, policy_hash: B256) -> B256 {
+    keccak256((keccak256(capsule_cid.as_bytes()), policy_hash).abi_encode())
+}
+
+/// Logs sorted into chain order (block, then log index). Chains already return them so;
+/// sorting again (stable, so a no-op) keeps the listings' order guarantee local.
+pub(crate) fn in_chain_order(mut logs: Vec<ChainLog>) -> Vec<ChainLog> {
+    logs.sort_by_key(|log| (log.block_number, log.log_index));
+    logs
 }

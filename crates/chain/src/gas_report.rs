@@ -3,21 +3,33 @@
 //!
 //! [`measure`] runs a fixed sequence of transactions (fixed inputs, so the calldata and hence
 //! the gas are identical on every chain that uses the same two accounts) and collects the gas
-//! each one used.
+//! each one used; [`GAS_TARGETS`] is the one definition of the contract's gas budgets, and a
+//! [`GasReport`] judges itself against it (tests, the example and `scripts/gas-check.sh` use
+//! that verdict).
 
 use std::fmt::Write as _;
 
-use alloy::primitives::keccak256;
+use alloy::primitives::{B256, keccak256};
 
 use crate::ledger::{Ledger, LedgerResult};
 use crate::types::RecordId;
 
-/// Gas budgets per operation (the design targets of the contract).
-pub const TARGETS: [(&str, u64); 3] = [
+/// Gas budgets per operation (the design targets of the contract): `(operation, max gas)`.
+/// Each must hold however many records exist.
+pub const GAS_TARGETS: &[(&str, u64)] = &[
     ("createRecord", 120_000),
     ("grantAccess", 50_000),
     ("anchorIndex", 60_000),
 ];
+
+/// The target of a measurement name: `operation` or `operation@N` (see [`GasReport::entries`]).
+pub fn target(measurement: &str) -> Option<u64> {
+    let operation = measurement.split('@').next().unwrap_or(measurement);
+    GAS_TARGETS
+        .iter()
+        .find(|(op, _)| *op == operation)
+        .map(|(_, max)| *max)
+}
 
 /// Default number of records that exist before the "with many records" measurements.
 pub const DEFAULT_EXISTING_RECORDS: u64 = 1_000;
@@ -44,14 +56,13 @@ impl GasReport {
     pub fn violations(&self) -> Vec<String> {
         let mut missed = Vec::new();
         for (name, gas) in &self.entries {
-            let base = name.split('@').next().unwrap_or(name);
-            if let Some((_, target)) = TARGETS.iter().find(|(op, _)| *op == base)
-                && gas > target
+            if let Some(max) = target(name)
+                && *gas > max
             {
-                missed.push(format!("{name}: {gas} gas > target {target}"));
+                missed.push(format!("{name}: {gas} gas > target {max}"));
             }
         }
-        for (op, _) in TARGETS {
+        for (op, _) in GAS_TARGETS {
             if self.get(op).is_none() {
                 missed.push(format!("{op}: not measured"));
             }
@@ -59,14 +70,40 @@ impl GasReport {
         missed
     }
 
-    /// A flat JSON object `{"createRecord": N, ...}` on one line.
+    /// Whether the target of `operation` holds: it was measured, and every measurement of it
+    /// (plain and `@N`) is within [`GAS_TARGETS`]. `None` for an operation without a target.
+    pub fn target_holds(&self, operation: &str) -> Option<bool> {
+        let max = target(operation)?;
+        let mut measured = self
+            .entries
+            .iter()
+            .filter(|(name, _)| name.split('@').next() == Some(operation))
+            .peekable();
+        Some(measured.peek().is_some() && measured.all(|(_, gas)| *gas <= max))
+    }
+
+    /// One line of JSON: the gas of every measurement and the verdict on every target,
+    /// `{"gas": {"createRecord": N, ...}, "targets": {"createRecord": {"max": N, "holds": true},
+    /// ...}, "targets_hold": true}`.
     pub fn to_json(&self) -> String {
-        let body: Vec<String> = self
+        let gas: Vec<String> = self
             .entries
             .iter()
             .map(|(name, gas)| format!("\"{name}\": {gas}"))
             .collect();
-        format!("{{{}}}", body.join(", "))
+        let targets: Vec<String> = GAS_TARGETS
+            .iter()
+            .map(|(op, max)| {
+                let holds = self.target_holds(op) == Some(true);
+                format!("\"{op}\": {{\"max\": {max}, \"holds\": {holds}}}")
+            })
+            .collect();
+        format!(
+            "{{\"gas\": {{{}}}, \"targets\": {{{}}}, \"targets_hold\": {}}}",
+            gas.join(", "),
+            targets.join(", "),
+            self.violations().is_empty()
+        )
     }
 
     /// A human-readable table with the targets.
@@ -78,11 +115,10 @@ impl GasReport {
             "operation", "gas", "target"
         );
         for (name, gas) in &self.entries {
-            let base = name.split('@').next().unwrap_or(name);
-            match TARGETS.iter().find(|(op, _)| *op == base) {
-                Some((_, target)) => {
-                    let status = if gas <= target { "ok" } else { "MISSED" };
-                    let _ = writeln!(out, "{name:<26} {gas:>10} {target:>10}  {status}");
+            match target(name) {
+                Some(max) => {
+                    let status = if *gas <= max { "ok" } else { "MISSED" };
+                    let _ = writeln!(out, "{name:<26} {gas:>10} {max:>10}  {status}");
                 }
                 None => {
                     let _ = writeln!(out, "{name:<26} {gas:>10} {:>10}", "-");
@@ -121,8 +157,8 @@ pub fn sample_cid(label: &str, index: u64) -> String {
 
 /// A deterministic 32-byte digest without zero bytes (so its calldata cost does not depend on
 /// the index).
-pub fn sample_digest(label: &str, index: u64) -> [u8; 32] {
-    let mut digest = keccak256(format!("{label}#{index}")).0;
+pub fn sample_digest(label: &str, index: u64) -> B256 {
+    let mut digest = keccak256(format!("{label}#{index}"));
     for byte in &mut digest {
         if *byte == 0 {
             *byte = 1;
@@ -264,10 +300,32 @@ mod tests {
         };
         assert_eq!(
             report.to_json(),
-            r#"{"createRecord": 100000, "grantAccess": 60000, "anchorIndex": 1, "createRecord@1000": 130000}"#
+            concat!(
+                r#"{"gas": {"createRecord": 100000, "grantAccess": 60000, "anchorIndex": 1, "#,
+                r#""createRecord@1000": 130000}, "targets": {"#,
+                r#""createRecord": {"max": 120000, "holds": false}, "#,
+                r#""grantAccess": {"max": 50000, "holds": false}, "#,
+                r#""anchorIndex": {"max": 60000, "holds": true}}, "targets_hold": false}"#
+            )
         );
         let missed = report.violations();
         assert_eq!(missed.len(), 2, "{missed:?}");
         assert!(report.to_table().contains("MISSED"));
+        assert_eq!(report.target_holds("anchorIndex"), Some(true));
+        assert_eq!(report.target_holds("logAccess"), None);
+
+        let unmeasured = GasReport {
+            entries: vec![("createRecord".into(), 1)],
+        };
+        assert_eq!(unmeasured.target_holds("grantAccess"), Some(false));
+        assert!(unmeasured.to_json().ends_with(r#""targets_hold": false}"#));
+        let all_hold = GasReport {
+            entries: GAS_TARGETS
+                .iter()
+                .map(|(op, max)| ((*op).into(), *max))
+                .collect(),
+        };
+        assert!(all_hold.violations().is_empty());
+        assert!(all_hold.to_json().ends_with(r#""targets_hold": true}"#));
     }
 }

@@ -1,15 +1,28 @@
 //! The [`Ledger`] trait: the registry's operations and queries, independent of where the chain
 //! runs.
+//!
+//! A chain provides six methods: who signs, where the registry is, a handle for another signer,
+//! and [`transact`](Ledger::transact) / [`call`](Ledger::call) / [`logs`](Ledger::logs) against
+//! the registry. Every registry operation is a provided method on top of those (ABI encoding,
+//! result and event decoding, the event-log queries), so it is written once for every chain.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolEvent};
 use async_trait::async_trait;
 
+use crate::backend::{ChainLog, LogFilter, TxOutcome};
+use crate::bindings::MedsealRegistry as R;
 use crate::error::LedgerError;
+use crate::events::{
+    RECORD_EVENTS, anchor_of, capsule_commitment, capsule_of, decode_audit_entry, decode_event,
+    in_chain_order, record_topic, slot_filter,
+};
 use crate::types::{
-    AccessRequest, AccessState, AuditEntry, Capsule, CreatedRecord, IndexAnchor, RecordId,
+    AccessRequest, AccessState, AuditEntry, CreatedRecord, IndexAnchor, PublishedCapsule, RecordId,
     RecordInfo, TxReceipt,
 };
 
@@ -25,6 +38,16 @@ pub type LedgerResult<T> = Result<T, LedgerError>;
 ///
 /// Implemented by [`EmbeddedChain`](crate::EmbeddedChain) and [`RpcChain`](crate::RpcChain);
 /// object safe, so it is usually held as `Arc<dyn Ledger>`.
+///
+/// # Implementing
+///
+/// Only the first six methods are required; every registry operation is provided on top of
+/// [`transact`](Self::transact), [`call`](Self::call) and [`logs`](Self::logs). A wrapper (a
+/// fault injector, say) delegates the required methods to an inner ledger and overrides just
+/// the operations it changes; provided methods reach each other through `self`, so they see the
+/// override. There is deliberately no forwarding impl for `Arc<L>` or `&L`: it could forward
+/// only the required methods and would silently bypass the inner ledger's overrides. Share an
+/// `Arc<dyn Ledger>` instead, which dispatches every method.
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// The account that signs this ledger's transactions.
@@ -41,99 +64,320 @@ pub trait Ledger: Send + Sync {
     ///
     /// The object-safe form of the backends' inherent `with_signer`, for code that holds an
     /// `Arc<dyn Ledger>` and acts for several accounts. Creating the handle is cheap and does
-    /// no I/O; `self` is unaffected.
+    /// no I/O; `self` is unaffected. A wrapper returns a wrapped handle.
     fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger>;
+
+    /// Signs a transaction from the sender to the registry with `calldata` (ABI-encoded,
+    /// selector first), submits it and waits for its inclusion; returns the receipt and the
+    /// registry logs it emitted. A call the contract rejects fails with the decoded contract
+    /// error and is not included.
+    async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome>;
+
+    /// Executes a read-only call of the registry (from the sender) against the latest state and
+    /// returns its output; a revert fails with the decoded contract error.
+    async fn call(&self, calldata: Vec<u8>) -> LedgerResult<Vec<u8>>;
+
+    /// The registry's logs that pass `filter`, in chain order (block, then log index).
+    async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>>;
 
     /// Creates a record owned by the sender. `manifest_cid` must be non-empty and
     /// `policy_hash` nonzero ([`LedgerError::EmptyField`] otherwise).
     async fn create_record(
         &self,
         manifest_cid: &str,
-        policy_hash: [u8; 32],
-    ) -> LedgerResult<CreatedRecord>;
+        policy_hash: B256,
+    ) -> LedgerResult<CreatedRecord> {
+        let calldata = R::createRecordCall {
+            manifestCid: manifest_cid.to_owned(),
+            policyHash: policy_hash,
+        }
+        .abi_encode();
+        let outcome = self.transact(calldata).await?;
+        let created = outcome
+            .logs
+            .iter()
+            .find(|log| log.topics.first() == Some(&R::RecordCreated::SIGNATURE_HASH))
+            .ok_or_else(|| {
+                LedgerError::Corrupt("createRecord succeeded without a RecordCreated event".into())
+            })?;
+        Ok(CreatedRecord {
+            record: RecordId(decode_event::<R::RecordCreated>(created)?.record),
+            receipt: outcome.receipt,
+        })
+    }
 
     /// Replaces manifest pointer and policy hash of a record the sender owns.
     async fn update_record(
         &self,
         record: RecordId,
         manifest_cid: &str,
-        policy_hash: [u8; 32],
-    ) -> LedgerResult<TxReceipt>;
+        policy_hash: B256,
+    ) -> LedgerResult<TxReceipt> {
+        let call = R::updateRecordCall {
+            record: record.0,
+            manifestCid: manifest_cid.to_owned(),
+            policyHash: policy_hash,
+        };
+        submit(self, call).await
+    }
 
     /// Grants `user` access to a record the sender owns (also answers a pending request).
-    async fn grant_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt>;
+    async fn grant_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
+        let call = R::grantAccessCall {
+            record: record.0,
+            user,
+        };
+        submit(self, call).await
+    }
 
     /// Revokes the access of `user` to a record the sender owns.
-    async fn revoke_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt>;
+    async fn revoke_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
+        let call = R::revokeAccessCall {
+            record: record.0,
+            user,
+        };
+        submit(self, call).await
+    }
 
     /// The sender asks the record's owner for access.
-    async fn request_access(&self, record: RecordId) -> LedgerResult<TxReceipt>;
+    async fn request_access(&self, record: RecordId) -> LedgerResult<TxReceipt> {
+        submit(self, R::requestAccessCall { record: record.0 }).await
+    }
 
     /// Denies the pending request of `user` for a record the sender owns.
-    async fn deny_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt>;
+    async fn deny_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
+        let call = R::denyAccessCall {
+            record: record.0,
+            user,
+        };
+        submit(self, call).await
+    }
 
     /// Records in the audit trail that the sender (owner or grantee) accessed the record.
-    async fn log_access(&self, record: RecordId) -> LedgerResult<TxReceipt>;
+    async fn log_access(&self, record: RecordId) -> LedgerResult<TxReceipt> {
+        submit(self, R::logAccessCall { record: record.0 }).await
+    }
 
-    /// Anchors the Merkle root of an encrypted-index shard for (`partition`, `epoch`); once
-    /// per (sender, partition, epoch).
+    /// Anchors the Merkle root of shard number `shard_seq` (0, 1, 2, ...) of an
+    /// encrypted-index partition; once per (sender, partition, shard_seq).
     async fn anchor_index(
         &self,
-        partition: [u8; 32],
-        epoch: u64,
+        partition: B256,
+        shard_seq: u64,
         shard_cid: &str,
-        merkle_root: [u8; 32],
-    ) -> LedgerResult<TxReceipt>;
+        merkle_root: B256,
+    ) -> LedgerResult<TxReceipt> {
+        let call = R::anchorIndexCall {
+            partition,
+            shardSeq: shard_seq,
+            shardCid: shard_cid.to_owned(),
+            merkleRoot: merkle_root,
+        };
+        submit(self, call).await
+    }
 
     /// Publishes the key capsule of (`partition`, `epoch`); once per (sender, partition, epoch).
     async fn publish_capsule(
         &self,
-        partition: [u8; 32],
+        partition: B256,
         epoch: u64,
         capsule_cid: &str,
-        policy_hash: [u8; 32],
-    ) -> LedgerResult<TxReceipt>;
+        policy_hash: B256,
+    ) -> LedgerResult<TxReceipt> {
+        let call = R::publishCapsuleCall {
+            partition,
+            epoch,
+            capsuleCid: capsule_cid.to_owned(),
+            policyHash: policy_hash,
+        };
+        submit(self, call).await
+    }
 
     /// The stored record (with its current manifest pointer from the event log).
-    async fn record(&self, record: RecordId) -> LedgerResult<RecordInfo>;
+    async fn record(&self, record: RecordId) -> LedgerResult<RecordInfo> {
+        let stored = query(self, R::getRecordCall { record: record.0 }).await?;
+        // The full CID lives only in the event log: take the newest create/update event that
+        // matches storage (a newer, non-matching one can only be an update that landed after the
+        // storage read).
+        let filter = LogFilter::events(&[
+            R::RecordCreated::SIGNATURE_HASH,
+            R::RecordUpdated::SIGNATURE_HASH,
+        ])
+        .with_topic(0, record_topic(record));
+        let logs = self.logs(&filter).await?;
+        let mut manifest_cid = None;
+        for log in logs.iter().rev() {
+            let (cid, policy) = if log.topics.first() == Some(&R::RecordCreated::SIGNATURE_HASH) {
+                let e = decode_event::<R::RecordCreated>(log)?;
+                (e.manifestCid, e.policyHash)
+            } else {
+                let e = decode_event::<R::RecordUpdated>(log)?;
+                (e.manifestCid, e.policyHash)
+            };
+            if keccak256(cid.as_bytes()) == stored.manifestDigest && policy == stored.policyHash {
+                manifest_cid = Some(cid);
+                break;
+            }
+        }
+        let manifest_cid = manifest_cid.ok_or_else(|| {
+            LedgerError::Corrupt(format!(
+                "record {record}: no create/update event matches the stored manifest digest"
+            ))
+        })?;
+        Ok(RecordInfo {
+            record,
+            owner: stored.owner,
+            created_at: stored.createdAt.to::<u64>(),
+            updated_at: stored.updatedAt.to::<u64>(),
+            manifest_cid,
+            manifest_digest: stored.manifestDigest,
+            policy_hash: stored.policyHash,
+        })
+    }
 
     /// Number of records created so far (ids are `1..=record_count`).
-    async fn record_count(&self) -> LedgerResult<u64>;
+    async fn record_count(&self) -> LedgerResult<u64> {
+        query(self, R::recordCountCall {}).await
+    }
 
     /// Whether `user` may read the record (owners always may).
-    async fn can_access(&self, record: RecordId, user: Address) -> LedgerResult<bool>;
+    async fn can_access(&self, record: RecordId, user: Address) -> LedgerResult<bool> {
+        let call = R::canAccessCall {
+            record: record.0,
+            user,
+        };
+        query(self, call).await
+    }
 
     /// The stored access state of `user` for the record.
-    async fn access_state(&self, record: RecordId, user: Address) -> LedgerResult<AccessState>;
+    async fn access_state(&self, record: RecordId, user: Address) -> LedgerResult<AccessState> {
+        let call = R::accessStateCall {
+            record: record.0,
+            user,
+        };
+        match query(self, call).await? {
+            0 => Ok(AccessState::None),
+            1 => Ok(AccessState::Requested),
+            2 => Ok(AccessState::Granted),
+            other => Err(LedgerError::Corrupt(format!(
+                "accessState returned unknown value {other}"
+            ))),
+        }
+    }
 
     /// Records owned by `owner`, in creation order (from `RecordCreated` events).
-    async fn records_of(&self, owner: Address) -> LedgerResult<Vec<RecordId>>;
+    async fn records_of(&self, owner: Address) -> LedgerResult<Vec<RecordId>> {
+        let filter =
+            LogFilter::events(&[R::RecordCreated::SIGNATURE_HASH]).with_topic(1, owner.into_word());
+        let logs = self.logs(&filter).await?;
+        logs.iter()
+            .map(|log| Ok(RecordId(decode_event::<R::RecordCreated>(log)?.record)))
+            .collect()
+    }
 
     /// Records `user` currently has been granted access to, ascending (from
     /// `AccessGranted`/`AccessRevoked` events, cross-checked with contract storage).
-    async fn shared_with(&self, user: Address) -> LedgerResult<Vec<RecordId>>;
+    async fn shared_with(&self, user: Address) -> LedgerResult<Vec<RecordId>> {
+        // Replaying grants and revocations in chain order reproduces the Granted bit exactly:
+        // the contract changes it only in grantAccess / revokeAccess, and both always emit.
+        let filter = LogFilter::events(&[
+            R::AccessGranted::SIGNATURE_HASH,
+            R::AccessRevoked::SIGNATURE_HASH,
+        ])
+        .with_topic(1, user.into_word());
+        let mut granted: BTreeMap<u64, bool> = BTreeMap::new();
+        for log in self.logs(&filter).await? {
+            if log.topics.first() == Some(&R::AccessGranted::SIGNATURE_HASH) {
+                granted.insert(decode_event::<R::AccessGranted>(&log)?.record, true);
+            } else {
+                granted.insert(decode_event::<R::AccessRevoked>(&log)?.record, false);
+            }
+        }
+        Ok(granted
+            .into_iter()
+            .filter(|(_, is_granted)| *is_granted)
+            .map(|(record, _)| RecordId(record))
+            .collect())
+    }
 
     /// Pending (unanswered) access requests for records owned by `owner`.
-    async fn pending_requests(&self, owner: Address) -> LedgerResult<Vec<AccessRequest>>;
+    async fn pending_requests(&self, owner: Address) -> LedgerResult<Vec<AccessRequest>> {
+        let filter = LogFilter::events(&[R::AccessRequested::SIGNATURE_HASH])
+            .with_topic(2, owner.into_word());
+        let mut seen = HashSet::new();
+        let mut pending = Vec::new();
+        for log in self.logs(&filter).await? {
+            let event = decode_event::<R::AccessRequested>(&log)?;
+            let request = AccessRequest {
+                record: RecordId(event.record),
+                requester: event.requester,
+            };
+            if !seen.insert(request) {
+                continue;
+            }
+            // Grant and deny both answer a request; storage says whether it is still open.
+            let state = self.access_state(request.record, request.requester).await?;
+            if state == AccessState::Requested {
+                pending.push(request);
+            }
+        }
+        Ok(pending)
+    }
 
     /// Every event of the record, oldest first.
-    async fn audit_trail(&self, record: RecordId) -> LedgerResult<Vec<AuditEntry>>;
+    async fn audit_trail(&self, record: RecordId) -> LedgerResult<Vec<AuditEntry>> {
+        let filter = LogFilter::events(&RECORD_EVENTS).with_topic(0, record_topic(record));
+        let logs = self.logs(&filter).await?;
+        logs.iter().map(decode_audit_entry).collect()
+    }
 
-    /// The index shard anchored by `anchorer` for (`partition`, `epoch`), if any.
+    /// Shard `shard_seq` of `partition` as anchored by `anchorer`, if any.
     async fn index_anchor(
         &self,
         anchorer: Address,
-        partition: [u8; 32],
-        epoch: u64,
-    ) -> LedgerResult<Option<IndexAnchor>>;
+        partition: B256,
+        shard_seq: u64,
+    ) -> LedgerResult<Option<IndexAnchor>> {
+        let call = R::anchoredRootCall {
+            anchorer,
+            partition,
+            shardSeq: shard_seq,
+        };
+        let root = query(self, call).await?;
+        if root.is_zero() {
+            return Ok(None);
+        }
+        let (event, block) =
+            stored_event::<_, R::IndexAnchored>(self, anchorer, partition, shard_seq, |e| {
+                e.merkleRoot == root
+            })
+            .await?;
+        Ok(Some(anchor_of(event, block)))
+    }
 
     /// The key capsule published by `publisher` for (`partition`, `epoch`), if any.
     async fn capsule(
         &self,
         publisher: Address,
-        partition: [u8; 32],
+        partition: B256,
         epoch: u64,
-    ) -> LedgerResult<Option<Capsule>>;
+    ) -> LedgerResult<Option<PublishedCapsule>> {
+        let call = R::capsuleCommitmentCall {
+            publisher,
+            partition,
+            epoch,
+        };
+        let commitment = query(self, call).await?;
+        if commitment.is_zero() {
+            return Ok(None);
+        }
+        let (event, block) =
+            stored_event::<_, R::CapsulePublished>(self, publisher, partition, epoch, |e| {
+                capsule_commitment(&e.capsuleCid, e.policyHash) == commitment
+            })
+            .await?;
+        Ok(Some(capsule_of(event, block)))
+    }
 
     /// Every published key capsule, or with `Some(publisher)` only that account's, oldest
     /// first (block order, then log order within a block).
@@ -143,19 +387,103 @@ pub trait Ledger: Send + Sync {
     /// does that for one entry); the contract stores exactly what it emits. A log that does
     /// not decode, or a second capsule for the same (publisher, partition, epoch) — the
     /// contract allows one — fails with [`LedgerError::Corrupt`].
-    async fn capsules(&self, publisher: Option<Address>) -> LedgerResult<Vec<Capsule>>;
+    async fn capsules(&self, publisher: Option<Address>) -> LedgerResult<Vec<PublishedCapsule>> {
+        let mut filter = LogFilter::events(&[R::CapsulePublished::SIGNATURE_HASH]);
+        if let Some(publisher) = publisher {
+            filter = filter.with_topic(0, publisher.into_word());
+        }
+        let mut seen = HashSet::new();
+        let mut capsules = Vec::new();
+        for log in in_chain_order(self.logs(&filter).await?) {
+            let event = decode_event::<R::CapsulePublished>(&log)?;
+            if let Some(wanted) = publisher.filter(|p| *p != event.publisher) {
+                return Err(LedgerError::Corrupt(format!(
+                    "CapsulePublished log of {} returned for publisher filter {wanted}",
+                    event.publisher
+                )));
+            }
+            if !seen.insert((event.publisher, event.partition, event.epoch)) {
+                return Err(LedgerError::Corrupt(format!(
+                    "two CapsulePublished events of {} for partition {} epoch {}",
+                    event.publisher, event.partition, event.epoch
+                )));
+            }
+            capsules.push(capsule_of(event, log.block_number));
+        }
+        Ok(capsules)
+    }
 
-    /// Every index shard `anchorer` anchored in `partition`, sorted by `epoch` ascending
+    /// Every index shard `anchorer` anchored in `partition`, sorted by `shard_seq` ascending
     /// (whatever order they were anchored in).
     ///
     /// Answered from the `IndexAnchored` events (filtered on the indexed anchorer and
     /// partition), not cross-checked entry by entry with the stored roots
     /// ([`index_anchor`](Self::index_anchor) does that for one entry); the contract stores
-    /// exactly what it emits. A log that does not decode, or two anchors for one epoch — the
+    /// exactly what it emits. A log that does not decode, or two anchors for one shard — the
     /// contract allows one — fails with [`LedgerError::Corrupt`].
     async fn index_anchors(
         &self,
         anchorer: Address,
-        partition: [u8; 32],
-    ) -> LedgerResult<Vec<IndexAnchor>>;
+        partition: B256,
+    ) -> LedgerResult<Vec<IndexAnchor>> {
+        let filter = LogFilter::events(&[R::IndexAnchored::SIGNATURE_HASH])
+            .with_topic(0, anchorer.into_word())
+            .with_topic(1, partition);
+        let mut by_seq: BTreeMap<u64, IndexAnchor> = BTreeMap::new();
+        for log in in_chain_order(self.logs(&filter).await?) {
+            let event = decode_event::<R::IndexAnchored>(&log)?;
+            if event.anchorer != anchorer || event.partition != partition {
+                return Err(LedgerError::Corrupt(format!(
+                    "IndexAnchored log of {} / {} returned for filter {anchorer} / {partition}",
+                    event.anchorer, event.partition,
+                )));
+            }
+            let shard_seq = event.shardSeq;
+            if by_seq
+                .insert(shard_seq, anchor_of(event, log.block_number))
+                .is_some()
+            {
+                return Err(LedgerError::Corrupt(format!(
+                    "two IndexAnchored events of {anchorer} for partition {partition} shard {shard_seq}"
+                )));
+            }
+        }
+        Ok(by_seq.into_values().collect())
+    }
+}
+
+/// Calls a view function of the registry and decodes its result.
+async fn query<L: Ledger + ?Sized, C: SolCall>(ledger: &L, call: C) -> LedgerResult<C::Return> {
+    let output = ledger.call(call.abi_encode()).await?;
+    C::abi_decode_returns(&output).map_err(|e| {
+        LedgerError::Corrupt(format!("cannot decode the result of {}: {e}", C::SIGNATURE))
+    })
+}
+
+/// Sends a transaction calling the registry; returns its receipt.
+async fn submit<L: Ledger + ?Sized, C: SolCall>(ledger: &L, call: C) -> LedgerResult<TxReceipt> {
+    Ok(ledger.transact(call.abi_encode()).await?.receipt)
+}
+
+/// The event `E` of `who` for (`partition`, `n`) (see [`slot_filter`]) that matches what
+/// contract storage holds (`matches`), with its block number; `Corrupt` if storage has a value
+/// no event explains.
+async fn stored_event<L: Ledger + ?Sized, E: SolEvent>(
+    ledger: &L,
+    who: Address,
+    partition: B256,
+    n: u64,
+    matches: impl Fn(&E) -> bool + Send,
+) -> LedgerResult<(E, u64)> {
+    let filter = slot_filter(E::SIGNATURE_HASH, who, partition, n);
+    for log in ledger.logs(&filter).await? {
+        let event = decode_event::<E>(&log)?;
+        if matches(&event) {
+            return Ok((event, log.block_number));
+        }
+    }
+    Err(LedgerError::Corrupt(format!(
+        "stored value of {who} for slot {n} has no matching {} event",
+        E::SIGNATURE
+    )))
 }

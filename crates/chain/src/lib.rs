@@ -15,10 +15,20 @@
 //! [`Ledger::for_signer`] (or the inherent `with_signer` of either type) gives a handle to the
 //! same deployment that signs for another account, sharing the chain state or connection.
 //!
+//! A chain implements six required methods of [`Ledger`] (sender, registry address,
+//! `for_signer`, and [`transact`](Ledger::transact) / [`call`](Ledger::call) /
+//! [`logs`](Ledger::logs) against the registry); every registry operation is a provided method
+//! on top of them. A wrapper that delegates the required methods can override single
+//! operations (the vault's tests inject faults that way).
+//!
+//! Hashes, partition ids and Merkle roots are [`B256`]; content identifiers are opaque strings
+//! to this crate (it never parses them).
+//!
 //! ## What the contract stores (gas design)
 //!
-//! Gas targets: `createRecord` ≤ 120k, `grantAccess` ≤ 50k, `anchorIndex` ≤ 60k, independent of
-//! how many records exist (see `BENCHMARKS.md` for measured numbers).
+//! Gas targets: [`gas_report::GAS_TARGETS`] budgets `createRecord`, `grantAccess` and
+//! `anchorIndex`, independent of how many records exist (see `BENCHMARKS.md` for measured
+//! numbers).
 //!
 //! * A record is three storage slots: owner + created/updated timestamps packed in one, the
 //!   keccak256 digest of the manifest CID, and the policy hash. Full CIDs appear only in calldata
@@ -30,10 +40,12 @@
 //!   from the indexed events (`RecordCreated.owner`, `AccessGranted.user`,
 //!   `AccessRevoked.user`): every state change emits an event, so replaying them reproduces the
 //!   access state exactly. The same events form the audit trail ([`Ledger::audit_trail`]).
-//! * Index anchors and key capsules store one word each keyed by (sender, partition, epoch):
-//!   the Merkle root, resp. `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`.
+//! * Index anchors and key capsules store one word each, keyed by (sender, partition,
+//!   shard sequence number), resp. (sender, partition, epoch): the Merkle root, resp.
+//!   `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`. A partition id already binds
+//!   its epoch; the shard sequence number counts the partition's shards 0, 1, 2, ....
 //!   [`Ledger::index_anchor`] and [`Ledger::capsule`] read that word and take the CID from the
-//!   matching event; the listings [`Ledger::index_anchors`] (one partition's shards by epoch)
+//!   matching event; the listings [`Ledger::index_anchors`] (one partition's shards in sequence)
 //!   and [`Ledger::capsules`] (all, or one publisher's) come from the indexed `IndexAnchored` /
 //!   `CapsulePublished` events alone, again without any storage list.
 //!
@@ -55,13 +67,15 @@
 //! * `tests/embedded_journal.rs`: replay, torn tails, tampering; `tests/crash_recovery.rs`:
 //!   SIGKILLed child writers (the test binary re-executes itself) plus injected torn tails.
 //! * `tests/gas_targets.rs`: the gas targets with 1,000 records present.
+//! * `tests/ledger_wrapper.rs`: a wrapper that implements the required methods by delegation
+//!   and overrides single operations.
 //!
 //! ## Example
 //!
 //! ```
 //! # async fn demo() -> Result<(), medseal_chain::LedgerError> {
 //! use std::sync::Arc;
-//! use medseal_chain::{EmbeddedChain, Ledger, PrivateKeySigner};
+//! use medseal_chain::{B256, EmbeddedChain, Ledger, PrivateKeySigner};
 //!
 //! let alice = PrivateKeySigner::random();
 //! let bob = PrivateKeySigner::random();
@@ -70,12 +84,13 @@
 //! let as_bob: Arc<dyn Ledger> = as_alice.for_signer(bob.clone());
 //! assert_eq!(as_bob.sender(), bob.address());
 //!
-//! let created = as_alice.create_record("bafy-manifest", [7; 32]).await?;
+//! let policy_hash = B256::repeat_byte(7);
+//! let created = as_alice.create_record("bafy-manifest", policy_hash).await?;
 //! as_alice.grant_access(created.record, bob.address()).await?;
 //! assert!(as_bob.can_access(created.record, bob.address()).await?);
 //! assert_eq!(as_bob.shared_with(bob.address()).await?, vec![created.record]);
 //!
-//! as_bob.publish_capsule([1; 32], 0, "bafy-capsule", [7; 32]).await?;
+//! as_bob.publish_capsule(B256::repeat_byte(1), 0, "bafy-capsule", policy_hash).await?;
 //! let capsules = as_alice.capsules(Some(bob.address())).await?;
 //! assert_eq!(capsules[0].capsule_cid, "bafy-capsule");
 //! # Ok(()) }
@@ -93,21 +108,20 @@ mod error;
 mod events;
 pub mod gas_report;
 mod ledger;
-mod ledger_impl;
-mod registry_ops;
 mod revert;
 mod rpc;
 mod signing;
 mod types;
 
-pub use alloy::primitives::Address;
+pub use alloy::primitives::{Address, B256};
 pub use alloy::signers::local::PrivateKeySigner;
 
+pub use crate::backend::{ChainLog, LogFilter, TxOutcome};
 pub use crate::embedded::{BlockInfo, EMBEDDED_CHAIN_ID, EmbeddedChain};
 pub use crate::error::{BoxError, LedgerError};
 pub use crate::ledger::{Ledger, LedgerResult};
 pub use crate::rpc::{RpcChain, RpcOptions};
 pub use crate::types::{
-    AccessRequest, AccessState, AuditEntry, AuditEvent, Capsule, CreatedRecord, IndexAnchor,
-    RecordId, RecordInfo, TxReceipt,
+    AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, IndexAnchor,
+    PublishedCapsule, RecordId, RecordInfo, TxReceipt,
 };

@@ -3,7 +3,7 @@
 use alloy::sol_types::SolInterface;
 
 use crate::bindings::MedsealRegistry::MedsealRegistryErrors as Errors;
-use crate::error::LedgerError;
+use crate::error::{EMPTY_FIELD_NAMES, LedgerError};
 use crate::types::RecordId;
 
 /// Maps the revert data of a registry call to the matching [`LedgerError`]; data that is not a
@@ -22,7 +22,17 @@ pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
         Errors::UnknownRecord(e) => LedgerError::UnknownRecord {
             record: RecordId(e.record),
         },
-        Errors::EmptyField(e) => LedgerError::EmptyField { field: e.field },
+        // A field name the contract never reports cannot come from this contract.
+        Errors::EmptyField(e) => match EMPTY_FIELD_NAMES
+            .iter()
+            .copied()
+            .find(|name| *name == e.field)
+        {
+            Some(field) => LedgerError::EmptyField { field },
+            None => LedgerError::Reverted {
+                data: data.to_vec(),
+            },
+        },
         Errors::InvalidUser(e) => LedgerError::InvalidUser { user: e.user },
         Errors::AlreadyGranted(e) => LedgerError::AlreadyGranted {
             record: RecordId(e.record),
@@ -46,12 +56,12 @@ pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
         },
         Errors::AlreadyAnchored(e) => LedgerError::AlreadyAnchored {
             anchorer: e.anchorer,
-            partition: e.partition.0,
-            epoch: e.epoch,
+            partition: e.partition,
+            shard_seq: e.shardSeq,
         },
         Errors::AlreadyPublished(e) => LedgerError::AlreadyPublished {
             publisher: e.publisher,
-            partition: e.partition.0,
+            partition: e.partition,
             epoch: e.epoch,
         },
     }
@@ -79,7 +89,17 @@ mod tests {
         .abi_encode();
         assert!(matches!(
             decode_revert(&data),
-            LedgerError::EmptyField { field } if field == "policyHash"
+            LedgerError::EmptyField {
+                field: "policyHash"
+            }
+        ));
+        let data = MedsealRegistry::EmptyField {
+            field: "somethingElse".into(),
+        }
+        .abi_encode();
+        assert!(matches!(
+            decode_revert(&data),
+            LedgerError::Reverted { data: d } if d == data
         ));
     }
 

@@ -1,8 +1,12 @@
 //! Plain data types of the [`Ledger`](crate::Ledger) API (no transport types).
+//!
+//! Hashes, partition ids and Merkle roots are [`B256`]. Content identifiers (`*_cid`) are
+//! opaque content pointers to the chain: it stores and returns the strings it was given (only
+//! their keccak256 digests, resp. commitments, are in contract storage) and never parses them.
 
 use std::fmt;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 
 /// Identifier of a record in the registry (assigned by the contract, starting at 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,7 +22,7 @@ impl fmt::Display for RecordId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxReceipt {
     /// Hash of the signed transaction.
-    pub tx_hash: [u8; 32],
+    pub tx_hash: B256,
     /// Number of the block that includes it.
     pub block_number: u64,
     /// Gas used by the transaction (after refunds; the value in the Ethereum receipt).
@@ -49,9 +53,9 @@ pub struct RecordInfo {
     /// checked against the digest in storage).
     pub manifest_cid: String,
     /// keccak256 of `manifest_cid`, as stored by the contract.
-    pub manifest_digest: [u8; 32],
+    pub manifest_digest: B256,
     /// Hash of the access policy the record is encrypted under.
-    pub policy_hash: [u8; 32],
+    pub policy_hash: B256,
 }
 
 /// Access state of one user for one record, as stored by the contract.
@@ -86,7 +90,7 @@ pub struct AuditEntry {
     /// Timestamp (Unix seconds) of that block.
     pub timestamp: u64,
     /// Transaction that emitted the event.
-    pub tx_hash: [u8; 32],
+    pub tx_hash: B256,
 }
 
 /// The kinds of auditable events of a record.
@@ -99,7 +103,7 @@ pub enum AuditEvent {
         /// Manifest pointer.
         manifest_cid: String,
         /// Policy hash.
-        policy_hash: [u8; 32],
+        policy_hash: B256,
     },
     /// The owner replaced manifest pointer and/or policy.
     Updated {
@@ -108,7 +112,7 @@ pub enum AuditEvent {
         /// New manifest pointer.
         manifest_cid: String,
         /// New policy hash.
-        policy_hash: [u8; 32],
+        policy_hash: B256,
     },
     /// The owner granted access.
     AccessGranted {
@@ -144,33 +148,33 @@ pub enum AuditEvent {
 pub struct IndexAnchor {
     /// Account that anchored it.
     pub anchorer: Address,
-    /// Index partition.
-    pub partition: [u8; 32],
-    /// Epoch.
-    pub epoch: u64,
+    /// Index partition (its id binds the partition's epoch).
+    pub partition: B256,
+    /// Sequence number of the shard within the partition (0, 1, 2, ...).
+    pub shard_seq: u64,
     /// Content identifier of the shard (from the event).
     pub shard_cid: String,
     /// Merkle root (from the event; [`Ledger::index_anchor`](crate::Ledger::index_anchor) also
     /// checks it against storage).
-    pub merkle_root: [u8; 32],
+    pub merkle_root: B256,
     /// Block that anchored it.
     pub block_number: u64,
 }
 
-/// A published key capsule.
+/// A published key capsule (the chain's record of it: where it is, not the capsule itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capsule {
+pub struct PublishedCapsule {
     /// Account that published it.
     pub publisher: Address,
     /// Index partition.
-    pub partition: [u8; 32],
+    pub partition: B256,
     /// Epoch.
     pub epoch: u64,
     /// Content identifier of the capsule (from the event;
     /// [`Ledger::capsule`](crate::Ledger::capsule) also checks it against the stored commitment).
     pub capsule_cid: String,
     /// Policy hash the capsule is encrypted under.
-    pub policy_hash: [u8; 32],
+    pub policy_hash: B256,
     /// Block that published it.
     pub block_number: u64,
 }

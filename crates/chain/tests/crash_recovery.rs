@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use medseal_chain::dev_keys::anvil_dev_signer;
-use medseal_chain::{EmbeddedChain, Ledger, RecordId};
+use medseal_chain::{B256, EmbeddedChain, Ledger, RecordId};
 
 const CHILD_ENV: &str = "MEDSEAL_CHAIN_CRASH_CHILD";
 const ROUNDS: usize = 8;
@@ -54,7 +54,10 @@ fn crash_child_writer() {
         let mut stdout = std::io::stdout();
         let mut next = chain.record_count().await.unwrap() + 1;
         loop {
-            let created = chain.create_record(&cid_for(next), [7; 32]).await.unwrap();
+            let created = chain
+                .create_record(&cid_for(next), B256::repeat_byte(7))
+                .await
+                .unwrap();
             assert_eq!(created.record, RecordId(next));
             writeln!(stdout, "ACK create {next}").unwrap();
             stdout.flush().unwrap();

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use alloy::primitives::keccak256;
 use medseal_chain::dev_keys::anvil_dev_signer;
-use medseal_chain::{EmbeddedChain, Ledger, LedgerError, RecordId};
+use medseal_chain::{B256, EmbeddedChain, Ledger, LedgerError, RecordId};
 
 const MAGIC_LEN: usize = 8;
 
@@ -70,7 +70,7 @@ async fn populate(path: &Path) -> (EmbeddedChain, Vec<RecordId>) {
     let mut ids = Vec::new();
     for i in 0..3 {
         let created = chain
-            .create_record(&format!("bafy-{i}"), [i + 1; 32])
+            .create_record(&format!("bafy-{i}"), B256::repeat_byte(i + 1))
             .await
             .unwrap();
         ids.push(created.record);
@@ -107,7 +107,10 @@ async fn reopening_replays_the_same_chain() {
 
     // The reopened chain keeps growing on top of the replayed one.
     reopened.log_access(ids[1]).await.unwrap();
-    let next = reopened.create_record("bafy-alice", [9; 32]).await.unwrap();
+    let next = reopened
+        .create_record("bafy-alice", B256::repeat_byte(9))
+        .await
+        .unwrap();
     assert_eq!(next.record, RecordId(4));
     let head2 = reopened.head().unwrap();
     drop(reopened);
@@ -233,9 +236,12 @@ async fn reverted_calls_add_no_block() {
             .await
             .is_err()
     );
-    assert!(chain.create_record("", [1; 32]).await.is_err());
+    assert!(chain.create_record("", B256::repeat_byte(1)).await.is_err());
     assert_eq!(chain.head().unwrap(), before);
-    let created = chain.create_record("bafy", [1; 32]).await.unwrap();
+    let created = chain
+        .create_record("bafy", B256::repeat_byte(1))
+        .await
+        .unwrap();
     assert_eq!(created.receipt.block_number, before.number + 1);
     let head = chain.head().unwrap();
     assert_ne!(head.hash, before.hash);

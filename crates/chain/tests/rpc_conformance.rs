@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use alloy::transports::http::reqwest::Url;
 use conformance::Harness;
 use medseal_chain::dev_keys::anvil_dev_signer;
-use medseal_chain::{Address, Ledger, LedgerError, RpcChain, RpcOptions};
+use medseal_chain::{Address, B256, Ledger, LedgerError, RpcChain, RpcOptions};
 
 /// Tests share the node's dev accounts (and so their nonces): run them one at a time.
 static NODE_LOCK: LazyLock<Arc<tokio::sync::Mutex<()>>> =
@@ -139,7 +139,7 @@ async fn connect_reuses_an_existing_registry() {
         .await
         .unwrap();
     let created = deployed
-        .create_record("bafy-existing", [3; 32])
+        .create_record("bafy-existing", B256::repeat_byte(3))
         .await
         .unwrap();
 
@@ -178,7 +178,11 @@ async fn concurrent_sends_from_one_account_do_not_collide() {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let ledger = Arc::clone(&ledger);
-            tokio::spawn(async move { ledger.create_record(&format!("bafy-{i}"), [9; 32]).await })
+            tokio::spawn(async move {
+                ledger
+                    .create_record(&format!("bafy-{i}"), B256::repeat_byte(9))
+                    .await
+            })
         })
         .collect();
     let mut ids = Vec::new();

@@ -166,7 +166,7 @@ impl ChainCore {
         }
         let outcome = TxOutcome {
             receipt: TxReceipt {
-                tx_hash: executed.tx_hash.0,
+                tx_hash: executed.tx_hash,
                 block_number: number,
                 gas_used: executed.gas_used,
             },
@@ -284,7 +284,7 @@ impl ChainCore {
                 data: log.data.data.to_vec(),
                 block_number: number,
                 timestamp,
-                tx_hash: verified.hash.0,
+                tx_hash: verified.hash,
                 log_index: index as u64,
             })
             .collect();

@@ -26,17 +26,16 @@ mod journal;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use alloy::primitives::{Address, TxKind};
+use alloy::primitives::{Address, B256, TxKind};
 use alloy::signers::local::PrivateKeySigner;
 use async_trait::async_trait;
 
 use self::chain_state::ChainCore;
 use self::journal::Journal;
-use crate::backend::{ChainLog, ContractBackend, LogFilter, TxOutcome};
+use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
-use crate::ledger_impl::impl_ledger_via_backend;
+use crate::ledger::{Ledger, LedgerResult};
 
 /// Chain id of embedded chains (signed into every transaction, EIP-155).
 pub const EMBEDDED_CHAIN_ID: u64 = 1_337_424;
@@ -49,7 +48,7 @@ pub struct BlockInfo {
     /// Unix seconds.
     pub timestamp: u64,
     /// Block hash (chained over all previous blocks).
-    pub hash: [u8; 32],
+    pub hash: B256,
 }
 
 /// An in-process chain hosting one `MedsealRegistry`, seen through one signer.
@@ -144,7 +143,7 @@ impl EmbeddedChain {
         Ok(BlockInfo {
             number: head.number,
             timestamp: head.timestamp,
-            hash: head.hash.0,
+            hash: head.hash,
         })
     }
 
@@ -172,13 +171,17 @@ fn deploy(core: &mut ChainCore, deployer: &PrivateKeySigner) -> LedgerResult<Add
 }
 
 #[async_trait]
-impl ContractBackend for EmbeddedChain {
+impl Ledger for EmbeddedChain {
     fn sender(&self) -> Address {
         self.signer.address()
     }
 
-    fn registry(&self) -> Address {
+    fn registry_address(&self) -> Address {
         self.registry
+    }
+
+    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
+        Arc::new(self.with_signer(signer))
     }
 
     async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
@@ -197,5 +200,3 @@ impl ContractBackend for EmbeddedChain {
         Ok(self.lock()?.logs(filter))
     }
 }
-
-impl_ledger_via_backend!(EmbeddedChain);

@@ -33,11 +33,10 @@ use alloy::transports::http::reqwest;
 use async_trait::async_trait;
 
 use self::retry::{RetryPolicy, RpcFailure, with_retry};
-use crate::backend::{ChainLog, ContractBackend, LogFilter, TxOutcome};
+use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
-use crate::ledger_impl::impl_ledger_via_backend;
+use crate::ledger::{Ledger, LedgerResult};
 use crate::signing::{UnsignedCall, sign_call};
 use crate::types::TxReceipt;
 
@@ -346,7 +345,7 @@ impl Shared {
             }
             if started.elapsed() >= self.options.receipt_timeout {
                 return Err(LedgerError::ReceiptTimeout {
-                    tx_hash: hash.0,
+                    tx_hash: hash,
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
@@ -388,7 +387,7 @@ impl Shared {
             data: log.data().data.to_vec(),
             block_number,
             timestamp,
-            tx_hash: log.transaction_hash.unwrap_or_default().0,
+            tx_hash: log.transaction_hash.unwrap_or_default(),
             log_index: log.log_index.unwrap_or(0),
         })
     }
@@ -402,13 +401,17 @@ fn is_already_known(error: &alloy::transports::TransportError) -> bool {
 }
 
 #[async_trait]
-impl ContractBackend for RpcChain {
+impl Ledger for RpcChain {
     fn sender(&self) -> Address {
         self.signer.address()
     }
 
-    fn registry(&self) -> Address {
+    fn registry_address(&self) -> Address {
         self.registry
+    }
+
+    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
+        Arc::new(self.with_signer(signer))
     }
 
     async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
@@ -424,7 +427,7 @@ impl ContractBackend for RpcChain {
         }
         Ok(TxOutcome {
             receipt: TxReceipt {
-                tx_hash: receipt.transaction_hash.0,
+                tx_hash: receipt.transaction_hash,
                 block_number: receipt.block_number.unwrap_or(0),
                 gas_used: receipt.gas_used,
             },
@@ -478,5 +481,3 @@ impl ContractBackend for RpcChain {
         Ok(logs)
     }
 }
-
-impl_ledger_via_backend!(RpcChain);

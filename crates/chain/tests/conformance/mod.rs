@@ -7,8 +7,8 @@ use std::sync::Arc;
 use medseal_chain::dev_keys::anvil_dev_signer;
 use medseal_chain::gas_report;
 use medseal_chain::{
-    AccessRequest, AccessState, Address, AuditEvent, Capsule, IndexAnchor, Ledger, LedgerError,
-    RecordId, TxReceipt,
+    AccessRequest, AccessState, Address, AuditEvent, B256, IndexAnchor, Ledger, LedgerError,
+    PublishedCapsule, RecordId, TxReceipt,
 };
 
 /// Three accounts on one freshly deployed registry.
@@ -23,8 +23,8 @@ pub struct Harness {
     pub _guard: Option<Box<dyn Send>>,
 }
 
-fn digest(byte: u8) -> [u8; 32] {
-    [byte; 32]
+fn digest(byte: u8) -> B256 {
+    B256::repeat_byte(byte)
 }
 
 fn cid(label: &str) -> String {
@@ -53,7 +53,7 @@ pub async fn create_and_read_record(h: Harness) {
     assert_eq!(info.manifest_cid, manifest);
     assert_eq!(
         info.manifest_digest,
-        alloy::primitives::keccak256(manifest.as_bytes()).0
+        alloy::primitives::keccak256(manifest.as_bytes())
     );
     assert_eq!(info.policy_hash, digest(1));
     assert!(info.created_at > 0);
@@ -79,7 +79,7 @@ pub async fn create_rejects_empty_fields(h: Harness) {
         LedgerError::EmptyField { field } if field == "manifestCid"
     );
     assert_err!(
-        h.owner.create_record(&cid("m"), [0; 32]).await,
+        h.owner.create_record(&cid("m"), B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "policyHash"
     );
     assert_eq!(h.owner.record_count().await.unwrap(), 0);
@@ -388,7 +388,7 @@ pub async fn update_record_validates_fields(h: Harness) {
         LedgerError::EmptyField { field } if field == "manifestCid"
     );
     assert_err!(
-        h.owner.update_record(record, &cid("v2"), [0; 32]).await,
+        h.owner.update_record(record, &cid("v2"), B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "policyHash"
     );
     h.owner
@@ -469,24 +469,24 @@ pub async fn index_anchors_are_write_once(h: Harness) {
         .unwrap();
     assert_eq!(anchor.anchorer, owner);
     assert_eq!(anchor.partition, partition);
-    assert_eq!(anchor.epoch, 1);
+    assert_eq!(anchor.shard_seq, 1);
     assert_eq!(anchor.shard_cid, shard);
     assert_eq!(anchor.merkle_root, digest(7));
     assert!(anchor.block_number > 0);
 
     assert_err!(
         h.owner.anchor_index(partition, 1, &shard, digest(8)).await,
-        LedgerError::AlreadyAnchored { anchorer, partition: p, epoch: 1 } if anchorer == owner && p == partition
+        LedgerError::AlreadyAnchored { anchorer, partition: p, shard_seq: 1 } if anchorer == owner && p == partition
     );
     assert_err!(
         h.owner.anchor_index(partition, 2, "", digest(8)).await,
         LedgerError::EmptyField { field } if field == "shardCid"
     );
     assert_err!(
-        h.owner.anchor_index(partition, 2, &shard, [0; 32]).await,
+        h.owner.anchor_index(partition, 2, &shard, B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "merkleRoot"
     );
-    // Other epochs, partitions and anchorers are independent.
+    // Other shards, partitions and anchorers are independent.
     h.owner
         .anchor_index(partition, 2, &cid("s2"), digest(8))
         .await
@@ -551,7 +551,7 @@ pub async fn capsules_are_write_once(h: Harness) {
         LedgerError::EmptyField { field } if field == "capsuleCid"
     );
     assert_err!(
-        h.owner.publish_capsule(partition, 4, &cid("c"), [0; 32]).await,
+        h.owner.publish_capsule(partition, 4, &cid("c"), B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "policyHash"
     );
     h.alice
@@ -638,13 +638,13 @@ pub async fn for_signer_acts_as_another_account_on_the_same_state(h: Harness) {
 
 fn expected_capsule(
     publisher: Address,
-    partition: [u8; 32],
+    partition: B256,
     epoch: u64,
     label: &str,
     policy: u8,
     receipt: TxReceipt,
-) -> Capsule {
-    Capsule {
+) -> PublishedCapsule {
+    PublishedCapsule {
         publisher,
         partition,
         epoch,
@@ -698,7 +698,7 @@ pub async fn capsules_lists_every_publication_in_chain_order(h: Harness) {
         all.windows(2)
             .all(|w| w[0].block_number < w[1].block_number)
     );
-    let of = |who: Address| -> Vec<Capsule> {
+    let of = |who: Address| -> Vec<PublishedCapsule> {
         expected
             .iter()
             .filter(|c| c.publisher == who)
@@ -723,7 +723,7 @@ pub async fn capsules_lists_every_publication_in_chain_order(h: Harness) {
     }
 }
 
-pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
+pub async fn index_anchors_lists_a_partition_by_shard_seq(h: Harness) {
     let (owner, alice) = (h.owner.sender(), h.alice.sender());
     let (partition, other) = (digest(0x33), digest(0x44));
     assert!(
@@ -736,7 +736,7 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
 
     let mut anchors = Vec::new();
     // Out of order, interleaved with other partitions and other anchorers.
-    for (ledger, part, epoch, root) in [
+    for (ledger, part, seq, root) in [
         (&h.owner, partition, 2, 0x02),
         (&h.alice, partition, 0, 0xa0),
         (&h.owner, other, 0, 0xb0),
@@ -744,15 +744,15 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
         (&h.alice, partition, 3, 0xa3),
         (&h.owner, partition, 1, 0x01),
     ] {
-        let label = format!("shard-{epoch}-{root}");
+        let label = format!("shard-{seq}-{root}");
         let receipt = ledger
-            .anchor_index(part, epoch, &cid(&label), digest(root))
+            .anchor_index(part, seq, &cid(&label), digest(root))
             .await
             .unwrap();
         anchors.push(IndexAnchor {
             anchorer: ledger.sender(),
             partition: part,
-            epoch,
+            shard_seq: seq,
             shard_cid: cid(&label),
             merkle_root: digest(root),
             block_number: receipt.block_number,
@@ -764,28 +764,28 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
             .await,
         LedgerError::AlreadyAnchored { .. }
     );
-    let expected = |who: Address, part: [u8; 32]| -> Vec<IndexAnchor> {
+    let expected = |who: Address, part: B256| -> Vec<IndexAnchor> {
         let mut list: Vec<IndexAnchor> = anchors
             .iter()
             .filter(|a| a.anchorer == who && a.partition == part)
             .cloned()
             .collect();
-        list.sort_by_key(|a| a.epoch);
+        list.sort_by_key(|a| a.shard_seq);
         list
     };
 
     let listed = h.bob.index_anchors(owner, partition).await.unwrap();
     assert_eq!(
-        listed.iter().map(|a| a.epoch).collect::<Vec<_>>(),
+        listed.iter().map(|a| a.shard_seq).collect::<Vec<_>>(),
         vec![0, 1, 2]
     );
     assert_eq!(listed, expected(owner, partition));
-    // Sorted by epoch, not by anchoring order: epoch 2 was anchored first.
+    // Sorted by shard sequence number, not by anchoring order: shard 2 was anchored first.
     assert!(listed[2].block_number < listed[0].block_number);
     for anchor in &listed {
         assert_eq!(
             h.alice
-                .index_anchor(owner, partition, anchor.epoch)
+                .index_anchor(owner, partition, anchor.shard_seq)
                 .await
                 .unwrap()
                 .as_ref(),
@@ -795,7 +795,7 @@ pub async fn index_anchors_lists_a_partition_by_epoch(h: Harness) {
     let alices = h.owner.index_anchors(alice, partition).await.unwrap();
     assert_eq!(alices, expected(alice, partition));
     assert_eq!(
-        alices.iter().map(|a| a.epoch).collect::<Vec<_>>(),
+        alices.iter().map(|a| a.shard_seq).collect::<Vec<_>>(),
         vec![0, 3]
     );
     assert_eq!(
@@ -853,7 +853,7 @@ macro_rules! conformance_suite {
             capsules_are_write_once,
             for_signer_acts_as_another_account_on_the_same_state,
             capsules_lists_every_publication_in_chain_order,
-            index_anchors_lists_a_partition_by_epoch,
+            index_anchors_lists_a_partition_by_shard_seq,
             gas_targets_hold_independently_of_record_count,
         );
     };
