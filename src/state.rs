@@ -38,8 +38,9 @@ pub(crate) struct PartitionState {
     pub(crate) key: String,
     /// Next anchor slot (shard sequence number) of this partition.
     pub(crate) next_slot: u64,
-    /// Keyword counters (canonical keyword text, next counter).
-    pub(crate) counts: Vec<(String, u64)>,
+    /// The index's state of the partition (`OwnerPartition::to_bytes`: key, keyword
+    /// counters by tag, next shard sequence number), hex.
+    pub(crate) index: String,
     /// Whether the capsule is known to be published on chain.
     pub(crate) published: bool,
 }

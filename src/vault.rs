@@ -679,10 +679,7 @@ impl Vault {
                     ledger.anchor_index(pid, slot, &cid, root).await?;
                 }
             }
-            part.counts = owner_part
-                .counts()
-                .map(|(k, c)| (k.as_str().to_owned(), c))
-                .collect();
+            part.index = hex::encode(owner_part.to_bytes().as_slice());
             part.next_slot = slot + 1;
             shard_cid = Some(cid);
         }
@@ -701,15 +698,14 @@ impl Vault {
     ) -> Result<()> {
         let text = policy.to_string();
         if state.partition_mut(&text).is_none() {
-            let pk = self.public_key()?;
             let partition = Partition::new(owner.address().as_slice(), policy.clone(), 0)?;
-            let (created, _capsule) = OwnerPartition::create(partition, pk, &mut OsRng)?;
+            let created = OwnerPartition::create(partition, &mut OsRng);
             state.partitions.push(PartitionState {
                 policy: text.clone(),
                 epoch: 0,
                 key: hex::encode(created.key().as_bytes()),
                 next_slot: 0,
-                counts: Vec::new(),
+                index: hex::encode(created.to_bytes().as_slice()),
                 published: false,
             });
             state.save(&self.dir, owner.address())?;
@@ -1136,13 +1132,13 @@ impl Vault {
             return Ok(()); // the current epoch holds no entries: nothing to rotate away from
         }
         let current = resume_partition(owner.address(), policy, part)?;
-        let (next, _capsule) = current.rotate(policy.clone(), self.public_key()?, &mut OsRng)?;
+        let next = current.rotate(policy.clone(), &mut OsRng)?;
         *part = PartitionState {
             policy: text.clone(),
             epoch: next.partition().epoch(),
             key: hex::encode(next.key().as_bytes()),
             next_slot: 0,
-            counts: Vec::new(),
+            index: hex::encode(next.to_bytes().as_slice()),
             published: false,
         };
         state.save(&self.dir, owner.address())?;
@@ -1232,10 +1228,16 @@ fn resume_partition(
 ) -> Result<OwnerPartition> {
     let partition = Partition::new(owner.as_slice(), policy.clone(), part.epoch)?;
     let key = PartitionKey::from_bytes(hex32(&part.key, "owner state")?);
-    let counts = part
-        .counts
-        .iter()
-        .map(|(k, c)| Ok((Keyword::parse(k)?, *c)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(OwnerPartition::resume(partition, key, counts))
+    let bytes = hex::decode(&part.index).map_err(|e| Error::corrupt("owner state", e))?;
+    let state = OwnerPartition::from_bytes(&bytes)?;
+    if state.partition() != &partition
+        || state.key() != &key
+        || state.next_shard_seq() != part.next_slot
+    {
+        return Err(Error::corrupt(
+            "owner state",
+            "index state does not match its partition",
+        ));
+    }
+    Ok(state)
 }

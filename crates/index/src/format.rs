@@ -14,6 +14,7 @@ const FORMAT_VERSION: u8 = 1;
 pub(crate) enum Kind {
     Shard = 1,
     SearchToken = 2,
+    OwnerPartition = 3,
 }
 
 impl Kind {
@@ -21,6 +22,7 @@ impl Kind {
         match self {
             Kind::Shard => "shard",
             Kind::SearchToken => "search token",
+            Kind::OwnerPartition => "owner partition",
         }
     }
 

@@ -44,8 +44,14 @@ fn shards_and_token() {
         3,
     )
     .unwrap();
-    let key = PartitionKey::generate(&mut ChaCha20Rng::seed_from_u64(7));
-    let mut owner = OwnerPartition::resume(partition, key, []).with_padding(Padding::Multiple(3));
+    // The key is the first 32 bytes of the seeded RNG (as `PartitionKey::generate`).
+    let mut owner = OwnerPartition::create(partition, &mut ChaCha20Rng::seed_from_u64(7))
+        .with_padding(Padding::Multiple(3));
+    assert_eq!(
+        owner.key(),
+        &PartitionKey::generate(&mut ChaCha20Rng::seed_from_u64(7))
+    );
+    let fresh_state = owner.to_bytes();
     let (i10, asthma) = (
         Keyword::icd10("I10").unwrap(),
         Keyword::term("asthma").unwrap(),
@@ -60,6 +66,8 @@ fn shards_and_token() {
     let first_bytes = check("shard_first.bin", &first.to_bytes());
     let second_bytes = check("shard_second.bin", &second.to_bytes());
     check("token_i10.bin", &token.to_bytes());
+    let fresh_bytes = check("owner_partition_new.bin", &fresh_state);
+    let state_bytes = check("owner_partition.bin", &owner.to_bytes());
 
     // The committed shards decode to the same objects, roots included.
     assert_eq!(
@@ -69,4 +77,21 @@ fn shards_and_token() {
     assert_eq!(Shard::from_bytes(&second_bytes).unwrap(), second);
     assert_eq!(first.len(), 6);
     assert_eq!(second.len(), 3);
+
+    // The committed states decode; the fresh one rebuilds both shards byte for byte, the
+    // advanced one continues where the owner stopped.
+    let mut fresh = OwnerPartition::from_bytes(&fresh_bytes).unwrap();
+    assert_eq!(fresh.padding(), Padding::Multiple(3));
+    let rebuilt = fresh
+        .batch([(&i10, record(1)), (&asthma, record(1)), (&i10, record(2))])
+        .unwrap();
+    assert_eq!(rebuilt.to_bytes(), first_bytes);
+    assert_eq!(
+        fresh.batch([(&i10, record(3))]).unwrap().to_bytes(),
+        second_bytes
+    );
+    assert_eq!(*fresh.to_bytes(), state_bytes);
+    let restored = OwnerPartition::from_bytes(&state_bytes).unwrap();
+    assert_eq!((restored.count(&i10), restored.count(&asthma)), (6, 3));
+    assert_eq!(restored.next_shard_seq(), 2);
 }
