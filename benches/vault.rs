@@ -210,7 +210,7 @@ fn end_to_end(c: &mut Criterion) {
     });
     // What the vault does twice per put with its owner-state file (a few KiB): write a
     // temp file, fsync, rename over, fsync the directory.
-    let state = parts_dir.path().join("owner-state.json");
+    let state = parts_dir.path().join("owner.state");
     let payload = vec![b'x'; 4096];
     parts.bench_function("state_file_atomic_write", |b| {
         b.iter(|| {

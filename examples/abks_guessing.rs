@@ -22,7 +22,7 @@ use medseal_abe::{AttributeSet, Fame, Scheme};
 use medseal_index::abks::Abks;
 use medseal_index::abks::guessing::KeywordGuesser;
 use medseal_index::dictionary::icd10cm;
-use medseal_index::sse::{IndexHost, KeywordKey, OwnerPartition, Partition, PartitionKey};
+use medseal_index::sse::{Capsule, IndexHost, KeywordKey, OwnerPartition, Partition, PartitionKey};
 use medseal_index::{Keyword, RecordRef};
 use rand_core::{OsRng, RngCore};
 use std::time::Instant;
@@ -72,7 +72,8 @@ fn main() {
     // ---- SSE --------------------------------------------------------------------------
     let (fpk, fmsk) = Fame::setup(&mut OsRng);
     let partition = Partition::new(b"dr-alice", "role:doctor".parse().unwrap(), 0).unwrap();
-    let (mut owner, capsule) = OwnerPartition::create(partition, &fpk, &mut OsRng).unwrap();
+    let mut owner = OwnerPartition::create(partition, &mut OsRng);
+    let capsule = Capsule::seal(&fpk, owner.partition(), owner.key(), &mut OsRng).unwrap();
     let id = *owner.id();
     let mut host = IndexHost::new();
     host.insert_shard(

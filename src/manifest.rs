@@ -172,7 +172,9 @@ impl Manifest {
 
 /// SHA-256 of the canonical policy text: what the chain records for a record or partition.
 pub(crate) fn policy_hash(policy: &Policy) -> B256 {
-    B256::from(<[u8; 32]>::from(Sha256::digest(policy.to_string().as_bytes())))
+    B256::from(<[u8; 32]>::from(Sha256::digest(
+        policy.to_string().as_bytes(),
+    )))
 }
 
 /// The policy a record key is wrapped under.

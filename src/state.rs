@@ -1,96 +1,315 @@
 //! The owner's private index state, persisted atomically in the data directory.
 //!
-//! Per owner (chain address) one file `owners/<address>.json` (mode 0600: it holds
-//! partition keys and keywords) with, per policy, the current index partition (epoch, key,
-//! keyword counters, next shard slot, whether its capsule is published) and at most one
-//! pending put. A put writes its intent here before its first chain transaction and
-//! commits the advanced counters (clearing the intent) after the last one, so a crash at
-//! any point is completed by the next owner operation (see [`crate::Vault::recover`]).
+//! Per owner (chain address) one file `owners/<address>.state` (mode 0600: it holds
+//! partition keys), in the canonical binary codec:
+//!
+//! ```text
+//! state     = "MSOS" | 1 | u32 n | n × partition | u8 0 | u8 1 pending
+//! partition = base-policy hash [32] | u8 published | bytes OwnerPartition
+//! pending   = str manifest CID | capsule-policy hash [32] | base-policy hash [32]
+//!           | u32 k | k × str keyword
+//! ```
+//!
+//! Per base policy the owner has indexed under: the current index partition as the index
+//! crate encodes it (`OwnerPartition::to_bytes`: epoch, key, keyword counters, next
+//! shard; no keyword text) and whether its capsule is known to be published. The vault
+//! decodes only the partition a put needs. At most one pending put: its intent is written
+//! before its first chain transaction and cleared, with the advanced partition, after the
+//! last, so a crash at any point is completed by the next owner operation (see
+//! [`crate::Vault::recover`]).
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
+use crate::abe::codec::{Reader, Writer};
+use crate::abe::{DecodeError, Policy};
 use crate::chain::Address;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
+use crate::index::sse::OwnerPartition;
+use crate::manifest::policy_hash;
 
-const VERSION: u32 = 1;
+const MAGIC: [u8; 4] = *b"MSOS";
+const VERSION: u8 = 1;
+/// Most partitions (distinct policies) per owner.
+const MAX_PARTITIONS: usize = 1 << 16;
+/// Largest encoded partition accepted (the index crate checks its own limits inside).
+const MAX_PARTITION_BYTES: usize = 1 << 30;
+/// Longest CID text accepted.
+const MAX_CID_TEXT: usize = 256;
+/// Longest keyword text accepted (the index's own limit is lower).
+const MAX_KEYWORD_TEXT: usize = 4096;
+
+const WHAT: &str = "owner state";
 
 /// All private index state of one owner.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub(crate) struct OwnerState {
-    pub(crate) version: u32,
-    /// The current partition of every policy the owner has indexed under.
-    pub(crate) partitions: Vec<PartitionState>,
+    partitions: Vec<PartitionEntry>,
     /// A put whose chain transactions may not all have happened.
     pub(crate) pending: Option<PendingPut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PartitionState {
-    /// Canonical policy text.
-    pub(crate) policy: String,
-    pub(crate) epoch: u64,
-    /// Partition key, hex.
-    pub(crate) key: String,
-    /// Next anchor slot (shard sequence number) of this partition.
-    pub(crate) next_slot: u64,
-    /// Keyword counters (canonical keyword text, next counter).
-    pub(crate) counts: Vec<(String, u64)>,
-    /// Whether the capsule is known to be published on chain.
+/// One policy's current partition, as the index crate encodes it.
+struct PartitionEntry {
+    policy: [u8; 32],
+    published: bool,
+    encoded: Zeroizing<Vec<u8>>,
+}
+
+/// The current partition of one policy, decoded for use.
+pub(crate) struct PartitionSlot {
+    pub(crate) partition: OwnerPartition,
+    /// Whether its capsule is known to be published on chain.
     pub(crate) published: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub(crate) struct PendingPut {
     pub(crate) manifest_cid: String,
-    /// Hash of the capsule policy (what `createRecord` stores), hex.
-    pub(crate) policy_hash: String,
-    /// Canonical base policy text (selects the partition).
-    pub(crate) policy: String,
+    /// Hash of the capsule policy (what `createRecord` stores).
+    pub(crate) capsule_policy: [u8; 32],
+    /// Hash of the base policy (selects the partition).
+    pub(crate) policy: [u8; 32],
     /// Canonical keyword texts.
     pub(crate) keywords: Vec<String>,
 }
 
-pub(crate) fn state_path(dir: &Path, owner: Address) -> PathBuf {
+fn state_path(dir: &Path, owner: Address) -> PathBuf {
+    dir.join("owners")
+        .join(format!("{}.state", hex::encode(owner.as_slice())))
+}
+
+/// Where version one kept the state (JSON with keyword text); refused, never guessed at.
+fn legacy_path(dir: &Path, owner: Address) -> PathBuf {
     dir.join("owners")
         .join(format!("{}.json", hex::encode(owner.as_slice())))
 }
 
 impl OwnerState {
     pub(crate) fn load(dir: &Path, owner: Address) -> Result<Self> {
-        let path = state_path(dir, owner);
-        let Some(bytes) = read_optional(&path)? else {
-            return Ok(Self {
-                version: VERSION,
-                ..Self::default()
-            });
-        };
-        let state: Self =
-            serde_json::from_slice(&bytes).map_err(|e| Error::corrupt("owner state", e))?;
-        if state.version != VERSION {
-            return Err(Error::inconsistent("owner state", "unsupported version"));
+        match read_optional(&state_path(dir, owner))? {
+            Some(bytes) => Self::decode(&bytes).map_err(|e| Error::corrupt(WHAT, e)),
+            None if legacy_path(dir, owner).exists() => Err(Error::inconsistent(
+                WHAT,
+                "owners/<address>.json is in the format of medseal 0.1 pre-releases, which \
+                 this version does not read",
+            )),
+            None => Ok(Self::default()),
         }
-        Ok(state)
     }
 
     pub(crate) fn save(&self, dir: &Path, owner: Address) -> Result<()> {
-        let bytes =
-            serde_json::to_vec_pretty(self).map_err(|e| Error::corrupt("owner state", e))?;
-        write_atomic(&state_path(dir, owner), &bytes, true)
+        write_atomic(&state_path(dir, owner), &self.encode(), true)
     }
 
-    pub(crate) fn partition_mut(&mut self, policy: &str) -> Option<&mut PartitionState> {
-        self.partitions.iter_mut().find(|p| p.policy == policy)
+    /// The current partition of `policy`, if the owner has one.
+    pub(crate) fn partition(&self, policy: &Policy) -> Result<Option<PartitionSlot>> {
+        self.partition_by_hash(&policy_hash(policy).0)
+    }
+
+    pub(crate) fn partition_by_hash(&self, policy: &[u8; 32]) -> Result<Option<PartitionSlot>> {
+        let Some(entry) = self.partitions.iter().find(|p| p.policy == *policy) else {
+            return Ok(None);
+        };
+        let partition = OwnerPartition::from_bytes(&entry.encoded)?;
+        Ok(Some(PartitionSlot {
+            partition,
+            published: entry.published,
+        }))
+    }
+
+    /// Stores `slot` as the current partition of its policy (replacing the previous one).
+    pub(crate) fn set_partition(&mut self, slot: &PartitionSlot) {
+        let policy = policy_hash(slot.partition.partition().policy()).0;
+        let entry = PartitionEntry {
+            policy,
+            published: slot.published,
+            encoded: slot.partition.to_bytes(),
+        };
+        match self.partitions.iter_mut().find(|p| p.policy == policy) {
+            Some(existing) => *existing = entry,
+            None => self.partitions.push(entry),
+        }
+    }
+
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new(MAGIC, VERSION);
+        let size: usize = self.partitions.iter().map(|p| 41 + p.encoded.len()).sum();
+        w.reserve(size + 1024).count(self.partitions.len());
+        for p in &self.partitions {
+            w.raw(&p.policy).u8(u8::from(p.published)).bytes(&p.encoded);
+        }
+        match &self.pending {
+            None => {
+                w.u8(0);
+            }
+            Some(pending) => {
+                w.u8(1)
+                    .str(&pending.manifest_cid)
+                    .raw(&pending.capsule_policy)
+                    .raw(&pending.policy)
+                    .count(pending.keywords.len());
+                for k in &pending.keywords {
+                    w.str(k);
+                }
+            }
+        }
+        Zeroizing::new(w.finish())
+    }
+
+    fn decode(bytes: &[u8]) -> core::result::Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, MAGIC, VERSION)?;
+        let n = r.count("partitions", MAX_PARTITIONS, 37)?;
+        let mut partitions = Vec::with_capacity(n);
+        for _ in 0..n {
+            let policy = r.array()?;
+            let published = flag(&mut r)?;
+            let encoded = Zeroizing::new(r.bytes("partition", MAX_PARTITION_BYTES)?.to_vec());
+            if partitions
+                .iter()
+                .any(|p: &PartitionEntry| p.policy == policy)
+            {
+                return Err(DecodeError::Inconsistent("two partitions for one policy"));
+            }
+            partitions.push(PartitionEntry {
+                policy,
+                published,
+                encoded,
+            });
+        }
+        let pending = if flag(&mut r)? {
+            let manifest_cid = r.str("manifest CID", MAX_CID_TEXT)?.to_owned();
+            let capsule_policy = r.array()?;
+            let policy = r.array()?;
+            let k = r.count("keywords", crate::MAX_KEYWORDS, 4)?;
+            let mut keywords = Vec::with_capacity(k);
+            for _ in 0..k {
+                keywords.push(r.str("keyword", MAX_KEYWORD_TEXT)?.to_owned());
+            }
+            Some(PendingPut {
+                manifest_cid,
+                capsule_policy,
+                policy,
+                keywords,
+            })
+        } else {
+            None
+        };
+        r.finish()?;
+        Ok(Self {
+            partitions,
+            pending,
+        })
     }
 }
 
-pub(crate) fn hex32(text: &str, what: &'static str) -> Result<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).map_err(|_| Error::inconsistent(what, "bad hex"))?;
-    Ok(out)
+fn flag(r: &mut Reader<'_>) -> core::result::Result<bool, DecodeError> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(DecodeError::Inconsistent("flag is neither 0 nor 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Keyword;
+    use crate::index::sse::Partition;
+    use rand_core::OsRng;
+
+    fn sample() -> OwnerState {
+        let owner = Address::repeat_byte(7);
+        let policy: Policy = "role:doctor and dept:cardiology".parse().unwrap();
+        let mut partition = OwnerPartition::create(
+            Partition::new(owner.as_slice(), policy, 3).unwrap(),
+            &mut OsRng,
+        );
+        let kw = Keyword::icd10("I10").unwrap();
+        let record = crate::index::RecordRef::new([1; 32]).unwrap();
+        partition.batch([(&kw, record)]).unwrap();
+        let mut state = OwnerState::default();
+        state.set_partition(&PartitionSlot {
+            partition,
+            published: true,
+        });
+        state.pending = Some(PendingPut {
+            manifest_cid: "bafy-manifest".into(),
+            capsule_policy: [2; 32],
+            policy: [3; 32],
+            keywords: vec!["icd10:i10".into(), "term:asthma".into()],
+        });
+        state
+    }
+
+    #[test]
+    fn round_trips_and_rejects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Address::repeat_byte(7);
+        assert!(
+            OwnerState::load(dir.path(), owner)
+                .unwrap()
+                .pending
+                .is_none()
+        );
+        let state = sample();
+        state.save(dir.path(), owner).unwrap();
+        let loaded = OwnerState::load(dir.path(), owner).unwrap();
+        assert_eq!(*loaded.encode(), *state.encode());
+        let policy: Policy = "role:doctor and dept:cardiology".parse().unwrap();
+        let slot = loaded.partition(&policy).unwrap().unwrap();
+        assert!(slot.published);
+        assert_eq!(slot.partition.next_shard_seq(), 1);
+        assert_eq!(slot.partition.count(&Keyword::icd10("I10").unwrap()), 1);
+        assert!(
+            loaded
+                .partition(&"role:nurse".parse().unwrap())
+                .unwrap()
+                .is_none()
+        );
+
+        let bytes = state.encode();
+        for len in 0..bytes.len() {
+            assert!(OwnerState::decode(&bytes[..len]).is_err(), "prefix {len}");
+        }
+        let mut long = bytes.to_vec();
+        long.push(0);
+        assert!(matches!(
+            OwnerState::decode(&long),
+            Err(DecodeError::TrailingBytes(1))
+        ));
+        let mut bad_flag = bytes.to_vec();
+        // magic, version, count, policy hash: the published flag follows.
+        bad_flag[4 + 1 + 4 + 32] = 2;
+        assert!(OwnerState::decode(&bad_flag).is_err());
+    }
+
+    #[test]
+    fn refuses_the_legacy_json_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Address::repeat_byte(9);
+        let legacy = legacy_path(dir.path(), owner);
+        std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+        std::fs::write(&legacy, b"{}").unwrap();
+        assert!(matches!(
+            OwnerState::load(dir.path(), owner),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn is_written_as_a_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Address::repeat_byte(7);
+        sample().save(dir.path(), owner).unwrap();
+        let mode = std::fs::metadata(state_path(dir.path(), owner))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }

@@ -670,7 +670,7 @@ async fn every_flow_on_ipfs_and_ethereum_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_partition_is_rejected_without_failing_the_search() {
-    use medseal::index::sse::{OwnerPartition, Partition};
+    use medseal::index::sse::{Capsule, OwnerPartition, Partition};
     let dir = tempfile::tempdir().unwrap();
     let (vault, p) = embedded_vault(dir.path()).await;
     let real = vault
@@ -701,8 +701,14 @@ async fn a_forged_partition_is_rejected_without_failing_the_search() {
     let policy: medseal::abe::Policy = "role:researcher".parse().unwrap();
     let partition = Partition::new(mallory.address().as_slice(), policy.clone(), 0).unwrap();
     let pid = B256::from(*partition.id().as_bytes());
-    let (mut owner, capsule) =
-        OwnerPartition::create(partition, vault.public_key().unwrap(), &mut OsRng).unwrap();
+    let mut owner = OwnerPartition::create(partition, &mut OsRng);
+    let capsule = Capsule::seal(
+        vault.public_key().unwrap(),
+        owner.partition(),
+        owner.key(),
+        &mut OsRng,
+    )
+    .unwrap();
     let capsule_cid = vault
         .store()
         .put(capsule.as_bytes().to_vec().into(), Default::default())

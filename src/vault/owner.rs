@@ -6,14 +6,14 @@ use rand_core::OsRng;
 use super::Vault;
 use super::search::record_ref;
 use crate::abe::Policy;
-use crate::chain::{Address, Ledger, RecordId};
+use crate::chain::{B256, Ledger, RecordId};
 use crate::error::{Error, Result};
 use crate::identity::Member;
 use crate::index::Keyword;
-use crate::index::sse::{Capsule, OwnerPartition, Partition, PartitionKey};
+use crate::index::sse::{Capsule, OwnerPartition, Partition};
 use crate::manifest::policy_hash;
-use crate::state::{OwnerState, PartitionState, hex32};
-use crate::storage::PutOptions;
+use crate::state::{OwnerState, PartitionSlot};
+use crate::storage::{Cid, PutOptions};
 
 impl Vault {
     /// Completes a put of `owner` that a crash interrupted (if any); returns its record.
@@ -32,19 +32,22 @@ impl Vault {
             .map(|(id, _)| id))
     }
 
+    /// Completes the pending put of `state` (if any) and clears it. `fresh`: the intent
+    /// was just written by this process, so no chain transaction of it can have happened
+    /// and the chain need not be searched for one.
     pub(super) async fn complete_pending(
         &self,
         ledger: &dyn Ledger,
         owner: &Member,
         state: &mut OwnerState,
         fresh: bool,
-    ) -> Result<Option<(RecordId, Option<String>)>> {
+    ) -> Result<Option<(RecordId, Option<Cid>)>> {
         let Some(pending) = state.pending.clone() else {
             return Ok(None);
         };
         let address = owner.address();
         // 1. The record on chain: created before a crash (found by its manifest CID), or
-        // create it now. A fresh intent cannot have been sent yet: nothing to look for.
+        // create it now.
         let mut found = None;
         if !fresh {
             for id in ledger.records_of(address).await?.into_iter().rev() {
@@ -57,41 +60,44 @@ impl Vault {
         let id = match found {
             Some(id) => id,
             None => {
-                let hash = hex32(&pending.policy_hash, "owner state")?;
                 ledger
-                    .create_record(&pending.manifest_cid, hash.into())
+                    .create_record(&pending.manifest_cid, pending.capsule_policy.into())
                     .await?
                     .record
             }
         };
         // 2. The index shard, then its anchor. Building is deterministic (same key,
         // counters, keywords and record), so after a crash anywhere in here the same shard
-        // is rebuilt and matched against whatever the chain anchored; the advanced counters
-        // are committed only with the final state write below.
+        // is rebuilt and matched against whatever the chain anchored; the advanced
+        // partition is committed only with the final state write below.
         let mut shard_cid = None;
         if !pending.keywords.is_empty() {
-            let policy: Policy = pending.policy.parse()?;
-            let part = state.partition_mut(&pending.policy).ok_or_else(|| {
+            let mut slot = state.partition_by_hash(&pending.policy)?.ok_or_else(|| {
                 Error::inconsistent("owner state", "pending put has no partition")
             })?;
-            let mut owner_part = resume_partition(address, &policy, part)?;
             let keywords = pending
                 .keywords
                 .iter()
                 .map(|k| Keyword::parse(k))
                 .collect::<core::result::Result<Vec<_>, _>>()?;
+            let seq = slot.partition.next_shard_seq();
             let reference = record_ref(id)?;
-            let shard = owner_part.batch(keywords.iter().map(|k| (k, reference)))?;
+            let shard = slot
+                .partition
+                .batch(keywords.iter().map(|k| (k, reference)))?;
             let cid = self
                 .store
                 .put(shard.to_bytes().into(), PutOptions::new().with_pin(true))
-                .await?
-                .to_string();
-            let root = *shard.root().as_bytes();
-            let pid = *owner_part.id().as_bytes();
-            let slot = part.next_slot;
-            match ledger.index_anchor(address, pid.into(), slot).await? {
-                Some(anchor) if anchor.merkle_root.0 == root => {}
+                .await?;
+            let root = B256::from(*shard.root().as_bytes());
+            let pid = B256::from(*slot.partition.id().as_bytes());
+            let anchored = if fresh {
+                None // nothing of this put reached the chain before this call
+            } else {
+                ledger.index_anchor(address, pid, seq).await?
+            };
+            match anchored {
+                Some(anchor) if anchor.merkle_root == root => {}
                 Some(_) => {
                     return Err(Error::inconsistent(
                         "owner state",
@@ -100,15 +106,11 @@ impl Vault {
                 }
                 None => {
                     ledger
-                        .anchor_index(pid.into(), slot, &cid, root.into())
+                        .anchor_index(pid, seq, &cid.to_string(), root)
                         .await?;
                 }
             }
-            part.counts = owner_part
-                .counts()
-                .map(|(k, c)| (k.as_str().to_owned(), c))
-                .collect();
-            part.next_slot = slot + 1;
+            state.set_partition(&slot);
             shard_cid = Some(cid);
         }
         state.pending = None;
@@ -124,50 +126,49 @@ impl Vault {
         state: &mut OwnerState,
         policy: &Policy,
     ) -> Result<()> {
-        let text = policy.to_string();
-        if state.partition_mut(&text).is_none() {
-            let pk = self.public_key()?;
-            let partition = Partition::new(owner.address().as_slice(), policy.clone(), 0)?;
-            let (created, _capsule) = OwnerPartition::create(partition, pk, &mut OsRng)?;
-            state.partitions.push(PartitionState {
-                policy: text.clone(),
-                epoch: 0,
-                key: hex::encode(created.key().as_bytes()),
-                next_slot: 0,
-                counts: Vec::new(),
-                published: false,
-            });
-            state.save(&self.dir, owner.address())?;
+        match state.partition(policy)? {
+            Some(slot) if slot.published => Ok(()),
+            // Created by an earlier call whose publication may have reached the chain.
+            Some(slot) => {
+                self.publish_partition(ledger, owner, state, slot, true)
+                    .await
+            }
+            None => {
+                let partition = Partition::new(owner.address().as_slice(), policy.clone(), 0)?;
+                let slot = PartitionSlot {
+                    partition: OwnerPartition::create(partition, &mut OsRng),
+                    published: false,
+                };
+                self.publish_partition(ledger, owner, state, slot, false)
+                    .await
+            }
         }
-        self.publish_partition(ledger, owner, state, &text).await
     }
 
-    /// Publishes the capsule of the current partition of `policy_text` if the chain does
-    /// not have it yet.
+    /// Persists `slot` (so its key survives a crash), publishes its capsule unless the
+    /// chain already has it (`check_chain`: an earlier attempt may have published it),
+    /// then persists it as published.
     async fn publish_partition(
         &self,
         ledger: &dyn Ledger,
         owner: &Member,
         state: &mut OwnerState,
-        policy_text: &str,
+        mut slot: PartitionSlot,
+        check_chain: bool,
     ) -> Result<()> {
         let address = owner.address();
-        let part = state
-            .partition_mut(policy_text)
-            .ok_or_else(|| Error::inconsistent("owner state", "missing partition"))?;
-        if part.published {
-            return Ok(());
-        }
-        let policy: Policy = policy_text.parse()?;
-        let partition = Partition::new(address.as_slice(), policy.clone(), part.epoch)?;
-        let pid = *partition.id().as_bytes();
-        if ledger
-            .capsule(address, pid.into(), part.epoch)
-            .await?
-            .is_none()
-        {
-            let key = PartitionKey::from_bytes(hex32(&part.key, "owner state")?);
-            let capsule = Capsule::seal(self.public_key()?, &partition, &key, &mut OsRng)?;
+        state.set_partition(&slot);
+        state.save(&self.dir, address)?;
+        let partition = slot.partition.partition();
+        let pid = B256::from(*slot.partition.id().as_bytes());
+        let epoch = partition.epoch();
+        if !check_chain || ledger.capsule(address, pid, epoch).await?.is_none() {
+            let capsule = Capsule::seal(
+                self.public_key()?,
+                partition,
+                slot.partition.key(),
+                &mut OsRng,
+            )?;
             let cid = self
                 .store
                 .put(
@@ -175,19 +176,18 @@ impl Vault {
                     PutOptions::new().with_pin(true),
                 )
                 .await?;
+            let policy = policy_hash(partition.policy());
             ledger
-                .publish_capsule(
-                    pid.into(),
-                    part.epoch,
-                    &cid.to_string(),
-                    policy_hash(&policy),
-                )
+                .publish_capsule(pid, epoch, &cid.to_string(), policy)
                 .await?;
         }
-        part.published = true;
+        slot.published = true;
+        state.set_partition(&slot);
         state.save(&self.dir, address)
     }
 
+    /// Starts a new epoch (fresh key) of `owner`'s partition for `policy`, if the current
+    /// one holds entries: entries added from now on are unlinkable to earlier tokens.
     pub(super) async fn rotate(
         &self,
         ledger: &dyn Ledger,
@@ -197,40 +197,17 @@ impl Vault {
         let mut state = OwnerState::load(&self.dir, owner.address())?;
         self.complete_pending(ledger, owner, &mut state, false)
             .await?;
-        let text = policy.to_string();
-        let Some(part) = state.partition_mut(&text) else {
+        let Some(current) = state.partition(policy)? else {
             return Ok(()); // nothing indexed under this policy yet
         };
-        if part.next_slot == 0 {
+        if current.partition.next_shard_seq() == 0 {
             return Ok(()); // the current epoch holds no entries: nothing to rotate away from
         }
-        let current = resume_partition(owner.address(), policy, part)?;
-        let (next, _capsule) = current.rotate(policy.clone(), self.public_key()?, &mut OsRng)?;
-        *part = PartitionState {
-            policy: text.clone(),
-            epoch: next.partition().epoch(),
-            key: hex::encode(next.key().as_bytes()),
-            next_slot: 0,
-            counts: Vec::new(),
+        let next = PartitionSlot {
+            partition: current.partition.rotate(policy.clone(), &mut OsRng)?,
             published: false,
         };
-        state.save(&self.dir, owner.address())?;
-        self.publish_partition(ledger, owner, &mut state, &text)
+        self.publish_partition(ledger, owner, &mut state, next, false)
             .await
     }
-}
-
-fn resume_partition(
-    owner: Address,
-    policy: &Policy,
-    part: &PartitionState,
-) -> Result<OwnerPartition> {
-    let partition = Partition::new(owner.as_slice(), policy.clone(), part.epoch)?;
-    let key = PartitionKey::from_bytes(hex32(&part.key, "owner state")?);
-    let counts = part
-        .counts
-        .iter()
-        .map(|(k, c)| Ok((Keyword::parse(k)?, *c)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(OwnerPartition::resume(partition, key, counts))
 }

@@ -17,7 +17,7 @@ use crate::manifest::{
 };
 use crate::pipe::{self, Source};
 use crate::state::{OwnerState, PendingPut};
-use crate::storage::PutOptions;
+use crate::storage::{Cid, PutOptions};
 
 /// Most keywords per record.
 pub const MAX_KEYWORDS: usize = 4096;
@@ -161,11 +161,11 @@ pub struct PutReceipt {
     /// The record's id on the chain.
     pub record: RecordId,
     /// CID of the sealed manifest.
-    pub manifest_cid: String,
+    pub manifest_cid: Cid,
     /// The attachments as stored.
     pub attachments: Vec<AttachmentInfo>,
     /// CID of the index shard holding the record's keywords (none without keywords).
-    pub shard_cid: Option<String>,
+    pub shard_cid: Option<Cid>,
 }
 
 /// A record opened with a reader's key: its metadata, and the key to read attachments
@@ -268,8 +268,7 @@ impl Vault {
         let manifest_cid = self
             .store
             .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
-            .await?
-            .to_string();
+            .await?;
 
         let mut keywords: Vec<String> = record
             .keywords
@@ -283,9 +282,9 @@ impl Vault {
                 .await?;
         }
         state.pending = Some(PendingPut {
-            manifest_cid: manifest_cid.clone(),
-            policy_hash: hex::encode(policy_hash(&wrapped).0),
-            policy: record.policy.to_string(),
+            manifest_cid: manifest_cid.to_string(),
+            capsule_policy: policy_hash(&wrapped).0,
+            policy: policy_hash(&record.policy).0,
             keywords,
         });
         state.save(&self.dir, owner.address())?;

@@ -173,7 +173,7 @@ impl<S: Scheme> Header<S> {
     pub fn read_from(reader: &mut impl Read) -> Result<Self> {
         let mut fixed = [0u8; 16];
         read_exact_or_truncated(reader, &mut fixed)?;
-        let mut r = Reader::new(&fixed, Kind::Envelope, S::ID)?;
+        let mut r = Reader::for_scheme(&fixed, Kind::Envelope, S::ID)?;
         let segment_size = r.u32()?;
         let ct_len = r.u32()?;
         decode_segment_size(segment_size)?;
@@ -199,7 +199,7 @@ impl<S: Scheme> Header<S> {
 
     fn new(ciphertext: S::Ciphertext, segment_size: u32) -> Self {
         let ct = ciphertext.to_bytes();
-        let mut w = Writer::new(Kind::Envelope, S::ID);
+        let mut w = Writer::for_scheme(Kind::Envelope, S::ID);
         w.u32(segment_size);
         w.bytes(&ct);
         Self {

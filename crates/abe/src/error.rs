@@ -36,12 +36,13 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Why a byte string is not a valid canonical encoding.
+/// Why a byte string is not a valid canonical encoding ([`crate::codec`]; shared by the
+/// medseal crates).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// The input does not start with the medseal-abe magic bytes.
-    #[error("not a medseal-abe object (bad magic)")]
+    /// The input does not start with the magic bytes of the expected format.
+    #[error("bad magic bytes (not an object of the expected format)")]
     BadMagic,
     /// The format version is not one this library reads.
     #[error("unsupported format version {0}")]
@@ -93,6 +94,9 @@ pub enum DecodeError {
     /// An embedded policy or attribute list is invalid.
     #[error("invalid embedded policy or attributes: {0}")]
     InvalidPolicy(PolicyError),
+    /// Keys that must be strictly increasing (sorted, no repeats) are not.
+    #[error("{0} are not strictly increasing")]
+    Unsorted(&'static str),
     /// The parts of the object are inconsistent with each other.
     #[error("inconsistent object: {0}")]
     Inconsistent(&'static str),

@@ -32,6 +32,8 @@
 //! * Canonical binary encodings for every object ([`Encoding`]): magic, version, kind,
 //!   scheme id, curve id, compressed points with subgroup checks, limits checked before
 //!   allocation, no trailing bytes. Formats are frozen per version by golden files.
+//!   [`codec`] is that codec, public: the other medseal crates encode their objects
+//!   with it.
 //!
 //! ## Security notes
 //!
@@ -52,7 +54,6 @@
 #[macro_use]
 mod scheme_types;
 
-mod codec;
 mod curve;
 mod error;
 mod hash;
@@ -66,6 +67,7 @@ mod share;
 mod algebra_tests;
 
 pub mod bsw07;
+pub mod codec;
 pub mod envelope;
 pub mod fame;
 pub mod lsss;

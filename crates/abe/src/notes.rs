@@ -23,7 +23,9 @@ pub mod formats {
     //! checked for subgroup membership and canonical form. Scalars are 32-byte canonical
     //! little-endian. Counts are checked against limits and against the remaining input
     //! before anything is allocated; trailing bytes are an error; every decodable input
-    //! re-encodes to itself (the fuzz targets assert this).
+    //! re-encodes to itself (the fuzz targets assert this). The reader and writer are
+    //! public in [`crate::codec`]; medseal-index and the facade use them for their own
+    //! formats (their own magic).
     //!
     //! ## FAME (scheme 1)
     //!

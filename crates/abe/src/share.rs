@@ -53,9 +53,6 @@ pub(crate) fn shares<F: PrimeField>(m: &ShareMatrix<F>, v: &[F]) -> Vec<F> {
         .collect()
 }
 
-/// Longest embedded policy text accepted by decoders (the policy parser's own default
-/// limits apply on top).
-pub(crate) const MAX_POLICY_TEXT: usize = 64 * 1024;
 /// Most attributes a decoded key may carry.
 pub(crate) const MAX_KEY_ATTRIBUTES: usize = 1024;
 /// Longest attribute string in a decoded key.
@@ -82,17 +79,4 @@ pub(crate) fn parse_attributes(
         return Err(DecodeError::Inconsistent("attribute list is not canonical"));
     }
     Ok(attrs)
-}
-
-/// Reads a length-prefixed policy text; it must be in canonical form.
-pub(crate) fn parse_policy(
-    r: &mut crate::codec::Reader<'_>,
-) -> Result<Policy, crate::error::DecodeError> {
-    use crate::error::DecodeError;
-    let text = r.str("policy", MAX_POLICY_TEXT)?;
-    let policy = Policy::parse(text).map_err(DecodeError::InvalidPolicy)?;
-    if policy.to_string() != text {
-        return Err(DecodeError::Inconsistent("policy text is not canonical"));
-    }
-    Ok(policy)
 }

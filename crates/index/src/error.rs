@@ -1,5 +1,7 @@
 //! Errors.
 
+pub use medseal_abe::DecodeError;
+
 /// Everything that can go wrong in this crate.
 ///
 /// Failures to open a partition capsule are opaque ([`Error::Decryption`]);
@@ -19,7 +21,8 @@ pub enum Error {
     /// A capsule did not open (opaque by design).
     #[error("decryption failed")]
     Decryption,
-    /// A byte string is not a valid canonical encoding.
+    /// A byte string is not a valid canonical encoding (the codec and its error are
+    /// medseal-abe's, shared by the medseal crates).
     #[error("malformed encoding: {0}")]
     Decode(#[from] DecodeError),
     /// A host's search answer does not verify against the anchored shard roots.
@@ -84,45 +87,6 @@ pub enum KeywordError {
         /// The limit, in bytes.
         max: usize,
     },
-}
-
-/// Why a byte string is not a valid canonical encoding.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input does not start with the medseal-index magic bytes.
-    #[error("not a medseal-index object (bad magic)")]
-    BadMagic,
-    /// The format version is not one this library reads.
-    #[error("unsupported format version {0}")]
-    UnsupportedVersion(u8),
-    /// The object is of another kind.
-    #[error("expected a {expected}, found object kind {found}")]
-    WrongKind {
-        /// The kind the caller asked for.
-        expected: &'static str,
-        /// The kind byte found.
-        found: u8,
-    },
-    /// The input ends early.
-    #[error("truncated input")]
-    Truncated,
-    /// Bytes follow the end of the object.
-    #[error("{0} trailing bytes after the object")]
-    TrailingBytes(usize),
-    /// A count is above its limit.
-    #[error("{what} count {found} exceeds the limit {limit}")]
-    TooLarge {
-        /// What was counted.
-        what: &'static str,
-        /// The count found.
-        found: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// Shard labels are not strictly increasing (unsorted or repeated).
-    #[error("shard labels are not strictly increasing")]
-    UnsortedLabels,
 }
 
 /// Why a host's search answer was rejected.

@@ -36,13 +36,15 @@
 //! * Keys ([`sse::PartitionKey`], [`sse::KeywordKey`], [`sse::SearchToken`]) zeroize on
 //!   drop and have redacted `Debug`; partition keys compare in constant time.
 //! * Canonical binary encodings (magic `MSIX`, version, kind; limits checked before
-//!   allocation; no trailing bytes) for shards and tokens: [`notes::formats`].
+//!   allocation; no trailing bytes) for shards, tokens and the owner's partition state:
+//!   [`notes::formats`]. They use medseal-abe's codec ([`medseal_abe::codec`]), and
+//!   [`DecodeError`] is its error type.
 //! * Keywords are normalised the same way for both schemes: [`Keyword`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod codec;
 mod error;
+mod format;
 mod keyword;
 mod record;
 

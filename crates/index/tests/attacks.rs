@@ -7,7 +7,7 @@ mod common;
 use medseal_abe::{AttributeSet, Fame, Policy, Scheme};
 use medseal_index::abks::guessing::KeywordGuesser;
 use medseal_index::abks::{Abks, AbksIndex};
-use medseal_index::sse::{IndexHost, KeywordKey, OwnerPartition, Partition, PartitionKey};
+use medseal_index::sse::{Capsule, IndexHost, KeywordKey, OwnerPartition, Partition, PartitionKey};
 use medseal_index::{Error, Keyword, RecordRef};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
@@ -87,7 +87,8 @@ fn sse_token_gives_the_same_attacker_nothing() {
     let secret = &dictionary[pos];
     let (pk, msk) = Fame::setup(&mut rng);
     let partition = Partition::new(b"dr-alice", "role:doctor".parse().unwrap(), 0).unwrap();
-    let (mut owner, capsule) = OwnerPartition::create(partition, &pk, &mut rng).unwrap();
+    let mut owner = OwnerPartition::create(partition, &mut rng);
+    let capsule = Capsule::seal(&pk, owner.partition(), owner.key(), &mut rng).unwrap();
     let mut pairs = vec![(secret, RecordRef::new([1; 32]).unwrap())];
     // Other entries in the partition, so that the host holds a realistic shard.
     for (i, kw) in dictionary.iter().step_by(997).enumerate() {

@@ -2,7 +2,7 @@
 //! stable Rust, so seeds and any crash reproducers stay covered by `cargo test`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use medseal_index::sse::{SearchToken, Shard};
+use medseal_index::sse::{OwnerPartition, SearchToken, Shard};
 use std::path::PathBuf;
 
 fn replay(target: &str, run: fn(&[u8]), decodes: fn(&[u8]) -> bool) {
@@ -48,4 +48,13 @@ fn index_token_corpus() {
     replay("index_token", medseal_index::__fuzz::decode_token, |d| {
         SearchToken::from_bytes(d).is_ok()
     });
+}
+
+#[test]
+fn index_owner_partition_corpus() {
+    replay(
+        "index_owner_partition",
+        medseal_index::__fuzz::decode_owner_partition,
+        |d| OwnerPartition::from_bytes(d).is_ok(),
+    );
 }

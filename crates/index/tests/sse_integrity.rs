@@ -7,8 +7,8 @@
 use medseal_abe::{AttributeSet, Fame, Policy, Scheme};
 use medseal_index::sse::proof::{AbsenceProof, MemberProof};
 use medseal_index::sse::{
-    IndexHost, KeywordKey, Label, OwnerPartition, Padding, Partition, PartitionKey, SearchToken,
-    Shard, ShardRoot,
+    Capsule, IndexHost, KeywordKey, Label, OwnerPartition, Padding, Partition, SearchToken, Shard,
+    ShardRoot,
 };
 use medseal_index::{Error, Keyword, RecordRef, VerifyError};
 use rand_chacha::ChaCha20Rng;
@@ -20,9 +20,9 @@ fn record(i: u32) -> RecordRef {
     RecordRef::new(b).unwrap()
 }
 
-fn owner(epoch: u64, key: u8) -> OwnerPartition {
+fn owner(epoch: u64, seed: u64) -> OwnerPartition {
     let partition = Partition::new(b"owner", "role:doctor".parse().unwrap(), epoch).unwrap();
-    OwnerPartition::resume(partition, PartitionKey::from_bytes([key; 32]), [])
+    OwnerPartition::create(partition, &mut ChaCha20Rng::seed_from_u64(seed))
 }
 
 /// A host with three shards; `asthma` has 5 results spread over them, `i10` 2; many
@@ -279,16 +279,13 @@ fn compaction_keeps_results_and_is_deterministic() {
 #[test]
 fn epochs_give_forward_privacy() {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let (pk, _) = Fame::setup(&mut rng);
     let asthma = Keyword::term("asthma").unwrap();
     let mut e0 = owner(0, 3);
     let mut host = IndexHost::new();
     host.insert_shard(e0.batch([(&asthma, record(1))]).unwrap())
         .unwrap();
     let old = key_of(&e0, &asthma);
-    let (mut e1, _capsule) = e0
-        .rotate("role:doctor".parse().unwrap(), &pk, &mut rng)
-        .unwrap();
+    let mut e1 = e0.rotate("role:doctor".parse().unwrap(), &mut rng).unwrap();
     assert_eq!(e1.partition().epoch(), 1);
     assert_ne!(e1.id(), e0.id());
     assert_ne!(e1.key(), e0.key());
@@ -367,8 +364,9 @@ fn capsules_are_gated_and_bound_to_their_partition() {
     let policy: Policy = "role:doctor".parse().unwrap();
     let pa = Partition::new(b"a", policy.clone(), 0).unwrap();
     let pb = Partition::new(b"b", policy, 0).unwrap();
-    let (oa, ca) = OwnerPartition::create(pa, &pk, &mut rng).unwrap();
-    let (ob, _cb) = OwnerPartition::create(pb, &pk, &mut rng).unwrap();
+    let oa = OwnerPartition::create(pa, &mut rng);
+    let ob = OwnerPartition::create(pb, &mut rng);
+    let ca = Capsule::seal(&pk, oa.partition(), oa.key(), &mut rng).unwrap();
     assert_eq!(&ca.open(&doctor, oa.id()).unwrap(), oa.key());
     assert!(matches!(
         ca.open(&nurse, oa.id()),
@@ -403,5 +401,6 @@ fn host_rejects_replayed_shards_and_owner_dedupes() {
         Err(Error::ShardConflict(_))
     ));
     assert_eq!(host.entry_count(o.id()), 1);
-    assert_eq!(o.counts().collect::<Vec<_>>(), vec![(&kw, 1)]);
+    assert_eq!(o.count(&kw), 1);
+    assert_eq!(o.next_shard_seq(), 1);
 }

@@ -8,7 +8,7 @@ mod common;
 
 use common::{Tree, UNIVERSE, attrs, tree};
 use medseal_abe::{AttributeSet, Fame, Policy, Scheme};
-use medseal_index::sse::{IndexHost, KeywordKey, OwnerPartition, Padding, Partition};
+use medseal_index::sse::{Capsule, IndexHost, KeywordKey, OwnerPartition, Padding, Partition};
 use medseal_index::{Error, Keyword, RecordRef};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -68,7 +68,8 @@ fn check(seed: u64, cases: &[PartitionCase], users: &[Vec<bool>]) {
     for (p, case) in cases.iter().enumerate() {
         let policy: Policy = case.policy.text().parse().unwrap();
         let partition = Partition::new(format!("owner-{p}").as_bytes(), policy, 0).unwrap();
-        let (owner, capsule) = OwnerPartition::create(partition, &pk, &mut rng).unwrap();
+        let owner = OwnerPartition::create(partition, &mut rng);
+        let capsule = Capsule::seal(&pk, owner.partition(), owner.key(), &mut rng).unwrap();
         let padding = match case.padding {
             0 => Padding::None,
             1 => Padding::Multiple(3),
@@ -93,6 +94,11 @@ fn check(seed: u64, cases: &[PartitionCase], users: &[Vec<bool>]) {
                 }
             }
             host.insert_shard(owner.batch(pairs).unwrap()).unwrap();
+            // The owner persists its state between batches: the restored state is the
+            // same state (same bytes) and continues the counters.
+            let saved = owner.to_bytes();
+            owner = OwnerPartition::from_bytes(&saved).unwrap();
+            assert_eq!(owner.to_bytes(), saved);
         }
         if case.compact && !host.shards(owner.id()).is_empty() {
             host.compact(owner.id()).unwrap();
@@ -150,5 +156,45 @@ proptest! {
         users in prop::collection::vec(prop::collection::vec(any::<bool>(), UNIVERSE), 1..4),
     ) {
         check(seed, &cases, &users);
+    }
+}
+
+/// A valid owner state with counters and padding, as the mutation base below.
+fn owner_state() -> Vec<u8> {
+    let partition = Partition::new(b"owner", "role:doctor or role:nurse".parse().unwrap(), 1);
+    let mut owner = OwnerPartition::create(partition.unwrap(), &mut ChaCha20Rng::seed_from_u64(1))
+        .with_padding(Padding::Multiple(4));
+    let keywords: Vec<Keyword> = KEYWORDS
+        .iter()
+        .map(|k| Keyword::parse(k).unwrap())
+        .collect();
+    owner
+        .batch(
+            keywords
+                .iter()
+                .map(|k| (k, RecordRef::new([9; 32]).unwrap())),
+        )
+        .unwrap();
+    owner.to_bytes().to_vec()
+}
+
+proptest! {
+    #[test]
+    fn owner_state_decoding_is_total_and_canonical(
+        bytes in prop::collection::vec(any::<u8>(), 0..200),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        // Arbitrary bytes, and a valid state with a few bytes changed: decoding never
+        // panics, and whatever decodes re-encodes to the same bytes.
+        let mut mutated = owner_state();
+        for (at, v) in &edits {
+            let i = at.index(mutated.len());
+            mutated[i] = *v;
+        }
+        for input in [bytes, mutated] {
+            if let Ok(owner) = OwnerPartition::from_bytes(&input) {
+                prop_assert_eq!(owner.to_bytes().to_vec(), input);
+            }
+        }
     }
 }

@@ -17,12 +17,12 @@ use crate::error::{DecodeError, Result};
 use crate::fame::core::sorted_labels;
 use crate::hash::HashCache;
 use crate::secret::SecretScalar;
-use crate::share::{attribute_strings, parse_attributes, parse_policy};
+use crate::share::{attribute_strings, parse_attributes};
 
 const ID: SchemeId = SchemeId::Bsw07;
 
 pub(crate) fn encode_pk<B: Backend>(pk: &PublicKey<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::PublicKey, ID);
+    let mut w = Writer::for_scheme(Kind::PublicKey, ID);
     w.point(&pk.h);
     let mut gt = Vec::with_capacity(B::GT_BYTES);
     B::gt_encode(&pk.egg_alpha, &mut gt);
@@ -31,7 +31,7 @@ pub(crate) fn encode_pk<B: Backend>(pk: &PublicKey<B>) -> Vec<u8> {
 }
 
 pub(crate) fn decode_pk<B: Backend>(bytes: &[u8]) -> Result<PublicKey<B>> {
-    let mut r = Reader::new(bytes, Kind::PublicKey, ID)?;
+    let mut r = Reader::for_scheme(bytes, Kind::PublicKey, ID)?;
     let h = r.point("h")?;
     let egg_alpha =
         B::gt_decode(r.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint("e(g,g)^alpha"))?;
@@ -44,14 +44,14 @@ pub(crate) fn decode_pk<B: Backend>(bytes: &[u8]) -> Result<PublicKey<B>> {
 }
 
 pub(crate) fn encode_msk<B: Backend>(msk: &MasterKey<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::MasterKey, ID);
+    let mut w = Writer::for_scheme(Kind::MasterKey, ID);
     w.scalar(&*msk.beta);
     w.point(&msk.g2_alpha);
     w.finish()
 }
 
 pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
-    let mut r = Reader::new(bytes, Kind::MasterKey, ID)?;
+    let mut r = Reader::for_scheme(bytes, Kind::MasterKey, ID)?;
     let beta: B::Scalar = r.scalar("beta")?;
     if bool::from(ff::Field::is_zero(&beta)) {
         return Err(DecodeError::InvalidScalar("beta").into());
@@ -65,9 +65,9 @@ pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
 }
 
 pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::UserKey, ID);
+    let mut w = Writer::for_scheme(Kind::UserKey, ID);
     let attrs = attribute_strings(&key.attrs);
-    w.len(attrs.len());
+    w.count(attrs.len());
     for a in &attrs {
         w.bytes(a.as_bytes());
     }
@@ -80,7 +80,7 @@ pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
 }
 
 pub(crate) fn decode_user_key<B: Backend>(bytes: &[u8]) -> Result<UserKey<B>> {
-    let mut r = Reader::new(bytes, Kind::UserKey, ID)?;
+    let mut r = Reader::for_scheme(bytes, Kind::UserKey, ID)?;
     let attrs = parse_attributes(&mut r)?;
     let labels = sorted_labels(&attrs);
     let d = r.point("D")?;
@@ -101,10 +101,10 @@ pub(crate) fn decode_user_key<B: Backend>(bytes: &[u8]) -> Result<UserKey<B>> {
 }
 
 pub(crate) fn encode_ciphertext<B: Backend>(ct: &Ciphertext<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::Ciphertext, ID);
-    w.bytes(ct.policy.to_string().as_bytes());
+    let mut w = Writer::for_scheme(Kind::Ciphertext, ID);
+    w.policy(&ct.policy);
     w.point(&ct.c);
-    w.len(ct.rows.len());
+    w.count(ct.rows.len());
     for (cy, cy_prime) in &ct.rows {
         w.point(cy);
         w.point(cy_prime);
@@ -113,8 +113,8 @@ pub(crate) fn encode_ciphertext<B: Backend>(ct: &Ciphertext<B>) -> Vec<u8> {
 }
 
 pub(crate) fn decode_ciphertext<B: Backend>(bytes: &[u8]) -> Result<Ciphertext<B>> {
-    let mut r = Reader::new(bytes, Kind::Ciphertext, ID)?;
-    let policy = parse_policy(&mut r)?;
+    let mut r = Reader::for_scheme(bytes, Kind::Ciphertext, ID)?;
+    let policy = r.policy()?;
     let c = r.point("C")?;
     let n = r.count("ciphertext rows", policy.leaf_count(), G1_BYTES + G2_BYTES)?;
     if n != policy.leaf_count() {

@@ -17,12 +17,12 @@ use crate::curve::{Backend, G1_BYTES};
 use crate::error::{DecodeError, Result};
 use crate::hash::HashCache;
 use crate::secret::SecretScalar;
-use crate::share::{attribute_strings, parse_attributes, parse_policy};
+use crate::share::{attribute_strings, parse_attributes};
 
 const ID: SchemeId = SchemeId::Fame;
 
 pub(crate) fn encode_pk<B: Backend>(pk: &PublicKey<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::PublicKey, ID);
+    let mut w = Writer::for_scheme(Kind::PublicKey, ID);
     w.point(&pk.h_a[0]);
     w.point(&pk.h_a[1]);
     let mut gt = Vec::with_capacity(2 * B::GT_BYTES);
@@ -33,7 +33,7 @@ pub(crate) fn encode_pk<B: Backend>(pk: &PublicKey<B>) -> Vec<u8> {
 }
 
 pub(crate) fn decode_pk<B: Backend>(bytes: &[u8]) -> Result<PublicKey<B>> {
-    let mut r = Reader::new(bytes, Kind::PublicKey, ID)?;
+    let mut r = Reader::for_scheme(bytes, Kind::PublicKey, ID)?;
     let h_a = [r.point("H1")?, r.point("H2")?];
     let t1 = B::gt_decode(r.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint("T1"))?;
     let t2 = B::gt_decode(r.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint("T2"))?;
@@ -46,7 +46,7 @@ pub(crate) fn decode_pk<B: Backend>(bytes: &[u8]) -> Result<PublicKey<B>> {
 }
 
 pub(crate) fn encode_msk<B: Backend>(msk: &MasterKey<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::MasterKey, ID);
+    let mut w = Writer::for_scheme(Kind::MasterKey, ID);
     for s in msk.a.iter().chain(&msk.b) {
         w.scalar(&**s);
     }
@@ -57,7 +57,7 @@ pub(crate) fn encode_msk<B: Backend>(msk: &MasterKey<B>) -> Vec<u8> {
 }
 
 pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
-    let mut r = Reader::new(bytes, Kind::MasterKey, ID)?;
+    let mut r = Reader::for_scheme(bytes, Kind::MasterKey, ID)?;
     let mut nonzero = |what| -> Result<SecretScalar<B::Scalar>, DecodeError> {
         let s: B::Scalar = r.scalar(what)?;
         if bool::from(ff::Field::is_zero(&s)) {
@@ -73,9 +73,9 @@ pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
 }
 
 pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::UserKey, ID);
+    let mut w = Writer::for_scheme(Kind::UserKey, ID);
     let attrs = attribute_strings(&key.attrs);
-    w.len(attrs.len());
+    w.count(attrs.len());
     for a in &attrs {
         w.bytes(a.as_bytes());
     }
@@ -91,7 +91,7 @@ pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
 }
 
 pub(crate) fn decode_user_key<B: Backend>(bytes: &[u8]) -> Result<UserKey<B>> {
-    let mut r = Reader::new(bytes, Kind::UserKey, ID)?;
+    let mut r = Reader::for_scheme(bytes, Kind::UserKey, ID)?;
     let attrs = parse_attributes(&mut r)?;
     let labels = sorted_labels(&attrs);
     let sk0 = [r.point("sk0")?, r.point("sk0")?, r.point("sk0")?];
@@ -114,12 +114,12 @@ pub(crate) fn decode_user_key<B: Backend>(bytes: &[u8]) -> Result<UserKey<B>> {
 }
 
 pub(crate) fn encode_ciphertext<B: Backend>(ct: &Ciphertext<B>) -> Vec<u8> {
-    let mut w = Writer::new(Kind::Ciphertext, ID);
-    w.bytes(ct.policy.to_string().as_bytes());
+    let mut w = Writer::for_scheme(Kind::Ciphertext, ID);
+    w.policy(&ct.policy);
     for p in &ct.ct0 {
         w.point(p);
     }
-    w.len(ct.rows.len());
+    w.count(ct.rows.len());
     for row in &ct.rows {
         for p in row {
             w.point(p);
@@ -129,8 +129,8 @@ pub(crate) fn encode_ciphertext<B: Backend>(ct: &Ciphertext<B>) -> Vec<u8> {
 }
 
 pub(crate) fn decode_ciphertext<B: Backend>(bytes: &[u8]) -> Result<Ciphertext<B>> {
-    let mut r = Reader::new(bytes, Kind::Ciphertext, ID)?;
-    let policy = parse_policy(&mut r)?;
+    let mut r = Reader::for_scheme(bytes, Kind::Ciphertext, ID)?;
+    let policy = r.policy()?;
     let ct0 = [r.point("ct0")?, r.point("ct0")?, r.point("ct0")?];
     let n = r.count("ciphertext rows", policy.leaf_count(), 3 * G1_BYTES)?;
     if n != policy.leaf_count() {

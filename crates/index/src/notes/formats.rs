@@ -3,7 +3,8 @@
 //! Common header: `magic "MSIX" (4) | version u8 = 1 | kind u8`. Integers big-endian.
 //! Decoders check the header, counts against limits and against the bytes remaining
 //! before allocating, and reject trailing bytes. Every decodable input re-encodes to the
-//! same bytes (fuzzed: `fuzz/fuzz_targets/index_shard.rs`, `index_token.rs`).
+//! same bytes (fuzzed: `fuzz/fuzz_targets/index_shard.rs`, `index_token.rs`,
+//! `index_owner_partition.rs`). The codec is medseal-abe's ([`medseal_abe::codec`]).
 //!
 //! ## Shard (kind 1)
 //!
@@ -21,6 +22,24 @@
 //! header | partition id (32) | label key (32)          (70 bytes)
 //! ```
 //!
+//! ## Owner partition (kind 3)
+//!
+//! The data owner's private state of one partition ([`crate::sse::OwnerPartition`]):
+//!
+//! ```text
+//! header | owner u32 len (≤ 256) ‖ bytes | policy u32 len (≤ 64 KiB) ‖ canonical text
+//!        | epoch u64 | partition key (32)
+//!        | padding mode u8 (0 none, 1 multiple, 2 power of two) | bucket u32 (0 unless 1)
+//!        | next shard sequence number u64
+//!        | count u32 (≤ 2^24) | count × (keyword tag 16 | counter u64)
+//! ```
+//!
+//! The policy text must be canonical (re-printed and compared). Tags strictly
+//! increasing, counters non-zero (a keyword without entries has no counter). No keyword
+//! text is stored: a counter is named by the keyword's tag (below), so decoding parses
+//! no keyword and cannot change which keyword a counter belongs to. The encoding holds
+//! the partition key: it is a secret.
+//!
 //! ## Capsule
 //!
 //! A medseal-abe envelope (FAME) of the 32-byte partition key with the partition id as
@@ -30,7 +49,9 @@
 //!
 //! * partition id: `BLAKE3-derive_key("medseal-index v1 partition id", u32 len ‖ owner ‖
 //!   u32 len ‖ canonical policy ‖ u64 epoch)`;
-//! * `K_lab ‖ K_val = BLAKE3-XOF(key=K, "medseal-index/v1/keyword\0" ‖ keyword)[..64]`;
+//! * `K_lab ‖ K_val ‖ tag = BLAKE3-XOF(key=K, "medseal-index/v1/keyword\0" ‖ keyword)[..80]`
+//!   (canonical keyword text; the 16-byte `tag` names the keyword's counter in the
+//!   owner's state, and is never sent to anyone);
 //! * `label_c = AES-256(K_lab, u64_le(c) ‖ u64_le(0))`,
 //!   `pad_c = AES-256(K_val, u64_le(c) ‖ u64_le(0)) ‖ AES-256(K_val, u64_le(c) ‖ u64_le(1))`;
 //! * Merkle leaf `BLAKE3(key="medseal-index/v1/merkle-leaf", label ‖ value)`, node

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use medseal_abe::{AttributeSet, Fame, Policy, Scheme};
-//! use medseal_index::sse::{IndexHost, KeywordKey, OwnerPartition, Partition};
+//! use medseal_index::sse::{Capsule, IndexHost, KeywordKey, OwnerPartition, Partition};
 //! use medseal_index::{Keyword, RecordRef};
 //! use rand_core::OsRng;
 //!
@@ -12,10 +12,14 @@
 //! // Owner: a partition (owner, policy, epoch) with a fresh key K in a CP-ABE capsule.
 //! let policy: Policy = "role:doctor and dept:cardiology".parse()?;
 //! let partition = Partition::new(b"dr-alice", policy, 0)?;
-//! let (mut owner, capsule) = OwnerPartition::create(partition, &pk, &mut OsRng)?;
+//! let mut owner = OwnerPartition::create(partition, &mut OsRng);
+//! let capsule = Capsule::seal(&pk, owner.partition(), owner.key(), &mut OsRng)?;
 //! let hypertension = Keyword::icd10("I10")?;
 //! let record = RecordRef::new([7; 32])?;
 //! let shard = owner.batch([(&hypertension, record)])?;
+//! // The owner's state persists as opaque bytes (it holds K: keep them secret).
+//! let owner = OwnerPartition::from_bytes(&owner.to_bytes())?;
+//! assert_eq!((owner.count(&hypertension), owner.next_shard_seq()), (1, 1));
 //!
 //! // Host: stores shards; the root is what the owner anchors on chain.
 //! let mut host = IndexHost::new();
@@ -55,6 +59,8 @@
 //!   [`KeywordKey::verify`] checks them against the anchored roots (see [`proof`]).
 //! * Epochs: [`OwnerPartition::rotate`] starts a new partition with a fresh key.
 //!   Optional volume padding: [`Padding`].
+//! * The owner's state ([`OwnerPartition`]: key, padding, per-keyword counters keyed by
+//!   PRF tags, next shard sequence number) has its own canonical encoding.
 //!
 //! What the host and the chain learn is in [`crate::notes::leakage`].
 
@@ -69,7 +75,7 @@ mod token;
 
 pub use host::IndexHost;
 pub use merkle::ShardRoot;
-pub use owner::{OwnerPartition, Padding};
+pub use owner::{MAX_PARTITION_KEYWORDS, OwnerPartition, Padding};
 pub use partition::{Capsule, MAX_OWNER_LEN, Partition, PartitionId, PartitionKey};
 pub use prf::Label;
 pub use proof::VerifiableAnswer;

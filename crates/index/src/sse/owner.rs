@@ -1,15 +1,25 @@
-//! The data owner's side: partition creation, batches of entries, padding, rotation.
+//! The data owner's side: partition creation, batches of entries, padding, rotation, and
+//! the canonical encoding of the owner's state.
 
-use super::partition::{Capsule, Partition, PartitionId, PartitionKey};
-use super::prf::{Label, LabelPrf, PadPrf, keyword_keys, xor32};
+use super::partition::{MAX_OWNER_LEN, Partition, PartitionId, PartitionKey};
+use super::prf::{KeywordTag, Label, LabelPrf, PadPrf, PrefixHasher, keyword_keys_and_tag, xor32};
 use super::shard::{Entry, MAX_SHARD_ENTRIES, Shard};
-use crate::error::{Error, Result};
+use crate::error::{DecodeError, Error, Result};
+use crate::format::Kind;
 use crate::keyword::Keyword;
 use crate::record::RecordRef;
-use medseal_abe::{Fame, Policy, Scheme};
+use medseal_abe::Policy;
 use rand_core::CryptoRngCore;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use zeroize::{Zeroize, Zeroizing};
+
+/// Most keywords one partition may hold counters for (its encoded state then takes
+/// 24 bytes per keyword: at most 384 MiB).
+pub const MAX_PARTITION_KEYWORDS: u32 = 1 << 24;
+
+/// Encoded size of one keyword counter: tag (16) and counter (8).
+const COUNTER_BYTES: usize = 24;
 
 /// Owner-side grouping hashes the owner's own keywords: no adversary chooses them, so
 /// a fast non-keyed hash (FxHash's multiply-rotate) is fine here.
@@ -80,45 +90,40 @@ impl Padding {
     }
 }
 
-/// A data owner's state for one partition: the partition key and, per keyword, the
-/// counter `c` of the next entry. Keep it private (it holds `K` and the keywords):
-/// [`OwnerPartition::counts`] and [`OwnerPartition::resume`] let the caller persist it.
+/// A data owner's state for one partition: the partition, its key `K`, the padding of
+/// its batches, per keyword the counter `c` of the next entry, and the sequence number
+/// of the next shard. Keep it private (it holds `K`).
+///
+/// Persist it with [`OwnerPartition::to_bytes`] and restore it with
+/// [`OwnerPartition::from_bytes`]. The counters are keyed by a 16-byte tag derived from
+/// `K` and the keyword (see `notes::formats`), not by keyword text: the state holds no
+/// plaintext keyword, and decoding it never normalises text again, so a restored state
+/// means exactly what was saved (re-normalising text that changed meaning could restart
+/// a keyword's counter and repeat a label, which would leak the XOR of two record
+/// references).
 pub struct OwnerPartition {
     partition: Partition,
     id: PartitionId,
     key: PartitionKey,
-    counters: HashMap<Keyword, u64, FastState>,
+    counters: HashMap<KeywordTag, u64, BuildHasherDefault<PrefixHasher>>,
     padding: Padding,
+    next_shard: u64,
 }
 
 impl OwnerPartition {
-    /// Creates a partition with a fresh key and wraps the key in a capsule under the
-    /// partition's policy (publish the capsule; anchor its CID).
+    /// The state of a new partition: a fresh key, no entries, no padding.
     ///
-    /// # Errors
-    /// [`Error::Abe`] if the policy cannot be encrypted.
-    pub fn create<R: CryptoRngCore + ?Sized>(
-        partition: Partition,
-        pk: &<Fame as Scheme>::PublicKey,
-        rng: &mut R,
-    ) -> Result<(Self, Capsule)> {
-        let key = PartitionKey::generate(rng);
-        let capsule = Capsule::seal(pk, &partition, &key, rng)?;
-        Ok((Self::resume(partition, key, []), capsule))
-    }
-
-    /// Restores an owner's state from persisted parts.
-    pub fn resume(
-        partition: Partition,
-        key: PartitionKey,
-        counts: impl IntoIterator<Item = (Keyword, u64)>,
-    ) -> Self {
+    /// The key still has to reach users: wrap it with [`super::Capsule::seal`] (`pk`,
+    /// [`OwnerPartition::partition`], [`OwnerPartition::key`]) when publishing the
+    /// partition, and anchor the capsule's CID.
+    pub fn create<R: CryptoRngCore + ?Sized>(partition: Partition, rng: &mut R) -> Self {
         Self {
             id: partition.id(),
             partition,
-            key,
-            counters: counts.into_iter().collect(),
+            key: PartitionKey::generate(rng),
+            counters: HashMap::default(),
             padding: Padding::None,
+            next_shard: 0,
         }
     }
 
@@ -143,9 +148,23 @@ impl OwnerPartition {
         &self.key
     }
 
-    /// The counters: how many entries (real and dummy) each keyword has.
-    pub fn counts(&self) -> impl Iterator<Item = (&Keyword, u64)> + '_ {
-        self.counters.iter().map(|(k, &c)| (k, c))
+    /// The volume padding of future batches.
+    pub fn padding(&self) -> Padding {
+        self.padding
+    }
+
+    /// How many entries (real and dummy) `keyword` has in this partition: the counter of
+    /// its next entry.
+    pub fn count(&self, keyword: &Keyword) -> u64 {
+        let (_, _, tag) = keyword_keys_and_tag(self.key.as_bytes(), keyword);
+        self.counters.get(&tag).copied().unwrap_or(0)
+    }
+
+    /// The sequence number of the next shard [`OwnerPartition::batch`] returns: 0 for the
+    /// first, then 1, 2, … (every successful batch advances it, an empty one too). A
+    /// caller that anchors shards in numbered slots uses it as the slot.
+    pub fn next_shard_seq(&self) -> u64 {
+        self.next_shard
     }
 
     /// Turns a batch of `(keyword, record)` pairs into one immutable shard. Entry `c` of
@@ -153,11 +172,16 @@ impl OwnerPartition {
     /// continuing each keyword's counter; then padding is applied and the entries are
     /// sorted by label (so a shard's layout does not reveal the batch order). A pair
     /// repeated within the batch is stored once; within a batch a keyword's records get
-    /// counters in record order. The counters advance only if the shard is built.
+    /// counters in record order. The shard gets sequence number
+    /// [`OwnerPartition::next_shard_seq`]. The counters and the sequence number advance
+    /// only if the shard is built.
+    ///
+    /// Deterministic: the same state and the same pairs give the same shard, byte for
+    /// byte (a caller that crashed before persisting the advanced state can rebuild it).
     ///
     /// # Errors
-    /// [`Error::LimitExceeded`] if the shard would exceed [`MAX_SHARD_ENTRIES`] or a
-    /// counter would overflow.
+    /// [`Error::LimitExceeded`] if the shard would exceed [`MAX_SHARD_ENTRIES`], the
+    /// partition [`MAX_PARTITION_KEYWORDS`], or a counter would overflow.
     pub fn batch<'a>(
         &mut self,
         pairs: impl IntoIterator<Item = (&'a Keyword, RecordRef)>,
@@ -219,7 +243,8 @@ impl OwnerPartition {
         }
         let mut entries = Vec::with_capacity(tagged.len());
         drop(tagged);
-        let mut updated: Vec<(&'a Keyword, u64)> = Vec::with_capacity(keywords.len());
+        let mut updated: Vec<(KeywordTag, u64)> = Vec::with_capacity(keywords.len());
+        let mut new_keywords = 0usize;
         for (id, kw) in keywords.iter().enumerate() {
             let (Some(&lo), Some(&hi)) = (starts.get(id), starts.get(id + 1)) else {
                 continue;
@@ -229,7 +254,11 @@ impl OwnerPartition {
             };
             run.sort_unstable();
             let unique = run.len() - run.windows(2).filter(|w| w[0] == w[1]).count();
-            let start = self.counters.get(*kw).copied().unwrap_or(0);
+            let (k_lab, k_val, tag) = keyword_keys_and_tag(self.key.as_bytes(), kw);
+            let start = self.counters.get(&tag).copied().unwrap_or_else(|| {
+                new_keywords += 1;
+                0
+            });
             let real_end = start
                 .checked_add(unique as u64)
                 .ok_or(Error::LimitExceeded {
@@ -237,10 +266,9 @@ impl OwnerPartition {
                     limit: u64::MAX,
                 })?;
             let end = self.padding.target(real_end);
-            if entries.len() as u64 + (end - start) > u64::from(MAX_SHARD_ENTRIES) {
+            if (entries.len() as u64).saturating_add(end - start) > u64::from(MAX_SHARD_ENTRIES) {
                 return Err(too_many());
             }
-            let (k_lab, k_val) = keyword_keys(self.key.as_bytes(), kw);
             let (labels, pads) = (LabelPrf::new(&k_lab), PadPrf::new(&k_val));
             let mut previous = None;
             let mut padded = run
@@ -264,35 +292,129 @@ impl OwnerPartition {
                     c += 1;
                 }
             }
-            updated.push((kw, end));
+            updated.push((tag, end));
         }
+        if self.counters.len().saturating_add(new_keywords) > MAX_PARTITION_KEYWORDS as usize {
+            return Err(Error::LimitExceeded {
+                what: "keywords in a partition",
+                limit: MAX_PARTITION_KEYWORDS.into(),
+            });
+        }
+        let next_shard = self.next_shard.checked_add(1).ok_or(Error::LimitExceeded {
+            what: "shard sequence number",
+            limit: u64::MAX,
+        })?;
         let shard = Shard::from_entries(self.id, entries)?;
-        for (kw, end) in updated {
-            match self.counters.get_mut(kw) {
-                Some(count) => *count = end,
-                None => {
-                    self.counters.insert(kw.clone(), end);
-                }
-            }
-        }
+        self.counters.extend(updated);
+        self.next_shard = next_shard;
         Ok(shard)
     }
 
-    /// Starts the next epoch under `policy` (the same or a new one) with a fresh key and
-    /// fresh counters, returning the new state and its capsule. Entries of the new epoch
-    /// cannot be found with tokens of this one (forward privacy across epochs); this
-    /// partition stays searchable for holders of its key.
+    /// Starts the next epoch under `policy` (the same or a new one) with a fresh key,
+    /// fresh counters and the same padding; seal its capsule as for
+    /// [`OwnerPartition::create`]. Entries of the new epoch cannot be found with tokens of
+    /// this one (forward privacy across epochs); this partition stays searchable for
+    /// holders of its key.
     ///
     /// # Errors
-    /// As for [`OwnerPartition::create`], or [`Error::LimitExceeded`] on epoch overflow.
-    pub fn rotate<R: CryptoRngCore + ?Sized>(
-        &self,
-        policy: Policy,
-        pk: &<Fame as Scheme>::PublicKey,
-        rng: &mut R,
-    ) -> Result<(Self, Capsule)> {
-        let (next, capsule) = Self::create(self.partition.next_epoch(policy)?, pk, rng)?;
-        Ok((next.with_padding(self.padding), capsule))
+    /// [`Error::LimitExceeded`] on epoch overflow.
+    pub fn rotate<R: CryptoRngCore + ?Sized>(&self, policy: Policy, rng: &mut R) -> Result<Self> {
+        let next = Self::create(self.partition.next_epoch(policy)?, rng);
+        Ok(next.with_padding(self.padding))
+    }
+
+    /// The canonical encoding (layout in `notes::formats`). It contains the partition
+    /// key: store it as a secret.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut counters: Vec<(&KeywordTag, &u64)> = self.counters.iter().collect();
+        counters.sort_unstable_by_key(|(tag, _)| **tag);
+        let owner = self.partition.owner();
+        let policy = self.partition.policy().to_string();
+        let (mode, bucket) = match self.padding {
+            Padding::None => (0, 0),
+            Padding::Multiple(b) => (1, b),
+            Padding::PowerOfTwo => (2, 0),
+        };
+        let mut w = Kind::OwnerPartition.writer();
+        // Exact size, reserved before the key is written: no reallocation leaves a copy
+        // of it behind.
+        let fixed = 4 + owner.len() + 4 + policy.len() + 8 + 32 + 5 + 8 + 4;
+        w.reserve(fixed + counters.len() * COUNTER_BYTES)
+            .bytes(owner)
+            .str(&policy)
+            .u64(self.partition.epoch())
+            .raw(self.key.as_bytes())
+            .u8(mode)
+            .u32(bucket)
+            .u64(self.next_shard)
+            .count(counters.len());
+        for (tag, count) in counters {
+            w.raw(&tag.0).u64(*count);
+        }
+        Zeroizing::new(w.finish())
+    }
+
+    /// Decodes [`OwnerPartition::to_bytes`]: limits checked before allocating, the policy
+    /// in canonical form, tags strictly increasing, counters non-zero, no trailing bytes.
+    /// No keyword text is parsed.
+    ///
+    /// # Errors
+    /// [`Error::Decode`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Ok(Self::decode(bytes)?)
+    }
+
+    fn decode(bytes: &[u8]) -> core::result::Result<Self, DecodeError> {
+        let mut r = Kind::OwnerPartition.reader(bytes)?;
+        let owner = r.bytes("owner identifier", MAX_OWNER_LEN)?;
+        let policy = r.policy()?;
+        let epoch = r.u64()?;
+        // Cannot fail: the owner's length was checked above.
+        let partition =
+            Partition::new(owner, policy, epoch).map_err(|_| DecodeError::TooLarge {
+                what: "owner identifier",
+                found: owner.len() as u64,
+                limit: MAX_OWNER_LEN as u64,
+            })?;
+        let mut k = r.array()?;
+        let key = PartitionKey::from_bytes(k);
+        k.zeroize();
+        let padding = match (r.u8()?, r.u32()?) {
+            (0, 0) => Padding::None,
+            (1, bucket) => Padding::Multiple(bucket),
+            (2, 0) => Padding::PowerOfTwo,
+            _ => return Err(DecodeError::Inconsistent("unknown padding mode")),
+        };
+        let next_shard = r.u64()?;
+        let n = r.count(
+            "partition keywords",
+            MAX_PARTITION_KEYWORDS as usize,
+            COUNTER_BYTES,
+        )?;
+        let mut counters = HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut previous = None;
+        for _ in 0..n {
+            let tag = KeywordTag(r.array()?);
+            let count = r.u64()?;
+            if previous.replace(tag).is_some_and(|p| p >= tag) {
+                return Err(DecodeError::Unsorted("keyword tags"));
+            }
+            // A keyword without entries has no counter: zero would be a second encoding
+            // of the same state.
+            if count == 0 {
+                return Err(DecodeError::Inconsistent("zero keyword counter"));
+            }
+            counters.insert(tag, count);
+        }
+        r.finish()?;
+        Ok(Self {
+            id: partition.id(),
+            partition,
+            key,
+            counters,
+            padding,
+            next_shard,
+        })
     }
 }
 
@@ -302,6 +424,7 @@ impl core::fmt::Debug for OwnerPartition {
             .field("id", &self.id)
             .field("keywords", &self.counters.len())
             .field("padding", &self.padding)
+            .field("next_shard_seq", &self.next_shard)
             .finish_non_exhaustive()
     }
 }
@@ -319,5 +442,138 @@ mod tests {
         assert_eq!(Padding::PowerOfTwo.target(5), 8);
         assert_eq!(Padding::PowerOfTwo.target(1), 1);
         assert_eq!(Padding::PowerOfTwo.target(0), 1);
+    }
+
+    fn owner(padding: Padding) -> OwnerPartition {
+        let partition = Partition::new(b"o", "role:doctor".parse().unwrap(), 2).unwrap();
+        OwnerPartition::create(partition, &mut rand_core::OsRng).with_padding(padding)
+    }
+
+    fn record(i: u8) -> RecordRef {
+        RecordRef::new([i; 32]).unwrap()
+    }
+
+    #[test]
+    fn state_round_trips_and_rebuilds_the_same_shards() {
+        let kws: Vec<Keyword> = (0..20)
+            .map(|i| Keyword::term(&format!("k{i}")).unwrap())
+            .collect();
+        for padding in [Padding::None, Padding::Multiple(3), Padding::PowerOfTwo] {
+            let mut o = owner(padding);
+            let bytes = o.to_bytes();
+            assert_eq!(
+                OwnerPartition::from_bytes(&bytes).unwrap().to_bytes(),
+                bytes
+            );
+            o.batch(kws.iter().map(|k| (k, record(1)))).unwrap();
+            let saved = o.to_bytes();
+            let mut restored = OwnerPartition::from_bytes(&saved).unwrap();
+            assert_eq!(restored.to_bytes(), saved);
+            assert_eq!(
+                (restored.id(), restored.key(), restored.padding()),
+                (o.id(), o.key(), padding)
+            );
+            assert_eq!(restored.partition(), o.partition());
+            // Same state, same input: same shard, same next state (crash recovery).
+            let pairs = [
+                (&kws[0], record(2)),
+                (&kws[7], record(2)),
+                (&kws[0], record(3)),
+            ];
+            let a = o.batch(pairs).unwrap();
+            let b = restored.batch(pairs).unwrap();
+            assert_eq!(a.to_bytes(), b.to_bytes());
+            assert_eq!(o.to_bytes(), restored.to_bytes());
+            assert_eq!(o.next_shard_seq(), 2);
+            let expected = match padding {
+                Padding::None => 3,
+                Padding::Multiple(_) => 6,
+                _ => 4,
+            };
+            assert_eq!(o.count(&kws[0]), expected);
+            assert_eq!(o.count(&Keyword::term("never").unwrap()), 0);
+        }
+    }
+
+    #[test]
+    fn the_state_holds_no_keyword_text() {
+        let kw = Keyword::term("distinctive-diagnosis").unwrap();
+        let mut o = owner(Padding::None);
+        o.batch([(&kw, record(1))]).unwrap();
+        let bytes = o.to_bytes();
+        assert!(!bytes.windows(12).any(|w| w == b"distinctive-"));
+        assert_eq!(
+            bytes.len(),
+            6 + 4 + 1 + 4 + 11 + 8 + 32 + 5 + 8 + 4 + COUNTER_BYTES
+        );
+    }
+
+    #[test]
+    fn failed_batches_change_nothing() {
+        let kw = Keyword::term("x").unwrap();
+        let mut o = owner(Padding::Multiple(MAX_SHARD_ENTRIES + 1));
+        let before = o.to_bytes();
+        assert!(matches!(
+            o.batch([(&kw, record(1))]),
+            Err(Error::LimitExceeded { .. })
+        ));
+        assert_eq!(o.to_bytes(), before);
+        assert_eq!(o.next_shard_seq(), 0);
+        // An empty batch is a shard too.
+        assert!(o.batch([]).unwrap().is_empty());
+        assert_eq!(o.next_shard_seq(), 1);
+    }
+
+    #[test]
+    fn malformed_states_are_rejected() {
+        let mut o = owner(Padding::Multiple(4));
+        let kws = [Keyword::term("a").unwrap(), Keyword::term("b").unwrap()];
+        o.batch(kws.iter().map(|k| (k, record(1)))).unwrap();
+        let bytes = o.to_bytes();
+        let decode = |b: &[u8]| OwnerPartition::from_bytes(b).map(|_| ());
+        let counters = bytes.len() - 2 * COUNTER_BYTES;
+        let padding_at = counters - 4 - 8 - 5;
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let mut long = bytes.to_vec();
+        long.push(0);
+        assert!(matches!(
+            decode(&long),
+            Err(Error::Decode(DecodeError::TrailingBytes(1)))
+        ));
+        let patched = |at: usize, v: &[u8]| {
+            let mut b = bytes.to_vec();
+            b[at..at + v.len()].copy_from_slice(v);
+            decode(&b)
+        };
+        // Tags out of order (swap the two counters).
+        let mut swapped = bytes.to_vec();
+        swapped[counters..].rotate_left(COUNTER_BYTES);
+        assert!(matches!(
+            decode(&swapped),
+            Err(Error::Decode(DecodeError::Unsorted("keyword tags")))
+        ));
+        assert!(matches!(
+            patched(bytes.len() - 8, &[0; 8]),
+            Err(Error::Decode(DecodeError::Inconsistent(_)))
+        ));
+        assert!(matches!(
+            patched(padding_at, &[3]),
+            Err(Error::Decode(DecodeError::Inconsistent(_)))
+        ));
+        assert!(matches!(
+            patched(padding_at, &[0]),
+            Err(Error::Decode(DecodeError::Inconsistent(_)))
+        ));
+        assert!(matches!(
+            patched(counters - 4, &u32::MAX.to_be_bytes()),
+            Err(Error::Decode(DecodeError::TooLarge { .. }))
+        ));
+        assert!(matches!(
+            patched(5, &[1]),
+            Err(Error::Decode(DecodeError::WrongKind { found: 1, .. }))
+        ));
+        assert!(decode(&bytes).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! The PRFs and everything derived from them (the hot loop of search).
 //!
 //! ```text
-//! K_lab ‖ K_val = BLAKE3-XOF(key = K, "medseal-index/v1/keyword\0" ‖ w)[..64]
+//! K_lab ‖ K_val ‖ tag = BLAKE3-XOF(key = K, "medseal-index/v1/keyword\0" ‖ w)[..80]
 //! label_c       = AES-256(K_lab, u64_le(c) ‖ u64_le(0))
 //! pad_c         = AES-256(K_val, u64_le(c) ‖ u64_le(0)) ‖ AES-256(K_val, u64_le(c) ‖ u64_le(1))
 //! ```
@@ -12,7 +12,10 @@
 //! with AES-NI a block costs a few cycles and the blocks of a chunk are encrypted in one
 //! pipelined call, so a search is dominated by its table probes, not by the PRF. The two
 //! keys are independent outputs of one XOF call, so the label and value streams need no
-//! further domain separation. The `aes` crate is constant-time (AES-NI, or bitsliced
+//! further domain separation. The 16-byte `tag` (the next XOF bytes, so again
+//! independent, and the first 64 bytes are unchanged) names the keyword in the owner's
+//! persisted counters: the owner's state stores no keyword text, and decoding it never
+//! normalises text again. The `aes` crate is constant-time (AES-NI, or bitsliced
 //! software when the CPU lacks it); key schedules are zeroized on drop.
 
 use crate::keyword::Keyword;
@@ -57,21 +60,56 @@ impl core::fmt::Debug for Label {
     }
 }
 
+/// The owner's name of a keyword in a partition's counters: 16 pseudorandom bytes, so
+/// two keywords of one partition share a tag with probability below n²/2^129.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct KeywordTag(pub(crate) [u8; 16]);
+
+impl core::hash::Hash for KeywordTag {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        // Tags are PRF outputs: their prefix is already a uniform hash (as for labels).
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// The first `N` bytes of keyword `w`'s XOF output under partition key `k`.
+fn keyword_output<const N: usize>(k: &[u8; 32], keyword: &Keyword) -> Zeroizing<[u8; N]> {
+    let mut out = Zeroizing::new([0u8; N]);
+    let mut h = blake3::Hasher::new_keyed(k);
+    h.update(KEYWORD_DOMAIN);
+    h.update(keyword.as_bytes());
+    h.finalize_xof().fill(out.as_mut());
+    out
+}
+
+fn split_keys(out: &[u8]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+    let mut lab = Zeroizing::new([0u8; 32]);
+    let mut val = Zeroizing::new([0u8; 32]);
+    lab.copy_from_slice(&out[..32]);
+    val.copy_from_slice(&out[32..64]);
+    (lab, val)
+}
+
 /// `(K_lab, K_val)` of keyword `w` under partition key `k`.
 pub(crate) fn keyword_keys(
     k: &[u8; 32],
     keyword: &Keyword,
 ) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
-    let mut out = Zeroizing::new([0u8; 64]);
-    let mut h = blake3::Hasher::new_keyed(k);
-    h.update(KEYWORD_DOMAIN);
-    h.update(keyword.as_bytes());
-    h.finalize_xof().fill(out.as_mut());
-    let mut lab = Zeroizing::new([0u8; 32]);
-    let mut val = Zeroizing::new([0u8; 32]);
-    lab.copy_from_slice(&out[..32]);
-    val.copy_from_slice(&out[32..]);
-    (lab, val)
+    split_keys(&*keyword_output::<64>(k, keyword))
+}
+
+/// `(K_lab, K_val, tag)` of keyword `w` under partition key `k`, from one XOF call.
+pub(crate) fn keyword_keys_and_tag(
+    k: &[u8; 32],
+    keyword: &Keyword,
+) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>, KeywordTag) {
+    let out = keyword_output::<80>(k, keyword);
+    let (lab, val) = split_keys(&*out);
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(&out[64..]);
+    (lab, val, KeywordTag(tag))
 }
 
 fn block(c: u64, j: u64) -> aes::Block {
@@ -182,6 +220,12 @@ mod tests {
         assert_ne!(*lab, *lab2);
         let (lab3, _) = keyword_keys(&[1; 32], &Keyword::term("asthmb").unwrap());
         assert_ne!(*lab, *lab3);
+        // The tag extends the same output: the keys are unchanged and the tag is not a
+        // part of them.
+        let (lab4, val4, tag) = keyword_keys_and_tag(&[1; 32], &kw);
+        assert_eq!((*lab4, *val4), (*lab, *val));
+        assert!(!lab.windows(16).chain(val.windows(16)).any(|w| w == tag.0));
+        assert!(tag != keyword_keys_and_tag(&[2; 32], &kw).2);
         let (l, p) = (LabelPrf::new(&lab), PadPrf::new(&val));
         assert_ne!(l.label(0), l.label(1));
         assert_eq!(l.label(5), LabelPrf::new(&lab).label(5));

@@ -4,8 +4,8 @@ use super::merkle::{MerkleTree, PARALLEL_MIN, ShardRoot, leaf_hash, shard_root};
 use super::partition::PartitionId;
 use super::prf::Label;
 use super::proof::Neighbour;
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{DecodeError, Error, Result};
+use crate::format::Kind;
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
@@ -154,12 +154,12 @@ impl Shard {
 
     /// The canonical encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(Kind::Shard, 36 + self.entries.len() * ENTRY_BYTES);
-        w.raw(self.partition.as_bytes());
-        w.u32(u32::try_from(self.entries.len()).unwrap_or(u32::MAX));
+        let mut w = Kind::Shard.writer();
+        w.reserve(self.encoded_len())
+            .raw(self.partition.as_bytes())
+            .count(self.entries.len());
         for e in &self.entries {
-            w.raw(e.label.as_bytes());
-            w.raw(&e.value);
+            w.raw(e.label.as_bytes()).raw(&e.value);
         }
         w.finish()
     }
@@ -174,27 +174,15 @@ impl Shard {
     }
 
     fn decode(bytes: &[u8]) -> core::result::Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes, Kind::Shard)?;
+        let mut r = Kind::Shard.reader(bytes)?;
         let partition = PartitionId(r.array()?);
-        let count = r.u32()?;
-        if count > MAX_SHARD_ENTRIES {
-            return Err(DecodeError::TooLarge {
-                what: "shard entries",
-                found: count.into(),
-                limit: MAX_SHARD_ENTRIES.into(),
-            });
-        }
-        let count = count as usize;
-        let need = count.saturating_mul(ENTRY_BYTES);
-        if r.remaining() < need {
-            return Err(DecodeError::Truncated);
-        }
+        let count = r.count("shard entries", MAX_SHARD_ENTRIES as usize, ENTRY_BYTES)?;
         let mut entries: Vec<Entry> = Vec::with_capacity(count);
         for _ in 0..count {
             let label = Label(r.array()?);
             let value = r.array()?;
             if entries.last().is_some_and(|prev| prev.label >= label) {
-                return Err(DecodeError::UnsortedLabels);
+                return Err(DecodeError::Unsorted("shard labels"));
             }
             entries.push(Entry { label, value });
         }
@@ -259,7 +247,7 @@ mod tests {
         swapped[42..42 + 16].copy_from_slice(&[2; 16]);
         assert!(matches!(
             Shard::from_bytes(&swapped),
-            Err(Error::Decode(DecodeError::UnsortedLabels))
+            Err(Error::Decode(DecodeError::Unsorted("shard labels")))
         ));
         let mut huge = bytes.clone();
         huge[38..42].copy_from_slice(&u32::MAX.to_be_bytes());

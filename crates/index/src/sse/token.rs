@@ -2,8 +2,8 @@
 
 use super::partition::{PartitionId, PartitionKey};
 use super::prf::{PadPrf, keyword_keys, xor32};
-use crate::codec::{Kind, Reader, Writer};
 use crate::error::{DecodeError, Result};
+use crate::format::Kind;
 use crate::keyword::Keyword;
 use crate::record::RecordRef;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -95,9 +95,10 @@ impl SearchToken {
 
     /// The canonical encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(Kind::SearchToken, 64);
-        w.raw(self.partition.as_bytes());
-        w.raw(&self.label_key);
+        let mut w = Kind::SearchToken.writer();
+        w.reserve(64)
+            .raw(self.partition.as_bytes())
+            .raw(&self.label_key);
         w.finish()
     }
 
@@ -107,7 +108,7 @@ impl SearchToken {
     /// [`crate::Error::Decode`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let decode = || -> core::result::Result<Self, DecodeError> {
-            let mut r = Reader::new(bytes, Kind::SearchToken)?;
+            let mut r = Kind::SearchToken.reader(bytes)?;
             let partition = PartitionId(r.array()?);
             let label_key = r.array()?;
             r.finish()?;
