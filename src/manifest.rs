@@ -127,10 +127,9 @@ impl Manifest {
     pub(crate) fn open_key(&self, key: &fame::UserKey) -> Result<DataKey, crate::abe::Error> {
         let mut plain =
             envelope::open::<Fame>(key, &capsule_aad(&self.sealed_body), &self.capsule)?;
-        let bytes =
-            <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| crate::abe::Error::Decryption);
+        let dek = DataKey::from_slice(&plain);
         zeroize::Zeroize::zeroize(&mut plain);
-        Ok(DataKey::from_bytes(bytes?))
+        dek.ok_or(crate::abe::Error::Decryption)
     }
 
     /// Decrypts and parses the body.

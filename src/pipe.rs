@@ -138,14 +138,15 @@ impl Write for ChannelWriter {
 /// the plaintext size.
 pub(crate) async fn seal_to_store(
     store: &dyn ContentStore,
-    dek: &DataKey,
+    dek: &Arc<DataKey>,
     aad: Vec<u8>,
     source: Source,
     label: String,
     progress: Option<Progress>,
 ) -> Result<(Cid, u64)> {
     let (tx, rx) = mpsc::channel::<crate::storage::Result<Bytes>>(DEPTH);
-    let key = DataKey::from_bytes(*dek.as_bytes());
+    // The blocking task shares the key; no copy of its bytes is made.
+    let key = Arc::clone(dek);
     let sealer = tokio::task::spawn_blocking(move || -> Result<u64> {
         let (reader, total) = source.open()?;
         let reader = Counting {
@@ -185,7 +186,7 @@ pub(crate) async fn seal_to_store(
 pub(crate) async fn open_from_store<W: Write + Send + 'static>(
     store: &dyn ContentStore,
     cid: &Cid,
-    dek: &DataKey,
+    dek: &Arc<DataKey>,
     aad: Vec<u8>,
     out: W,
     label: String,
@@ -193,7 +194,7 @@ pub(crate) async fn open_from_store<W: Write + Send + 'static>(
     progress: Option<Progress>,
 ) -> Result<W> {
     let (tx, mut rx) = mpsc::channel::<Bytes>(DEPTH);
-    let key = DataKey::from_bytes(*dek.as_bytes());
+    let key = Arc::clone(dek);
     let opener = tokio::task::spawn_blocking(move || {
         let reader = ChannelReader {
             rx: &mut rx,
@@ -266,8 +267,8 @@ impl Read for ChannelReader<'_> {
 pub(crate) async fn reseal_in_store(
     store: &dyn ContentStore,
     cid: &Cid,
-    old: &DataKey,
-    new: &DataKey,
+    old: &Arc<DataKey>,
+    new: &Arc<DataKey>,
     aad: Vec<u8>,
     label: String,
 ) -> Result<Cid> {

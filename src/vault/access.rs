@@ -1,6 +1,7 @@
 //! Sharing, revocation, access requests, listings and the audit trail.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use rand_core::OsRng;
 
@@ -70,11 +71,11 @@ impl Vault {
         info: &RecordInfo,
     ) -> Result<Policy> {
         let manifest = self.fetch_manifest(info).await?;
-        let old = manifest.open_key(owner.key())?;
+        let old = Arc::new(manifest.open_key(owner.key())?);
         let mut body = manifest.open_body(&old)?;
         let base: Policy = body.policy.parse()?;
         let wanted = capsule_policy(&base, owner.address(), self.grantees(info.record).await?)?;
-        let new = DataKey::generate(&mut OsRng);
+        let new = Arc::new(DataKey::generate(&mut OsRng));
         let mut superseded = vec![parse_cid(&info.manifest_cid, Pointer::Record)?];
         for (index, attachment) in body.attachments.iter_mut().enumerate() {
             let cid = parse_cid(&attachment.cid, Pointer::Manifest)?;

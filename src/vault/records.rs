@@ -1,6 +1,7 @@
 //! Records: put, get and attachment reads.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use rand_core::OsRng;
@@ -187,7 +188,7 @@ pub struct OpenedRecord {
     pub manifest_cid: String,
     /// The attachments.
     pub attachments: Vec<AttachmentInfo>,
-    dek: DataKey,
+    dek: Arc<DataKey>,
 }
 
 impl core::fmt::Debug for OpenedRecord {
@@ -239,7 +240,7 @@ impl Vault {
         self.complete_pending(&*ledger, owner, &mut state, false)
             .await?;
 
-        let dek = DataKey::generate(&mut OsRng);
+        let dek = Arc::new(DataKey::generate(&mut OsRng));
         let mut attachments = Vec::with_capacity(record.attachments.len());
         for (index, a) in record.attachments.into_iter().enumerate() {
             let (cid, size) = pipe::seal_to_store(
@@ -333,7 +334,7 @@ impl Vault {
             capsule_policy: manifest.policy()?,
             manifest_cid: info.manifest_cid,
             attachments: body.attachments,
-            dek,
+            dek: Arc::new(dek),
         })
     }
 

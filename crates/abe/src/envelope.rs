@@ -76,8 +76,8 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use zeroize::{Zeroize, Zeroizing};
 
 /// Default plaintext bytes per segment.
 pub const DEFAULT_SEGMENT_SIZE: u32 = 64 * 1024;
@@ -96,14 +96,16 @@ const DATA_SALT: &[u8] = b"MEDSEAL-V1-DATA";
 /// Length of a data-stream header: the 8-byte prefix and the segment size.
 const DATA_HEADER_BYTES: usize = 12;
 
-/// A 32-byte data-encryption key (DEK) for [`seal_with_key`] and [`open_with_key`].
-///
-/// Generate one per stream (or see the module docs on `aad`), wrap it for its readers
-/// with [`seal`] of [`DataKey::as_bytes`], and rebuild it after [`open`] with
-/// [`DataKey::from_bytes`]. Zeroized on drop, `Debug` redacted, compared in constant
-/// time. Deliberately not `Clone`: borrow it instead.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct DataKey([u8; 32]);
+crate::secret_bytes32! {
+    /// A 32-byte data-encryption key (DEK) for [`seal_with_key`] and [`open_with_key`].
+    ///
+    /// Generate one per stream (or see the module docs on `aad`), wrap it for its readers
+    /// with [`seal`] of [`DataKey::as_bytes`], and rebuild it after [`open`] with
+    /// [`DataKey::from_slice`]. Zeroized on drop, `Debug` redacted, compared in constant
+    /// time. Deliberately not `Clone`: borrow it, or share it behind an `Arc`.
+    pub struct DataKey;
+    "The key bytes. Handle with care: this is the secret that protects the data."
+}
 
 impl DataKey {
     /// Draws a fresh key from `rng`.
@@ -113,35 +115,22 @@ impl DataKey {
         key
     }
 
-    /// Wraps existing key bytes (e.g. an opened DEK envelope). The caller's copy of
-    /// `bytes` is not wiped: pass a value it will not keep, or zeroize it.
+    /// Wraps existing key bytes. The caller's copy of `bytes` is not wiped: pass a value
+    /// it will not keep, or zeroize it; [`DataKey::from_slice`] copies from a buffer the
+    /// caller wipes, leaving no other copy.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
-    /// The key bytes. Handle with care: this is the secret that protects the data.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl ConstantTimeEq for DataKey {
-    fn ct_eq(&self, other: &Self) -> subtle::Choice {
-        self.0.ct_eq(&other.0)
-    }
-}
-
-impl PartialEq for DataKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.ct_eq(other).into()
-    }
-}
-
-impl Eq for DataKey {}
-
-impl core::fmt::Debug for DataKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DataKey").finish_non_exhaustive()
+    /// Copies a 32-byte key straight out of `bytes` (e.g. an opened DEK envelope, which
+    /// the caller then wipes); `None` if `bytes` is not 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut key = Self([0u8; 32]);
+        if bytes.len() != key.0.len() {
+            return None;
+        }
+        key.0.copy_from_slice(bytes);
+        Some(key)
     }
 }
 

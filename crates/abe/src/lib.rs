@@ -82,6 +82,13 @@ pub mod __fuzz {
 }
 mod fuzz_api;
 
+#[doc(hidden)]
+pub mod __private {
+    //! Re-exports for [`secret_bytes32!`](crate::secret_bytes32) (not a public API).
+    pub use subtle;
+    pub use zeroize;
+}
+
 pub use bsw07::Bsw07;
 pub use error::{DecodeError, Error, Result};
 pub use fame::Fame;

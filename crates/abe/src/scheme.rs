@@ -3,8 +3,6 @@
 use crate::error::Result;
 use crate::policy::{AttributeSet, Policy};
 use rand_core::CryptoRngCore;
-use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Scheme identifiers, as written in every encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,12 +88,15 @@ pub trait Scheme: Sealed + Sized + 'static {
     fn attributes(key: &Self::UserKey) -> &AttributeSet;
 }
 
-/// A 32-byte key produced by encapsulation: SHA-256 over a domain tag, the scheme id and
-/// the canonical bytes of the target-group element.
-///
-/// Zeroized on drop, `Debug` redacted, compared in constant time.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct KemKey([u8; 32]);
+crate::secret_bytes32! {
+    /// A 32-byte key produced by encapsulation: SHA-256 over a domain tag, the scheme id
+    /// and the canonical bytes of the target-group element.
+    ///
+    /// Zeroized on drop, `Debug` redacted, compared in constant time.
+    #[derive(Clone)]
+    pub struct KemKey;
+    "The key bytes. Handle with care: this is the secret that protects the payload."
+}
 
 impl KemKey {
     pub(crate) fn derive(scheme: SchemeId, gt_bytes: &[u8]) -> Self {
@@ -105,31 +106,6 @@ impl KemKey {
         h.update([scheme as u8]);
         h.update(gt_bytes);
         Self(h.finalize().into())
-    }
-
-    /// The key bytes. Handle with care: this is the secret that protects the payload.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl ConstantTimeEq for KemKey {
-    fn ct_eq(&self, other: &Self) -> subtle::Choice {
-        self.0.ct_eq(&other.0)
-    }
-}
-
-impl PartialEq for KemKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.ct_eq(other).into()
-    }
-}
-
-impl Eq for KemKey {}
-
-impl core::fmt::Debug for KemKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KemKey").finish_non_exhaustive()
     }
 }
 

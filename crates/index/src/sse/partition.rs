@@ -3,8 +3,7 @@
 use crate::error::{Error, Result};
 use medseal_abe::{Fame, Policy, Scheme, envelope};
 use rand_core::CryptoRngCore;
-use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::Zeroize;
 
 /// Maximum length of an owner identifier in bytes.
 pub const MAX_OWNER_LEN: usize = 256;
@@ -118,49 +117,25 @@ impl core::fmt::Debug for PartitionId {
     }
 }
 
-/// A partition's secret key `K` (32 random bytes). Zeroized on drop, `Debug` redacted,
-/// compared in constant time.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct PartitionKey([u8; 32]);
+medseal_abe::secret_bytes32! {
+    /// A partition's secret key `K` (32 random bytes). Zeroized on drop, `Debug`
+    /// redacted, compared in constant time.
+    #[derive(Clone)]
+    pub struct PartitionKey;
+    "The key bytes. Handle with care: anyone holding them can search the partition."
+}
 
 impl PartitionKey {
     /// A fresh random key.
     pub fn generate<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Self {
-        let mut k = [0u8; 32];
-        rng.fill_bytes(&mut k);
-        let key = Self(k);
-        k.zeroize();
+        let mut key = Self([0u8; 32]);
+        rng.fill_bytes(&mut key.0);
         key
     }
 
     /// Wraps key bytes (e.g. restored from the owner's protected storage).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
-    }
-
-    /// The key bytes. Handle with care: anyone holding them can search the partition.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl ConstantTimeEq for PartitionKey {
-    fn ct_eq(&self, other: &Self) -> subtle::Choice {
-        self.0.ct_eq(&other.0)
-    }
-}
-
-impl PartialEq for PartitionKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.ct_eq(other).into()
-    }
-}
-
-impl Eq for PartitionKey {}
-
-impl core::fmt::Debug for PartitionKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PartitionKey").finish_non_exhaustive()
     }
 }
 
