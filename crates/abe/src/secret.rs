@@ -49,7 +49,7 @@ macro_rules! secret_bytes32 {
 
         impl $name {
             #[doc = $as_bytes_doc]
-            pub fn as_bytes(&self) -> &[u8; 32] {
+            $vis fn as_bytes(&self) -> &[u8; 32] {
                 &self.0
             }
         }
