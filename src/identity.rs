@@ -2,10 +2,10 @@
 
 use rand_core::CryptoRngCore;
 
+use crate::abe::codec::{Reader, Writer};
 use crate::abe::{AttributeSet, Encoding, Fame, Scheme, fame};
 use crate::chain::{Address, PrivateKeySigner};
 use crate::error::{Error, InvalidInput, Result};
-use crate::fsutil::{BinReader, BinWriter};
 
 /// Longest member name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
@@ -78,10 +78,9 @@ impl Authority {
 
     /// The secret encoding: `"MSAU" | 1 | pk | msk` (length-prefixed canonical encodings).
     pub fn to_bytes(&self) -> Vec<u8> {
-        BinWriter::new(b"MSAU", 1)
-            .bytes(&self.pk.to_bytes())
-            .bytes(&self.msk.to_bytes())
-            .finish()
+        let mut w = Writer::new(*b"MSAU", 1);
+        w.bytes(&self.pk.to_bytes()).bytes(&self.msk.to_bytes());
+        w.finish()
     }
 
     /// Parses [`Authority::to_bytes`].
@@ -89,10 +88,13 @@ impl Authority {
     /// # Errors
     /// [`Error::Corrupt`] or [`Error::Abe`] for malformed input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mut r = BinReader::new(bytes, b"MSAU", 1, "authority key")?;
-        let pk = fame::PublicKey::from_bytes(r.bytes(MAX_KEY_BYTES)?)?;
-        let msk = fame::MasterKey::from_bytes(r.bytes(MAX_KEY_BYTES)?)?;
-        r.finish()?;
+        let corrupt = |e| Error::corrupt("authority key", e);
+        let mut r = Reader::new(bytes, *b"MSAU", 1).map_err(corrupt)?;
+        let pk =
+            fame::PublicKey::from_bytes(r.bytes("public key", MAX_KEY_BYTES).map_err(corrupt)?)?;
+        let msk =
+            fame::MasterKey::from_bytes(r.bytes("master key", MAX_KEY_BYTES).map_err(corrupt)?)?;
+        r.finish().map_err(corrupt)?;
         Ok(Self { pk, msk })
     }
 }
@@ -158,11 +160,11 @@ impl Member {
 
     /// The secret encoding: `"MSMK" | 1 | name | signer secret | user key`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        BinWriter::new(b"MSMK", 1)
-            .bytes(self.name.as_bytes())
+        let mut w = Writer::new(*b"MSMK", 1);
+        w.str(&self.name)
             .bytes(&self.signer.to_bytes().0)
-            .bytes(&self.key.to_bytes())
-            .finish()
+            .bytes(&self.key.to_bytes());
+        w.finish()
     }
 
     /// Parses [`Member::to_bytes`]; checks that the key's identity attribute matches the
@@ -171,15 +173,21 @@ impl Member {
     /// # Errors
     /// [`Error::Corrupt`] or [`Error::Abe`] for malformed input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mut r = BinReader::new(bytes, b"MSMK", 1, "member key")?;
-        let name = std::str::from_utf8(r.bytes(MAX_NAME_LEN)?)
-            .map_err(|_| Error::inconsistent("member key", "name is not UTF-8"))?
-            .to_owned();
-        let secret = r.bytes(32)?;
+        let corrupt = |e| Error::corrupt("member key", e);
+        let mut r = Reader::new(bytes, *b"MSMK", 1).map_err(corrupt)?;
+        let name = r.str("name", MAX_NAME_LEN).map_err(corrupt)?.to_owned();
+        let secret = r.bytes("signing key", 32).map_err(corrupt)?;
+        // Exactly 32 bytes: a shorter secret would be zero-padded into another key.
+        if secret.len() != 32 {
+            return Err(Error::inconsistent(
+                "member key",
+                "signing key is not 32 bytes",
+            ));
+        }
         let signer = PrivateKeySigner::from_slice(secret)
             .map_err(|_| Error::inconsistent("member key", "invalid signing key"))?;
-        let key = fame::UserKey::from_bytes(r.bytes(MAX_KEY_BYTES)?)?;
-        r.finish()?;
+        let key = fame::UserKey::from_bytes(r.bytes("user key", MAX_KEY_BYTES).map_err(corrupt)?)?;
+        r.finish().map_err(corrupt)?;
         check_name(&name).map_err(|_| Error::inconsistent("member key", "invalid name"))?;
         if !Fame::attributes(&key).contains_label(&id_attribute(signer.address())) {
             return Err(Error::inconsistent(
@@ -249,12 +257,37 @@ mod tests {
                 &mut OsRng,
             )
             .unwrap();
-        let mut spliced = BinWriter::new(b"MSMK", 1);
+        let mut spliced = Writer::new(*b"MSMK", 1);
         spliced
             .bytes(b"sam")
             .bytes(&member.signer().to_bytes().0)
             .bytes(&other.key().to_bytes());
         assert!(Member::from_bytes(&spliced.finish()).is_err());
+        // A signing secret of 31 bytes is refused, not zero-padded into another key.
+        let mut short = Writer::new(*b"MSMK", 1);
+        short
+            .str(member.name())
+            .bytes(&member.signer().to_bytes().0[..31])
+            .bytes(&member.key().to_bytes());
+        assert!(matches!(
+            Member::from_bytes(&short.finish()),
+            Err(Error::Corrupt { .. })
+        ));
+        // The encoding is the one of earlier releases: magic, version, length-prefixed fields.
+        assert_eq!(
+            &bytes[..9],
+            &[
+                b'M',
+                b'S',
+                b'M',
+                b'K',
+                1,
+                0,
+                0,
+                0,
+                member.name().len() as u8
+            ]
+        );
         // Flipping any byte never panics.
         for i in 0..bytes.len() {
             let mut damaged = bytes.clone();

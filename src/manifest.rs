@@ -19,11 +19,11 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::abe::codec::{Reader, Writer};
 use crate::abe::envelope::{self, DataKey};
 use crate::abe::{Fame, Policy, fame};
 use crate::chain::{Address, B256};
 use crate::error::{Error, Result, Tampering};
-use crate::fsutil::{BinReader, BinWriter};
 use crate::identity::id_attribute;
 
 /// Largest manifest accepted on read.
@@ -147,20 +147,26 @@ impl Manifest {
     }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        BinWriter::new(b"MSMF", 1)
-            .bytes(&self.capsule)
-            .bytes(&self.sealed_body)
-            .finish()
+        let mut w = Writer::new(*b"MSMF", 1);
+        w.bytes(&self.capsule).bytes(&self.sealed_body);
+        w.finish()
     }
 
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self> {
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(Error::inconsistent("manifest", "too large"));
         }
-        let mut r = BinReader::new(bytes, b"MSMF", 1, "manifest")?;
-        let capsule = r.bytes(MAX_MANIFEST_BYTES)?.to_vec();
-        let sealed_body = r.bytes(MAX_MANIFEST_BYTES)?.to_vec();
-        r.finish()?;
+        let corrupt = |e| Error::corrupt("manifest", e);
+        let mut r = Reader::new(bytes, *b"MSMF", 1).map_err(corrupt)?;
+        let capsule = r
+            .bytes("capsule", MAX_MANIFEST_BYTES)
+            .map_err(corrupt)?
+            .to_vec();
+        let sealed_body = r
+            .bytes("sealed body", MAX_MANIFEST_BYTES)
+            .map_err(corrupt)?
+            .to_vec();
+        r.finish().map_err(corrupt)?;
         envelope::inspect::<Fame>(&capsule)?;
         Ok(Self {
             capsule,
