@@ -1,4 +1,5 @@
 //! Small file helpers: atomic, durable creation or replacement of a file ([`AtomicFile`]).
+
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
