@@ -13,6 +13,9 @@ pub(crate) const EMPTY_FIELD_NAMES: [&str; 5] = [
     "capsuleCid",
 ];
 
+/// Result alias of ledger operations.
+pub type LedgerResult<T> = Result<T, LedgerError>;
+
 /// Boxed error of a lower layer (HTTP client, file system, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -7,7 +7,7 @@ use alloy::sol_types::{SolEvent, SolValue};
 use crate::backend::{ChainLog, LogFilter};
 use crate::bindings::MedsealRegistry as R;
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
+use crate::error::LedgerResult;
 use crate::types::{AuditEntry, AuditEvent, IndexAnchor, PublishedCapsule, RecordId};
 
 /// Signature hashes of every event whose first indexed parameter is a record id.

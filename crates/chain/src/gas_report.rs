@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 use alloy::primitives::{B256, keccak256};
 
-use crate::ledger::{Ledger, LedgerResult};
+use crate::error::LedgerResult;
+use crate::ledger::Ledger;
 use crate::types::RecordId;
 
 /// Gas budgets per operation (the design targets of the contract): `(operation, max gas)`.

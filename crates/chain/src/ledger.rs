@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry as R;
-use crate::error::LedgerError;
+use crate::error::{LedgerError, LedgerResult};
 use crate::events::{
     RECORD_EVENTS, anchor_of, capsule_commitment, capsule_of, decode_audit_entry, decode_event,
     in_chain_order, record_topic, slot_filter,
@@ -25,9 +25,6 @@ use crate::types::{
     AccessRequest, AccessState, AuditEntry, CreatedRecord, IndexAnchor, PublishedCapsule, RecordId,
     RecordInfo, TxReceipt,
 };
-
-/// Result alias of ledger operations.
-pub type LedgerResult<T> = Result<T, LedgerError>;
 
 /// A `MedsealRegistry` deployment seen through one signing account (the *sender*).
 ///

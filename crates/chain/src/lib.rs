@@ -118,8 +118,8 @@ pub use alloy::signers::local::PrivateKeySigner;
 
 pub use crate::backend::{ChainLog, LogFilter, TxOutcome};
 pub use crate::embedded::{BlockInfo, EMBEDDED_CHAIN_ID, EmbeddedChain};
-pub use crate::error::{BoxError, LedgerError};
-pub use crate::ledger::{Ledger, LedgerResult};
+pub use crate::error::{BoxError, LedgerError, LedgerResult};
+pub use crate::ledger::Ledger;
 pub use crate::rpc::{RpcChain, RpcOptions};
 pub use crate::types::{
     AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, IndexAnchor,

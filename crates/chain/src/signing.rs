@@ -8,7 +8,7 @@ use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
+use crate::error::LedgerResult;
 
 /// The unsigned fields of a transaction to sign.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@
 use alloy::primitives::{B256, keccak256};
 
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
+use crate::error::LedgerResult;
 
 const VERSION: u8 = 1;
 const HEADER_LEN: usize = 1 + 8 + 8 + 32 + 32;

@@ -14,7 +14,7 @@ use super::block::{BlockRecord, GENESIS_PARENT, HashedLog, block_hash};
 use super::journal::Journal;
 use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
+use crate::error::LedgerResult;
 use crate::revert::decode_revert;
 use crate::signing::{UnsignedCall, decode_and_recover, sign_call};
 use crate::types::TxReceipt;

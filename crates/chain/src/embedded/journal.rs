@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::keccak256;
 
 use crate::error::LedgerError;
-use crate::ledger::LedgerResult;
+use crate::error::LedgerResult;
 
 /// File magic (also the format version).
 const MAGIC: &[u8; 8] = b"MSLJRNL1";

@@ -35,7 +35,8 @@ use self::journal::Journal;
 use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
 use crate::error::LedgerError;
-use crate::ledger::{Ledger, LedgerResult};
+use crate::error::LedgerResult;
+use crate::ledger::Ledger;
 
 /// Chain id of embedded chains (signed into every transaction, EIP-155).
 pub const EMBEDDED_CHAIN_ID: u64 = 1_337_424;

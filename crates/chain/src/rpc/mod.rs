@@ -36,7 +36,8 @@ use self::retry::{RetryPolicy, RpcFailure, with_retry};
 use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
 use crate::error::LedgerError;
-use crate::ledger::{Ledger, LedgerResult};
+use crate::error::LedgerResult;
+use crate::ledger::Ledger;
 use crate::signing::{UnsignedCall, sign_call};
 use crate::types::TxReceipt;
 
