@@ -275,7 +275,7 @@ pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
         name: opened.name,
         policy: opened.policy.to_string(),
         capsule_policy: opened.capsule_policy.to_string(),
-        manifest_cid: opened.manifest_cid,
+        manifest_cid: opened.manifest_cid.to_string(),
         attachments,
     })
 }

@@ -185,7 +185,7 @@ pub struct OpenedRecord {
     /// owner's and grantees' `id:` attributes.
     pub capsule_policy: Policy,
     /// CID of the current manifest.
-    pub manifest_cid: String,
+    pub manifest_cid: Cid,
     /// The attachments.
     pub attachments: Vec<AttachmentInfo>,
     dek: Arc<DataKey>,
@@ -332,7 +332,7 @@ impl Vault {
             name: body.name,
             policy,
             capsule_policy: manifest.policy()?,
-            manifest_cid: info.manifest_cid,
+            manifest_cid: parse_cid(&info.manifest_cid, Pointer::Record)?,
             attachments: body.attachments,
             dek: Arc::new(dek),
         })
