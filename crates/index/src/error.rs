@@ -87,6 +87,11 @@ pub enum KeywordError {
         /// The limit, in bytes.
         max: usize,
     },
+    /// Normalisation did not reach a fixed point within
+    /// [`crate::MAX_NORMALISATION_PASSES`] passes (no known input does this; it
+    /// is refused rather than given a canonical text that would not re-parse to itself).
+    #[error("keyword normalisation does not settle")]
+    Unstable,
 }
 
 /// Why a host's search answer was rejected.

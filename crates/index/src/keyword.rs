@@ -10,10 +10,14 @@ pub const MAX_KEYWORD_LEN: usize = 256;
 /// Maximum length of the raw input in bytes (checked before normalising, which can grow
 /// the text).
 pub const MAX_KEYWORD_INPUT_LEN: usize = 1024;
+/// Most normalisation passes [`Keyword::parse`] applies before it gives up on reaching a
+/// fixed point (the last pass only confirms that nothing changes).
+pub const MAX_NORMALISATION_PASSES: usize = 4;
 
 /// A normalised search keyword `type:value`.
 ///
-/// A keyword is `type:value`, e.g. `icd10:I10` or `term:asthma`. Normalisation, in order:
+/// A keyword is `type:value`, e.g. `icd10:I10` or `term:asthma`. One normalisation pass
+/// does, in order:
 ///
 /// 1. Unicode NFKC (compatibility composition: `ﬁ` → `fi`, full-width → ASCII, …);
 /// 2. lowercase (Unicode `to_lowercase`), then NFKC again (lowercasing can leave a
@@ -21,7 +25,17 @@ pub const MAX_KEYWORD_INPUT_LEN: usize = 1024;
 /// 3. split at the first `:`; type and value are each trimmed of Unicode whitespace;
 /// 4. the type must be non-empty and in `[a-z0-9_.-]`, the value non-empty;
 /// 5. for type `icd10` the dots are removed from the value (`I10.1` and `I101` are the
-///    same code; the CDC code list writes codes without dots).
+///    same code; the CDC code list writes codes without dots), and the value is trimmed
+///    again.
+///
+/// [`Keyword::parse`] repeats the pass until the text no longer changes (at most
+/// [`MAX_NORMALISATION_PASSES`] passes, else [`KeywordError::Unstable`]): the canonical
+/// text is a fixed point of the pass. Removing a dot can join characters that NFKC then
+/// composes (`icd10:a.` + U+0308 gives `a` + U+0308 after one pass and `icd10:ä` after
+/// two), so a single pass is not always enough. Hence for every keyword `k`,
+/// `Keyword::parse(k.as_str()) == Ok(k)`: text that was displayed or stored re-parses to
+/// the same keyword, the same labels and the same search results. For ordinary inputs
+/// one pass already reaches the fixed point (the second pass only confirms it).
 ///
 /// The canonical text is `type:value`; its UTF-8 bytes are what the schemes hash. It is
 /// a frozen format: changing it would make every existing index unsearchable.
@@ -29,11 +43,11 @@ pub const MAX_KEYWORD_INPUT_LEN: usize = 1024;
 pub struct Keyword(String);
 
 impl Keyword {
-    /// Parses and normalises `type:value`.
+    /// Parses and normalises `type:value` (rules: see [`Keyword`]).
     ///
     /// # Errors
     /// [`KeywordError`] if the input is too long, lacks a type, has an invalid type or an
-    /// empty value.
+    /// empty value, or does not reach a fixed point of normalisation.
     pub fn parse(text: &str) -> Result<Self, KeywordError> {
         if text.len() > MAX_KEYWORD_INPUT_LEN {
             return Err(KeywordError::TooLong {
@@ -41,39 +55,21 @@ impl Keyword {
                 max: MAX_KEYWORD_INPUT_LEN,
             });
         }
-        let folded: String = text
-            .nfkc()
-            .collect::<String>()
-            .to_lowercase()
-            .nfkc()
-            .collect();
-        let (kind, value) = folded.split_once(':').ok_or(KeywordError::MissingType)?;
-        let kind = kind.trim();
-        let value = value.trim();
-        if kind.is_empty()
-            || !kind
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
-        {
-            return Err(KeywordError::InvalidType);
+        let mut canonical = normalise_once(text)?;
+        for _ in 1..MAX_NORMALISATION_PASSES {
+            let again = normalise_once(&canonical)?;
+            if again == canonical {
+                if canonical.len() > MAX_KEYWORD_LEN {
+                    return Err(KeywordError::TooLong {
+                        len: canonical.len(),
+                        max: MAX_KEYWORD_LEN,
+                    });
+                }
+                return Ok(Self(canonical));
+            }
+            canonical = again;
         }
-        let value: String = if kind == "icd10" {
-            value.chars().filter(|&c| c != '.').collect()
-        } else {
-            value.to_owned()
-        };
-        let value = value.trim();
-        if value.is_empty() {
-            return Err(KeywordError::EmptyValue);
-        }
-        let canonical = format!("{kind}:{value}");
-        if canonical.len() > MAX_KEYWORD_LEN {
-            return Err(KeywordError::TooLong {
-                len: canonical.len(),
-                max: MAX_KEYWORD_LEN,
-            });
-        }
-        Ok(Self(canonical))
+        Err(KeywordError::Unstable)
     }
 
     /// `type:value` from its two parts (each normalised as by [`Keyword::parse`]).
@@ -122,6 +118,36 @@ impl Keyword {
     pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+}
+
+/// One normalisation pass (steps 1 to 5 of [`Keyword`]): `type:value` text.
+fn normalise_once(text: &str) -> Result<String, KeywordError> {
+    let folded: String = text
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfkc()
+        .collect();
+    let (kind, value) = folded.split_once(':').ok_or(KeywordError::MissingType)?;
+    let kind = kind.trim();
+    let value = value.trim();
+    if kind.is_empty()
+        || !kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+    {
+        return Err(KeywordError::InvalidType);
+    }
+    let value: String = if kind == "icd10" {
+        value.chars().filter(|&c| c != '.').collect()
+    } else {
+        value.to_owned()
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(KeywordError::EmptyValue);
+    }
+    Ok(format!("{kind}:{value}"))
 }
 
 impl core::str::FromStr for Keyword {
@@ -184,6 +210,21 @@ mod tests {
             Keyword::parse(&huge),
             Err(KeywordError::TooLong { .. })
         ));
+    }
+
+    /// Issue 12: removing the dot joins `a` and U+0308, which NFKC composes to `ä`; a
+    /// single pass returned `icd10:a` + U+0308, which re-parsed to a different keyword.
+    #[test]
+    fn dot_removal_reaches_a_fixed_point() {
+        let k = Keyword::parse("icd10:a.\u{0308}").unwrap();
+        assert_eq!(k.as_str(), "icd10:\u{e4}");
+        assert_eq!(Keyword::parse(k.as_str()).unwrap(), k);
+        assert_eq!(Keyword::icd10("\u{e4}").unwrap(), k);
+        assert_eq!(Keyword::icd10("A.\u{0308}").unwrap(), k);
+        // Outside icd10 the dot stays and blocks the composition.
+        let t = Keyword::term("a.\u{0308}").unwrap();
+        assert_eq!(t.as_str(), "term:a.\u{0308}");
+        assert_eq!(Keyword::parse(t.as_str()).unwrap(), t);
     }
 
     #[test]

@@ -57,5 +57,5 @@ pub mod sse;
 pub mod __fuzz;
 
 pub use error::{DecodeError, Error, KeywordError, Result, VerifyError};
-pub use keyword::{Keyword, MAX_KEYWORD_INPUT_LEN, MAX_KEYWORD_LEN};
+pub use keyword::{Keyword, MAX_KEYWORD_INPUT_LEN, MAX_KEYWORD_LEN, MAX_NORMALISATION_PASSES};
 pub use record::RecordRef;
