@@ -59,3 +59,21 @@ pub fn decode_owner_partition(data: &[u8]) {
         }
     }
 }
+
+/// Parses a keyword; whatever parses re-parses from its canonical text to the same
+/// keyword (issue 12), and its canonical text is within the length limit.
+pub fn parse_keyword(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(k) = Keyword::parse(text) {
+        assert!(
+            k.as_str().len() <= crate::MAX_KEYWORD_LEN,
+            "a canonical keyword is too long"
+        );
+        assert!(
+            Keyword::parse(k.as_str()).is_ok_and(|again| again == k),
+            "a canonical keyword does not re-parse to itself"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! stable Rust, so seeds and any crash reproducers stay covered by `cargo test`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use medseal_index::Keyword;
 use medseal_index::sse::{OwnerPartition, SearchToken, Shard};
 use std::path::PathBuf;
 
@@ -57,4 +58,11 @@ fn index_owner_partition_corpus() {
         medseal_index::__fuzz::decode_owner_partition,
         |d| OwnerPartition::from_bytes(d).is_ok(),
     );
+}
+
+#[test]
+fn index_keyword_corpus() {
+    replay("index_keyword", medseal_index::__fuzz::parse_keyword, |d| {
+        std::str::from_utf8(d).is_ok_and(|s| Keyword::parse(s).is_ok())
+    });
 }
