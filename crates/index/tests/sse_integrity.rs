@@ -1,7 +1,7 @@
 //! Integrity and lifecycle of the SSE index: a cheating host is caught (dropped, added,
 //! altered, reordered results; forged or missing non-membership proofs; shards left
-//! out), compaction keeps results, epochs give forward privacy, padding hides exact
-//! volumes, capsules are bound to their partition.
+//! out), a repeated label is refused, compaction keeps results, epochs give forward
+//! privacy, padding hides exact volumes, capsules are bound to their partition.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use medseal_abe::{AttributeSet, Fame, Policy, Scheme};
@@ -403,4 +403,85 @@ fn host_rejects_replayed_shards_and_owner_dedupes() {
     assert_eq!(host.entry_count(o.id()), 1);
     assert_eq!(o.count(&kw), 1);
     assert_eq!(o.next_shard_seq(), 1);
+}
+
+/// Shard encoding: `"MSIX" | 1 | kind | partition id (32) | count u32`, then entries of
+/// `label (16) | value (32)`.
+const SHARD_HEADER: usize = 42;
+const SHARD_ENTRY: usize = 48;
+
+fn shard_bytes(template: &[u8], entries: &[&[u8]]) -> Vec<u8> {
+    let mut sorted = entries.to_vec();
+    sorted.sort();
+    let mut out = template[..SHARD_HEADER].to_vec();
+    out[SHARD_HEADER - 4..].copy_from_slice(&(sorted.len() as u32).to_be_bytes());
+    for e in sorted {
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// Issue 12: a label repeated within one shard never reaches the host's table (the same
+/// label twice gives the host the XOR of two record references).
+#[test]
+fn a_label_repeated_within_a_shard_is_rejected() {
+    let mut o = owner(0, 12);
+    let kw = Keyword::term("x").unwrap();
+    let shard = o.batch([(&kw, record(1)), (&kw, record(2))]).unwrap();
+    let bytes = shard.to_bytes();
+    let entries: Vec<&[u8]> = bytes[SHARD_HEADER..].chunks(SHARD_ENTRY).collect();
+    assert_eq!(entries.len(), 2);
+    // The first entry twice, and the first label with another value.
+    let mut relabelled = entries[1].to_vec();
+    relabelled[..16].copy_from_slice(&entries[0][..16]);
+    for forged in [
+        shard_bytes(&bytes, &[entries[0], entries[0]]),
+        shard_bytes(&bytes, &[entries[0], &relabelled]),
+    ] {
+        assert!(matches!(
+            Shard::from_bytes(&forged),
+            Err(Error::Decode(medseal_index::DecodeError::Unsorted(_)))
+        ));
+    }
+    // Merging a shard with itself would repeat every label.
+    assert!(matches!(
+        Shard::merge(&[&shard, &shard]),
+        Err(Error::ShardConflict(_))
+    ));
+}
+
+/// Issue 12: a shard sharing even one label with an earlier shard of its partition is
+/// rejected whole and leaves the host unchanged.
+#[test]
+fn a_label_repeated_across_shards_is_rejected() {
+    let mut o = owner(0, 13);
+    let kw = Keyword::term("x").unwrap();
+    let other = Keyword::term("y").unwrap();
+    let first = o.batch([(&kw, record(1))]).unwrap();
+    let second = o.batch([(&other, record(2)), (&other, record(3))]).unwrap();
+    let (a, b) = (first.to_bytes(), second.to_bytes());
+    let mut host = IndexHost::new();
+    let root = host.insert_shard(first).unwrap();
+    // `second` plus a copy of the first shard's entry (same label, same value) and, in
+    // another forgery, its label with a different value.
+    let old = &a[SHARD_HEADER..];
+    let mut relabelled = b[SHARD_HEADER..SHARD_HEADER + SHARD_ENTRY].to_vec();
+    relabelled[..16].copy_from_slice(&old[..16]);
+    let own: Vec<&[u8]> = b[SHARD_HEADER..].chunks(SHARD_ENTRY).collect();
+    let with_copy = shard_bytes(&b, &[own[0], own[1], old]);
+    let with_relabel = shard_bytes(&b, &[&relabelled, own[1]]);
+    for forged in [with_copy, with_relabel] {
+        let forged = Shard::from_bytes(&forged).unwrap();
+        assert!(matches!(
+            host.insert_shard(forged),
+            Err(Error::ShardConflict(_))
+        ));
+        assert_eq!(host.entry_count(o.id()), 1);
+        assert_eq!(host.roots(o.id()), vec![root]);
+    }
+    let token = KeywordKey::derive(o.id(), o.key(), &other).token();
+    assert!(host.search(&token).is_empty());
+    host.insert_shard(second).unwrap();
+    assert_eq!(host.search(&token).len(), 2);
+    assert_eq!(host.entry_count(o.id()), 3);
 }

@@ -41,12 +41,21 @@ impl IndexHost {
     }
 
     /// Adds a shard to its partition (creating the partition if new) and returns its
-    /// root. Honest labels never repeat, so a shard that repeats a label of its partition
-    /// (e.g. the same shard twice) is rejected whole.
+    /// root. Honest labels never repeat: two entries under one label would give the host
+    /// the XOR of their record references (same label, same pad). So a shard that repeats
+    /// a label of its partition (e.g. the same shard twice, or a shard sharing a single
+    /// entry with an earlier one) or repeats a label within itself is rejected whole, and
+    /// the host is left unchanged.
     ///
     /// # Errors
     /// [`Error::ShardConflict`] on a repeated label.
     pub fn insert_shard(&mut self, shard: Shard) -> Result<ShardRoot> {
+        // Every constructor of `Shard` (decoding included) already refuses a repeated
+        // label; checked again here because the host's table would silently keep only
+        // one of two entries under a label.
+        if shard.entries().windows(2).any(|w| w[0].label >= w[1].label) {
+            return Err(Error::ShardConflict("label repeated within the shard"));
+        }
         let root = shard.root();
         let part = self.partitions.entry(*shard.partition()).or_default();
         if shard
