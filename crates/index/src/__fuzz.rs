@@ -36,7 +36,8 @@ pub fn decode_token(data: &[u8]) {
 
 /// Decodes an owner's partition state; a decodable state re-encodes to the same bytes,
 /// and a batch on it either fails cleanly or advances the shard sequence by one and
-/// leaves a state that decodes again.
+/// leaves a state that decodes again and is a successor of the decoded one (and not the
+/// reverse).
 pub fn decode_owner_partition(data: &[u8]) {
     if let Ok(owner) = OwnerPartition::from_bytes(data) {
         assert!(
@@ -56,6 +57,17 @@ pub fn decode_owner_partition(data: &[u8]) {
                 OwnerPartition::from_bytes(&owner.to_bytes()).is_ok(),
                 "an advanced state does not decode"
             );
+            // The advanced state follows the decoded one, never the other way round.
+            if let Ok(before) = OwnerPartition::from_bytes(data) {
+                assert!(
+                    owner.check_successor(&before).is_ok(),
+                    "a batch went backwards"
+                );
+                assert!(
+                    before.check_successor(&owner).is_err(),
+                    "an older state passes as a successor"
+                );
+            }
         }
     }
 }

@@ -35,6 +35,10 @@ pub enum Error {
     /// partition than the operation expected.
     #[error("shard conflicts with its partition: {0}")]
     ShardConflict(&'static str),
+    /// An owner's partition state is behind one it must follow (it would repeat labels),
+    /// or belongs to another partition or key.
+    #[error("owner state is stale or of another partition")]
+    StaleOwnerState,
     /// The partition is not known to the host.
     #[error("unknown partition")]
     UnknownPartition,

@@ -101,6 +101,16 @@ impl Padding {
 /// means exactly what was saved (re-normalising text that changed meaning could restart
 /// a keyword's counter and repeat a label, which would leak the XOR of two record
 /// references).
+///
+/// **Never restore a state older than one that produced a shard.** Counters only grow;
+/// a batch on an older state (a backup, a replica that missed a batch) re-uses the
+/// counters of entries already published, so it emits labels the host already holds,
+/// and each repeat gives the host the XOR of two record references. The state cannot
+/// know its own history: the caller keeps the latest state (or at least its
+/// [`OwnerPartition::next_shard_seq`], e.g. as the number of anchored shards) and checks
+/// any state it restores with [`OwnerPartition::check_successor`] against the latest
+/// one it knows. As a last line of defence [`super::IndexHost::insert_shard`] refuses a
+/// shard repeating a label, but a host is not trusted to do so.
 pub struct OwnerPartition {
     partition: Partition,
     id: PartitionId,
@@ -308,6 +318,30 @@ impl OwnerPartition {
         self.counters.extend(updated);
         self.next_shard = next_shard;
         Ok(shard)
+    }
+
+    /// Checks that this state may be used after `older` without repeating a label: the
+    /// same partition and key, a shard sequence number not behind `older`'s, and for
+    /// every keyword of `older` a counter not behind `older`'s. A state derived from
+    /// `older` by batches passes; `older` itself passes (nothing new was emitted); a
+    /// state that missed a batch of `older`'s history fails.
+    ///
+    /// Use it when restoring: `restored.check_successor(&latest_known)?`.
+    ///
+    /// # Errors
+    /// [`Error::StaleOwnerState`] if this state is behind `older` or belongs to another
+    /// partition or key.
+    pub fn check_successor(&self, older: &OwnerPartition) -> Result<()> {
+        let same_partition = self.id == older.id && self.key == older.key;
+        let behind = self.next_shard < older.next_shard
+            || older
+                .counters
+                .iter()
+                .any(|(tag, &count)| self.counters.get(tag).is_none_or(|&c| c < count));
+        if !same_partition || behind {
+            return Err(Error::StaleOwnerState);
+        }
+        Ok(())
     }
 
     /// Starts the next epoch under `policy` (the same or a new one) with a fresh key,
@@ -522,6 +556,62 @@ mod tests {
         // An empty batch is a shard too.
         assert!(o.batch([]).unwrap().is_empty());
         assert_eq!(o.next_shard_seq(), 1);
+    }
+
+    #[test]
+    fn an_older_state_is_not_a_successor() {
+        let kws = [Keyword::term("a").unwrap(), Keyword::term("b").unwrap()];
+        let mut o = owner(Padding::None);
+        let empty = OwnerPartition::from_bytes(&o.to_bytes()).unwrap();
+        o.batch([(&kws[0], record(1))]).unwrap();
+        let first = OwnerPartition::from_bytes(&o.to_bytes()).unwrap();
+        o.batch([
+            (&kws[1], record(2)),
+            (&kws[1], record(4)),
+            (&kws[0], record(3)),
+        ])
+        .unwrap();
+        let stale = |r: Result<()>| matches!(r, Err(Error::StaleOwnerState));
+        // Forward (or standing still) is fine.
+        for older in [&empty, &first, &o] {
+            o.check_successor(older).unwrap();
+        }
+        first.check_successor(&empty).unwrap();
+        // Going back is not: the older state would repeat labels of later batches.
+        assert!(stale(first.check_successor(&o)));
+        assert!(stale(empty.check_successor(&first)));
+        // A state whose counter for one keyword is behind, the sequence number not.
+        let mut bytes = o.to_bytes().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] -= 1;
+        let lowered = OwnerPartition::from_bytes(&bytes).unwrap();
+        assert_eq!(lowered.next_shard_seq(), o.next_shard_seq());
+        assert!(stale(lowered.check_successor(&o)));
+        // A state that lost a keyword altogether.
+        let mut forgot = o.to_bytes().to_vec();
+        let n_at = forgot.len() - 2 * COUNTER_BYTES - 4;
+        forgot[n_at..n_at + 4].copy_from_slice(&1u32.to_be_bytes());
+        for keep in [0, 1] {
+            let mut b = forgot[..n_at + 4].to_vec();
+            let at = n_at + 4 + keep * COUNTER_BYTES;
+            b.extend_from_slice(&forgot[at..at + COUNTER_BYTES]);
+            let one = OwnerPartition::from_bytes(&b).unwrap();
+            assert!(stale(one.check_successor(&o)));
+        }
+        // Another partition (the next epoch), or the same partition under another key.
+        let next = o
+            .rotate("role:doctor".parse().unwrap(), &mut rand_core::OsRng)
+            .unwrap();
+        assert!(stale(next.check_successor(&empty)));
+        let other = owner(Padding::None);
+        assert_eq!(other.id(), empty.id());
+        assert!(stale(other.check_successor(&empty)));
+        let mut rekeyed = empty.to_bytes().to_vec();
+        let key_at = rekeyed.len() - 4 - 8 - 5 - 32;
+        rekeyed[key_at] ^= 1;
+        let rekeyed = OwnerPartition::from_bytes(&rekeyed).unwrap();
+        assert_eq!(rekeyed.id(), empty.id());
+        assert!(stale(rekeyed.check_successor(&empty)));
     }
 
     #[test]
