@@ -63,6 +63,11 @@ pub trait Scheme: Sealed + Sized + 'static {
     fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (Self::PublicKey, Self::MasterKey);
 
     /// Issues a key for `attrs`.
+    ///
+    /// # Errors
+    /// [`crate::Error::MasterKeyMismatch`] if `msk` comes from another setup than `pk`
+    /// (checked against a public value derived from `msk`, so a key that could decrypt
+    /// nothing is never issued).
     fn keygen<R: CryptoRngCore + ?Sized>(
         pk: &Self::PublicKey,
         msk: &Self::MasterKey,
