@@ -77,6 +77,11 @@ pub use node::{Attribute, CmpOp, Node};
 ///
 /// The defaults suit interactive use; raise them deliberately, since decryption and
 /// ciphertext size grow with the number of leaves.
+///
+/// The decoders of keys and ciphertexts always apply the defaults, so raised limits serve
+/// to parse and inspect larger inputs only: [`Scheme::encapsulate`](crate::Scheme) (hence
+/// sealing) and [`Scheme::keygen`](crate::Scheme) refuse a policy or attribute set beyond
+/// the defaults, rather than produce an object that would not decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Maximum policy text length in bytes (checked before anything else). Default 64 KiB.
