@@ -40,9 +40,11 @@ impl Authority {
     /// member adds to the record's policy.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for an empty or overlong name, [`Error::Policy`] for a
-    /// malformed attribute or an attribute named `id` (reserved), [`Error::Abe`] if key
-    /// generation fails.
+    /// [`Error::InvalidInput`] for an empty or overlong name, and
+    /// [`InvalidInput::ReservedAttribute`] for an attribute whose name is `id` in any form an
+    /// attribute item takes (`id`, `id:x`, `id:"x y"`, `id=3`, with any surrounding
+    /// whitespace; names are case-sensitive, so `ID:x` is another attribute);
+    /// [`Error::Policy`] for a malformed attribute; [`Error::Abe`] if key generation fails.
     pub fn issue<R, I, S>(
         &self,
         name: &str,
@@ -59,7 +61,11 @@ impl Authority {
         let mut attrs = AttributeSet::new();
         for attribute in attributes {
             let attribute = attribute.as_ref();
-            if attribute.trim_start().starts_with("id:") {
+            // Check the parsed name, not the text: every spelling of the item counts.
+            let item = AttributeSet::parse([attribute])?;
+            if item.attributes().any(|a| a.name() == ID_NAME)
+                || item.numeric_value(ID_NAME).is_some()
+            {
                 return Err(InvalidInput::ReservedAttribute {
                     attribute: attribute.to_owned(),
                 }
@@ -105,9 +111,12 @@ impl core::fmt::Debug for Authority {
     }
 }
 
+/// The attribute name reserved for members' identity attributes.
+const ID_NAME: &str = "id";
+
 /// A member's identity attribute: `id:<address as 40 lowercase hex digits>`.
 pub fn id_attribute(address: Address) -> String {
-    format!("id:{}", hex::encode(address.as_slice()))
+    format!("{ID_NAME}:{}", hex::encode(address.as_slice()))
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -302,10 +311,34 @@ mod tests {
         let issue = |name: &str, attrs: &[&str]| {
             authority.issue(name, attrs, PrivateKeySigner::random(), &mut OsRng)
         };
-        assert!(matches!(
-            issue("x", &["id:abc"]),
-            Err(Error::InvalidInput(InvalidInput::ReservedAttribute { .. }))
-        ));
+        for reserved in [
+            "id:abc",
+            "  id:abc ",
+            "\tid:abc",
+            "id",
+            " id ",
+            "id:\"a b\"",
+            "id:\"0x\\\"q\"",
+            "id=3",
+            " id = 3 ",
+        ] {
+            assert!(
+                matches!(
+                    issue("x", &["role:x", reserved]),
+                    Err(Error::InvalidInput(InvalidInput::ReservedAttribute { .. }))
+                ),
+                "{reserved:?}"
+            );
+        }
+        // Not attribute items at all (a policy comparison, spaces around ':').
+        for malformed in ["id >= 3", " id : x", "id :x"] {
+            assert!(
+                matches!(issue("x", &[malformed]), Err(Error::Policy(_))),
+                "{malformed:?}"
+            );
+        }
+        // Other names that merely contain or resemble `id` are fine.
+        assert!(issue("x", &["idx:1", "ID:x", "role:id", "uid", "id_card=2"]).is_ok());
         assert!(matches!(
             issue("", &["role:x"]),
             Err(Error::InvalidInput(InvalidInput::Name { .. }))

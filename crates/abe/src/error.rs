@@ -31,6 +31,10 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// Key generation was given a master key from another setup than the public key's
+    /// (the key it would issue could decrypt nothing).
+    #[error("the master key does not belong to the public key")]
+    MasterKeyMismatch,
     /// Reading or writing a stream failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

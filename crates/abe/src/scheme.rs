@@ -63,6 +63,14 @@ pub trait Scheme: Sealed + Sized + 'static {
     fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (Self::PublicKey, Self::MasterKey);
 
     /// Issues a key for `attrs`.
+    ///
+    /// # Errors
+    /// [`crate::Error::MasterKeyMismatch`] if `msk` comes from another setup than `pk`
+    /// (checked against a public value derived from `msk`, so a key that could decrypt
+    /// nothing is never issued).
+    /// [`crate::Error::Policy`] or [`crate::Error::LimitExceeded`] if `attrs` (built with
+    /// raised [`crate::policy::Limits`]) exceeds what the user-key decoder accepts: no key is issued
+    /// that [`Encoding::from_bytes`] would refuse.
     fn keygen<R: CryptoRngCore + ?Sized>(
         pk: &Self::PublicKey,
         msk: &Self::MasterKey,
@@ -71,6 +79,11 @@ pub trait Scheme: Sealed + Sized + 'static {
     ) -> Result<Self::UserKey>;
 
     /// Encapsulates a fresh key under `policy`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Policy`] or [`crate::Error::LimitExceeded`] if `policy` (built with
+    /// raised [`crate::policy::Limits`]) exceeds what the ciphertext decoder accepts (the default
+    /// limits): no ciphertext is produced that [`Encoding::from_bytes`] would refuse.
     fn encapsulate<R: CryptoRngCore + ?Sized>(
         pk: &Self::PublicKey,
         policy: &Policy,

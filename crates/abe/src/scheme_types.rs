@@ -134,6 +134,7 @@ macro_rules! scheme_types {
                 attrs: &AttributeSet,
                 rng: &mut R,
             ) -> Result<UserKey> {
+                crate::share::check_decodable_attributes(attrs)?;
                 core::keygen(&pk.0, &msk.0, attrs, &mut crate::scheme::RngRef(rng)).map(UserKey)
             }
 
@@ -142,6 +143,7 @@ macro_rules! scheme_types {
                 policy: &Policy,
                 rng: &mut R,
             ) -> Result<(KemKey, Ciphertext)> {
+                crate::share::check_decodable_policy(policy)?;
                 let (gt, ct) = core::encapsulate(&pk.0, policy, &mut crate::scheme::RngRef(rng))?;
                 Ok((KemKey::derive(Self::ID, &Blst::gt_kdf_bytes(&gt)), Ciphertext(ct)))
             }

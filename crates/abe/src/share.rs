@@ -80,3 +80,50 @@ pub(crate) fn parse_attributes(
     }
     Ok(attrs)
 }
+
+/// Refuses a policy that [`crate::codec::Reader::policy`] (every ciphertext decoder) would
+/// refuse, by running that decoder on the policy's encoding: a policy built with raised
+/// [`crate::policy::Limits`] must fail at encryption, not when its owner decrypts.
+///
+/// # Errors
+/// [`crate::Error::Policy`] for a policy beyond the default limits,
+/// [`crate::Error::LimitExceeded`] for a text longer than [`crate::codec::MAX_POLICY_TEXT`].
+pub(crate) fn check_decodable_policy(policy: &Policy) -> crate::Result<()> {
+    use crate::codec::{Kind, Reader, Writer};
+    let mut w = Writer::unkeyed(Kind::Ciphertext);
+    w.policy(policy);
+    let bytes = w.finish();
+    let decoded = Reader::unkeyed(&bytes, Kind::Ciphertext).and_then(|mut r| r.policy());
+    decoded.map(drop).map_err(creation_error)
+}
+
+/// Refuses an attribute set that [`parse_attributes`] (every user-key decoder) would refuse,
+/// by running it on the set's encoding: a set built with raised [`crate::policy::Limits`] must fail
+/// at key generation, not when the key is loaded.
+///
+/// # Errors
+/// [`crate::Error::Policy`] for a set beyond the default limits,
+/// [`crate::Error::LimitExceeded`] for more than `MAX_KEY_ATTRIBUTES` items or an item
+/// longer than `MAX_ATTRIBUTE_TEXT` bytes.
+pub(crate) fn check_decodable_attributes(attrs: &AttributeSet) -> crate::Result<()> {
+    use crate::codec::{Kind, Reader, Writer};
+    let mut w = Writer::unkeyed(Kind::UserKey);
+    let items = attribute_strings(attrs);
+    w.count(items.len());
+    for item in &items {
+        w.bytes(item.as_bytes());
+    }
+    let bytes = w.finish();
+    let decoded = Reader::unkeyed(&bytes, Kind::UserKey).and_then(|mut r| parse_attributes(&mut r));
+    decoded.map(drop).map_err(creation_error)
+}
+
+/// A decoder's refusal, as the error of the operation that would have produced the object.
+fn creation_error(e: crate::error::DecodeError) -> crate::Error {
+    use crate::error::DecodeError;
+    match e {
+        DecodeError::InvalidPolicy(e) => crate::Error::Policy(e),
+        DecodeError::TooLarge { what, limit, .. } => crate::Error::LimitExceeded { what, limit },
+        other => crate::Error::Decode(other),
+    }
+}

@@ -313,3 +313,31 @@ fn serde_is_a_thin_layer_over_the_canonical_encoding() {
     bad.replace_range(20..24, "AAAA");
     assert!(serde_json::from_str::<<Fame as Scheme>::Ciphertext>(&bad).is_err());
 }
+
+fn keygen_refuses_foreign_master_key<S: Scheme>() {
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let (pk1, msk1) = S::setup(&mut rng);
+    let (pk2, msk2) = S::setup(&mut rng);
+    let attrs = AttributeSet::parse(["role:doctor"]).unwrap();
+    for (pk, msk) in [(&pk1, &msk2), (&pk2, &msk1)] {
+        assert!(matches!(
+            S::keygen(pk, msk, &attrs, &mut rng),
+            Err(Error::MasterKeyMismatch)
+        ));
+    }
+    for (pk, msk) in [(&pk1, &msk1), (&pk2, &msk2)] {
+        let key = S::keygen(pk, msk, &attrs, &mut rng).unwrap();
+        let (kem, ct) = S::encapsulate(pk, &"role:doctor".parse().unwrap(), &mut rng).unwrap();
+        assert_eq!(S::decapsulate(&key, &ct).unwrap(), kem);
+    }
+}
+
+#[test]
+fn fame_keygen_refuses_foreign_master_key() {
+    keygen_refuses_foreign_master_key::<Fame>();
+}
+
+#[test]
+fn bsw07_keygen_refuses_foreign_master_key() {
+    keygen_refuses_foreign_master_key::<Bsw07>();
+}

@@ -115,6 +115,12 @@ pub(crate) fn keygen<B: Backend>(
     attrs: &AttributeSet,
     rng: &mut impl CryptoRngCore,
 ) -> Result<UserKey<B>> {
+    // The master key belongs to `pk` iff h = g1^beta (one G1 multiplication; checking
+    // e(g1, g2^alpha) against pk's e(g,g)^alpha would cost a pairing and beta alone already
+    // identifies the setup).
+    if (B::G1::generator() * *msk.beta).to_affine() != pk.h {
+        return Err(Error::MasterKeyMismatch);
+    }
     let r = SecretScalar(random_scalar::<B::Scalar>(rng));
     let inv_beta: Option<B::Scalar> = msk.beta.invert().into();
     let inv_beta = SecretScalar(inv_beta.ok_or(Error::Decryption)?);

@@ -116,6 +116,15 @@ pub enum PolicyErrorKind {
     /// A numeric attribute given twice with different values.
     #[error("numeric attribute already present with a different value")]
     ConflictingNumeric,
+    /// A threshold gate with two equivalent alternatives (`2 of (a, a, b)` would be
+    /// satisfied by `a` alone). Alternatives are compared up to reordering, parentheses,
+    /// repeats inside `and`/`or` and the spelling of values and comparisons. Offset: the
+    /// repeated alternative in text, 0 for trees built in code.
+    #[error("threshold alternative {index} repeats an earlier one")]
+    DuplicateAlternative {
+        /// Zero-based position of the repeated alternative among the gate's children.
+        index: usize,
+    },
     /// An `and`/`or` node with fewer than two children in a tree built in code.
     #[error("'and' and 'or' need at least two children")]
     TooFewChildren,

@@ -22,6 +22,11 @@
 //!   feeds and carriage returns separate tokens. A number must be followed by a separator
 //!   (`2of(...)` and `level >= 3x` are errors).
 //! * `k of (p1, ..., pn)` needs `1 <= k <= n` and `n >= 2`.
+//! * The alternatives of `k of (...)` must be distinct: `2 of (a, a, b)` would be satisfied
+//!   by `a` alone, so it is refused ([`PolicyErrorKind::DuplicateAlternative`]), also when
+//!   the copies differ only in order, parentheses or spelling (`2 of (x:1, (x:"1"), b)`,
+//!   `2 of (a and b, b and a, c)`, `2 of (n > 2, n >= 3, c)`). Repeats under `and` and `or`
+//!   are allowed: they cannot change who satisfies the policy.
 //! * `name CMP INT` compares a numeric (`u32`) attribute; it compiles to an AND/OR formula
 //!   over 32 bit labels (see [`comparison_leaf_count`] for the cost in LSSS rows). Comparisons
 //!   that are always true (`>= 0`, `<= 4294967295`) or never true (`< 0`, `> 4294967295`) are
@@ -72,6 +77,11 @@ pub use node::{Attribute, CmpOp, Node};
 ///
 /// The defaults suit interactive use; raise them deliberately, since decryption and
 /// ciphertext size grow with the number of leaves.
+///
+/// The decoders of keys and ciphertexts always apply the defaults, so raised limits serve
+/// to parse and inspect larger inputs only: [`Scheme::encapsulate`](crate::Scheme) (hence
+/// sealing) and [`Scheme::keygen`](crate::Scheme) refuse a policy or attribute set beyond
+/// the defaults, rather than produce an object that would not decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Maximum policy text length in bytes (checked before anything else). Default 64 KiB.
@@ -148,7 +158,8 @@ impl Policy {
     ///
     /// # Errors
     /// Invalid names/values, `and`/`or` with fewer than two children, bad thresholds,
-    /// tautological comparisons and exceeded limits (offset 0).
+    /// thresholds with duplicate alternatives, tautological comparisons and exceeded limits
+    /// (offset 0).
     pub fn from_node(root: Node) -> Result<Self, PolicyError> {
         Self::from_node_with_limits(root, &Limits::default())
     }
@@ -214,7 +225,8 @@ impl Policy {
     /// At least `k` of `children`.
     ///
     /// # Errors
-    /// [`PolicyErrorKind::InvalidThreshold`] unless `1 <= k <= n` and `n >= 2`, or exceeded
+    /// [`PolicyErrorKind::InvalidThreshold`] unless `1 <= k <= n` and `n >= 2`,
+    /// [`PolicyErrorKind::DuplicateAlternative`] if two children are equivalent, or exceeded
     /// default limits.
     pub fn threshold(k: usize, children: Vec<Policy>) -> Result<Self, PolicyError> {
         let children = children.into_iter().map(Policy::into_root).collect();

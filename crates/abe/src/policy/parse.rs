@@ -8,7 +8,7 @@ use super::compare;
 use super::error::{PolicyError, PolicyErrorKind};
 use super::lexer::{self, Scanner};
 use super::node::{CmpOp, Node, parse_attribute};
-use super::validate::{check_attribute, check_bit_label_len, check_threshold};
+use super::validate::{check_attribute, check_bit_label_len, check_threshold, duplicate_child};
 
 /// Parses `text`, returning the tree and its leaf count.
 pub(crate) fn parse(text: &str, limits: &Limits) -> Result<(Node, usize), PolicyError> {
@@ -182,11 +182,15 @@ impl Parser<'_> {
         self.scanner.word();
         self.scanner.skip_ws();
         self.open()?;
+        // Where each alternative starts, to point at a repeated one.
+        let mut starts = vec![self.scanner.pos()];
         let first = self.policy()?;
         let mut rest = Vec::new();
         loop {
             self.scanner.skip_ws();
             if self.scanner.eat(b',') {
+                self.scanner.skip_ws();
+                starts.push(self.scanner.pos());
                 rest.push(self.policy()?);
             } else if self.scanner.eat(b')') {
                 break;
@@ -197,6 +201,13 @@ impl Parser<'_> {
         self.nesting -= 1;
         check_threshold(k, rest.len() + 1).map_err(|kind| PolicyError::new(kind, start))?;
         let (children, depth) = self.collect(first, rest, start)?;
+        if let Some(index) = duplicate_child(&children) {
+            let offset = starts.get(index).copied().unwrap_or(start);
+            return Err(PolicyError::new(
+                PolicyErrorKind::DuplicateAlternative { index },
+                offset,
+            ));
+        }
         Ok((Node::Threshold { k, children }, depth))
     }
 

@@ -185,6 +185,8 @@ mod tests {
             r#"{"cmp":{"name":"x","op":">=","value":0}}"#,
             r#"{"cmp":{"name":"x","op":"=","value":1}}"#,
             r#"{"attr":"a","or":[]}"#,
+            r#"{"threshold":{"k":2,"of":[{"attr":"a"},{"attr":"b"},{"attr":"a"}]}}"#,
+            r#"{"threshold":{"k":1,"of":[{"and":[{"attr":"a"},{"attr":"b"}]},{"and":[{"attr":"b"},{"attr":"a"}]}]}}"#,
             r#"{"nand":[]}"#,
         ] {
             assert!(serde_json::from_str::<Policy>(bad).is_err(), "{bad}");

@@ -382,3 +382,60 @@ fn satisfaction() {
     assert!(!yes(&["a", "dept:cardiology"]));
     assert!(!yes(&[]));
 }
+
+#[test]
+fn threshold_alternatives_must_be_distinct() {
+    use PolicyErrorKind as K;
+    let dup = |index| K::DuplicateAlternative { index };
+    let cases: &[(&str, usize, usize)] = &[
+        ("2 of (a, a, b)", 1, 9),
+        ("x and 2 of (a, b,  a)", 2, 19),
+        ("2 of (x:1, (x:1), b)", 1, 11),
+        ("2 of (x:1, x:\"1\", b)", 1, 11),
+        ("2 of (a and b, b and a, c)", 1, 15),
+        ("2 of ((a and b) and c, a and (c and b), d)", 1, 23),
+        ("2 of (a or b, b or a or a, c)", 1, 14),
+        ("2 of (a and a, a, b)", 1, 15),
+        ("2 of (n > 2, n >= 3, c)", 1, 13),
+        ("2 of (n <= 2, n < 3, c)", 1, 14),
+        ("2 of (1 of (a, b), b or a, c)", 1, 19),
+        ("2 of (2 of (a, b), b and a, c)", 1, 19),
+        ("2 of (2 of (a, b, c), 2 of (c, b, a), d)", 1, 22),
+        ("a or 2 of (b, (c or 2 of (d, d, e)))", 1, 29),
+    ];
+    for (input, index, offset) in cases {
+        let err = Policy::parse(input).expect_err(input);
+        assert_eq!(
+            (&err.kind, err.offset),
+            (&dup(*index), *offset),
+            "{input:?}: {err}"
+        );
+    }
+    // Distinct alternatives, and repeats where they are harmless.
+    for ok in [
+        "2 of (a, b, c)",
+        "2 of (a, a and b, c)",
+        "2 of (a:1, a:2, a)",
+        "2 of (n > 2, n >= 2, c)",
+        "2 of (2 of (a, b, c), 1 of (a, b, c), d)",
+        "a and a",
+        "a or a",
+        "(a and b) or (b and a)",
+        "2 of (a, b) and 2 of (a, b)",
+    ] {
+        Policy::parse(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+    }
+    let a = Policy::attribute("a").unwrap();
+    let b = Policy::attribute("b").unwrap();
+    assert_eq!(
+        Policy::threshold(2, vec![a.clone(), b.clone(), a.clone()])
+            .unwrap_err()
+            .kind,
+        dup(2)
+    );
+    let ab = Policy::and(vec![a.clone(), b.clone()]).unwrap();
+    let ba = Policy::and(vec![b.clone(), a.clone()]).unwrap();
+    let err = Policy::threshold(1, vec![ab, ba]).unwrap_err();
+    assert_eq!((err.kind, err.offset), (dup(1), 0));
+    assert!(Policy::threshold(2, vec![a, b, Policy::attribute("c").unwrap()]).is_ok());
+}

@@ -3,7 +3,8 @@
 use super::Limits;
 use super::compare;
 use super::error::{PolicyError, PolicyErrorKind};
-use super::node::{Attribute, Node, check_name};
+use super::node::{Attribute, CmpOp, Node, check_name};
+use std::collections::BTreeSet;
 
 /// Longest suffix a bit label adds to a name: `#31=1`.
 pub(crate) const BIT_LABEL_SUFFIX_MAX: usize = 5;
@@ -58,7 +59,98 @@ fn walk(
     }
     children
         .iter()
-        .try_for_each(|child| walk(child, gates_above + 1, limits, leaves))
+        .try_for_each(|child| walk(child, gates_above + 1, limits, leaves))?;
+    // After the children: they are validated, so the recursion of `canonical` is bounded.
+    if let Node::Threshold { children, .. } = node {
+        check_distinct(children).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Refuses a threshold gate with two equivalent alternatives: `2 of (a, a, b)` would be
+/// satisfied by `a` alone, since the LSSS gives each copy its own share.
+///
+/// Children are compared in a canonical form (see [`Canonical`]). Duplicates under `and` and
+/// `or` are harmless (`a and a` needs `a`, `a or a` is `a`), so they stay allowed.
+pub(crate) fn check_distinct(children: &[Node]) -> Result<(), PolicyErrorKind> {
+    match duplicate_child(children) {
+        Some(index) => Err(PolicyErrorKind::DuplicateAlternative { index }),
+        None => Ok(()),
+    }
+}
+
+/// The index of the first child equivalent to an earlier one.
+pub(crate) fn duplicate_child(children: &[Node]) -> Option<usize> {
+    let mut seen = BTreeSet::new();
+    children
+        .iter()
+        .position(|child| !seen.insert(Canonical::of(child)))
+}
+
+/// A subtree up to rewritings that cannot change which keys satisfy it: `and`/`or` children
+/// are flattened into a nested gate of the same kind (`(a and b) and c` = `a and b and c`),
+/// sorted and deduplicated, a one-child gate is its child, `1 of` is `or` and `n of n` is
+/// `and`, threshold children are sorted, and comparisons use `<`, `>=` or `==` only
+/// (`x <= 3` = `x < 4`, `x > 2` = `x >= 3`).
+///
+/// It detects the duplicates a policy author writes by accident (repeats, reorderings,
+/// extra parentheses, `x:1` vs `x:"1"`); it is not a full equivalence test of formulas
+/// (`a or (a and b)` and `a` are equivalent but differ here).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Canonical<'a> {
+    Attribute(&'a Attribute),
+    Compare(&'a str, CmpOp, u32),
+    And(Vec<Canonical<'a>>),
+    Or(Vec<Canonical<'a>>),
+    Threshold(usize, Vec<Canonical<'a>>),
+}
+
+impl<'a> Canonical<'a> {
+    /// Recursion depth is the tree's, so call it on depth-validated trees only.
+    fn of(node: &'a Node) -> Self {
+        match node {
+            Node::Attribute(attribute) => Self::Attribute(attribute),
+            Node::Compare { name, op, value } => {
+                let (op, value) = match (*op, value.checked_add(1)) {
+                    (CmpOp::Le, Some(next)) => (CmpOp::Lt, next),
+                    (CmpOp::Gt, Some(next)) => (CmpOp::Ge, next),
+                    (op, _) => (op, *value),
+                };
+                Self::Compare(name, op, value)
+            }
+            Node::And(children) => Self::gate(children, true),
+            Node::Or(children) => Self::gate(children, false),
+            Node::Threshold { k, children } if *k == 1 => Self::gate(children, false),
+            Node::Threshold { k, children } if *k == children.len() => Self::gate(children, true),
+            Node::Threshold { k, children } => {
+                let mut items: Vec<_> = children.iter().map(Self::of).collect();
+                items.sort_unstable();
+                Self::Threshold(*k, items)
+            }
+        }
+    }
+
+    fn gate(children: &'a [Node], and: bool) -> Self {
+        let mut items = Vec::with_capacity(children.len());
+        for child in children {
+            match (Self::of(child), and) {
+                (Self::And(inner), true) | (Self::Or(inner), false) => items.extend(inner),
+                (other, _) => items.push(other),
+            }
+        }
+        items.sort_unstable();
+        items.dedup();
+        if items.len() == 1
+            && let Some(only) = items.pop()
+        {
+            return only;
+        }
+        if and {
+            Self::And(items)
+        } else {
+            Self::Or(items)
+        }
+    }
 }
 
 pub(crate) fn check_threshold(k: usize, n: usize) -> Result<(), PolicyErrorKind> {

@@ -55,6 +55,7 @@ impl Tree {
     }
 }
 
+/// Random trees the library accepts (it refuses thresholds with duplicate alternatives).
 pub(crate) fn tree() -> impl Strategy<Value = Tree> {
     let leaf = (0..UNIVERSE.len()).prop_map(Tree::Leaf);
     leaf.prop_recursive(3, 12, 4, |inner| {
@@ -68,6 +69,9 @@ pub(crate) fn tree() -> impl Strategy<Value = Tree> {
                 })
                 .prop_map(|(k, c)| Tree::Threshold(k, c)),
         ]
+    })
+    .prop_filter("duplicate threshold alternatives", |t| {
+        medseal_abe::Policy::parse(&t.text()).is_ok()
     })
 }
 
