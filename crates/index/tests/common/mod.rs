@@ -64,6 +64,7 @@ impl Tree {
     }
 }
 
+/// Random trees the library accepts (it refuses thresholds with duplicate alternatives).
 pub fn tree() -> impl proptest::strategy::Strategy<Value = Tree> {
     use proptest::prelude::*;
     let leaf = (0..UNIVERSE).prop_map(Tree::Leaf);
@@ -73,6 +74,9 @@ pub fn tree() -> impl proptest::strategy::Strategy<Value = Tree> {
             prop::collection::vec(inner.clone(), 2..=3).prop_map(Tree::Or),
             prop::collection::vec(inner, 3..=3).prop_map(|c| Tree::Threshold(2, c)),
         ]
+    })
+    .prop_filter("duplicate threshold alternatives", |t| {
+        medseal_abe::Policy::parse(&t.text()).is_ok()
     })
 }
 
