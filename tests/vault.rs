@@ -746,3 +746,39 @@ async fn a_forged_partition_is_rejected_without_failing_the_search() {
     let reasons: Vec<_> = found.rejected.iter().map(|r| r.publisher).collect();
     assert_eq!(reasons, [mallory.address(), mallory.address()], "{found:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_unpins_the_superseded_manifest_but_not_the_attachments() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    let store = Arc::new(LocalStore::open(dir.path().join("blocks")).await.unwrap());
+    let chain = EmbeddedChain::in_memory(PrivateKeySigner::random()).unwrap();
+    let mut vault = Vault::with_backends(dir.path(), store.clone(), Arc::new(chain)).unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    let put = vault
+        .put(
+            &p.cardiologist,
+            NewRecord::new("ecg", "role:doctor".parse().unwrap()).attach(Attachment::bytes(
+                "ecg.pdf",
+                "application/pdf",
+                pdf(1000),
+            )),
+        )
+        .await
+        .unwrap();
+    let attachment: Cid = put.attachments[0].cid.parse().unwrap();
+    assert!(store.pins().await.contains(&put.manifest_cid));
+    vault
+        .share(&p.cardiologist, put.record, p.outsider.address())
+        .await
+        .unwrap();
+    let shared = vault.get(&p.outsider, put.record).await.unwrap();
+    let pins = store.pins().await;
+    assert!(
+        !pins.contains(&put.manifest_cid),
+        "old manifest still pinned"
+    );
+    assert!(pins.contains(&shared.manifest_cid));
+    assert!(pins.contains(&attachment));
+}

@@ -130,6 +130,12 @@ impl Vault {
             ledger
                 .update_record(info.record, &cid.to_string(), policy_hash(&wanted))
                 .await?;
+            // The superseded manifest is no longer referenced (attachments are shared and
+            // stay pinned); as for revocation, a failed unpin only leaves garbage.
+            let old = parse_cid(&info.manifest_cid, Pointer::Record)?;
+            if let Err(e) = self.store.unpin(&old).await {
+                tracing::warn!(cid = %old, error = %e, "could not unpin a superseded manifest");
+            }
         }
         Ok(base)
     }
