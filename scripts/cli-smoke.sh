@@ -164,7 +164,11 @@ ms 0 --json search --as nurse-sam icd10:I10
 pass "nurse finds nothing"
 ms 0 --json search --as dr-olu term:hypertension
 [[ -z $(record_ids) ]] || fail "outside doctor finds [$(record_ids)]"
-ms 1 search --as rui nocolon
+ms 2 search --as rui nocolon
+err_has "keyword"
+ms 2 put --as dr-ada --name "bad policy" --policy "role:doctor and"
+err_has "policy"
+pass "keyword and policy syntax errors exit 2 (usage)"
 
 step "share and revoke"
 ms 0 share --as dr-ada "$A" --with nurse-sam

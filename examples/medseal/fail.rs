@@ -163,9 +163,10 @@ impl From<Error> for Failure {
             Error::NoAuthority(_) => Failure::new(EXIT_NOT_FOUND, "no_authority", message)
                 .hint("run `medseal authority setup` first"),
             Error::InvalidInput(_) => Failure::other("invalid_input", message),
-            Error::Policy(_) => Failure::other("invalid_policy", message)
+            // Policies and keywords come from the command line: a syntax error is usage.
+            Error::Policy(_) => Failure::new(EXIT_USAGE, "invalid_policy", message)
                 .hint("policies look like `role:doctor and (dept:cardiology or level >= 3)`"),
-            Error::Keyword(_) => Failure::other("invalid_keyword", message)
+            Error::Keyword(_) => Failure::new(EXIT_USAGE, "invalid_keyword", message)
                 .hint("keywords look like `icd10:I10` or `term:hypertension`"),
             Error::Config(_) => Failure::other("config", message)
                 .hint("check medseal.json in the data directory and the MEDSEAL_* variables"),
