@@ -261,6 +261,15 @@ pub enum InvalidInput {
         /// The rejected attribute.
         attribute: String,
     },
+    /// The member's key was issued by another attribute authority than the vault's.
+    #[error(
+        "the key of {member} was not issued by this vault's attribute authority (records it \
+         stored would be unreadable, even by itself)"
+    )]
+    ForeignKey {
+        /// The member.
+        member: Address,
+    },
     /// The data directory already holds another authority's public key.
     #[error("{} already holds a different authority public key", path.display())]
     OtherAuthority {

@@ -782,3 +782,42 @@ async fn sharing_unpins_the_superseded_manifest_but_not_the_attachments() {
     assert!(pins.contains(&shared.manifest_cid));
     assert!(pins.contains(&attachment));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_from_another_authority_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, p) = embedded_vault(dir.path()).await;
+    let other = Authority::setup(&mut OsRng);
+    let stranger = other
+        .issue(
+            "stranger",
+            ["role:doctor"],
+            PrivateKeySigner::random(),
+            &mut OsRng,
+        )
+        .unwrap();
+    let record = || NewRecord::new("note", "role:doctor".parse().unwrap()).keyword(kw("icd10:I10"));
+    let refused = vault.put(&stranger, record()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::InvalidInput(InvalidInput::ForeignKey { member })) if member == stranger.address()
+        ),
+        "{refused:?}"
+    );
+    // Nothing reached the chain.
+    assert!(
+        vault
+            .records_of(stranger.address())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A member of the vault's own authority is accepted (and checked once).
+    let put = vault.put(&p.cardiologist, record()).await.unwrap();
+    vault.put(&p.cardiologist, record()).await.unwrap();
+    assert!(matches!(
+        vault.share(&stranger, put.record, p.nurse.address()).await,
+        Err(Error::InvalidInput(InvalidInput::ForeignKey { .. }))
+    ));
+}

@@ -26,6 +26,7 @@ impl Vault {
     /// [`Error::UnknownRecord`], [`Error::NotOwner`], storage and chain errors.
     pub async fn share(&self, owner: &Member, record: RecordId, user: Address) -> Result<()> {
         let _guard = self.owner_lock.lock().await;
+        self.check_member(owner)?;
         let ledger = self.acting(owner);
         let info = self.owned_record(owner, record).await?;
         if ledger.access_state(record, user).await? != AccessState::Granted {
@@ -53,6 +54,7 @@ impl Vault {
     /// As for [`Vault::share`].
     pub async fn revoke(&self, owner: &Member, record: RecordId, user: Address) -> Result<()> {
         let _guard = self.owner_lock.lock().await;
+        self.check_member(owner)?;
         let ledger = self.acting(owner);
         let info = self.owned_record(owner, record).await?;
         if ledger.access_state(record, user).await? == AccessState::Granted {

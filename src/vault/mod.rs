@@ -9,15 +9,18 @@ mod owner;
 mod records;
 mod search;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::abe::{Encoding, fame};
-use crate::chain::{Ledger, RecordId, RecordInfo};
+use rand_core::OsRng;
+
+use crate::abe::{Encoding, Fame, Policy, Scheme, fame};
+use crate::chain::{Address, Ledger, RecordId, RecordInfo};
 use crate::config::Config;
 use crate::error::{Error, InvalidInput, Pointer, Result, Tampering};
 use crate::fsutil::{read_optional, write_atomic};
-use crate::identity::Member;
+use crate::identity::{Member, id_attribute};
 use crate::pipe::Progress;
 use crate::storage::{Cid, ContentStore};
 
@@ -42,6 +45,8 @@ pub struct Vault {
     pk: Option<fame::PublicKey>,
     owner_lock: tokio::sync::Mutex<()>,
     search: std::sync::Mutex<search::SearchCache>,
+    /// Members whose key was checked to come from the installed authority.
+    checked: std::sync::Mutex<HashSet<Address>>,
     progress: Option<Progress>,
 }
 
@@ -111,6 +116,7 @@ impl Vault {
             ledger,
             pk,
             owner_lock: tokio::sync::Mutex::new(()),
+            checked: std::sync::Mutex::default(),
             search: std::sync::Mutex::new(search::SearchCache::default()),
             progress: None,
         })
@@ -169,6 +175,29 @@ impl Vault {
     /// The ledger (signing as an arbitrary account; use [`Ledger::for_signer`] to act).
     pub fn ledger(&self) -> &Arc<dyn Ledger> {
         &self.ledger
+    }
+
+    /// Refuses a member whose key another authority issued: everything it stored would be
+    /// unreadable, even by itself. Checked once per member and vault by encapsulating to
+    /// the member's own `id:` attribute under the installed public key and decapsulating
+    /// with its key (no format change: keys carry no authority fingerprint).
+    fn check_member(&self, member: &Member) -> Result<()> {
+        let address = member.address();
+        let cached = |set: &HashSet<Address>| set.contains(&address);
+        if self.checked.lock().is_ok_and(|set| cached(&set)) {
+            return Ok(());
+        }
+        let pk = self.public_key()?;
+        let policy = Policy::attribute(&id_attribute(address))?;
+        let (sent, ct) = Fame::encapsulate(pk, &policy, &mut OsRng)?;
+        match Fame::decapsulate(member.key(), &ct) {
+            Ok(got) if got == sent => {}
+            _ => return Err(InvalidInput::ForeignKey { member: address }.into()),
+        }
+        if let Ok(mut set) = self.checked.lock() {
+            set.insert(address);
+        }
+        Ok(())
     }
 
     fn acting(&self, member: &Member) -> Arc<dyn Ledger> {

@@ -235,6 +235,7 @@ impl Vault {
         record.validate()?;
         let pk = self.public_key()?;
         let _guard = self.owner_lock.lock().await;
+        self.check_member(owner)?;
         let ledger = self.acting(owner);
         let mut state = OwnerState::load(&self.dir, owner.address())?;
         self.complete_pending(&*ledger, owner, &mut state, false)
