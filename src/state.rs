@@ -109,6 +109,16 @@ impl OwnerState {
         self.partition_by_hash(&policy_hash(policy).0)
     }
 
+    /// Whether the current partition of `policy` is known to be published (`None`: the
+    /// owner has none), without decoding it.
+    pub(crate) fn is_published(&self, policy: &Policy) -> Option<bool> {
+        let hash = policy_hash(policy).0;
+        self.partitions
+            .iter()
+            .find(|p| p.policy == hash)
+            .map(|p| p.published)
+    }
+
     pub(crate) fn partition_by_hash(&self, policy: &[u8; 32]) -> Result<Option<PartitionSlot>> {
         let Some(entry) = self.partitions.iter().find(|p| p.policy == *policy) else {
             return Ok(None);
@@ -261,6 +271,8 @@ mod tests {
         let policy: Policy = "role:doctor and dept:cardiology".parse().unwrap();
         let slot = loaded.partition(&policy).unwrap().unwrap();
         assert!(slot.published);
+        assert_eq!(loaded.is_published(&policy), Some(true));
+        assert_eq!(loaded.is_published(&"role:nurse".parse().unwrap()), None);
         assert_eq!(slot.partition.next_shard_seq(), 1);
         assert_eq!(slot.partition.count(&Keyword::icd10("I10").unwrap()), 1);
         assert!(
