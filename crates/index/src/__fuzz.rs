@@ -53,6 +53,11 @@ pub fn decode_owner_partition(data: &[u8]) {
         };
         if owner.batch([(&kw, record)]).is_ok() {
             assert!(owner.next_shard_seq() == seq + 1, "sequence not advanced");
+            let span = owner.merge_span();
+            assert!(
+                (1..=owner.live_shards().len()).contains(&span),
+                "merge span outside the live shards"
+            );
             assert!(
                 OwnerPartition::from_bytes(&owner.to_bytes()).is_ok(),
                 "an advanced state does not decode"

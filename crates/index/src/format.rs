@@ -14,7 +14,9 @@ const FORMAT_VERSION: u8 = 1;
 pub(crate) enum Kind {
     Shard = 1,
     SearchToken = 2,
-    OwnerPartition = 3,
+    // 3 was the owner partition without its live shards (before logarithmic merging);
+    // such states are refused as the wrong kind.
+    OwnerPartition = 4,
 }
 
 impl Kind {

@@ -1,8 +1,8 @@
 //! Golden files: index objects generated from a fixed key, committed under tests/data and
 //! frozen per format version. Every run regenerates them and compares byte for byte, so a
 //! change to the PRFs, the entry layout or an encoding is caught. To re-bless after an
-//! intentional format change (which must also bump the format version), run with
-//! `MEDSEAL_BLESS=1`.
+//! intentional format change (which must also change the format version or, for one
+//! object, its kind), run with `MEDSEAL_BLESS=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use medseal_index::sse::{KeywordKey, OwnerPartition, Padding, Partition, PartitionKey, Shard};

@@ -22,7 +22,7 @@
 //! header | partition id (32) | label key (32)          (70 bytes)
 //! ```
 //!
-//! ## Owner partition (kind 3)
+//! ## Owner partition (kind 4)
 //!
 //! The data owner's private state of one partition ([`crate::sse::OwnerPartition`]):
 //!
@@ -31,8 +31,14 @@
 //!        | epoch u64 | partition key (32)
 //!        | padding mode u8 (0 none, 1 multiple, 2 power of two) | bucket u32 (0 unless 1)
 //!        | next shard sequence number u64
+//!        | live u32 (≤ 2^20) | live × (last batch u64 | entries u64)
 //!        | count u32 (≤ 2^24) | count × (keyword tag 16 | counter u64)
 //! ```
+//!
+//! The live shards are listed oldest first; the first covers batches from 0, each next
+//! one from the previous one's last batch + 1, and the last one ends at the next shard
+//! sequence number − 1 (no live shard before the first batch). Kind 3 was this layout
+//! without the live shards; it is refused.
 //!
 //! The policy text must be canonical (re-printed and compared). Tags strictly
 //! increasing, counters non-zero (a keyword without entries has no counter). No keyword

@@ -13,12 +13,21 @@ use std::hash::BuildHasherDefault;
 /// Largest number of labels computed ahead of the probes.
 const MAX_CHUNK: usize = 32;
 
-type LabelMap = HashMap<Label, [u8; 32], BuildHasherDefault<PrefixHasher>>;
+/// Where an entry lives: its value (kept here so that a search needs one probe) and its
+/// shard and leaf index (for its membership proof).
+#[derive(Clone, Copy)]
+struct Slot {
+    value: [u8; 32],
+    shard: u32,
+    index: u32,
+}
+
+type LabelMap = HashMap<Label, Slot, BuildHasherDefault<PrefixHasher>>;
 
 #[derive(Default)]
 struct HostPartition {
     shards: Vec<Shard>,
-    /// Every entry of every shard, for O(1) probes.
+    /// Every entry of every shard, for O(1) probes and proofs.
     map: LabelMap,
 }
 
@@ -28,7 +37,11 @@ struct HostPartition {
 /// Search is symmetric-key only: the host evaluates `label_c = PRF(K_lab, c)` for
 /// `c = 0, 1, …` and probes its table until the first miss, so a query costs
 /// O(results + 1) PRF calls and probes. It never sees a keyword, a partition key or a
-/// record reference in the clear.
+/// record reference in the clear. The table also records which shard holds each label,
+/// so a proved answer costs one probe and one Merkle path per result plus one absence
+/// proof per shard: O(results · log n + shards · log n) hashes for shards of up to `n`
+/// entries, whatever the number of shards (an owner that merges shards logarithmically,
+/// see [`super::OwnerPartition::merge_span`], keeps them at most `log2 N + 1`).
 #[derive(Default)]
 pub struct IndexHost {
     partitions: HashMap<PartitionId, HostPartition>,
@@ -67,9 +80,18 @@ impl IndexHost {
                 "label already present in the partition",
             ));
         }
+        let shard_index = u32::try_from(part.shards.len())
+            .map_err(|_| Error::ShardConflict("too many shards in the partition"))?;
         part.map.reserve(shard.len());
         part.map
-            .extend(shard.entries().iter().map(|e| (e.label, e.value)));
+            .extend(shard.entries().iter().zip(0u32..).map(|(e, index)| {
+                let slot = Slot {
+                    value: e.value,
+                    shard: shard_index,
+                    index,
+                };
+                (e.label, slot)
+            }));
         part.shards.push(shard);
         Ok(root)
     }
@@ -102,7 +124,7 @@ impl IndexHost {
             prf.labels(c, &mut labels[..chunk]);
             for l in labels.iter().take(chunk) {
                 match part.map.get(l) {
-                    Some(value) => out.push(EncryptedRef(*value)),
+                    Some(slot) => out.push(EncryptedRef(slot.value)),
                     None => return out.len() - start,
                 }
             }
@@ -129,23 +151,19 @@ impl IndexHost {
         let mut c = 0u64;
         let terminal = loop {
             let l = prf.label(c);
-            let found = part
-                .shards
-                .iter()
-                .enumerate()
-                .find_map(|(s, shard)| shard.find(&l).ok().map(|i| (s, shard, i)));
-            match found {
-                Some((s, shard, i)) => {
-                    results.push(MemberProof {
-                        shard: s as u32,
-                        index: i as u64,
-                        value: shard.entries().get(i).map(|e| e.value).unwrap_or_default(),
-                        path: shard.tree().path(i),
-                    });
-                    c += 1;
-                }
-                None => break l,
-            }
+            let Some(slot) = part.map.get(&l) else {
+                break l;
+            };
+            let tree = part.shards.get(slot.shard as usize).map(Shard::tree);
+            results.push(MemberProof {
+                shard: slot.shard,
+                index: slot.index.into(),
+                value: slot.value,
+                path: tree
+                    .map(|t| t.path(slot.index as usize))
+                    .unwrap_or_default(),
+            });
+            c += 1;
         };
         let absent = part
             .shards
@@ -171,9 +189,30 @@ impl IndexHost {
             .get_mut(partition)
             .ok_or(Error::UnknownPartition)?;
         let merged = Shard::merge(&part.shards.iter().collect::<Vec<_>>())?;
-        let root = merged.root();
-        part.shards = vec![merged];
-        Ok(root)
+        self.truncate(partition, 0);
+        self.insert_shard(merged)
+    }
+
+    /// Drops the shards of a partition after the first `keep` (and their entries), e.g.
+    /// before inserting the shard that an owner anchored in their place. The partition
+    /// stays known even if no shard remains.
+    pub fn truncate(&mut self, partition: &PartitionId, keep: usize) {
+        let Some(part) = self.partitions.get_mut(partition) else {
+            return;
+        };
+        if keep >= part.shards.len() {
+            return;
+        }
+        let dropped = part.shards.split_off(keep);
+        let dropped_entries: usize = dropped.iter().map(Shard::len).sum();
+        if dropped_entries.saturating_mul(2) > part.map.len() {
+            // Most of the table goes: rebuild it from the kept shards.
+            part.map.retain(|_, slot| (slot.shard as usize) < keep);
+        } else {
+            for e in dropped.iter().flat_map(Shard::entries) {
+                part.map.remove(&e.label);
+            }
+        }
     }
 
     /// The roots of a partition's shards, in the order answers refer to them.

@@ -75,7 +75,7 @@ mod token;
 
 pub use host::IndexHost;
 pub use merkle::ShardRoot;
-pub use owner::{MAX_PARTITION_KEYWORDS, OwnerPartition, Padding};
+pub use owner::{LiveShard, MAX_LIVE_SHARDS, MAX_PARTITION_KEYWORDS, OwnerPartition, Padding};
 pub use partition::{Capsule, MAX_OWNER_LEN, Partition, PartitionId, PartitionKey};
 pub use prf::Label;
 pub use proof::VerifiableAnswer;

@@ -21,6 +21,35 @@ pub const MAX_PARTITION_KEYWORDS: u32 = 1 << 24;
 /// Encoded size of one keyword counter: tag (16) and counter (8).
 const COUNTER_BYTES: usize = 24;
 
+/// Most live shards one partition's state may list. An owner that follows
+/// [`OwnerPartition::merge_span`] keeps at most `log2(entries + batches) + 1` (under 70);
+/// the limit only bounds an owner that never merges.
+pub const MAX_LIVE_SHARDS: u32 = 1 << 20;
+
+/// Encoded size of one live shard: last batch (8) and entries (8).
+const LIVE_BYTES: usize = 16;
+
+/// One live shard of a partition: batches `first..=last` (shard sequence numbers) merged
+/// into one shard of `entries` entries. A partition's live shards cover its batches
+/// `0..next_shard_seq` in order, without gaps or overlaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LiveShard {
+    /// Sequence number of its first batch.
+    pub first: u64,
+    /// Sequence number of its last batch (the slot its anchor is keyed by).
+    pub last: u64,
+    /// Number of entries (padding included).
+    pub entries: u64,
+}
+
+impl LiveShard {
+    /// The merge weight: entries, plus one so that empty batches count too.
+    fn weight(&self) -> u64 {
+        self.entries.saturating_add(1)
+    }
+}
+
 /// Owner-side grouping hashes the owner's own keywords: no adversary chooses them, so
 /// a fast non-keyed hash (FxHash's multiply-rotate) is fine here.
 #[derive(Default, Clone, Copy)]
@@ -91,8 +120,18 @@ impl Padding {
 }
 
 /// A data owner's state for one partition: the partition, its key `K`, the padding of
-/// its batches, per keyword the counter `c` of the next entry, and the sequence number
-/// of the next shard. Keep it private (it holds `K`).
+/// its batches, per keyword the counter `c` of the next entry, the sequence number of
+/// the next shard and the live shards. Keep it private (it holds `K`).
+///
+/// **Logarithmic merging.** Every batch becomes a shard with the next sequence number;
+/// [`OwnerPartition::merge_span`] then says how many of the newest live shards to merge
+/// into one (the caller merges them with [`Shard::merge`], stores and anchors the result
+/// in place of the merged ones, and reports it with [`OwnerPartition::record_merge`]).
+/// The rule keeps every live shard more than twice as heavy as the next newer one
+/// (weight: entries + 1), so a partition has at most `log2(entries + batches) + 1` live
+/// shards, and an entry is rewritten O(log N) times over the partition's life (each
+/// time its shard at least 1.5× larger): a searcher proves an answer against O(log N)
+/// shards instead of one per batch.
 ///
 /// Persist it with [`OwnerPartition::to_bytes`] and restore it with
 /// [`OwnerPartition::from_bytes`]. The counters are keyed by a 16-byte tag derived from
@@ -118,6 +157,7 @@ pub struct OwnerPartition {
     counters: HashMap<KeywordTag, u64, BuildHasherDefault<PrefixHasher>>,
     padding: Padding,
     next_shard: u64,
+    live: Vec<LiveShard>,
 }
 
 impl OwnerPartition {
@@ -134,6 +174,7 @@ impl OwnerPartition {
             counters: HashMap::default(),
             padding: Padding::None,
             next_shard: 0,
+            live: Vec::new(),
         }
     }
 
@@ -177,14 +218,72 @@ impl OwnerPartition {
         self.next_shard
     }
 
+    /// The live shards, oldest first: they cover batches `0..next_shard_seq`.
+    pub fn live_shards(&self) -> &[LiveShard] {
+        &self.live
+    }
+
+    /// How many of the newest live shards to merge into one now (the newest included):
+    /// the longest run such that, merged, every live shard stays more than twice as
+    /// heavy as the next newer one. 1 means nothing to merge (0 for no shards).
+    pub fn merge_span(&self) -> usize {
+        let Some(newest) = self.live.last() else {
+            return 0;
+        };
+        let mut weight = newest.weight();
+        let mut span = 1;
+        for older in self.live.iter().rev().skip(1) {
+            if older.weight() > weight.saturating_mul(2) {
+                break;
+            }
+            weight = weight.saturating_add(older.weight());
+            span += 1;
+        }
+        span
+    }
+
+    /// Records that the newest `span` live shards were merged into `merged` (e.g. the
+    /// [`Shard::merge`] of them), which now replaces them.
+    ///
+    /// # Errors
+    /// [`Error::ShardConflict`] if `span` is 0 or more than the live shards, or `merged`
+    /// belongs to another partition or does not hold exactly their entries (nothing
+    /// changes then).
+    pub fn record_merge(&mut self, span: usize, merged: &Shard) -> Result<()> {
+        let start = self
+            .live
+            .len()
+            .checked_sub(span)
+            .filter(|_| span > 0)
+            .ok_or(Error::ShardConflict("merge span outside the live shards"))?;
+        let replaced = self.live.get(start..).unwrap_or_default();
+        let entries: u64 = replaced.iter().map(|s| s.entries).sum();
+        if merged.partition() != &self.id || merged.len() as u64 != entries {
+            return Err(Error::ShardConflict(
+                "merged shard does not hold exactly the entries it replaces",
+            ));
+        }
+        let (first, last) = match (replaced.first(), replaced.last()) {
+            (Some(f), Some(l)) => (f.first, l.last),
+            _ => return Err(Error::ShardConflict("merge span outside the live shards")),
+        };
+        self.live.truncate(start);
+        self.live.push(LiveShard {
+            first,
+            last,
+            entries,
+        });
+        Ok(())
+    }
+
     /// Turns a batch of `(keyword, record)` pairs into one immutable shard. Entry `c` of
     /// keyword `w` gets `label = PRF(K_lab, c)[..16]`, `value = record ⊕ PRF(K_val, c)`,
     /// continuing each keyword's counter; then padding is applied and the entries are
     /// sorted by label (so a shard's layout does not reveal the batch order). A pair
     /// repeated within the batch is stored once; within a batch a keyword's records get
     /// counters in record order. The shard gets sequence number
-    /// [`OwnerPartition::next_shard_seq`]. The counters and the sequence number advance
-    /// only if the shard is built.
+    /// [`OwnerPartition::next_shard_seq`] and becomes the newest live shard. The counters,
+    /// the sequence number and the live shards change only if the shard is built.
     ///
     /// Deterministic: the same state and the same pairs give the same shard, byte for
     /// byte (a caller that crashed before persisting the advanced state can rebuild it).
@@ -316,6 +415,11 @@ impl OwnerPartition {
         })?;
         let shard = Shard::from_entries(self.id, entries)?;
         self.counters.extend(updated);
+        self.live.push(LiveShard {
+            first: self.next_shard,
+            last: self.next_shard,
+            entries: shard.len() as u64,
+        });
         self.next_shard = next_shard;
         Ok(shard)
     }
@@ -372,8 +476,8 @@ impl OwnerPartition {
         let mut w = Kind::OwnerPartition.writer();
         // Exact size, reserved before the key is written: no reallocation leaves a copy
         // of it behind.
-        let fixed = 4 + owner.len() + 4 + policy.len() + 8 + 32 + 5 + 8 + 4;
-        w.reserve(fixed + counters.len() * COUNTER_BYTES)
+        let fixed = 4 + owner.len() + 4 + policy.len() + 8 + 32 + 5 + 8 + 4 + 4;
+        w.reserve(fixed + self.live.len() * LIVE_BYTES + counters.len() * COUNTER_BYTES)
             .bytes(owner)
             .str(&policy)
             .u64(self.partition.epoch())
@@ -381,7 +485,11 @@ impl OwnerPartition {
             .u8(mode)
             .u32(bucket)
             .u64(self.next_shard)
-            .count(counters.len());
+            .count(self.live.len());
+        for shard in &self.live {
+            w.u64(shard.last).u64(shard.entries);
+        }
+        w.count(counters.len());
         for (tag, count) in counters {
             w.raw(&tag.0).u64(*count);
         }
@@ -420,6 +528,7 @@ impl OwnerPartition {
             _ => return Err(DecodeError::Inconsistent("unknown padding mode")),
         };
         let next_shard = r.u64()?;
+        let live = decode_live(&mut r, next_shard)?;
         let n = r.count(
             "partition keywords",
             MAX_PARTITION_KEYWORDS as usize,
@@ -448,8 +557,45 @@ impl OwnerPartition {
             counters,
             padding,
             next_shard,
+            live,
         })
     }
+}
+
+/// Decodes the live shards: each `last` after the previous one, the last one at
+/// `next_shard - 1` (none if no batch yet), entries within the shard limit.
+fn decode_live(
+    r: &mut medseal_abe::codec::Reader<'_>,
+    next_shard: u64,
+) -> core::result::Result<Vec<LiveShard>, DecodeError> {
+    let n = r.count("live shards", MAX_LIVE_SHARDS as usize, LIVE_BYTES)?;
+    let mut live = Vec::with_capacity(n);
+    let mut first = 0u64;
+    for _ in 0..n {
+        let (last, entries) = (r.u64()?, r.u64()?);
+        if last < first || last >= next_shard {
+            return Err(DecodeError::Unsorted("live shards"));
+        }
+        if entries > u64::from(MAX_SHARD_ENTRIES) {
+            return Err(DecodeError::TooLarge {
+                what: "live shard entries",
+                found: entries,
+                limit: MAX_SHARD_ENTRIES.into(),
+            });
+        }
+        live.push(LiveShard {
+            first,
+            last,
+            entries,
+        });
+        first = last + 1;
+    }
+    if first != next_shard {
+        return Err(DecodeError::Inconsistent(
+            "live shards do not cover every batch",
+        ));
+    }
+    Ok(live)
 }
 
 impl core::fmt::Debug for OwnerPartition {
@@ -459,6 +605,7 @@ impl core::fmt::Debug for OwnerPartition {
             .field("keywords", &self.counters.len())
             .field("padding", &self.padding)
             .field("next_shard_seq", &self.next_shard)
+            .field("live_shards", &self.live.len())
             .finish_non_exhaustive()
     }
 }
@@ -538,7 +685,7 @@ mod tests {
         assert!(!bytes.windows(12).any(|w| w == b"distinctive-"));
         assert_eq!(
             bytes.len(),
-            6 + 4 + 1 + 4 + 11 + 8 + 32 + 5 + 8 + 4 + COUNTER_BYTES
+            6 + 4 + 1 + 4 + 11 + 8 + 32 + 5 + 8 + 4 + LIVE_BYTES + 4 + COUNTER_BYTES
         );
     }
 
@@ -607,7 +754,7 @@ mod tests {
         assert_eq!(other.id(), empty.id());
         assert!(stale(other.check_successor(&empty)));
         let mut rekeyed = empty.to_bytes().to_vec();
-        let key_at = rekeyed.len() - 4 - 8 - 5 - 32;
+        let key_at = rekeyed.len() - 4 - 4 - 8 - 5 - 32;
         rekeyed[key_at] ^= 1;
         let rekeyed = OwnerPartition::from_bytes(&rekeyed).unwrap();
         assert_eq!(rekeyed.id(), empty.id());
@@ -622,7 +769,8 @@ mod tests {
         let bytes = o.to_bytes();
         let decode = |b: &[u8]| OwnerPartition::from_bytes(b).map(|_| ());
         let counters = bytes.len() - 2 * COUNTER_BYTES;
-        let padding_at = counters - 4 - 8 - 5;
+        let live_at = counters - 4 - LIVE_BYTES - 4;
+        let padding_at = live_at - 8 - 5;
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut {cut}");
         }
@@ -663,6 +811,28 @@ mod tests {
         assert!(matches!(
             patched(5, &[1]),
             Err(Error::Decode(DecodeError::WrongKind { found: 1, .. }))
+        ));
+        // The superseded layout without live shards is refused by its kind.
+        assert!(matches!(
+            patched(5, &[3]),
+            Err(Error::Decode(DecodeError::WrongKind { found: 3, .. }))
+        ));
+        // Live shards: none although a batch was made; one ending after the last batch;
+        // entries over the shard limit.
+        let mut none = bytes[..live_at].to_vec();
+        none.extend_from_slice(&0u32.to_be_bytes());
+        none.extend_from_slice(&bytes[live_at + 4 + LIVE_BYTES..]);
+        assert!(matches!(
+            decode(&none),
+            Err(Error::Decode(DecodeError::Inconsistent(_)))
+        ));
+        assert!(matches!(
+            patched(live_at + 4, &1u64.to_be_bytes()),
+            Err(Error::Decode(DecodeError::Unsorted("live shards")))
+        ));
+        assert!(matches!(
+            patched(live_at + 12, &u64::MAX.to_be_bytes()),
+            Err(Error::Decode(DecodeError::TooLarge { .. }))
         ));
         assert!(decode(&bytes).is_ok());
     }
