@@ -191,10 +191,13 @@ fn end_to_end(c: &mut Criterion) {
     let mut slot = 0u64;
     parts.bench_function("chain_anchor_index_journaled", |b| {
         b.iter(|| {
+            // Batches are anchored in order, each alone in its shard.
+            let seq = slot;
             slot += 1;
             rt.block_on(ledger.anchor_index(
                 B256::repeat_byte(9),
-                slot,
+                seq,
+                seq,
                 "QmShard",
                 B256::repeat_byte(5),
             ))

@@ -170,13 +170,13 @@ pub enum Tampering {
         /// The shard's CID.
         cid: Cid,
     },
-    /// A partition's anchors skip a shard sequence number.
-    #[error("index anchors of partition {partition} skip shard {shard_seq}")]
+    /// A batch below a partition's index head has no anchor.
+    #[error("index anchors of partition {partition} skip batch {last_seq}")]
     AnchorGap {
         /// The partition id.
         partition: B256,
-        /// The first missing shard sequence number.
-        shard_seq: u64,
+        /// The missing batch's sequence number.
+        last_seq: u64,
     },
     /// The index host's answer does not verify against the anchored roots.
     #[error("index answer: {0}")]

@@ -533,14 +533,15 @@ impl Ledger for Flaky {
     async fn anchor_index(
         &self,
         p: B256,
-        seq: u64,
+        first: u64,
+        last: u64,
         cid: &str,
         root: B256,
     ) -> LedgerResult<TxReceipt> {
         if take(&self.fail_anchor) {
             return Err(crashed());
         }
-        let anchored = self.inner.anchor_index(p, seq, cid, root).await?;
+        let anchored = self.inner.anchor_index(p, first, last, cid, root).await?;
         if take(&self.fail_after_anchor) {
             return Err(crashed());
         }
@@ -734,6 +735,7 @@ async fn a_forged_partition_is_rejected_without_failing_the_search() {
         .anchor_index(
             pid,
             0,
+            0,
             &shard_cid.to_string(),
             B256::from(*shard.root().as_bytes()),
         )
@@ -820,4 +822,69 @@ async fn a_key_from_another_authority_is_refused_up_front() {
         vault.share(&stranger, put.record, p.nurse.address()).await,
         Err(Error::InvalidInput(InvalidInput::ForeignKey { .. }))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_shards_merge_logarithmically_and_search_stays_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    let store = Arc::new(LocalStore::open(dir.path().join("blocks")).await.unwrap());
+    let chain = EmbeddedChain::in_memory(PrivateKeySigner::random()).unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(chain);
+    let mut vault = Vault::with_backends(dir.path(), store.clone(), Arc::clone(&ledger)).unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    let common = kw("icd10:I10");
+    let mut ids = Vec::new();
+    for n in 0..48u32 {
+        let record = NewRecord::new(format!("r{n}"), "role:doctor".parse().unwrap())
+            .keyword(common.clone())
+            .keyword(kw(&format!("term:case-{n}")));
+        ids.push(vault.put(&p.cardiologist, record).await.unwrap().record);
+        if n % 7 == 3 {
+            // A warm searcher (this vault) and a cold one (a new vault on the same
+            // backends) both see every record so far.
+            let warm = vault.search(&p.outsider, &common).await.unwrap();
+            assert_eq!(warm.records(), ids);
+            let mut cold =
+                Vault::with_backends(dir.path(), store.clone(), Arc::clone(&ledger)).unwrap();
+            cold.install_authority(authority.public_key()).unwrap();
+            assert_eq!(
+                cold.search(&p.outsider, &common).await.unwrap().records(),
+                ids
+            );
+        }
+    }
+    let capsules = ledger
+        .capsules(Some(p.cardiologist.address()))
+        .await
+        .unwrap();
+    assert_eq!(capsules.len(), 1);
+    let live = ledger
+        .live_index_anchors(p.cardiologist.address(), capsules[0].partition)
+        .await
+        .unwrap();
+    // 48 batches of 2 entries: weight 48 · 3 = 144, so at most floor(log2 144) + 1 = 8.
+    assert!(live.len() <= 8, "{} live shards", live.len());
+    assert_eq!(live.last().unwrap().last_seq, 47);
+    // Only the live shards stay pinned; the superseded ones were released.
+    let all = ledger
+        .index_anchors(p.cardiologist.address(), capsules[0].partition)
+        .await
+        .unwrap();
+    let pins = store.pins().await;
+    for anchor in &all {
+        let cid: Cid = anchor.shard_cid.parse().unwrap();
+        assert_eq!(
+            pins.contains(&cid),
+            live.contains(anchor),
+            "batch {}",
+            anchor.last_seq
+        );
+    }
+    let one = vault
+        .search(&p.outsider, &kw("term:case-17"))
+        .await
+        .unwrap();
+    assert_eq!(one.records(), vec![ids[17]]);
 }

@@ -3,14 +3,14 @@
 
 use rand_core::OsRng;
 
-use super::Vault;
 use super::search::record_ref;
+use super::{Vault, parse_cid};
 use crate::abe::Policy;
-use crate::chain::{B256, Ledger, RecordId};
-use crate::error::{Error, Result};
+use crate::chain::{Address, B256, Ledger, RecordId};
+use crate::error::{Error, Pointer, Result};
 use crate::identity::Member;
 use crate::index::Keyword;
-use crate::index::sse::{Capsule, OwnerPartition, Partition};
+use crate::index::sse::{Capsule, OwnerPartition, Partition, Shard};
 use crate::manifest::policy_hash;
 use crate::state::{OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
@@ -66,11 +66,15 @@ impl Vault {
                     .record
             }
         };
-        // 2. The index shard, then its anchor. Building is deterministic (same key,
-        // counters, keywords and record), so after a crash anywhere in here the same shard
-        // is rebuilt and matched against whatever the chain anchored; the advanced
-        // partition is committed only with the final state write below.
+        // 2. The index shard, merged with the newest live shards where the logarithmic
+        // rule asks for it, then its anchor; the superseded shards are unpinned once the
+        // state is saved (until then a crash recovery rebuilds the merge from them).
+        // Building and merging are deterministic (same key, counters, keywords, record and
+        // live shards), so after a crash anywhere in here the same shard is rebuilt and
+        // matched against whatever the chain anchored; the advanced partition is committed
+        // only with the final state write below.
         let mut shard_cid = None;
+        let mut superseded = Vec::new();
         if !pending.keywords.is_empty() {
             let mut slot = state.partition_by_hash(&pending.policy)?.ok_or_else(|| {
                 Error::inconsistent("owner state", "pending put has no partition")
@@ -85,28 +89,33 @@ impl Vault {
             let shard = slot
                 .partition
                 .batch(keywords.iter().map(|k| (k, reference)))?;
+            let pid = B256::from(*slot.partition.id().as_bytes());
+            let (shard, merged_away) = self
+                .merge_newest(ledger, address, &mut slot.partition, shard)
+                .await?;
+            superseded = merged_away;
+            let first_seq = slot.partition.live_shards().last().map_or(seq, |s| s.first);
             let cid = self
                 .store
                 .put(shard.to_bytes().into(), PutOptions::new().with_pin(true))
                 .await?;
             let root = B256::from(*shard.root().as_bytes());
-            let pid = B256::from(*slot.partition.id().as_bytes());
             let anchored = if fresh {
                 None // nothing of this put reached the chain before this call
             } else {
                 ledger.index_anchor(address, pid, seq).await?
             };
             match anchored {
-                Some(anchor) if anchor.merkle_root == root => {}
+                Some(anchor) if anchor.merkle_root == root && anchor.first_seq == first_seq => {}
                 Some(_) => {
                     return Err(Error::inconsistent(
                         "owner state",
-                        "the chain anchors a different shard in this slot",
+                        "the chain anchors a different shard for this batch",
                     ));
                 }
                 None => {
                     ledger
-                        .anchor_index(pid, seq, &cid.to_string(), root)
+                        .anchor_index(pid, first_seq, seq, &cid.to_string(), root)
                         .await?;
                 }
             }
@@ -115,7 +124,50 @@ impl Vault {
         }
         state.pending = None;
         state.save(&self.dir, address)?;
+        for old in superseded {
+            if let Err(e) = self.store.unpin(&old).await {
+                tracing::warn!(cid = %old, error = %e, "could not unpin a superseded index shard");
+            }
+        }
         Ok(Some((id, shard_cid)))
+    }
+
+    /// Merges the batch's `shard` with the newest live shards of `partition` if its
+    /// logarithmic rule asks for it (fetching them as anchored and checking them against
+    /// their anchors) and records the merge; returns the shard to store and anchor, and the
+    /// CIDs of the shards it supersedes.
+    async fn merge_newest(
+        &self,
+        ledger: &dyn Ledger,
+        address: Address,
+        partition: &mut OwnerPartition,
+        shard: Shard,
+    ) -> Result<(Shard, Vec<Cid>)> {
+        let span = partition.merge_span();
+        if span <= 1 {
+            return Ok((shard, Vec::new()));
+        }
+        let pid = B256::from(*partition.id().as_bytes());
+        let live = partition.live_shards();
+        let older = live
+            .get(live.len() - span..live.len() - 1)
+            .unwrap_or_default();
+        let mut inputs = Vec::with_capacity(span);
+        let mut cids = Vec::with_capacity(span - 1);
+        for live in older {
+            let anchor = ledger
+                .index_anchor(address, pid, live.last)
+                .await?
+                .ok_or_else(|| {
+                    Error::inconsistent("owner state", "a live index shard is not anchored")
+                })?;
+            inputs.push(self.fetch_shard(partition.id(), &anchor).await?);
+            cids.push(parse_cid(&anchor.shard_cid, Pointer::IndexAnchor)?);
+        }
+        inputs.push(shard);
+        let merged = Shard::merge(&inputs.iter().collect::<Vec<_>>())?;
+        partition.record_merge(span, &merged)?;
+        Ok((merged, cids))
     }
 
     /// Makes sure `owner` has a published index partition for `policy`.

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Vault, parse_cid};
-use crate::chain::{Address, B256, PublishedCapsule, RecordId};
+use crate::chain::{Address, B256, IndexAnchor, PublishedCapsule, RecordId};
 use crate::error::{Error, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::sse::{
@@ -56,10 +56,17 @@ pub struct RejectedPartition {
 #[derive(Default)]
 pub(super) struct SearchCache {
     host: IndexHost,
-    /// Roots of the shards inserted into `host`, per partition, in anchor order.
-    loaded: HashMap<PartitionId, Vec<ShardRoot>>,
+    /// The live shards inserted into `host`, per partition, oldest first.
+    loaded: HashMap<PartitionId, Vec<LoadedShard>>,
     /// Opened partition keys per (reader, partition); `None`: the policy is not satisfied.
     keys: HashMap<(Address, B256), Option<PartitionKey>>,
+}
+
+/// A live shard in the search cache: the batches it holds and its verified root.
+#[derive(Clone, Copy)]
+struct LoadedShard {
+    last_seq: u64,
+    root: ShardRoot,
 }
 
 pub(super) fn record_ref(record: RecordId) -> Result<RecordRef> {
@@ -183,44 +190,87 @@ impl Vault {
         Ok(key)
     }
 
-    /// Loads the anchored shards of a partition into the host; returns their roots in
-    /// anchor order.
+    /// Brings the partition's live shards in the host up to date with the chain and returns
+    /// their roots, oldest first. One view call (the index head) when nothing changed;
+    /// otherwise the anchors from the head back to the newest shard still cached (the live
+    /// shards before it are unchanged: anchors are immutable and unique per last batch), and
+    /// only those shards are fetched and verified.
     async fn load_partition(&self, entry: &PublishedCapsule) -> Result<Vec<ShardRoot>> {
         let pid = PartitionId::from_bytes(entry.partition.0);
-        let anchors = self
+        let head = self
             .ledger
-            .index_anchors(entry.publisher, entry.partition)
+            .index_head(entry.publisher, entry.partition)
             .await?;
-        for (slot, anchor) in anchors.iter().enumerate() {
-            if anchor.shard_seq != slot as u64 {
-                return Err(Tampering::AnchorGap {
-                    partition: entry.partition,
-                    shard_seq: slot as u64,
-                }
-                .into());
-            }
-        }
-        let loaded = self.search_cache()?.loaded.get(&pid).map_or(0, Vec::len);
-        for anchor in anchors.iter().skip(loaded) {
-            let cid = parse_cid(&anchor.shard_cid, Pointer::IndexAnchor)?;
-            let shard = Shard::from_bytes(&self.store.get(&cid).await?)
-                .map_err(|source| Tampering::ShardEncoding { cid, source })?;
-            let root = shard.root();
-            if shard.partition() != &pid || root.as_bytes() != &anchor.merkle_root.0 {
-                return Err(Tampering::ShardMismatch { cid }.into());
-            }
-            let mut cache = self.search_cache()?;
-            let have = cache.loaded.get(&pid).map_or(0, Vec::len);
-            if have as u64 == anchor.shard_seq {
-                cache.host.insert_shard(shard)?;
-                cache.loaded.entry(pid).or_default().push(root);
-            }
-        }
-        Ok(self
+        let cached = self
             .search_cache()?
             .loaded
             .get(&pid)
             .cloned()
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let mut fresh: Vec<IndexAnchor> = Vec::new();
+        let mut end = head;
+        let keep = loop {
+            if let Some(i) = cached.iter().position(|s| s.last_seq + 1 == end) {
+                break i + 1;
+            }
+            let Some(last_seq) = end.checked_sub(1) else {
+                break 0;
+            };
+            let anchor = self
+                .ledger
+                .index_anchor(entry.publisher, entry.partition, last_seq)
+                .await?
+                .ok_or(Tampering::AnchorGap {
+                    partition: entry.partition,
+                    last_seq,
+                })?;
+            end = anchor.first_seq;
+            fresh.push(anchor);
+        };
+        if fresh.is_empty() && keep == cached.len() {
+            return Ok(cached.iter().map(|s| s.root).collect());
+        }
+        let mut shards = Vec::with_capacity(fresh.len());
+        for anchor in fresh.iter().rev() {
+            shards.push(self.fetch_shard(&pid, anchor).await?);
+        }
+        let mut cache = self.search_cache()?;
+        let cache = &mut *cache;
+        let mut live: Vec<LoadedShard> = cached.get(..keep).unwrap_or_default().to_vec();
+        cache.host.truncate(&pid, keep);
+        for (shard, anchor) in shards.into_iter().zip(fresh.iter().rev()) {
+            let root = match cache.host.insert_shard(shard) {
+                Ok(root) => root,
+                Err(e) => {
+                    // Leave nothing half-loaded: the next search starts over.
+                    cache.host.remove_partition(&pid);
+                    cache.loaded.remove(&pid);
+                    return Err(e.into());
+                }
+            };
+            live.push(LoadedShard {
+                last_seq: anchor.last_seq,
+                root,
+            });
+        }
+        let roots = live.iter().map(|s| s.root).collect();
+        cache.loaded.insert(pid, live);
+        Ok(roots)
+    }
+
+    /// Fetches the shard an anchor points to and checks it against the anchor (partition
+    /// and Merkle root).
+    pub(super) async fn fetch_shard(
+        &self,
+        pid: &PartitionId,
+        anchor: &IndexAnchor,
+    ) -> Result<Shard> {
+        let cid = parse_cid(&anchor.shard_cid, Pointer::IndexAnchor)?;
+        let shard = Shard::from_bytes(&self.store.get(&cid).await?)
+            .map_err(|source| Tampering::ShardEncoding { cid, source })?;
+        if shard.partition() != pid || shard.root().as_bytes() != &anchor.merkle_root.0 {
+            return Err(Tampering::ShardMismatch { cid }.into());
+        }
+        Ok(shard)
     }
 }

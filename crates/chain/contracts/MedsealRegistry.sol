@@ -10,10 +10,12 @@ pragma solidity ^0.8.24;
 ///      defined in medseal-chain's `gas_report::GAS_TARGETS` and must hold independently of how
 ///      many records exist):
 ///
-///      * A record occupies exactly three storage slots: `owner` (20 bytes) packed with the
-///        `createdAt` / `updatedAt` timestamps (6 bytes each) in one slot, then the 32-byte
-///        keccak256 digest of the manifest pointer (CID) and the 32-byte policy hash.
-///        Full CIDs are never stored: they travel in calldata and are emitted in events.
+///      * A record occupies exactly two storage slots: `owner` (20 bytes) packed with the
+///        `createdAt` / `updatedAt` timestamps (6 bytes each) in one slot, then a 32-byte
+///        commitment `keccak256(abi.encode(keccak256(manifestCid), policyHash))` to the
+///        manifest pointer (CID) and the policy hash. Neither is stored in full: they travel
+///        in calldata and are emitted in events, and a reader checks the event it uses against
+///        the commitment. `createRecords` creates many records in one transaction (bulk import).
 ///      * Record ids come from a counter that the constructor initialises to 1, so every
 ///        `createRecord` pays the same nonzero->nonzero price for the counter update
 ///        (no first-record surcharge).
@@ -25,10 +27,15 @@ pragma solidity ^0.8.24;
 ///        (`RecordCreated.owner`, `AccessGranted.user` / `AccessRevoked.user`); every state
 ///        change emits an event, so the event log is a complete audit trail and replaying
 ///        it reproduces the access state exactly.
-///      * Index anchors and key capsules store one 32-byte word each (the Merkle root, resp.
-///        a commitment to capsule CID + policy hash) keyed by (sender, partition, shardSeq),
-///        resp. (sender, partition, epoch); the CIDs are in the events. An index partition id
-///        already binds its epoch; `shardSeq` numbers the partition's shards 0, 1, 2, ...
+///      * Index anchors and key capsules store one 32-byte word each (a commitment to the Merkle
+///        root and first batch, resp. to capsule CID + policy hash) keyed by (sender, partition,
+///        lastSeq), resp. (sender, partition, epoch); the CIDs are in the events. An index
+///        partition id already binds its epoch. The owner numbers a partition's batches 0, 1,
+///        2, ... and anchors every batch exactly once, in order, as the last batch of a shard
+///        that holds batches firstSeq..=lastSeq: either the batch alone or the batch merged with
+///        the newest earlier shards (logarithmic merging), which it then supersedes. The live
+///        shards are found from the newest anchor backwards (`indexHead`, then the anchor ending
+///        at firstSeq - 1, ...); superseded anchors stay in the event log for audit.
 contract MedsealRegistry {
     /// @notice Access state of one user for one record.
     enum Access {
@@ -44,11 +51,11 @@ contract MedsealRegistry {
         uint48 updatedAt;
     }
 
-    /// @dev Three storage slots per record.
+    /// @dev Two storage slots per record.
     struct Record {
         RecordHeader header;
-        bytes32 manifestDigest;
-        bytes32 policyHash;
+        /// keccak256(abi.encode(keccak256(manifestCid), policyHash))
+        bytes32 commitment;
     }
 
     /// @notice The caller is not the owner of `record`.
@@ -69,8 +76,13 @@ contract MedsealRegistry {
     error NoPendingRequest(uint64 record, address user);
     /// @notice `caller` may not read `record`, so it cannot log an access either.
     error NotAuthorized(uint64 record, address caller);
-    /// @notice `anchorer` already anchored an index shard for (`partition`, `shardSeq`).
-    error AlreadyAnchored(address anchorer, bytes32 partition, uint64 shardSeq);
+    /// @notice `anchorer` already anchored the index shard ending at batch `lastSeq` of `partition`.
+    error AlreadyAnchored(address anchorer, bytes32 partition, uint64 lastSeq);
+    /// @notice Batches must be anchored in order: `lastSeq - 1` is not anchored yet, or
+    ///         `firstSeq > lastSeq`.
+    error AnchorOutOfOrder(address anchorer, bytes32 partition, uint64 firstSeq, uint64 lastSeq);
+    /// @notice `createRecords` got arrays of different lengths.
+    error LengthMismatch(uint256 manifestCids, uint256 policyHashes);
     /// @notice `publisher` already published a capsule for (`partition`, `epoch`).
     error AlreadyPublished(address publisher, bytes32 partition, uint64 epoch);
 
@@ -88,9 +100,15 @@ contract MedsealRegistry {
     event AccessDenied(uint64 indexed record, address indexed user);
     /// @notice `accessor` (owner or grantee) recorded that it accessed `record`.
     event AccessLogged(uint64 indexed record, address indexed accessor);
-    /// @notice `anchorer` anchored encrypted-index shard number `shardSeq` of `partition`.
+    /// @notice `anchorer` anchored the encrypted-index shard holding batches `firstSeq..=lastSeq`
+    ///         of `partition`; it supersedes the shards anchored for those batches before.
     event IndexAnchored(
-        address indexed anchorer, bytes32 indexed partition, uint64 indexed shardSeq, bytes32 merkleRoot, string shardCid
+        address indexed anchorer,
+        bytes32 indexed partition,
+        uint64 indexed lastSeq,
+        uint64 firstSeq,
+        bytes32 merkleRoot,
+        string shardCid
     );
     /// @notice `publisher` published a key capsule for (`partition`, `epoch`).
     event CapsulePublished(
@@ -100,7 +118,7 @@ contract MedsealRegistry {
     uint64 private _nextRecordId;
     mapping(uint64 record => Record) private _records;
     mapping(uint64 record => mapping(address user => Access)) private _access;
-    mapping(bytes32 key => bytes32 merkleRoot) private _anchors;
+    mapping(bytes32 key => bytes32 commitment) private _anchors;
     mapping(bytes32 key => bytes32 commitment) private _capsules;
 
     constructor() {
@@ -114,16 +132,28 @@ contract MedsealRegistry {
     /// @param manifestCid content identifier of the encrypted record manifest (not stored, only its digest)
     /// @param policyHash hash of the access policy the record is encrypted under (nonzero)
     function createRecord(string calldata manifestCid, bytes32 policyHash) external returns (uint64 record) {
-        if (bytes(manifestCid).length == 0) revert EmptyField("manifestCid");
-        if (policyHash == bytes32(0)) revert EmptyField("policyHash");
         record = _nextRecordId;
         _nextRecordId = record + 1;
-        uint48 now48 = uint48(block.timestamp);
-        Record storage r = _records[record];
-        r.header = RecordHeader({owner: msg.sender, createdAt: now48, updatedAt: now48});
-        r.manifestDigest = keccak256(bytes(manifestCid));
-        r.policyHash = policyHash;
-        emit RecordCreated(record, msg.sender, policyHash, manifestCid);
+        _create(record, manifestCid, policyHash);
+    }
+
+    /// @notice Creates one record per manifest CID (with the policy hash at the same position),
+    ///         owned by the caller, with consecutive ids; returns the first id. For bulk
+    ///         import: the record counter is written once per call.
+    function createRecords(string[] calldata manifestCids, bytes32[] calldata policyHashes)
+        external
+        returns (uint64 first)
+    {
+        if (manifestCids.length != policyHashes.length) {
+            revert LengthMismatch(manifestCids.length, policyHashes.length);
+        }
+        if (manifestCids.length == 0) revert EmptyField("manifestCids");
+        first = _nextRecordId;
+        uint64 n = uint64(manifestCids.length);
+        _nextRecordId = first + n;
+        for (uint64 i = 0; i < n; ++i) {
+            _create(first + i, manifestCids[i], policyHashes[i]);
+        }
     }
 
     /// @notice Replaces the manifest pointer and policy hash of a record (owner only).
@@ -133,21 +163,22 @@ contract MedsealRegistry {
         Record storage r = _records[record];
         _requireOwner(record, r.header.owner);
         r.header.updatedAt = uint48(block.timestamp);
-        r.manifestDigest = keccak256(bytes(manifestCid));
-        r.policyHash = policyHash;
+        r.commitment = _commit(manifestCid, policyHash);
         emit RecordUpdated(record, msg.sender, policyHash, manifestCid);
     }
 
     /// @notice Returns the stored fields of a record; reverts with `UnknownRecord` if absent.
+    ///         `commitment` is keccak256(abi.encode(keccak256(manifestCid), policyHash)) of the
+    ///         current manifest CID and policy hash (both in the newest create/update event).
     function getRecord(uint64 record)
         external
         view
-        returns (address owner, uint48 createdAt, uint48 updatedAt, bytes32 manifestDigest, bytes32 policyHash)
+        returns (address owner, uint48 createdAt, uint48 updatedAt, bytes32 commitment)
     {
         Record storage r = _records[record];
         RecordHeader memory h = r.header;
         if (h.owner == address(0)) revert UnknownRecord(record);
-        return (h.owner, h.createdAt, h.updatedAt, r.manifestDigest, r.policyHash);
+        return (h.owner, h.createdAt, h.updatedAt, r.commitment);
     }
 
     /// @notice Number of records created so far (record ids are 1..=recordCount()).
@@ -220,21 +251,52 @@ contract MedsealRegistry {
 
     // ------------------------------------------------------------------ index anchors and capsules
 
-    /// @notice Anchors the Merkle root of shard number `shardSeq` (0, 1, 2, ...) of an
-    ///         encrypted-index partition. Each (caller, partition, shardSeq) can be anchored
-    ///         once; the root is immutable.
-    function anchorIndex(bytes32 partition, uint64 shardSeq, string calldata shardCid, bytes32 merkleRoot) external {
+    /// @notice Anchors the Merkle root of the encrypted-index shard holding batches
+    ///         `firstSeq..=lastSeq` of a partition. Batch `lastSeq` must be the next one: every
+    ///         earlier batch is anchored (as the last of some shard) and `lastSeq` is not. Each
+    ///         (caller, partition, lastSeq) is anchored once; the anchor is immutable.
+    function anchorIndex(
+        bytes32 partition,
+        uint64 firstSeq,
+        uint64 lastSeq,
+        string calldata shardCid,
+        bytes32 merkleRoot
+    ) external {
         if (bytes(shardCid).length == 0) revert EmptyField("shardCid");
         if (merkleRoot == bytes32(0)) revert EmptyField("merkleRoot");
-        bytes32 key = _slotKey(msg.sender, partition, shardSeq);
-        if (_anchors[key] != bytes32(0)) revert AlreadyAnchored(msg.sender, partition, shardSeq);
-        _anchors[key] = merkleRoot;
-        emit IndexAnchored(msg.sender, partition, shardSeq, merkleRoot, shardCid);
+        bytes32 key = _slotKey(msg.sender, partition, lastSeq);
+        if (_anchors[key] != bytes32(0)) revert AlreadyAnchored(msg.sender, partition, lastSeq);
+        if (firstSeq > lastSeq || (lastSeq != 0 && !_anchored(msg.sender, partition, lastSeq - 1))) {
+            revert AnchorOutOfOrder(msg.sender, partition, firstSeq, lastSeq);
+        }
+        _anchors[key] = keccak256(abi.encode(merkleRoot, firstSeq));
+        emit IndexAnchored(msg.sender, partition, lastSeq, firstSeq, merkleRoot, shardCid);
     }
 
-    /// @notice Merkle root anchored by `anchorer` for (`partition`, `shardSeq`), or zero.
-    function anchoredRoot(address anchorer, bytes32 partition, uint64 shardSeq) external view returns (bytes32) {
-        return _anchors[_slotKey(anchorer, partition, shardSeq)];
+    /// @notice keccak256(abi.encode(merkleRoot, firstSeq)) of the shard `anchorer` anchored as
+    ///         ending at batch `lastSeq` of `partition`, or zero.
+    function anchorCommitment(address anchorer, bytes32 partition, uint64 lastSeq) external view returns (bytes32) {
+        return _anchors[_slotKey(anchorer, partition, lastSeq)];
+    }
+
+    /// @notice Number of batches of `partition` that `anchorer` anchored (they are 0..count-1:
+    ///         anchors come in order). O(log count) storage reads, by galloping then bisection.
+    function indexHead(address anchorer, bytes32 partition) external view returns (uint64 count) {
+        if (!_anchored(anchorer, partition, 0)) return 0;
+        uint64 low = 0; // anchored
+        uint64 step = 1;
+        uint64 high = 1; // not anchored, once the gallop stops
+        while (_anchored(anchorer, partition, high)) {
+            low = high;
+            step *= 2;
+            high = low + step;
+        }
+        while (high - low > 1) {
+            uint64 mid = low + (high - low) / 2;
+            if (_anchored(anchorer, partition, mid)) low = mid;
+            else high = mid;
+        }
+        return low + 1;
     }
 
     /// @notice Publishes the key capsule of (`partition`, `epoch`), encrypted under `policyHash`.
@@ -256,12 +318,30 @@ contract MedsealRegistry {
 
     // ------------------------------------------------------------------ internals
 
+    function _create(uint64 record, string calldata manifestCid, bytes32 policyHash) private {
+        if (bytes(manifestCid).length == 0) revert EmptyField("manifestCid");
+        if (policyHash == bytes32(0)) revert EmptyField("policyHash");
+        uint48 now48 = uint48(block.timestamp);
+        Record storage r = _records[record];
+        r.header = RecordHeader({owner: msg.sender, createdAt: now48, updatedAt: now48});
+        r.commitment = _commit(manifestCid, policyHash);
+        emit RecordCreated(record, msg.sender, policyHash, manifestCid);
+    }
+
+    function _commit(string calldata manifestCid, bytes32 policyHash) private pure returns (bytes32) {
+        return keccak256(abi.encode(keccak256(bytes(manifestCid)), policyHash));
+    }
+
+    function _anchored(address who, bytes32 partition, uint64 seq) private view returns (bool) {
+        return _anchors[_slotKey(who, partition, seq)] != bytes32(0);
+    }
+
     function _requireOwner(uint64 record, address owner) private view {
         if (owner == address(0)) revert UnknownRecord(record);
         if (owner != msg.sender) revert NotOwner(record, msg.sender);
     }
 
-    /// @dev `n` is the shard sequence number for anchors, the epoch for capsules.
+    /// @dev `n` is the last batch's sequence number for anchors, the epoch for capsules.
     function _slotKey(address who, bytes32 partition, uint64 n) private pure returns (bytes32) {
         return keccak256(abi.encode(who, partition, n));
     }

@@ -5,8 +5,9 @@ use alloy::primitives::{Address, B256};
 use crate::types::RecordId;
 
 /// Every field name the contract reports in `EmptyField`.
-pub(crate) const EMPTY_FIELD_NAMES: [&str; 5] = [
+pub(crate) const EMPTY_FIELD_NAMES: [&str; 6] = [
     "manifestCid",
+    "manifestCids",
     "policyHash",
     "shardCid",
     "merkleRoot",
@@ -95,16 +96,39 @@ pub enum LedgerError {
         /// The sender.
         caller: Address,
     },
-    /// Shard `shard_seq` of this (anchorer, partition) was anchored before (contract error
-    /// `AlreadyAnchored`).
-    #[error("{anchorer} already anchored partition {partition} shard {shard_seq}")]
+    /// The shard ending at batch `last_seq` of this (anchorer, partition) was anchored before
+    /// (contract error `AlreadyAnchored`).
+    #[error("{anchorer} already anchored partition {partition} batch {last_seq}")]
     AlreadyAnchored {
         /// The anchoring account.
         anchorer: Address,
         /// The index partition.
         partition: B256,
-        /// The shard sequence number within the partition.
-        shard_seq: u64,
+        /// The batch sequence number within the partition.
+        last_seq: u64,
+    },
+    /// An anchor skipped a batch (`last_seq - 1` is not anchored) or has `first_seq > last_seq`
+    /// (contract error `AnchorOutOfOrder`).
+    #[error(
+        "{anchorer} anchored batches {first_seq}..={last_seq} of partition {partition} out of order"
+    )]
+    AnchorOutOfOrder {
+        /// The anchoring account.
+        anchorer: Address,
+        /// The index partition.
+        partition: B256,
+        /// First batch of the shard.
+        first_seq: u64,
+        /// Last batch of the shard.
+        last_seq: u64,
+    },
+    /// A bulk call got lists of different lengths (contract error `LengthMismatch`).
+    #[error("bulk call with {manifests} manifest CIDs but {policies} policy hashes")]
+    LengthMismatch {
+        /// Number of manifest CIDs.
+        manifests: u64,
+        /// Number of policy hashes.
+        policies: u64,
     },
     /// This (publisher, partition, epoch) capsule was published before (contract error
     /// `AlreadyPublished`).

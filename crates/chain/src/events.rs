@@ -102,8 +102,8 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
     })
 }
 
-/// Events `event` of `who` for one (partition, `n`), `n` being the shard sequence number of an
-/// anchor or the epoch of a capsule (the third indexed parameter of both events).
+/// Events `event` of `who` for one (partition, `n`), `n` being the last batch's sequence number
+/// of an anchor or the epoch of a capsule (the third indexed parameter of both events).
 pub(crate) fn slot_filter(event: B256, who: Address, partition: B256, n: u64) -> LogFilter {
     LogFilter::events(&[event])
         .with_topic(0, who.into_word())
@@ -115,7 +115,8 @@ pub(crate) fn anchor_of(event: R::IndexAnchored, block_number: u64) -> IndexAnch
     IndexAnchor {
         anchorer: event.anchorer,
         partition: event.partition,
-        shard_seq: event.shardSeq,
+        first_seq: event.firstSeq,
+        last_seq: event.lastSeq,
         shard_cid: event.shardCid,
         merkle_root: event.merkleRoot,
         block_number,
@@ -133,9 +134,15 @@ pub(crate) fn capsule_of(event: R::CapsulePublished, block_number: u64) -> Publi
     }
 }
 
-/// The commitment `publishCapsule` stores: keccak256(abi.encode(keccak256(cid), policyHash)).
-pub(crate) fn capsule_commitment(capsule_cid: &str, policy_hash: B256) -> B256 {
-    keccak256((keccak256(capsule_cid.as_bytes()), policy_hash).abi_encode())
+/// The commitment `publishCapsule`, `createRecord(s)` and `updateRecord` store:
+/// keccak256(abi.encode(keccak256(cid), policyHash)).
+pub(crate) fn cid_commitment(cid: &str, policy_hash: B256) -> B256 {
+    keccak256((keccak256(cid.as_bytes()), policy_hash).abi_encode())
+}
+
+/// The commitment `anchorIndex` stores: keccak256(abi.encode(merkleRoot, firstSeq)).
+pub(crate) fn anchor_commitment(merkle_root: B256, first_seq: u64) -> B256 {
+    keccak256((merkle_root, U256::from(first_seq)).abi_encode())
 }
 
 /// Logs sorted into chain order (block, then log index). Chains already return them so;

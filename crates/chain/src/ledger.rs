@@ -18,12 +18,12 @@ use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry as R;
 use crate::error::{LedgerError, LedgerResult};
 use crate::events::{
-    RECORD_EVENTS, anchor_of, capsule_commitment, capsule_of, decode_audit_entry, decode_event,
-    in_chain_order, record_topic, slot_filter,
+    RECORD_EVENTS, anchor_commitment, anchor_of, capsule_of, cid_commitment, decode_audit_entry,
+    decode_event, in_chain_order, record_topic, slot_filter,
 };
 use crate::types::{
-    AccessRequest, AccessState, AuditEntry, CreatedRecord, IndexAnchor, PublishedCapsule, RecordId,
-    RecordInfo, TxReceipt,
+    AccessRequest, AccessState, AuditEntry, CreatedRecord, CreatedRecords, IndexAnchor,
+    PublishedCapsule, RecordId, RecordInfo, TxReceipt,
 };
 
 /// A `MedsealRegistry` deployment seen through one signing account (the *sender*).
@@ -103,6 +103,35 @@ pub trait Ledger: Send + Sync {
         })
     }
 
+    /// Creates one record per `(manifest_cid, policy_hash)` in one transaction (bulk import),
+    /// owned by the sender, with consecutive ids in the given order. Every CID must be
+    /// non-empty and every hash nonzero, and the list non-empty ([`LedgerError::EmptyField`]).
+    async fn create_records(&self, records: &[(String, B256)]) -> LedgerResult<CreatedRecords> {
+        let calldata = R::createRecordsCall {
+            manifestCids: records.iter().map(|(cid, _)| cid.clone()).collect(),
+            policyHashes: records.iter().map(|(_, policy)| *policy).collect(),
+        }
+        .abi_encode();
+        let outcome = self.transact(calldata).await?;
+        let ids = outcome
+            .logs
+            .iter()
+            .filter(|log| log.topics.first() == Some(&R::RecordCreated::SIGNATURE_HASH))
+            .map(|log| Ok(RecordId(decode_event::<R::RecordCreated>(log)?.record)))
+            .collect::<LedgerResult<Vec<_>>>()?;
+        if ids.len() != records.len() {
+            return Err(LedgerError::Corrupt(format!(
+                "createRecords of {} records emitted {} RecordCreated events",
+                records.len(),
+                ids.len()
+            )));
+        }
+        Ok(CreatedRecords {
+            records: ids,
+            receipt: outcome.receipt,
+        })
+    }
+
     /// Replaces manifest pointer and policy hash of a record the sender owns.
     async fn update_record(
         &self,
@@ -155,18 +184,22 @@ pub trait Ledger: Send + Sync {
         submit(self, R::logAccessCall { record: record.0 }).await
     }
 
-    /// Anchors the Merkle root of shard number `shard_seq` (0, 1, 2, ...) of an
-    /// encrypted-index partition; once per (sender, partition, shard_seq).
+    /// Anchors the Merkle root of the encrypted-index shard holding batches
+    /// `first_seq..=last_seq` of a partition, superseding the shards anchored for those
+    /// batches before. Batch `last_seq` must be the next one: once per (sender, partition,
+    /// last_seq), in order ([`LedgerError::AnchorOutOfOrder`], [`LedgerError::AlreadyAnchored`]).
     async fn anchor_index(
         &self,
         partition: B256,
-        shard_seq: u64,
+        first_seq: u64,
+        last_seq: u64,
         shard_cid: &str,
         merkle_root: B256,
     ) -> LedgerResult<TxReceipt> {
         let call = R::anchorIndexCall {
             partition,
-            shardSeq: shard_seq,
+            firstSeq: first_seq,
+            lastSeq: last_seq,
             shardCid: shard_cid.to_owned(),
             merkleRoot: merkle_root,
         };
@@ -193,9 +226,9 @@ pub trait Ledger: Send + Sync {
     /// The stored record (with its current manifest pointer from the event log).
     async fn record(&self, record: RecordId) -> LedgerResult<RecordInfo> {
         let stored = query(self, R::getRecordCall { record: record.0 }).await?;
-        // The full CID lives only in the event log: take the newest create/update event that
-        // matches storage (a newer, non-matching one can only be an update that landed after the
-        // storage read).
+        // The full CID and the policy hash live only in the event log: take the newest
+        // create/update event that matches the stored commitment (a newer, non-matching one can
+        // only be an update that landed after the storage read).
         let filter = LogFilter::events(&[
             R::RecordCreated::SIGNATURE_HASH,
             R::RecordUpdated::SIGNATURE_HASH,
@@ -211,14 +244,14 @@ pub trait Ledger: Send + Sync {
                 let e = decode_event::<R::RecordUpdated>(log)?;
                 (e.manifestCid, e.policyHash)
             };
-            if keccak256(cid.as_bytes()) == stored.manifestDigest && policy == stored.policyHash {
-                manifest_cid = Some(cid);
+            if cid_commitment(&cid, policy) == stored.commitment {
+                manifest_cid = Some((cid, policy));
                 break;
             }
         }
-        let manifest_cid = manifest_cid.ok_or_else(|| {
+        let (manifest_cid, policy_hash) = manifest_cid.ok_or_else(|| {
             LedgerError::Corrupt(format!(
-                "record {record}: no create/update event matches the stored manifest digest"
+                "record {record}: no create/update event matches the stored commitment"
             ))
         })?;
         Ok(RecordInfo {
@@ -226,9 +259,9 @@ pub trait Ledger: Send + Sync {
             owner: stored.owner,
             created_at: stored.createdAt.to::<u64>(),
             updated_at: stored.updatedAt.to::<u64>(),
+            manifest_digest: keccak256(manifest_cid.as_bytes()),
             manifest_cid,
-            manifest_digest: stored.manifestDigest,
-            policy_hash: stored.policyHash,
+            policy_hash,
         })
     }
 
@@ -328,28 +361,69 @@ pub trait Ledger: Send + Sync {
         logs.iter().map(decode_audit_entry).collect()
     }
 
-    /// Shard `shard_seq` of `partition` as anchored by `anchorer`, if any.
+    /// The shard `anchorer` anchored as ending at batch `last_seq` of `partition`, if any
+    /// (checked against the commitment in storage).
     async fn index_anchor(
         &self,
         anchorer: Address,
         partition: B256,
-        shard_seq: u64,
+        last_seq: u64,
     ) -> LedgerResult<Option<IndexAnchor>> {
-        let call = R::anchoredRootCall {
+        let call = R::anchorCommitmentCall {
             anchorer,
             partition,
-            shardSeq: shard_seq,
+            lastSeq: last_seq,
         };
-        let root = query(self, call).await?;
-        if root.is_zero() {
+        let commitment = query(self, call).await?;
+        if commitment.is_zero() {
             return Ok(None);
         }
         let (event, block) =
-            stored_event::<_, R::IndexAnchored>(self, anchorer, partition, shard_seq, |e| {
-                e.merkleRoot == root
+            stored_event::<_, R::IndexAnchored>(self, anchorer, partition, last_seq, |e| {
+                anchor_commitment(e.merkleRoot, e.firstSeq) == commitment
             })
             .await?;
         Ok(Some(anchor_of(event, block)))
+    }
+
+    /// How many batches of `partition` `anchorer` anchored: they are `0..count` (anchors come
+    /// in order). One view call, O(log count) storage reads.
+    async fn index_head(&self, anchorer: Address, partition: B256) -> LedgerResult<u64> {
+        query(
+            self,
+            R::indexHeadCall {
+                anchorer,
+                partition,
+            },
+        )
+        .await
+    }
+
+    /// The live shards of `partition` as anchored by `anchorer`, oldest first: from the newest
+    /// anchor back, each next one ending where the previous one starts. They cover batches
+    /// `0..index_head` exactly; superseded anchors are skipped. O(live shards) lookups, each
+    /// checked against storage.
+    async fn live_index_anchors(
+        &self,
+        anchorer: Address,
+        partition: B256,
+    ) -> LedgerResult<Vec<IndexAnchor>> {
+        let mut live = Vec::new();
+        let mut end = self.index_head(anchorer, partition).await?;
+        while let Some(last_seq) = end.checked_sub(1) {
+            let anchor = self
+                .index_anchor(anchorer, partition, last_seq)
+                .await?
+                .ok_or_else(|| {
+                    LedgerError::Corrupt(format!(
+                        "partition {partition} of {anchorer}: batch {last_seq} is below the index head but not anchored"
+                    ))
+                })?;
+            end = anchor.first_seq;
+            live.push(anchor);
+        }
+        live.reverse();
+        Ok(live)
     }
 
     /// The key capsule published by `publisher` for (`partition`, `epoch`), if any.
@@ -370,7 +444,7 @@ pub trait Ledger: Send + Sync {
         }
         let (event, block) =
             stored_event::<_, R::CapsulePublished>(self, publisher, partition, epoch, |e| {
-                capsule_commitment(&e.capsuleCid, e.policyHash) == commitment
+                cid_commitment(&e.capsuleCid, e.policyHash) == commitment
             })
             .await?;
         Ok(Some(capsule_of(event, block)))
@@ -410,8 +484,9 @@ pub trait Ledger: Send + Sync {
         Ok(capsules)
     }
 
-    /// Every index shard `anchorer` anchored in `partition`, sorted by `shard_seq` ascending
-    /// (whatever order they were anchored in).
+    /// Every index shard `anchorer` ever anchored in `partition`, superseded ones included
+    /// (for audit; [`live_index_anchors`](Self::live_index_anchors) lists the live ones),
+    /// sorted by `last_seq`. O(batches): one log query over the partition's whole history.
     ///
     /// Answered from the `IndexAnchored` events (filtered on the indexed anchorer and
     /// partition), not cross-checked entry by entry with the stored roots
@@ -435,13 +510,13 @@ pub trait Ledger: Send + Sync {
                     event.anchorer, event.partition,
                 )));
             }
-            let shard_seq = event.shardSeq;
+            let last_seq = event.lastSeq;
             if by_seq
-                .insert(shard_seq, anchor_of(event, log.block_number))
+                .insert(last_seq, anchor_of(event, log.block_number))
                 .is_some()
             {
                 return Err(LedgerError::Corrupt(format!(
-                    "two IndexAnchored events of {anchorer} for partition {partition} shard {shard_seq}"
+                    "two IndexAnchored events of {anchorer} for partition {partition} batch {last_seq}"
                 )));
             }
         }

@@ -30,10 +30,12 @@
 //! `anchorIndex`, independent of how many records exist (see `BENCHMARKS.md` for measured
 //! numbers).
 //!
-//! * A record is three storage slots: owner + created/updated timestamps packed in one, the
-//!   keccak256 digest of the manifest CID, and the policy hash. Full CIDs appear only in calldata
-//!   and events. Record ids come from a counter that starts at 1 (set by the constructor), so
-//!   each `createRecord` pays the same.
+//! * A record is two storage slots: owner + created/updated timestamps packed in one, and
+//!   `keccak256(abi.encode(keccak256(manifestCid), policyHash))`. Full CIDs and policy hashes
+//!   appear only in calldata and events; [`Ledger::record`] takes them from the newest event
+//!   matching the commitment. Record ids come from a counter that starts at 1 (set by the
+//!   constructor), so each `createRecord` pays the same; [`Ledger::create_records`] creates many
+//!   in one transaction (bulk import, about 50k gas per record in batches of 100).
 //! * Access is one slot per (record, user): `None` / `Requested` / `Granted`.
 //! * **There are no per-owner or per-user storage lists.** Appending to one would add ~22k gas
 //!   to every create and grant. [`Ledger::records_of`] and [`Ledger::shared_with`] are answered
@@ -41,13 +43,17 @@
 //!   `AccessRevoked.user`): every state change emits an event, so replaying them reproduces the
 //!   access state exactly. The same events form the audit trail ([`Ledger::audit_trail`]).
 //! * Index anchors and key capsules store one word each, keyed by (sender, partition,
-//!   shard sequence number), resp. (sender, partition, epoch): the Merkle root, resp.
-//!   `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`. A partition id already binds
-//!   its epoch; the shard sequence number counts the partition's shards 0, 1, 2, ....
-//!   [`Ledger::index_anchor`] and [`Ledger::capsule`] read that word and take the CID from the
-//!   matching event; the listings [`Ledger::index_anchors`] (one partition's shards in sequence)
-//!   and [`Ledger::capsules`] (all, or one publisher's) come from the indexed `IndexAnchored` /
-//!   `CapsulePublished` events alone, again without any storage list.
+//!   last batch), resp. (sender, partition, epoch): `keccak256(abi.encode(merkleRoot,
+//!   firstSeq))`, resp. `keccak256(abi.encode(keccak256(capsuleCid), policyHash))`. A partition
+//!   id already binds its epoch. An owner anchors every batch of a partition once, in order, as
+//!   the last batch of a shard holding batches `firstSeq..=lastSeq` (alone, or merged with the
+//!   newest earlier shards, which it supersedes). [`Ledger::index_head`] finds the number of
+//!   anchored batches in one view call (O(log n) storage reads) and
+//!   [`Ledger::live_index_anchors`] walks back from it through the live shards.
+//!   [`Ledger::index_anchor`] and [`Ledger::capsule`] read the stored word and take the CID from
+//!   the matching event; the listings [`Ledger::index_anchors`] (a partition's whole anchor
+//!   history) and [`Ledger::capsules`] (all, or one publisher's) come from the indexed
+//!   `IndexAnchored` / `CapsulePublished` events alone, again without any storage list.
 //!
 //! ## Contract build
 //!
@@ -122,6 +128,6 @@ pub use crate::error::{BoxError, LedgerError, LedgerResult};
 pub use crate::ledger::Ledger;
 pub use crate::rpc::{RpcChain, RpcOptions};
 pub use crate::types::{
-    AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, IndexAnchor,
+    AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, CreatedRecords, IndexAnchor,
     PublishedCapsule, RecordId, RecordInfo, TxReceipt,
 };

@@ -57,7 +57,17 @@ pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
         Errors::AlreadyAnchored(e) => LedgerError::AlreadyAnchored {
             anchorer: e.anchorer,
             partition: e.partition,
-            shard_seq: e.shardSeq,
+            last_seq: e.lastSeq,
+        },
+        Errors::AnchorOutOfOrder(e) => LedgerError::AnchorOutOfOrder {
+            anchorer: e.anchorer,
+            partition: e.partition,
+            first_seq: e.firstSeq,
+            last_seq: e.lastSeq,
+        },
+        Errors::LengthMismatch(e) => LedgerError::LengthMismatch {
+            manifests: e.manifestCids.saturating_to(),
+            policies: e.policyHashes.saturating_to(),
         },
         Errors::AlreadyPublished(e) => LedgerError::AlreadyPublished {
             publisher: e.publisher,

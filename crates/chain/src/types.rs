@@ -38,6 +38,15 @@ pub struct CreatedRecord {
     pub receipt: TxReceipt,
 }
 
+/// Result of [`Ledger::create_records`](crate::Ledger::create_records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedRecords {
+    /// The new records' ids, in the order of the request (consecutive).
+    pub records: Vec<RecordId>,
+    /// The transaction receipt.
+    pub receipt: TxReceipt,
+}
+
 /// A record as stored by the contract, plus its full manifest pointer from the event log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordInfo {
@@ -50,11 +59,12 @@ pub struct RecordInfo {
     /// Block timestamp (Unix seconds) of the last update (equals `created_at` if never updated).
     pub updated_at: u64,
     /// Content identifier of the current manifest (from the latest create/update event,
-    /// checked against the digest in storage).
+    /// checked against the commitment in storage).
     pub manifest_cid: String,
-    /// keccak256 of `manifest_cid`, as stored by the contract.
+    /// keccak256 of `manifest_cid`.
     pub manifest_digest: B256,
-    /// Hash of the access policy the record is encrypted under.
+    /// Hash of the access policy the record is encrypted under (from the same event, checked
+    /// against the same commitment).
     pub policy_hash: B256,
 }
 
@@ -143,19 +153,22 @@ pub enum AuditEvent {
     },
 }
 
-/// An anchored encrypted-index shard.
+/// An anchored encrypted-index shard: batches `first_seq..=last_seq` of a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexAnchor {
     /// Account that anchored it.
     pub anchorer: Address,
     /// Index partition (its id binds the partition's epoch).
     pub partition: B256,
-    /// Sequence number of the shard within the partition (0, 1, 2, ...).
-    pub shard_seq: u64,
+    /// Sequence number of the shard's first batch.
+    pub first_seq: u64,
+    /// Sequence number of its last batch (0, 1, 2, ...: every batch is anchored once as the
+    /// last of a shard, in order).
+    pub last_seq: u64,
     /// Content identifier of the shard (from the event).
     pub shard_cid: String,
     /// Merkle root (from the event; [`Ledger::index_anchor`](crate::Ledger::index_anchor) also
-    /// checks it against storage).
+    /// checks it and `first_seq` against the commitment in storage).
     pub merkle_root: B256,
     /// Block that anchored it.
     pub block_number: u64,

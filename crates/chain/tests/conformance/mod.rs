@@ -73,6 +73,45 @@ pub async fn create_and_read_record(h: Harness) {
     );
 }
 
+pub async fn create_records_in_bulk(h: Harness) {
+    h.alice
+        .create_record(&cid("before"), digest(9))
+        .await
+        .unwrap();
+    let batch: Vec<(String, B256)> = (0..5u8)
+        .map(|i| (cid(&format!("bulk-{i}")), digest(10 + i % 2)))
+        .collect();
+    let created = h.owner.create_records(&batch).await.unwrap();
+    assert_eq!(
+        created.records,
+        (2..7).map(RecordId).collect::<Vec<_>>(),
+        "consecutive ids in request order"
+    );
+    for (id, (manifest, policy)) in created.records.iter().zip(&batch) {
+        let info = h.bob.record(*id).await.unwrap();
+        assert_eq!(
+            (&info.manifest_cid, info.policy_hash, info.owner),
+            (manifest, *policy, h.owner.sender())
+        );
+    }
+    assert_eq!(
+        h.bob.records_of(h.owner.sender()).await.unwrap(),
+        created.records
+    );
+    // Nothing of a rejected batch is created.
+    let mut bad = batch.clone();
+    bad[3].0.clear();
+    assert_err!(
+        h.owner.create_records(&bad).await,
+        LedgerError::EmptyField { field } if field == "manifestCid"
+    );
+    assert_err!(
+        h.owner.create_records(&[]).await,
+        LedgerError::EmptyField { field } if field == "manifestCids"
+    );
+    assert_eq!(h.bob.record_count().await.unwrap(), 6);
+}
+
 pub async fn create_rejects_empty_fields(h: Harness) {
     assert_err!(
         h.owner.create_record("", digest(1)).await,
@@ -449,84 +488,102 @@ pub async fn records_of_and_shared_with_follow_the_events(h: Harness) {
     }
 }
 
-pub async fn index_anchors_are_write_once(h: Harness) {
+pub async fn index_anchors_are_write_once_and_in_order(h: Harness) {
     let (owner, alice) = (h.owner.sender(), h.alice.sender());
     let partition = digest(0xaa);
     let shard = cid("shard");
     assert_eq!(
-        h.owner.index_anchor(owner, partition, 1).await.unwrap(),
+        h.owner.index_anchor(owner, partition, 0).await.unwrap(),
         None
     );
+    assert_eq!(h.bob.index_head(owner, partition).await.unwrap(), 0);
+    // Batch 1 cannot come before batch 0.
+    assert_err!(
+        h.owner.anchor_index(partition, 1, 1, &shard, digest(7)).await,
+        LedgerError::AnchorOutOfOrder { anchorer, first_seq: 1, last_seq: 1, .. } if anchorer == owner
+    );
     h.owner
-        .anchor_index(partition, 1, &shard, digest(7))
+        .anchor_index(partition, 0, 0, &shard, digest(7))
         .await
         .unwrap();
     let anchor = h
         .bob
-        .index_anchor(owner, partition, 1)
+        .index_anchor(owner, partition, 0)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(anchor.anchorer, owner);
     assert_eq!(anchor.partition, partition);
-    assert_eq!(anchor.shard_seq, 1);
+    assert_eq!((anchor.first_seq, anchor.last_seq), (0, 0));
     assert_eq!(anchor.shard_cid, shard);
     assert_eq!(anchor.merkle_root, digest(7));
     assert!(anchor.block_number > 0);
+    assert_eq!(h.bob.index_head(owner, partition).await.unwrap(), 1);
 
     assert_err!(
-        h.owner.anchor_index(partition, 1, &shard, digest(8)).await,
-        LedgerError::AlreadyAnchored { anchorer, partition: p, shard_seq: 1 } if anchorer == owner && p == partition
+        h.owner.anchor_index(partition, 0, 0, &shard, digest(8)).await,
+        LedgerError::AlreadyAnchored { anchorer, partition: p, last_seq: 0 } if anchorer == owner && p == partition
     );
     assert_err!(
-        h.owner.anchor_index(partition, 2, "", digest(8)).await,
+        h.owner.anchor_index(partition, 1, 1, "", digest(8)).await,
         LedgerError::EmptyField { field } if field == "shardCid"
     );
     assert_err!(
-        h.owner.anchor_index(partition, 2, &shard, B256::ZERO).await,
+        h.owner.anchor_index(partition, 1, 1, &shard, B256::ZERO).await,
         LedgerError::EmptyField { field } if field == "merkleRoot"
     );
-    // Other shards, partitions and anchorers are independent.
+    assert_err!(
+        h.owner
+            .anchor_index(partition, 2, 1, &shard, digest(8))
+            .await,
+        LedgerError::AnchorOutOfOrder {
+            first_seq: 2,
+            last_seq: 1,
+            ..
+        }
+    );
+    // Batch 1 merged with batch 0 supersedes the first anchor, which stays readable.
     h.owner
-        .anchor_index(partition, 2, &cid("s2"), digest(8))
+        .anchor_index(partition, 0, 1, &cid("s01"), digest(8))
         .await
         .unwrap();
+    let merged = h
+        .bob
+        .index_anchor(owner, partition, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((merged.first_seq, merged.last_seq), (0, 1));
+    assert_eq!(
+        h.bob.live_index_anchors(owner, partition).await.unwrap(),
+        vec![merged.clone()]
+    );
+    assert_eq!(
+        h.bob.index_anchors(owner, partition).await.unwrap(),
+        vec![anchor, merged]
+    );
+    // Other partitions and anchorers are independent.
     h.owner
-        .anchor_index(digest(0xbb), 1, &cid("s3"), digest(9))
+        .anchor_index(digest(0xbb), 0, 0, &cid("s3"), digest(9))
         .await
         .unwrap();
     h.alice
-        .anchor_index(partition, 1, &cid("s4"), digest(10))
+        .anchor_index(partition, 0, 0, &cid("s4"), digest(10))
         .await
         .unwrap();
     assert_eq!(
         h.bob
-            .index_anchor(owner, partition, 1)
-            .await
-            .unwrap()
-            .unwrap()
-            .merkle_root,
-        digest(7)
-    );
-    assert_eq!(
-        h.bob
-            .index_anchor(owner, partition, 2)
-            .await
-            .unwrap()
-            .unwrap()
-            .shard_cid,
-        cid("s2")
-    );
-    assert_eq!(
-        h.bob
-            .index_anchor(alice, partition, 1)
+            .index_anchor(alice, partition, 0)
             .await
             .unwrap()
             .unwrap()
             .merkle_root,
         digest(10)
     );
-    assert_eq!(h.bob.index_anchor(alice, partition, 2).await.unwrap(), None);
+    assert_eq!(h.bob.index_anchor(alice, partition, 1).await.unwrap(), None);
+    assert_eq!(h.bob.index_head(alice, partition).await.unwrap(), 1);
+    assert_eq!(h.bob.index_head(owner, partition).await.unwrap(), 2);
+    assert_eq!(h.bob.index_head(owner, digest(0xbb)).await.unwrap(), 1);
 }
 
 pub async fn capsules_are_write_once(h: Harness) {
@@ -723,93 +780,78 @@ pub async fn capsules_lists_every_publication_in_chain_order(h: Harness) {
     }
 }
 
-pub async fn index_anchors_lists_a_partition_by_shard_seq(h: Harness) {
+pub async fn live_index_anchors_walk_back_from_the_head(h: Harness) {
     let (owner, alice) = (h.owner.sender(), h.alice.sender());
     let (partition, other) = (digest(0x33), digest(0x44));
     assert!(
         h.bob
-            .index_anchors(owner, partition)
+            .live_index_anchors(owner, partition)
             .await
             .unwrap()
             .is_empty()
     );
-
     let mut anchors = Vec::new();
-    // Out of order, interleaved with other partitions and other anchorers.
-    for (ledger, part, seq, root) in [
-        (&h.owner, partition, 2, 0x02),
-        (&h.alice, partition, 0, 0xa0),
-        (&h.owner, other, 0, 0xb0),
-        (&h.owner, partition, 0, 0x10),
-        (&h.alice, partition, 3, 0xa3),
-        (&h.owner, partition, 1, 0x01),
+    // Merges as an owner makes them, interleaved with other partitions and anchorers.
+    for (ledger, part, first, last) in [
+        (&h.owner, partition, 0, 0),
+        (&h.alice, partition, 0, 0),
+        (&h.owner, partition, 1, 1),
+        (&h.owner, other, 0, 0),
+        (&h.owner, partition, 0, 2),
+        (&h.owner, partition, 3, 3),
+        (&h.alice, partition, 0, 1),
+        (&h.owner, partition, 3, 4),
+        (&h.owner, partition, 5, 5),
     ] {
-        let label = format!("shard-{seq}-{root}");
+        let label = format!("shard-{first}-{last}");
+        let root = digest(0x40 + last as u8);
         let receipt = ledger
-            .anchor_index(part, seq, &cid(&label), digest(root))
+            .anchor_index(part, first, last, &cid(&label), root)
             .await
             .unwrap();
         anchors.push(IndexAnchor {
             anchorer: ledger.sender(),
             partition: part,
-            shard_seq: seq,
+            first_seq: first,
+            last_seq: last,
             shard_cid: cid(&label),
-            merkle_root: digest(root),
+            merkle_root: root,
             block_number: receipt.block_number,
         });
     }
-    assert_err!(
-        h.owner
-            .anchor_index(partition, 1, &cid("dup"), digest(0x55))
-            .await,
-        LedgerError::AlreadyAnchored { .. }
-    );
-    let expected = |who: Address, part: B256| -> Vec<IndexAnchor> {
-        let mut list: Vec<IndexAnchor> = anchors
+    let find = |who: Address, part: B256, last: u64| {
+        anchors
             .iter()
-            .filter(|a| a.anchorer == who && a.partition == part)
+            .find(|a| a.anchorer == who && a.partition == part && a.last_seq == last)
             .cloned()
-            .collect();
-        list.sort_by_key(|a| a.shard_seq);
-        list
-    };
-
-    let listed = h.bob.index_anchors(owner, partition).await.unwrap();
-    assert_eq!(
-        listed.iter().map(|a| a.shard_seq).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
-    assert_eq!(listed, expected(owner, partition));
-    // Sorted by shard sequence number, not by anchoring order: shard 2 was anchored first.
-    assert!(listed[2].block_number < listed[0].block_number);
-    for anchor in &listed {
-        assert_eq!(
-            h.alice
-                .index_anchor(owner, partition, anchor.shard_seq)
-                .await
-                .unwrap()
-                .as_ref(),
-            Some(anchor)
-        );
-    }
-    let alices = h.owner.index_anchors(alice, partition).await.unwrap();
-    assert_eq!(alices, expected(alice, partition));
-    assert_eq!(
-        alices.iter().map(|a| a.shard_seq).collect::<Vec<_>>(),
-        vec![0, 3]
-    );
-    assert_eq!(
-        h.alice.index_anchors(owner, other).await.unwrap(),
-        expected(owner, other)
-    );
-    assert_eq!(expected(owner, other).len(), 1);
-    assert!(
-        h.owner
-            .index_anchors(alice, other)
-            .await
             .unwrap()
-            .is_empty()
+    };
+    assert_eq!(h.bob.index_head(owner, partition).await.unwrap(), 6);
+    assert_eq!(
+        h.bob.live_index_anchors(owner, partition).await.unwrap(),
+        vec![
+            find(owner, partition, 2),
+            find(owner, partition, 4),
+            find(owner, partition, 5)
+        ]
     );
+    assert_eq!(
+        h.bob.live_index_anchors(alice, partition).await.unwrap(),
+        vec![find(alice, partition, 1)]
+    );
+    assert_eq!(
+        h.bob.live_index_anchors(owner, other).await.unwrap(),
+        vec![find(owner, other, 0)]
+    );
+    // The full history, superseded anchors included, by last batch.
+    let all = h.bob.index_anchors(owner, partition).await.unwrap();
+    assert_eq!(
+        all.iter().map(|a| a.last_seq).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5]
+    );
+    for anchor in &all {
+        assert_eq!(anchor, &find(owner, partition, anchor.last_seq));
+    }
     assert!(
         h.owner
             .index_anchors(h.bob.sender(), partition)
@@ -840,6 +882,7 @@ macro_rules! conformance_suite {
     ($setup:path) => {
         $crate::conformance_suite!(@tests $setup;
             create_and_read_record,
+            create_records_in_bulk,
             create_rejects_empty_fields,
             unknown_records_are_typed_errors,
             only_the_owner_manages_a_record,
@@ -849,11 +892,11 @@ macro_rules! conformance_suite {
             audit_trail_has_every_change_in_order,
             update_record_validates_fields,
             records_of_and_shared_with_follow_the_events,
-            index_anchors_are_write_once,
+            index_anchors_are_write_once_and_in_order,
             capsules_are_write_once,
             for_signer_acts_as_another_account_on_the_same_state,
             capsules_lists_every_publication_in_chain_order,
-            index_anchors_lists_a_partition_by_shard_seq,
+            live_index_anchors_walk_back_from_the_head,
             gas_targets_hold_independently_of_record_count,
         );
     };

@@ -18,7 +18,10 @@
 //! * **At setup / per shard (`L_build`)**: the partition id of each shard, its number of
 //!   entries (padding included), its size in bytes and when it arrived. Labels and values
 //!   are pseudorandom: nothing about keywords, per-keyword counts or records. Entries
-//!   are sorted by label, so the order within a batch reveals nothing either.
+//!   are sorted by label, so the order within a batch reveals nothing either. A merged
+//!   shard ([`crate::sse::OwnerPartition::merge_span`]) is the sorted union of shards the
+//!   host already holds plus one new batch: it reveals nothing the separate shards did
+//!   not (which batches were merged follows from their sizes, by a public rule).
 //! * **Per search (`L_search`)**:
 //!   * *search pattern*: tokens are deterministic per (partition, keyword), so repeated
 //!     queries for the same keyword in the same partition are linkable, across users;

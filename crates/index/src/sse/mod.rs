@@ -53,14 +53,23 @@
 //! * Each batch becomes an immutable [`Shard`] (sorted by label, canonical encoding,
 //!   Merkle root). The [`IndexHost`] merges the shards of a partition into one hash table
 //!   and answers a [`SearchToken`] (partition id and `K_lab`) by probing `c = 0, 1, …`
-//!   until the first miss. [`IndexHost::compact`] merges shards.
-//! * [`IndexHost::prove`] returns membership proofs for the results and sorted-neighbour
-//!   non-membership proofs of the terminating label in every shard;
+//!   until the first miss. The owner merges shards logarithmically
+//!   ([`OwnerPartition::merge_span`]: every live shard more than twice as heavy as the next
+//!   newer one), so a partition of `N` entries has at most `log2 N + 1` live shards, and
+//!   each entry is rewritten O(log N) times. (An authenticated map with one root per
+//!   partition, e.g. a sparse Merkle tree, would give one proof per label, but every
+//!   batch would rewrite O(log N) tree nodes as separate stored objects, and a reader
+//!   could only load the tree node by node or replay every batch; merged shards stay a
+//!   handful of sorted, immutable objects that load and verify in one pass each.)
+//!   [`IndexHost::compact`] merges all shards of a partition into one.
+//! * [`IndexHost::prove`] returns membership proofs for the results (the host's table
+//!   records each label's shard) and sorted-neighbour non-membership proofs of the
+//!   terminating label in every live shard: O(hits · log N + log² N) hashes to verify;
 //!   [`KeywordKey::verify`] checks them against the anchored roots (see [`proof`]).
 //! * Epochs: [`OwnerPartition::rotate`] starts a new partition with a fresh key.
 //!   Optional volume padding: [`Padding`].
 //! * The owner's state ([`OwnerPartition`]: key, padding, per-keyword counters keyed by
-//!   PRF tags, next shard sequence number) has its own canonical encoding.
+//!   PRF tags, next shard sequence number, live shards) has its own canonical encoding.
 //!
 //! What the host and the chain learn is in [`crate::notes::leakage`].
 
