@@ -40,8 +40,8 @@ use crate::policy::{AttributeSet, BitFormula, Node, Policy, expand_comparison};
 /// One row of the share-generating matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LsssRow<F> {
-    label: String,
-    coeffs: Vec<(usize, F)>,
+    pub(crate) label: String,
+    pub(crate) coeffs: Vec<(usize, F)>,
 }
 
 impl<F: PrimeField> LsssRow<F> {
@@ -81,8 +81,8 @@ impl<F: PrimeField> LsssRow<F> {
 /// reconstruction coefficients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lsss<F> {
-    rows: Vec<LsssRow<F>>,
-    columns: usize,
+    pub(crate) rows: Vec<LsssRow<F>>,
+    pub(crate) columns: usize,
     /// Gates in preorder: children always have larger indices than their parent.
     gates: Vec<Gate>,
 }

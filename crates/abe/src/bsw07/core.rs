@@ -20,9 +20,9 @@ use crate::curve::{
 };
 use crate::error::{Error, Result};
 use crate::hash::HashCache;
+use crate::lsss::Lsss;
 use crate::policy::{AttributeSet, Policy};
 use crate::secret::SecretScalar;
-use crate::share::{reconstruct, share_matrix, shares};
 use ff::Field;
 use group::{Curve, Group};
 use rand_core::CryptoRngCore;
@@ -151,13 +151,16 @@ pub(crate) fn encapsulate<B: Backend>(
     policy: &Policy,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(B::Gt, Ciphertext<B>)> {
-    let m = share_matrix::<B::Scalar>(policy);
+    let m = Lsss::<B::Scalar>::from_policy(policy);
     let v: Vec<SecretScalar<B::Scalar>> = (0..m.columns.max(1))
         .map(|_| SecretScalar(random_scalar(rng)))
         .collect();
     let plain: Vec<B::Scalar> = v.iter().map(|x| **x).collect();
-    let lambdas: Vec<SecretScalar<B::Scalar>> =
-        shares(&m, &plain).into_iter().map(SecretScalar).collect();
+    let lambdas: Vec<SecretScalar<B::Scalar>> = m
+        .rows
+        .iter()
+        .map(|row| SecretScalar(row.dot(&plain)))
+        .collect();
     let s = v.first().map(|x| **x).unwrap_or(B::Scalar::ZERO);
     let mut g2 = Vec::with_capacity(m.rows.len());
     let mut g1 = Vec::with_capacity(m.rows.len() + 1);
@@ -184,9 +187,8 @@ pub(crate) fn encapsulate<B: Backend>(
 }
 
 pub(crate) fn decapsulate<B: Backend>(key: &UserKey<B>, ct: &Ciphertext<B>) -> Result<B::Gt> {
-    let coefficients =
-        reconstruct::<B::Scalar>(&ct.policy, &key.attrs).ok_or(Error::PolicyNotSatisfied)?;
-    let m = share_matrix::<B::Scalar>(&ct.policy);
+    let m = Lsss::<B::Scalar>::from_policy(&ct.policy);
+    let coefficients = m.reconstruct(&key.attrs).ok_or(Error::PolicyNotSatisfied)?;
     let mut g1 = Vec::with_capacity(2 * coefficients.len() + 1);
     let mut g2 = Vec::with_capacity(2 * coefficients.len() + 1);
     g1.push(group::prime::PrimeCurveAffine::to_curve(&ct.c));

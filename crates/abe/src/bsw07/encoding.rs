@@ -17,7 +17,7 @@ use crate::error::{DecodeError, Result};
 use crate::fame::core::sorted_labels;
 use crate::hash::HashCache;
 use crate::secret::SecretScalar;
-use crate::share::{attribute_strings, parse_attributes};
+use crate::share::{parse_attributes, write_attributes};
 
 const ID: SchemeId = SchemeId::Bsw07;
 
@@ -66,11 +66,7 @@ pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
 
 pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
     let mut w = Writer::for_scheme(Kind::UserKey, ID);
-    let attrs = attribute_strings(&key.attrs);
-    w.count(attrs.len());
-    for a in &attrs {
-        w.bytes(a.as_bytes());
-    }
+    write_attributes(&mut w, &key.attrs);
     w.point(&key.d);
     for (dj, dj_prime) in &key.dj {
         w.point(dj);

@@ -16,9 +16,9 @@ use crate::curve::{
 };
 use crate::error::{Error, Result};
 use crate::hash::{HashCache, fame_index};
+use crate::lsss::Lsss;
 use crate::policy::{AttributeSet, Policy};
 use crate::secret::SecretScalar;
-use crate::share::{reconstruct, share_matrix};
 use ff::Field;
 use group::{Curve, Group};
 use rand_core::CryptoRngCore;
@@ -223,7 +223,7 @@ pub(crate) fn encapsulate<B: Backend>(
     policy: &Policy,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(B::Gt, Ciphertext<B>)> {
-    let m = share_matrix::<B::Scalar>(policy);
+    let m = Lsss::<B::Scalar>::from_policy(policy);
     let s1 = SecretScalar(random_scalar::<B::Scalar>(rng));
     let s2 = SecretScalar(random_scalar::<B::Scalar>(rng));
     let h = B::G2::generator();
@@ -250,7 +250,7 @@ pub(crate) fn encapsulate<B: Backend>(
                 coeffs.clear();
                 bases.push(attr[fame_index(l, t + 1)]);
                 coeffs.push(B::Scalar::ONE);
-                for (j, x) in &row.entries {
+                for (j, x) in &row.coeffs {
                     if let Some(col) = columns.get(*j) {
                         bases.push(col[fame_index(l, t + 1)]);
                         coeffs.push(*x);
@@ -275,9 +275,8 @@ pub(crate) fn encapsulate<B: Backend>(
 }
 
 pub(crate) fn decapsulate<B: Backend>(key: &UserKey<B>, ct: &Ciphertext<B>) -> Result<B::Gt> {
-    let coefficients =
-        reconstruct::<B::Scalar>(&ct.policy, &key.attrs).ok_or(Error::PolicyNotSatisfied)?;
-    let m = share_matrix::<B::Scalar>(&ct.policy);
+    let m = Lsss::<B::Scalar>::from_policy(&ct.policy);
+    let coefficients = m.reconstruct(&key.attrs).ok_or(Error::PolicyNotSatisfied)?;
     let mut gammas = Vec::with_capacity(coefficients.len());
     let mut ct_rows: [Vec<B::G1Affine>; 3] = Default::default();
     let mut key_rows: [Vec<B::G1Affine>; 3] = Default::default();
