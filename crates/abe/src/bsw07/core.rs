@@ -27,6 +27,8 @@ use ff::Field;
 use group::{Curve, Group};
 use rand_core::CryptoRngCore;
 
+/// Cloning starts with an empty hash cache.
+#[derive(Clone)]
 pub(crate) struct PublicKey<B: Backend> {
     pub(crate) h: B::G1Affine,
     pub(crate) egg_alpha: B::Gt,
@@ -46,6 +48,7 @@ pub(crate) struct UserKey<B: Backend> {
     pub(crate) dj: Vec<(B::G1Affine, B::G2Affine)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Ciphertext<B: Backend> {
     pub(crate) policy: Policy,
     pub(crate) c: B::G1Affine,
@@ -70,27 +73,6 @@ impl<B: Backend> Drop for MasterKey<B> {
     fn drop(&mut self) {
         self.g2_alpha = <B::G2Affine as group::prime::PrimeCurveAffine>::identity();
         crate::secret::fence();
-    }
-}
-
-impl<B: Backend> Clone for PublicKey<B> {
-    /// Clones the parameters; the clone starts with an empty hash cache.
-    fn clone(&self) -> Self {
-        Self {
-            h: self.h,
-            egg_alpha: self.egg_alpha,
-            cache: HashCache::default(),
-        }
-    }
-}
-
-impl<B: Backend> Clone for Ciphertext<B> {
-    fn clone(&self) -> Self {
-        Self {
-            policy: self.policy.clone(),
-            c: self.c,
-            rows: self.rows.clone(),
-        }
     }
 }
 

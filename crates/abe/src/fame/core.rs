@@ -23,6 +23,8 @@ use ff::Field;
 use group::{Curve, Group};
 use rand_core::CryptoRngCore;
 
+/// Cloning starts with an empty hash cache.
+#[derive(Clone)]
 pub(crate) struct PublicKey<B: Backend> {
     pub(crate) h_a: [B::G2Affine; 2],
     pub(crate) t: [B::Gt; 2],
@@ -44,6 +46,7 @@ pub(crate) struct UserKey<B: Backend> {
     pub(crate) sk_prime: [B::G1Affine; 3],
 }
 
+#[derive(Clone)]
 pub(crate) struct Ciphertext<B: Backend> {
     pub(crate) policy: Policy,
     pub(crate) ct0: [B::G2Affine; 3],
@@ -80,41 +83,14 @@ impl<B: Backend> Drop for MasterKey<B> {
     }
 }
 
-impl<B: Backend> Clone for PublicKey<B> {
-    /// Clones the parameters; the clone starts with an empty hash cache.
-    fn clone(&self) -> Self {
-        Self {
-            h_a: self.h_a,
-            t: self.t,
-            cache: HashCache::default(),
-        }
-    }
-}
-
-impl<B: Backend> Clone for Ciphertext<B> {
-    fn clone(&self) -> Self {
-        Self {
-            policy: self.policy.clone(),
-            ct0: self.ct0,
-            rows: self.rows.clone(),
-        }
-    }
-}
-
 pub(crate) fn setup<B: Backend>(rng: &mut impl CryptoRngCore) -> (PublicKey<B>, MasterKey<B>) {
-    let a: [SecretScalar<B::Scalar>; 2] = [
-        SecretScalar(random_nonzero_scalar(rng)),
-        SecretScalar(random_nonzero_scalar(rng)),
-    ];
-    let b: [SecretScalar<B::Scalar>; 2] = [
-        SecretScalar(random_nonzero_scalar(rng)),
-        SecretScalar(random_nonzero_scalar(rng)),
-    ];
-    let d: [SecretScalar<B::Scalar>; 3] = [
-        SecretScalar(random_scalar(rng)),
-        SecretScalar(random_scalar(rng)),
-        SecretScalar(random_scalar(rng)),
-    ];
+    // `from_fn` calls the closure in index order: a1, a2, b1, b2, d1, d2, d3 from the RNG.
+    let a: [SecretScalar<B::Scalar>; 2] =
+        core::array::from_fn(|_| SecretScalar(random_nonzero_scalar(rng)));
+    let b: [SecretScalar<B::Scalar>; 2] =
+        core::array::from_fn(|_| SecretScalar(random_nonzero_scalar(rng)));
+    let d: [SecretScalar<B::Scalar>; 3] =
+        core::array::from_fn(|_| SecretScalar(random_scalar(rng)));
     let g = B::G1::generator();
     let h = B::G2::generator();
     let gt = B::gt_generator();
@@ -126,11 +102,7 @@ pub(crate) fn setup<B: Backend>(rng: &mut impl CryptoRngCore) -> (PublicKey<B>, 
     let msk = MasterKey {
         a,
         b,
-        g_d: [
-            (g * *d[0]).to_affine(),
-            (g * *d[1]).to_affine(),
-            (g * *d[2]).to_affine(),
-        ],
+        g_d: d.each_ref().map(|d| (g * **d).to_affine()),
     };
     (pk, msk)
 }
