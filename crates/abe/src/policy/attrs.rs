@@ -84,15 +84,7 @@ impl AttributeSet {
     /// Syntax errors (offsets relative to `item`), exceeded limits, or a numeric attribute
     /// already present with another value.
     pub fn insert(&mut self, item: &str) -> Result<bool, PolicyError> {
-        if item.len() > self.limits.max_text_len {
-            return Err(PolicyError::new(
-                PolicyErrorKind::TooLong {
-                    len: item.len(),
-                    max: self.limits.max_text_len,
-                },
-                self.limits.max_text_len,
-            ));
-        }
+        self.limits.check_text_len(item)?;
         let mut scanner = Scanner::new(item);
         scanner.skip_ws();
         let start = scanner.pos();

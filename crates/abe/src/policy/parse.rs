@@ -8,19 +8,13 @@ use super::compare;
 use super::error::{PolicyError, PolicyErrorKind};
 use super::lexer::{self, Scanner};
 use super::node::{CmpOp, Node, parse_attribute};
-use super::validate::{check_attribute, check_bit_label_len, check_threshold, duplicate_child};
+use super::validate::{
+    add_leaves, check_attribute, check_bit_label_len, check_threshold, duplicate_child,
+};
 
 /// Parses `text`, returning the tree and its leaf count.
 pub(crate) fn parse(text: &str, limits: &Limits) -> Result<(Node, usize), PolicyError> {
-    if text.len() > limits.max_text_len {
-        return Err(PolicyError::new(
-            PolicyErrorKind::TooLong {
-                len: text.len(),
-                max: limits.max_text_len,
-            },
-            limits.max_text_len,
-        ));
-    }
+    limits.check_text_len(text)?;
     let mut parser = Parser {
         scanner: Scanner::new(text),
         limits,
@@ -50,50 +44,36 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// `or := and ("or" and)*`.
     fn policy(&mut self) -> Result<Parsed, PolicyError> {
-        self.or()
+        self.chain("or", Self::and, Node::Or)
     }
 
-    fn or(&mut self) -> Result<Parsed, PolicyError> {
-        self.scanner.skip_ws();
-        let start = self.scanner.pos();
-        let first = self.and()?;
-        let mut rest = Vec::new();
-        loop {
-            self.scanner.skip_ws();
-            if !self.scanner.at_keyword("or") {
-                break;
-            }
-            self.scanner.word();
-            rest.push(self.and()?);
-        }
-        self.gate(first, rest, Node::Or, start)
-    }
-
+    /// `and := atom ("and" atom)*`.
     fn and(&mut self) -> Result<Parsed, PolicyError> {
+        self.chain("and", Self::atom, Node::And)
+    }
+
+    /// `operand (keyword operand)*`: the operand alone if there is one, otherwise one
+    /// n-ary gate over all of them.
+    fn chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Parsed, PolicyError>,
+        make: fn(Vec<Node>) -> Node,
+    ) -> Result<Parsed, PolicyError> {
         self.scanner.skip_ws();
         let start = self.scanner.pos();
-        let first = self.atom()?;
+        let first = operand(self)?;
         let mut rest = Vec::new();
         loop {
             self.scanner.skip_ws();
-            if !self.scanner.at_keyword("and") {
+            if !self.scanner.at_keyword(keyword) {
                 break;
             }
             self.scanner.word();
-            rest.push(self.atom()?);
+            rest.push(operand(self)?);
         }
-        self.gate(first, rest, Node::And, start)
-    }
-
-    /// `first` alone if `rest` is empty, otherwise one n-ary gate over all of them.
-    fn gate(
-        &self,
-        first: Parsed,
-        rest: Vec<Parsed>,
-        make: fn(Vec<Node>) -> Node,
-        start: usize,
-    ) -> Result<Parsed, PolicyError> {
         if rest.is_empty() {
             return Ok(first);
         }
@@ -229,7 +209,7 @@ impl Parser<'_> {
                     PolicyErrorKind::UnsatisfiableComparison,
                     start,
                 ))?;
-                self.add_leaves(cost, start)?;
+                add_leaves(&mut self.leaves, cost, self.limits).map_err(at_start)?;
                 let node = Node::Compare {
                     name: name.to_owned(),
                     op,
@@ -239,26 +219,19 @@ impl Parser<'_> {
             }
         }
         check_attribute(&attribute, self.limits).map_err(at_start)?;
-        self.add_leaves(1, start)?;
+        add_leaves(&mut self.leaves, 1, self.limits).map_err(at_start)?;
         Ok((Node::Attribute(attribute), 0))
     }
 
     fn comparison_op(&mut self) -> Result<Option<CmpOp>, PolicyError> {
         let op = match self.scanner.peek() {
-            Some(b'<') => {
+            Some(first @ (b'<' | b'>')) => {
                 self.scanner.bump();
-                if self.scanner.eat(b'=') {
-                    CmpOp::Le
-                } else {
-                    CmpOp::Lt
-                }
-            }
-            Some(b'>') => {
-                self.scanner.bump();
-                if self.scanner.eat(b'=') {
-                    CmpOp::Ge
-                } else {
-                    CmpOp::Gt
+                match (first, self.scanner.eat(b'=')) {
+                    (b'<', false) => CmpOp::Lt,
+                    (b'<', true) => CmpOp::Le,
+                    (_, false) => CmpOp::Gt,
+                    (_, true) => CmpOp::Ge,
                 }
             }
             Some(b'=') => {
@@ -278,18 +251,5 @@ impl Parser<'_> {
             _ => return Ok(None),
         };
         Ok(Some(op))
-    }
-
-    fn add_leaves(&mut self, cost: usize, offset: usize) -> Result<(), PolicyError> {
-        self.leaves = self.leaves.saturating_add(cost);
-        if self.leaves > self.limits.max_leaves {
-            return Err(PolicyError::new(
-                PolicyErrorKind::TooManyLeaves {
-                    max: self.limits.max_leaves,
-                },
-                offset,
-            ));
-        }
-        Ok(())
     }
 }
