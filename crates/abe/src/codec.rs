@@ -48,7 +48,6 @@
 //! The objects of this crate use the header `"MSAB" | version | kind | scheme | curve`
 //! (see [`crate::notes::formats`]).
 
-use crate::curve::{decode_point, put_point};
 use crate::error::DecodeError;
 use crate::policy::Policy;
 use ff::PrimeField;
@@ -191,7 +190,7 @@ impl Writer {
 
     /// A compressed curve point.
     pub(crate) fn point<A: GroupEncoding>(&mut self, p: &A) {
-        put_point(&mut self.buf, p);
+        self.buf.extend_from_slice(p.to_bytes().as_ref());
     }
 
     /// A scalar in its canonical representation.
@@ -411,13 +410,19 @@ impl<'a> Reader<'a> {
         Ok(r)
     }
 
-    /// A compressed curve point, with on-curve and subgroup checks.
+    /// A compressed curve point, with on-curve and subgroup checks; the identity is
+    /// rejected (no honest key or ciphertext contains it except with probability ~2^-255,
+    /// and accepting it would let a forger zero out terms).
     pub(crate) fn point<A: PrimeCurveAffine + GroupEncoding>(
         &mut self,
         what: &'static str,
     ) -> Result<A, DecodeError> {
-        let len = A::Repr::default().as_ref().len();
-        decode_point(self.take(len)?).ok_or(DecodeError::InvalidPoint(what))
+        let mut repr = A::Repr::default();
+        let len = repr.as_ref().len();
+        repr.as_mut().copy_from_slice(self.take(len)?);
+        Option::<A>::from(A::from_bytes(&repr))
+            .filter(|p| !bool::from(p.is_identity()))
+            .ok_or(DecodeError::InvalidPoint(what))
     }
 
     /// A scalar in canonical representation.

@@ -218,24 +218,17 @@ fn derive_cipher(salt: &[u8], ikm: &[u8; 32], header: &[u8], aad: &[u8]) -> Resu
 
 /// Rejects a segment size outside the limits (sealing side).
 fn check_segment_size(segment_size: u32) -> Result<()> {
-    if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
-        return Err(Error::LimitExceeded {
-            what: "segment size",
-            limit: MAX_SEGMENT_SIZE.into(),
-        });
-    }
-    Ok(())
+    decode_segment_size(segment_size).map_err(crate::share::creation_error)
 }
 
 /// Rejects a segment size outside the limits (decoding side), before any allocation.
-fn decode_segment_size(segment_size: u32) -> Result<()> {
+fn decode_segment_size(segment_size: u32) -> Result<(), DecodeError> {
     if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
         return Err(DecodeError::TooLarge {
             what: "segment size",
             found: segment_size.into(),
             limit: MAX_SEGMENT_SIZE.into(),
-        }
-        .into());
+        });
     }
     Ok(())
 }
@@ -418,11 +411,22 @@ pub fn seal<S: Scheme, R: CryptoRngCore + ?Sized>(
 
 /// Decrypts a whole envelope: all or nothing.
 pub fn open<S: Scheme>(key: &S::UserKey, aad: &[u8], envelope: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(envelope.len());
-    match open_stream::<S>(key, aad, envelope, &mut out) {
+    all_or_nothing(envelope.len(), |out| {
+        open_stream::<S>(key, aad, envelope, out)
+    })
+}
+
+/// Runs a streaming open into a buffer of `capacity` bytes, which is zeroized and dropped
+/// if the open fails.
+fn all_or_nothing(
+    capacity: usize,
+    open: impl FnOnce(&mut Vec<u8>) -> Result<u64>,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(capacity);
+    match open(&mut out) {
         Ok(_) => Ok(out),
         Err(e) => {
-            zeroize::Zeroize::zeroize(&mut out);
+            out.zeroize();
             Err(e)
         }
     }
@@ -511,12 +515,5 @@ pub fn seal_bytes_with_key(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Resul
 /// Decrypts a whole data stream: all or nothing (the partial output is zeroized on
 /// failure).
 pub fn open_bytes_with_key(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(sealed.len());
-    match open_with_key(key, aad, sealed, &mut out) {
-        Ok(_) => Ok(out),
-        Err(e) => {
-            out.zeroize();
-            Err(e)
-        }
-    }
+    all_or_nothing(sealed.len(), |out| open_with_key(key, aad, sealed, out))
 }

@@ -198,7 +198,14 @@ impl<F: PrimeField> Lsss<F> {
             }
             let (layout, children) = match shape {
                 Shape::Leaf(label) => {
-                    push_leaf(&mut rows, &mut gates, label, vector);
+                    gates.push(Gate {
+                        kind: GateKind::Leaf { row: rows.len() },
+                        children: Vec::new(),
+                    });
+                    rows.push(LsssRow {
+                        label,
+                        coeffs: vector,
+                    });
                     continue;
                 }
                 Shape::Gate(layout, children) => (layout, children),
@@ -332,19 +339,6 @@ impl<F: PrimeField> Lsss<F> {
 
 fn node_sources(children: &[Node]) -> Vec<Source<'_>> {
     children.iter().map(Source::Node).collect()
-}
-
-fn push_leaf<F>(
-    rows: &mut Vec<LsssRow<F>>,
-    gates: &mut Vec<Gate>,
-    label: String,
-    coeffs: Vec<(usize, F)>,
-) {
-    gates.push(Gate {
-        kind: GateKind::Leaf { row: rows.len() },
-        children: Vec::new(),
-    });
-    rows.push(LsssRow { label, coeffs });
 }
 
 /// Child `index` (0-based) of an `n`-child AND chain over fresh columns `base..base+n-1`.

@@ -70,7 +70,7 @@ pub(crate) fn check_decodable_attributes(attrs: &AttributeSet) -> crate::Result<
 }
 
 /// A decoder's refusal, as the error of the operation that would have produced the object.
-fn creation_error(e: crate::error::DecodeError) -> crate::Error {
+pub(crate) fn creation_error(e: crate::error::DecodeError) -> crate::Error {
     use crate::error::DecodeError;
     match e {
         DecodeError::InvalidPolicy(e) => crate::Error::Policy(e),

@@ -108,24 +108,6 @@ pub(crate) fn random_nonzero_scalar<F: PrimeField>(rng: &mut impl CryptoRngCore)
     }
 }
 
-/// Appends the compressed encoding of a G1/G2 point.
-pub(crate) fn put_point<A: GroupEncoding>(out: &mut Vec<u8>, p: &A) {
-    out.extend_from_slice(p.to_bytes().as_ref());
-}
-
-/// Decodes a compressed point, with on-curve and subgroup checks; the identity is
-/// rejected (no honest key or ciphertext contains it except with probability ~2^-255,
-/// and accepting it would let a forger zero out terms).
-pub(crate) fn decode_point<A: PrimeCurveAffine + GroupEncoding>(bytes: &[u8]) -> Option<A> {
-    let mut repr = A::Repr::default();
-    if repr.as_ref().len() != bytes.len() {
-        return None;
-    }
-    repr.as_mut().copy_from_slice(bytes);
-    let p: Option<A> = A::from_bytes(&repr).into();
-    p.filter(|p| !bool::from(p.is_identity()))
-}
-
 /// Converts a batch of projective points to affine with one shared inversion.
 pub(crate) fn batch_affine<C: PrimeCurve>(points: &[C]) -> Vec<C::Affine> {
     let mut out = vec![C::Affine::identity(); points.len()];

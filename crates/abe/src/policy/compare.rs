@@ -102,21 +102,18 @@ struct Chain {
 
 impl Chain {
     fn new(normal: Normal) -> Option<Self> {
-        match normal {
-            Normal::AtLeast(k) => Some(Self {
-                leaf_value: true,
-                k,
-                low: k.trailing_zeros(),
-                and_when_one: true,
-            }),
-            Normal::Below(k) => Some(Self {
-                leaf_value: false,
-                k,
-                low: k.trailing_zeros(),
-                and_when_one: false,
-            }),
-            Normal::Exactly => None,
-        }
+        // `>=` tests `#i=1` leaves and ANDs where `k` has a 1; `<` is the mirror image.
+        let (k, at_least) = match normal {
+            Normal::AtLeast(k) => (k, true),
+            Normal::Below(k) => (k, false),
+            Normal::Exactly => return None,
+        };
+        Some(Self {
+            leaf_value: at_least,
+            k,
+            low: k.trailing_zeros(),
+            and_when_one: at_least,
+        })
     }
 
     /// Whether bit `i` (above `low`) is combined with the rest of the chain by AND.
@@ -140,17 +137,18 @@ pub(crate) fn expand(name: &str, op: CmpOp, value: u32) -> Option<BitFormula> {
     let mut formula = BitFormula::Bit(bit_label(name, chain.low, chain.leaf_value));
     for i in chain.low + 1..NUMERIC_BITS {
         let leaf = BitFormula::Bit(bit_label(name, i, chain.leaf_value));
-        formula = match (chain.is_and(i), formula) {
-            (true, BitFormula::All(mut children)) => {
+        let and = chain.is_and(i);
+        let gate = if and {
+            BitFormula::All
+        } else {
+            BitFormula::Any
+        };
+        formula = match (and, formula) {
+            (true, BitFormula::All(mut children)) | (false, BitFormula::Any(mut children)) => {
                 children.insert(0, leaf);
-                BitFormula::All(children)
+                gate(children)
             }
-            (false, BitFormula::Any(mut children)) => {
-                children.insert(0, leaf);
-                BitFormula::Any(children)
-            }
-            (true, other) => BitFormula::All(vec![leaf, other]),
-            (false, other) => BitFormula::Any(vec![leaf, other]),
+            (_, other) => gate(vec![leaf, other]),
         };
     }
     Some(formula)
