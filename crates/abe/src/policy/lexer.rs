@@ -34,13 +34,10 @@ pub(crate) fn is_reserved(word: &str) -> bool {
 
 /// Whether `name` is a syntactically valid, non-reserved attribute name.
 pub(crate) fn is_valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    match bytes.split_first() {
-        Some((&first, rest)) => {
-            is_name_start(first) && rest.iter().all(|&b| is_name_char(b)) && !is_reserved(name)
-        }
-        None => false,
-    }
+    let valid_chars = name.as_bytes().split_first().is_some_and(|(&first, rest)| {
+        is_name_start(first) && rest.iter().all(|&b| is_name_char(b))
+    });
+    valid_chars && !is_reserved(name)
 }
 
 /// Whether a value must be double-quoted in policy text.
