@@ -164,19 +164,12 @@ impl<S: Scheme> Header<S> {
         read_exact_or_truncated(reader, &mut fixed)?;
         let mut r = Reader::for_scheme(&fixed, Kind::Envelope, S::ID)?;
         let segment_size = r.u32()?;
-        let ct_len = r.u32()?;
         decode_segment_size(segment_size)?;
-        if ct_len > MAX_HEADER_CIPHERTEXT {
-            return Err(DecodeError::TooLarge {
-                what: "envelope ciphertext",
-                found: ct_len.into(),
-                limit: MAX_HEADER_CIPHERTEXT.into(),
-            }
-            .into());
-        }
-        let mut bytes = Vec::with_capacity(16 + ct_len as usize);
+        // The 16 bytes are all there: only the limit can fail.
+        let ct_len = r.count("envelope ciphertext", MAX_HEADER_CIPHERTEXT as usize, 0)?;
+        let mut bytes = Vec::with_capacity(16 + ct_len);
         bytes.extend_from_slice(&fixed);
-        bytes.resize(16 + ct_len as usize, 0);
+        bytes.resize(16 + ct_len, 0);
         read_exact_or_truncated(reader, &mut bytes[16..])?;
         let ciphertext = S::Ciphertext::from_bytes(&bytes[16..])?;
         Ok(Self {
@@ -187,10 +180,8 @@ impl<S: Scheme> Header<S> {
     }
 
     fn new(ciphertext: S::Ciphertext, segment_size: u32) -> Self {
-        let ct = ciphertext.to_bytes();
         let mut w = Writer::for_scheme(Kind::Envelope, S::ID);
-        w.u32(segment_size);
-        w.bytes(&ct);
+        w.u32(segment_size).bytes(&ciphertext.to_bytes());
         Self {
             ciphertext,
             segment_size,
