@@ -101,7 +101,7 @@ macro_rules! scheme_types {
             type Ciphertext = Ciphertext;
 
             fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (PublicKey, MasterKey) {
-                let (pk, msk) = core::setup::<Blst>(&mut crate::scheme::RngRef(rng));
+                let (pk, msk) = core::setup::<Blst>(rng);
                 (PublicKey(pk), MasterKey(msk))
             }
 
@@ -112,7 +112,7 @@ macro_rules! scheme_types {
                 rng: &mut R,
             ) -> Result<UserKey> {
                 crate::share::check_decodable_attributes(attrs)?;
-                core::keygen(&pk.0, &msk.0, attrs, &mut crate::scheme::RngRef(rng)).map(UserKey)
+                core::keygen(&pk.0, &msk.0, attrs, rng).map(UserKey)
             }
 
             fn encapsulate<R: CryptoRngCore + ?Sized>(
@@ -121,7 +121,7 @@ macro_rules! scheme_types {
                 rng: &mut R,
             ) -> Result<(KemKey, Ciphertext)> {
                 crate::share::check_decodable_policy(policy)?;
-                let (gt, ct) = core::encapsulate(&pk.0, policy, &mut crate::scheme::RngRef(rng))?;
+                let (gt, ct) = core::encapsulate(&pk.0, policy, rng)?;
                 Ok((KemKey::derive(Self::ID, &Blst::gt_kdf_bytes(&gt)), Ciphertext(ct)))
             }
 

@@ -76,7 +76,9 @@ impl<B: Backend> Drop for MasterKey<B> {
     }
 }
 
-pub(crate) fn setup<B: Backend>(rng: &mut impl CryptoRngCore) -> (PublicKey<B>, MasterKey<B>) {
+pub(crate) fn setup<B: Backend>(
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> (PublicKey<B>, MasterKey<B>) {
     let beta = SecretScalar(random_nonzero_scalar::<B::Scalar>(rng));
     let alpha = SecretScalar(random_scalar::<B::Scalar>(rng));
     let pk = PublicKey {
@@ -95,7 +97,7 @@ pub(crate) fn keygen<B: Backend>(
     pk: &PublicKey<B>,
     msk: &MasterKey<B>,
     attrs: &AttributeSet,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<UserKey<B>> {
     // The master key belongs to `pk` iff h = g1^beta (one G1 multiplication; checking
     // e(g1, g2^alpha) against pk's e(g,g)^alpha would cost a pairing and beta alone already
@@ -131,7 +133,7 @@ pub(crate) fn keygen<B: Backend>(
 pub(crate) fn encapsulate<B: Backend>(
     pk: &PublicKey<B>,
     policy: &Policy,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(B::Gt, Ciphertext<B>)> {
     let m = Lsss::<B::Scalar>::from_policy(policy);
     let v: Vec<SecretScalar<B::Scalar>> = (0..m.columns.max(1))

@@ -84,7 +84,7 @@ pub(crate) trait Backend: Sized + 'static {
 ///
 /// Both backends sample identically (the reduction is generic), which is what makes the
 /// differential tests possible; the 512-bit reduction has statistical bias < 2^-250.
-pub(crate) fn random_scalar<F: PrimeField>(rng: &mut impl CryptoRngCore) -> F {
+pub(crate) fn random_scalar<F: PrimeField>(rng: &mut (impl CryptoRngCore + ?Sized)) -> F {
     let mut wide = [0u8; 64];
     rng.fill_bytes(&mut wide);
     let two_128 = F::from_u128(1u128 << 127).double();
@@ -99,7 +99,7 @@ pub(crate) fn random_scalar<F: PrimeField>(rng: &mut impl CryptoRngCore) -> F {
 }
 
 /// A uniformly random non-zero scalar.
-pub(crate) fn random_nonzero_scalar<F: PrimeField>(rng: &mut impl CryptoRngCore) -> F {
+pub(crate) fn random_nonzero_scalar<F: PrimeField>(rng: &mut (impl CryptoRngCore + ?Sized)) -> F {
     loop {
         let s: F = random_scalar(rng);
         if !bool::from(s.is_zero()) {

@@ -83,7 +83,9 @@ impl<B: Backend> Drop for MasterKey<B> {
     }
 }
 
-pub(crate) fn setup<B: Backend>(rng: &mut impl CryptoRngCore) -> (PublicKey<B>, MasterKey<B>) {
+pub(crate) fn setup<B: Backend>(
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> (PublicKey<B>, MasterKey<B>) {
     // `from_fn` calls the closure in index order: a1, a2, b1, b2, d1, d2, d3 from the RNG.
     let a: [SecretScalar<B::Scalar>; 2] =
         core::array::from_fn(|_| SecretScalar(random_nonzero_scalar(rng)));
@@ -111,7 +113,7 @@ pub(crate) fn keygen<B: Backend>(
     pk: &PublicKey<B>,
     msk: &MasterKey<B>,
     attrs: &AttributeSet,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<UserKey<B>> {
     let g = B::G1::generator();
     let h = B::G2::generator();
@@ -193,7 +195,7 @@ pub(crate) fn keygen<B: Backend>(
 pub(crate) fn encapsulate<B: Backend>(
     pk: &PublicKey<B>,
     policy: &Policy,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(B::Gt, Ciphertext<B>)> {
     let m = Lsss::<B::Scalar>::from_policy(policy);
     let s1 = SecretScalar(random_scalar::<B::Scalar>(rng));
