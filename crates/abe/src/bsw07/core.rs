@@ -62,9 +62,7 @@ impl<B: Backend> Drop for UserKey<B> {
         let zero1 = <B::G1Affine as group::prime::PrimeCurveAffine>::identity();
         let zero2 = <B::G2Affine as group::prime::PrimeCurveAffine>::identity();
         self.d = zero2;
-        for pair in &mut self.dj {
-            *pair = (zero1, zero2);
-        }
+        self.dj.fill((zero1, zero2));
         crate::secret::fence();
     }
 }

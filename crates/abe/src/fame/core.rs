@@ -64,14 +64,9 @@ pub(crate) fn sorted_labels(attrs: &AttributeSet) -> Vec<String> {
 impl<B: Backend> Drop for UserKey<B> {
     /// Best-effort wipe of the key's secret components (see `secret`).
     fn drop(&mut self) {
-        let zero = <B::G1Affine as group::prime::PrimeCurveAffine>::identity();
-        for triple in self
-            .sk
-            .iter_mut()
-            .chain(core::iter::once(&mut self.sk_prime))
-        {
-            *triple = [zero; 3];
-        }
+        let zero = [<B::G1Affine as group::prime::PrimeCurveAffine>::identity(); 3];
+        self.sk.fill(zero);
+        self.sk_prime = zero;
         crate::secret::fence();
     }
 }

@@ -91,34 +91,32 @@ pub(crate) enum BitFormula {
     Any(Vec<BitFormula>),
 }
 
-/// The chain description shared by `>=` and `<`: which label value the leaves test, where
-/// the chain starts, and whether bit `i` combines with AND.
+/// The chain description shared by `>=` and `<`: which label value the leaves test (1 for
+/// `>=`, 0 for `<`), which is also the bit value of `k` where the chain combines with AND,
+/// and where the chain starts.
 struct Chain {
     leaf_value: bool,
     k: u32,
     low: u32,
-    and_when_one: bool,
 }
 
 impl Chain {
     fn new(normal: Normal) -> Option<Self> {
-        // `>=` tests `#i=1` leaves and ANDs where `k` has a 1; `<` is the mirror image.
-        let (k, at_least) = match normal {
+        let (k, leaf_value) = match normal {
             Normal::AtLeast(k) => (k, true),
             Normal::Below(k) => (k, false),
             Normal::Exactly => return None,
         };
         Some(Self {
-            leaf_value: at_least,
+            leaf_value,
             k,
             low: k.trailing_zeros(),
-            and_when_one: at_least,
         })
     }
 
     /// Whether bit `i` (above `low`) is combined with the rest of the chain by AND.
     fn is_and(&self, i: u32) -> bool {
-        ((self.k >> i) & 1 == 1) == self.and_when_one
+        ((self.k >> i) & 1 == 1) == self.leaf_value
     }
 }
 
