@@ -1,6 +1,8 @@
 //! Attribute lists in user keys, and the checks that keep issued keys and ciphertexts
 //! decodable.
 
+use crate::codec::{Kind, Reader, Writer};
+use crate::error::DecodeError;
 use crate::policy::{AttributeSet, Policy};
 
 /// Most attributes a decoded key may carry.
@@ -10,7 +12,7 @@ pub(crate) const MAX_ATTRIBUTE_TEXT: usize = 1024;
 
 /// Writes a key's attribute list (count, then each canonical item length-prefixed, in
 /// the set's order), as [`parse_attributes`] reads it.
-pub(crate) fn write_attributes(w: &mut crate::codec::Writer, attrs: &AttributeSet) {
+pub(crate) fn write_attributes(w: &mut Writer, attrs: &AttributeSet) {
     let items: Vec<String> = attrs.items().collect();
     w.count(items.len());
     for item in &items {
@@ -20,10 +22,7 @@ pub(crate) fn write_attributes(w: &mut crate::codec::Writer, attrs: &AttributeSe
 
 /// Reads a length-prefixed attribute list and parses it; the list must be in canonical
 /// form (re-encoding it gives the same strings).
-pub(crate) fn parse_attributes(
-    r: &mut crate::codec::Reader<'_>,
-) -> Result<AttributeSet, crate::error::DecodeError> {
-    use crate::error::DecodeError;
+pub(crate) fn parse_attributes(r: &mut Reader<'_>) -> Result<AttributeSet, DecodeError> {
     let n = r.count("key attributes", MAX_KEY_ATTRIBUTES, 4)?;
     let mut items = Vec::with_capacity(n);
     for _ in 0..n {
@@ -44,7 +43,6 @@ pub(crate) fn parse_attributes(
 /// [`crate::Error::Policy`] for a policy beyond the default limits,
 /// [`crate::Error::LimitExceeded`] for a text longer than [`crate::codec::MAX_POLICY_TEXT`].
 pub(crate) fn check_decodable_policy(policy: &Policy) -> crate::Result<()> {
-    use crate::codec::{Kind, Reader, Writer};
     let mut w = Writer::unkeyed(Kind::Ciphertext);
     w.policy(policy);
     let bytes = w.finish();
@@ -61,7 +59,6 @@ pub(crate) fn check_decodable_policy(policy: &Policy) -> crate::Result<()> {
 /// [`crate::Error::LimitExceeded`] for more than `MAX_KEY_ATTRIBUTES` items or an item
 /// longer than `MAX_ATTRIBUTE_TEXT` bytes.
 pub(crate) fn check_decodable_attributes(attrs: &AttributeSet) -> crate::Result<()> {
-    use crate::codec::{Kind, Reader, Writer};
     let mut w = Writer::unkeyed(Kind::UserKey);
     write_attributes(&mut w, attrs);
     let bytes = w.finish();
@@ -70,8 +67,7 @@ pub(crate) fn check_decodable_attributes(attrs: &AttributeSet) -> crate::Result<
 }
 
 /// A decoder's refusal, as the error of the operation that would have produced the object.
-pub(crate) fn creation_error(e: crate::error::DecodeError) -> crate::Error {
-    use crate::error::DecodeError;
+pub(crate) fn creation_error(e: DecodeError) -> crate::Error {
     match e {
         DecodeError::InvalidPolicy(e) => crate::Error::Policy(e),
         DecodeError::TooLarge { what, limit, .. } => crate::Error::LimitExceeded { what, limit },

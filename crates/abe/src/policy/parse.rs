@@ -64,42 +64,31 @@ impl Parser<'_> {
     ) -> Result<Parsed, PolicyError> {
         self.scanner.skip_ws();
         let start = self.scanner.pos();
-        let first = operand(self)?;
-        let mut rest = Vec::new();
+        let mut items = vec![operand(self)?];
         loop {
             self.scanner.skip_ws();
             if !self.scanner.at_keyword(keyword) {
                 break;
             }
             self.scanner.word();
-            rest.push(operand(self)?);
+            items.push(operand(self)?);
         }
-        if rest.is_empty() {
-            return Ok(first);
+        if items.len() == 1
+            && let Some(only) = items.pop()
+        {
+            return Ok(only);
         }
-        let (children, depth) = self.collect(first, rest, start)?;
+        let (children, depth) = self.collect(items, start)?;
         Ok((make(children), depth))
     }
 
     /// Children of a gate and the gate's depth, rejecting it if too deep.
-    fn collect(
-        &self,
-        first: Parsed,
-        rest: Vec<Parsed>,
-        start: usize,
-    ) -> Result<(Vec<Node>, usize), PolicyError> {
-        let mut depth = first.1;
-        let mut children = Vec::with_capacity(rest.len() + 1);
-        children.push(first.0);
-        for (child, child_depth) in rest {
-            depth = depth.max(child_depth);
-            children.push(child);
-        }
-        let depth = depth + 1;
+    fn collect(&self, items: Vec<Parsed>, start: usize) -> Result<(Vec<Node>, usize), PolicyError> {
+        let depth = 1 + items.iter().map(|&(_, depth)| depth).max().unwrap_or(0);
         if depth > self.limits.depth() {
             return Err(self.too_deep(start));
         }
-        Ok((children, depth))
+        Ok((items.into_iter().map(|(child, _)| child).collect(), depth))
     }
 
     fn too_deep(&self, offset: usize) -> PolicyError {
@@ -164,14 +153,13 @@ impl Parser<'_> {
         self.open()?;
         // Where each alternative starts, to point at a repeated one.
         let mut starts = vec![self.scanner.pos()];
-        let first = self.policy()?;
-        let mut rest = Vec::new();
+        let mut items = vec![self.policy()?];
         loop {
             self.scanner.skip_ws();
             if self.scanner.eat(b',') {
                 self.scanner.skip_ws();
                 starts.push(self.scanner.pos());
-                rest.push(self.policy()?);
+                items.push(self.policy()?);
             } else if self.scanner.eat(b')') {
                 break;
             } else {
@@ -179,8 +167,8 @@ impl Parser<'_> {
             }
         }
         self.nesting -= 1;
-        check_threshold(k, rest.len() + 1).map_err(|kind| PolicyError::new(kind, start))?;
-        let (children, depth) = self.collect(first, rest, start)?;
+        check_threshold(k, items.len()).map_err(|kind| PolicyError::new(kind, start))?;
+        let (children, depth) = self.collect(items, start)?;
         if let Some(index) = duplicate_child(&children) {
             let offset = starts.get(index).copied().unwrap_or(start);
             return Err(PolicyError::new(
