@@ -93,8 +93,7 @@ impl AttributeSet {
         scanner.skip_ws();
         if attribute.value().is_none() && scanner.eat(b'=') {
             scanner.skip_ws();
-            let value = u32::try_from(scanner.number(u64::from(u32::MAX))?)
-                .map_err(|_| PolicyError::new(PolicyErrorKind::InvalidNumber, start))?;
+            let value: u32 = scanner.number()?;
             scanner.skip_ws();
             if !scanner.at_end() {
                 return Err(scanner.unexpected("end of item"));

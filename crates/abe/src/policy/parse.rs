@@ -142,8 +142,7 @@ impl Parser<'_> {
 
     fn threshold(&mut self) -> Result<Parsed, PolicyError> {
         let start = self.scanner.pos();
-        let k = usize::try_from(self.scanner.number(u64::MAX)?)
-            .map_err(|_| PolicyError::new(PolicyErrorKind::InvalidNumber, start))?;
+        let k: usize = self.scanner.number()?;
         self.scanner.skip_ws();
         if !self.scanner.at_keyword("of") {
             return Err(self.scanner.unexpected("'of'"));
@@ -188,8 +187,7 @@ impl Parser<'_> {
             self.scanner.skip_ws();
             if let Some(op) = self.comparison_op()? {
                 self.scanner.skip_ws();
-                let value = u32::try_from(self.scanner.number(u64::from(u32::MAX))?)
-                    .map_err(|_| PolicyError::new(PolicyErrorKind::InvalidNumber, start))?;
+                let value: u32 = self.scanner.number()?;
                 let name = attribute.name();
                 check_bit_label_len(name, self.limits).map_err(at_start)?;
                 compare::check(op, value).map_err(|kind| PolicyError::new(kind, start))?;
