@@ -4,8 +4,8 @@
 //! policy is satisfied.
 
 use crate::curve::{Backend, Blst, batch_affine, vartime_lincomb_g1, zk::Zk};
+use crate::lsss::Lsss;
 use crate::policy::{AttributeSet, Policy};
-use crate::share::share_matrix;
 use crate::{bsw07, fame};
 use ff::Field;
 use group::Group;
@@ -96,7 +96,9 @@ fn bsw07_backends_agree_byte_for_byte() {
 /// (the union of both keys), found by the LSSS itself: this is what a colluding pair
 /// would compute.
 fn union_coefficients(p: &Policy, union: &AttributeSet) -> Vec<(usize, <Blst as Backend>::Scalar)> {
-    crate::share::reconstruct(p, union).expect("the union satisfies the policy")
+    Lsss::from_policy(p)
+        .reconstruct(union)
+        .expect("the union satisfies the policy")
 }
 
 /// Two FAME keys whose union satisfies the policy (neither alone does) are merged
@@ -122,7 +124,7 @@ fn fame_collusion_fails_at_the_algebra_level() {
     )
     .unwrap();
     let (gt, ct) = fame::core::encapsulate(&pk, &p, &mut rng).unwrap();
-    let m = share_matrix::<<Blst as Backend>::Scalar>(&p);
+    let m = Lsss::<<Blst as Backend>::Scalar>::from_policy(&p);
     let coefficients = union_coefficients(&p, &attrs(&["role:doctor", "dept:cardiology"]));
 
     // Sanity: an honest key with both attributes does decrypt, through the same equations.
@@ -145,7 +147,7 @@ fn fame_collusion_fails_at_the_algebra_level() {
 /// holds the row's label, and sk0/sk' from `base`.
 fn fame_equations(
     ct: &fame::core::Ciphertext<Blst>,
-    m: &crate::share::ShareMatrix<<Blst as Backend>::Scalar>,
+    m: &Lsss<<Blst as Backend>::Scalar>,
     coefficients: &[(usize, <Blst as Backend>::Scalar)],
     keys: [&fame::core::UserKey<Blst>; 2],
     base: &fame::core::UserKey<Blst>,
@@ -191,7 +193,7 @@ fn bsw07_collusion_fails_at_the_algebra_level() {
     )
     .unwrap();
     let (gt, ct) = bsw07::core::encapsulate(&pk, &p, &mut rng).unwrap();
-    let m = share_matrix::<<Blst as Backend>::Scalar>(&p);
+    let m = Lsss::<<Blst as Backend>::Scalar>::from_policy(&p);
     let coefficients = union_coefficients(&p, &attrs(&["role:doctor", "dept:cardiology"]));
 
     let equations = |keys: [&bsw07::core::UserKey<Blst>; 2], base: &bsw07::core::UserKey<Blst>| {

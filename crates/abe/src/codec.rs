@@ -48,9 +48,10 @@
 //! The objects of this crate use the header `"MSAB" | version | kind | scheme | curve`
 //! (see [`crate::notes::formats`]).
 
-use crate::curve::{decode_point, put_point};
+use crate::curve::Backend;
 use crate::error::DecodeError;
 use crate::policy::Policy;
+use crate::secret::SecretScalar;
 use ff::PrimeField;
 use group::GroupEncoding;
 use group::prime::PrimeCurveAffine;
@@ -190,8 +191,22 @@ impl Writer {
     }
 
     /// A compressed curve point.
-    pub(crate) fn point<A: GroupEncoding>(&mut self, p: &A) {
-        put_point(&mut self.buf, p);
+    pub(crate) fn point<A: GroupEncoding>(&mut self, p: &A) -> &mut Self {
+        self.raw(p.to_bytes().as_ref())
+    }
+
+    /// Compressed curve points, back to back.
+    pub(crate) fn points<'p, A: GroupEncoding + 'p>(
+        &mut self,
+        points: impl IntoIterator<Item = &'p A>,
+    ) -> &mut Self {
+        points.into_iter().fold(self, |w, p| w.point(p))
+    }
+
+    /// A target-group element ([`Backend::gt_encode`]).
+    pub(crate) fn gt<B: Backend>(&mut self, gt: &B::Gt) -> &mut Self {
+        B::gt_encode(gt, &mut self.buf);
+        self
     }
 
     /// A scalar in its canonical representation.
@@ -411,13 +426,19 @@ impl<'a> Reader<'a> {
         Ok(r)
     }
 
-    /// A compressed curve point, with on-curve and subgroup checks.
+    /// A compressed curve point, with on-curve and subgroup checks; the identity is
+    /// rejected (no honest key or ciphertext contains it except with probability ~2^-255,
+    /// and accepting it would let a forger zero out terms).
     pub(crate) fn point<A: PrimeCurveAffine + GroupEncoding>(
         &mut self,
         what: &'static str,
     ) -> Result<A, DecodeError> {
-        let len = A::Repr::default().as_ref().len();
-        decode_point(self.take(len)?).ok_or(DecodeError::InvalidPoint(what))
+        let mut repr = A::Repr::default();
+        let len = repr.as_ref().len();
+        repr.as_mut().copy_from_slice(self.take(len)?);
+        Option::<A>::from(A::from_bytes(&repr))
+            .filter(|p| !bool::from(p.is_identity()))
+            .ok_or(DecodeError::InvalidPoint(what))
     }
 
     /// A scalar in canonical representation.
@@ -426,6 +447,35 @@ impl<'a> Reader<'a> {
         let len = repr.as_ref().len();
         repr.as_mut().copy_from_slice(self.take(len)?);
         Option::from(F::from_repr(repr)).ok_or(DecodeError::InvalidScalar(what))
+    }
+
+    /// A secret scalar of a master key, which must be non-zero.
+    pub(crate) fn nonzero_scalar<F: PrimeField>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<SecretScalar<F>, DecodeError> {
+        let s: F = self.scalar(what)?;
+        if bool::from(s.is_zero()) {
+            return Err(DecodeError::InvalidScalar(what));
+        }
+        Ok(SecretScalar(s))
+    }
+
+    /// A target-group element ([`Backend::gt_decode`]).
+    pub(crate) fn gt<B: Backend>(&mut self, what: &'static str) -> Result<B::Gt, DecodeError> {
+        B::gt_decode(self.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint(what))
+    }
+
+    /// The row count of a ciphertext under `policy`, which must be its leaf count, for
+    /// rows of `row_bytes` bytes.
+    pub(crate) fn rows(&mut self, policy: &Policy, row_bytes: usize) -> Result<usize, DecodeError> {
+        let n = self.count("ciphertext rows", policy.leaf_count(), row_bytes)?;
+        if n != policy.leaf_count() {
+            return Err(DecodeError::Inconsistent(
+                "row count does not match the policy",
+            ));
+        }
+        Ok(n)
     }
 }
 

@@ -164,19 +164,12 @@ impl<S: Scheme> Header<S> {
         read_exact_or_truncated(reader, &mut fixed)?;
         let mut r = Reader::for_scheme(&fixed, Kind::Envelope, S::ID)?;
         let segment_size = r.u32()?;
-        let ct_len = r.u32()?;
         decode_segment_size(segment_size)?;
-        if ct_len > MAX_HEADER_CIPHERTEXT {
-            return Err(DecodeError::TooLarge {
-                what: "envelope ciphertext",
-                found: ct_len.into(),
-                limit: MAX_HEADER_CIPHERTEXT.into(),
-            }
-            .into());
-        }
-        let mut bytes = Vec::with_capacity(16 + ct_len as usize);
+        // The 16 bytes are all there: only the limit can fail.
+        let ct_len = r.count("envelope ciphertext", MAX_HEADER_CIPHERTEXT as usize, 0)?;
+        let mut bytes = Vec::with_capacity(16 + ct_len);
         bytes.extend_from_slice(&fixed);
-        bytes.resize(16 + ct_len as usize, 0);
+        bytes.resize(16 + ct_len, 0);
         read_exact_or_truncated(reader, &mut bytes[16..])?;
         let ciphertext = S::Ciphertext::from_bytes(&bytes[16..])?;
         Ok(Self {
@@ -187,10 +180,8 @@ impl<S: Scheme> Header<S> {
     }
 
     fn new(ciphertext: S::Ciphertext, segment_size: u32) -> Self {
-        let ct = ciphertext.to_bytes();
         let mut w = Writer::for_scheme(Kind::Envelope, S::ID);
-        w.u32(segment_size);
-        w.bytes(&ct);
+        w.u32(segment_size).bytes(&ciphertext.to_bytes());
         Self {
             ciphertext,
             segment_size,
@@ -218,24 +209,17 @@ fn derive_cipher(salt: &[u8], ikm: &[u8; 32], header: &[u8], aad: &[u8]) -> Resu
 
 /// Rejects a segment size outside the limits (sealing side).
 fn check_segment_size(segment_size: u32) -> Result<()> {
-    if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
-        return Err(Error::LimitExceeded {
-            what: "segment size",
-            limit: MAX_SEGMENT_SIZE.into(),
-        });
-    }
-    Ok(())
+    decode_segment_size(segment_size).map_err(crate::share::creation_error)
 }
 
 /// Rejects a segment size outside the limits (decoding side), before any allocation.
-fn decode_segment_size(segment_size: u32) -> Result<()> {
+fn decode_segment_size(segment_size: u32) -> Result<(), DecodeError> {
     if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&segment_size) {
         return Err(DecodeError::TooLarge {
             what: "segment size",
             found: segment_size.into(),
             limit: MAX_SEGMENT_SIZE.into(),
-        }
-        .into());
+        });
     }
     Ok(())
 }
@@ -418,11 +402,22 @@ pub fn seal<S: Scheme, R: CryptoRngCore + ?Sized>(
 
 /// Decrypts a whole envelope: all or nothing.
 pub fn open<S: Scheme>(key: &S::UserKey, aad: &[u8], envelope: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(envelope.len());
-    match open_stream::<S>(key, aad, envelope, &mut out) {
+    all_or_nothing(envelope.len(), |out| {
+        open_stream::<S>(key, aad, envelope, out)
+    })
+}
+
+/// Runs a streaming open into a buffer of `capacity` bytes, which is zeroized and dropped
+/// if the open fails.
+fn all_or_nothing(
+    capacity: usize,
+    open: impl FnOnce(&mut Vec<u8>) -> Result<u64>,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(capacity);
+    match open(&mut out) {
         Ok(_) => Ok(out),
         Err(e) => {
-            zeroize::Zeroize::zeroize(&mut out);
+            out.zeroize();
             Err(e)
         }
     }
@@ -511,12 +506,5 @@ pub fn seal_bytes_with_key(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Resul
 /// Decrypts a whole data stream: all or nothing (the partial output is zeroized on
 /// failure).
 pub fn open_bytes_with_key(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(sealed.len());
-    match open_with_key(key, aad, sealed, &mut out) {
-        Ok(_) => Ok(out),
-        Err(e) => {
-            out.zeroize();
-            Err(e)
-        }
-    }
+    all_or_nothing(sealed.len(), |out| open_with_key(key, aad, sealed, out))
 }

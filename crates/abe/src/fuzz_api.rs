@@ -17,28 +17,26 @@ fn canonical<T: Encoding>(data: &[u8]) {
     }
 }
 
-/// Decodes public keys of both schemes.
-pub fn decode_public_key(data: &[u8]) {
-    canonical::<<Fame as Scheme>::PublicKey>(data);
-    canonical::<<Bsw07 as Scheme>::PublicKey>(data);
+/// Defines entry points that decode one object type of both schemes.
+macro_rules! decoders {
+    ($($(#[$doc:meta])* $name:ident: $ty:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(data: &[u8]) {
+            canonical::<<Fame as Scheme>::$ty>(data);
+            canonical::<<Bsw07 as Scheme>::$ty>(data);
+        }
+    )*};
 }
 
-/// Decodes master keys of both schemes.
-pub fn decode_master_key(data: &[u8]) {
-    canonical::<<Fame as Scheme>::MasterKey>(data);
-    canonical::<<Bsw07 as Scheme>::MasterKey>(data);
-}
-
-/// Decodes user keys of both schemes.
-pub fn decode_user_key(data: &[u8]) {
-    canonical::<<Fame as Scheme>::UserKey>(data);
-    canonical::<<Bsw07 as Scheme>::UserKey>(data);
-}
-
-/// Decodes ciphertexts of both schemes.
-pub fn decode_ciphertext(data: &[u8]) {
-    canonical::<<Fame as Scheme>::Ciphertext>(data);
-    canonical::<<Bsw07 as Scheme>::Ciphertext>(data);
+decoders! {
+    /// Decodes public keys of both schemes.
+    decode_public_key: PublicKey;
+    /// Decodes master keys of both schemes.
+    decode_master_key: MasterKey;
+    /// Decodes user keys of both schemes.
+    decode_user_key: UserKey;
+    /// Decodes ciphertexts of both schemes.
+    decode_ciphertext: Ciphertext;
 }
 
 /// Decodes envelope headers of both schemes.

@@ -71,62 +71,45 @@ impl<B: Backend> Default for HashCache<B> {
     }
 }
 
-impl<B: Backend> HashCache<B> {
-    fn fame_cached(
-        &self,
-        key: CacheKey,
-        compute: impl FnOnce() -> FameHashes<B>,
-    ) -> Arc<FameHashes<B>> {
-        if let Some(hit) = self
-            .fame
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return Arc::clone(hit);
-        }
-        // Computed outside the lock: hashing is slow and other threads may proceed.
-        let value = Arc::new(compute());
-        let mut map = self.fame.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= CACHE_CAPACITY {
-            map.clear();
-        }
-        map.insert(key, Arc::clone(&value));
-        value
+/// The value memoised under `key` in `map`, computing and inserting it on a miss.
+fn cached<V: Clone>(
+    map: &Mutex<HashMap<CacheKey, V>>,
+    key: CacheKey,
+    compute: impl FnOnce() -> V,
+) -> V {
+    if let Some(hit) = map.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return hit.clone();
     }
+    // Computed outside the lock: hashing is slow and other threads may proceed.
+    let value = compute();
+    let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() >= CACHE_CAPACITY {
+        map.clear();
+    }
+    map.insert(key, value.clone());
+    value
+}
 
+impl<B: Backend> HashCache<B> {
     /// `H(label, l, t)` for all l, t.
     pub(crate) fn fame_attribute(&self, label: &str) -> Arc<FameHashes<B>> {
-        self.fame_cached(CacheKey::FameAttr(label.into()), || {
-            fame_hashes::<B>(DST_FAME_ATTR, label.as_bytes())
+        cached(&self.fame, CacheKey::FameAttr(label.into()), || {
+            Arc::new(fame_hashes::<B>(DST_FAME_ATTR, label.as_bytes()))
         })
     }
 
     /// `H(0j, l, t)` for all l, t; `column` is 0-based (column 0 is FAME's "01").
     pub(crate) fn fame_column(&self, column: u32) -> Arc<FameHashes<B>> {
-        self.fame_cached(CacheKey::FameColumn(column), || {
-            fame_hashes::<B>(DST_FAME_COLUMN, &column.to_be_bytes())
+        cached(&self.fame, CacheKey::FameColumn(column), || {
+            Arc::new(fame_hashes::<B>(DST_FAME_COLUMN, &column.to_be_bytes()))
         })
     }
 
     /// BSW07's `H(label)`.
     pub(crate) fn bsw07_attribute(&self, label: &str) -> B::G1Affine {
-        let key = CacheKey::Bsw07Attr(label.into());
-        if let Some(hit) = self
-            .bsw07
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return *hit;
-        }
-        let value = B::hash_to_g1(label.as_bytes(), DST_BSW07_ATTR).to_affine();
-        let mut map = self.bsw07.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= CACHE_CAPACITY {
-            map.clear();
-        }
-        map.insert(key, value);
-        value
+        cached(&self.bsw07, CacheKey::Bsw07Attr(label.into()), || {
+            B::hash_to_g1(label.as_bytes(), DST_BSW07_ATTR).to_affine()
+        })
     }
 
     /// Number of cached entries (for tests and diagnostics).
@@ -141,6 +124,13 @@ impl<B: Backend> HashCache<B> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .len()
+    }
+}
+
+/// A clone starts empty: the memo is not part of the value it is attached to.
+impl<B: Backend> Clone for HashCache<B> {
+    fn clone(&self) -> Self {
+        Self::default()
     }
 }
 

@@ -40,8 +40,8 @@ use crate::policy::{AttributeSet, BitFormula, Node, Policy, expand_comparison};
 /// One row of the share-generating matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LsssRow<F> {
-    label: String,
-    coeffs: Vec<(usize, F)>,
+    pub(crate) label: String,
+    pub(crate) coeffs: Vec<(usize, F)>,
 }
 
 impl<F: PrimeField> LsssRow<F> {
@@ -81,8 +81,8 @@ impl<F: PrimeField> LsssRow<F> {
 /// reconstruction coefficients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lsss<F> {
-    rows: Vec<LsssRow<F>>,
-    columns: usize,
+    pub(crate) rows: Vec<LsssRow<F>>,
+    pub(crate) columns: usize,
     /// Gates in preorder: children always have larger indices than their parent.
     gates: Vec<Gate>,
 }
@@ -95,15 +95,19 @@ struct Gate {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GateKind {
-    Leaf {
-        row: usize,
-    },
+    Leaf { row: usize },
+    Inner(Op),
+}
+
+/// An inner gate, which also fixes how its children are laid out (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// The Lewko–Waters chain over `n - 1` fresh columns.
     And,
+    /// Every child gets the parent's vector.
     Or,
-    /// `1 < k < n`.
-    Threshold {
-        k: usize,
-    },
+    /// `1 < k < n`: Vandermonde rows over `k - 1` fresh columns.
+    Threshold { k: usize },
 }
 
 /// A subtree still to be laid out: a policy node, or part of an expanded comparison.
@@ -121,14 +125,7 @@ struct Work<'a, F> {
 /// What a work item turns into.
 enum Shape<'a> {
     Leaf(String),
-    Gate(Layout, Vec<Source<'a>>),
-}
-
-/// How a gate's children are laid out.
-enum Layout {
-    Copy,
-    Chain,
-    Vandermonde { k: usize },
+    Gate(Op, Vec<Source<'a>>),
 }
 
 impl<F: PrimeField> Lsss<F> {
@@ -168,62 +165,58 @@ impl<F: PrimeField> Lsss<F> {
                         None => continue,
                     }
                 }
-                Source::Node(Node::And(children)) => {
-                    Shape::Gate(Layout::Chain, node_sources(children))
-                }
-                Source::Node(Node::Or(children)) => {
-                    Shape::Gate(Layout::Copy, node_sources(children))
-                }
+                Source::Node(Node::And(children)) => Shape::Gate(Op::And, node_sources(children)),
+                Source::Node(Node::Or(children)) => Shape::Gate(Op::Or, node_sources(children)),
                 Source::Node(Node::Threshold { k, children }) => {
-                    let layout = match *k {
-                        0 | 1 => Layout::Copy,
-                        k if k >= children.len() => Layout::Chain,
-                        k => Layout::Vandermonde { k },
+                    let op = match *k {
+                        0 | 1 => Op::Or,
+                        k if k >= children.len() => Op::And,
+                        k => Op::Threshold { k },
                     };
-                    Shape::Gate(layout, node_sources(children))
+                    Shape::Gate(op, node_sources(children))
                 }
                 Source::Bits(BitFormula::Bit(label)) => Shape::Leaf(label),
-                Source::Bits(BitFormula::All(children)) => Shape::Gate(
-                    Layout::Chain,
-                    children.into_iter().map(Source::Bits).collect(),
-                ),
-                Source::Bits(BitFormula::Any(children)) => Shape::Gate(
-                    Layout::Copy,
-                    children.into_iter().map(Source::Bits).collect(),
-                ),
+                Source::Bits(BitFormula::All(children)) => {
+                    Shape::Gate(Op::And, children.into_iter().map(Source::Bits).collect())
+                }
+                Source::Bits(BitFormula::Any(children)) => {
+                    Shape::Gate(Op::Or, children.into_iter().map(Source::Bits).collect())
+                }
             };
             let id = gates.len();
             if let Some(parent) = parent.and_then(|p| gates.get_mut(p)) {
                 parent.children.push(id);
             }
-            let (layout, children) = match shape {
+            let (op, children) = match shape {
                 Shape::Leaf(label) => {
-                    push_leaf(&mut rows, &mut gates, label, vector);
+                    gates.push(Gate {
+                        kind: GateKind::Leaf { row: rows.len() },
+                        children: Vec::new(),
+                    });
+                    rows.push(LsssRow {
+                        label,
+                        coeffs: vector,
+                    });
                     continue;
                 }
-                Shape::Gate(layout, children) => (layout, children),
+                Shape::Gate(op, children) => (op, children),
             };
             let n = children.len();
-            let kind = match layout {
-                Layout::Copy => GateKind::Or,
-                Layout::Chain => GateKind::And,
-                Layout::Vandermonde { k } => GateKind::Threshold { k },
-            };
             gates.push(Gate {
-                kind,
+                kind: GateKind::Inner(op),
                 children: Vec::with_capacity(n),
             });
             let base = columns;
-            columns += match layout {
-                Layout::Copy => 0,
-                Layout::Chain => n.saturating_sub(1),
-                Layout::Vandermonde { k } => k.saturating_sub(1),
+            columns += match op {
+                Op::Or => 0,
+                Op::And => n.saturating_sub(1),
+                Op::Threshold { k } => k.saturating_sub(1),
             };
             for (index, child) in children.into_iter().enumerate().rev() {
-                let child_vector = match layout {
-                    Layout::Copy => vector.clone(),
-                    Layout::Chain => chain_vector(&vector, base, index, n),
-                    Layout::Vandermonde { k } => vandermonde_vector(&vector, base, index, k),
+                let child_vector = match op {
+                    Op::Or => vector.clone(),
+                    Op::And => chain_vector(&vector, base, index, n),
+                    Op::Threshold { k } => vandermonde_vector(&vector, base, index, k),
                 };
                 stack.push(Work {
                     source: child,
@@ -285,12 +278,12 @@ impl<F: PrimeField> Lsss<F> {
             };
             match gate.kind {
                 GateKind::Leaf { row } => out.push((row, weight)),
-                GateKind::And => gate.children.iter().for_each(|&c| set(c, weight)),
-                GateKind::Or => {
+                GateKind::Inner(Op::And) => gate.children.iter().for_each(|&c| set(c, weight)),
+                GateKind::Inner(Op::Or) => {
                     let (_, child) = cheapest(&gate.children, &costs, 1)?.into_iter().next()?;
                     set(child, weight);
                 }
-                GateKind::Threshold { k } => {
+                GateKind::Inner(Op::Threshold { k }) => {
                     let chosen = cheapest(&gate.children, &costs, k)?;
                     let points: Vec<F> = chosen.iter().map(|&(pos, _)| point(pos)).collect();
                     for (&(_, child), lambda) in chosen.iter().zip(lagrange_at_zero(&points)?) {
@@ -314,9 +307,9 @@ impl<F: PrimeField> Lsss<F> {
                 .map(|&c| costs.get(c).copied().flatten());
             let cost = match gate.kind {
                 GateKind::Leaf { row } => self.rows.get(row).filter(|r| has(&r.label)).map(|_| 1),
-                GateKind::And => child_costs.sum::<Option<usize>>(),
-                GateKind::Or => child_costs.flatten().min(),
-                GateKind::Threshold { k } => {
+                GateKind::Inner(Op::And) => child_costs.sum::<Option<usize>>(),
+                GateKind::Inner(Op::Or) => child_costs.flatten().min(),
+                GateKind::Inner(Op::Threshold { k }) => {
                     let mut known: Vec<usize> = child_costs.flatten().collect();
                     known.sort_unstable();
                     (known.len() >= k).then(|| known.iter().take(k).sum())
@@ -332,19 +325,6 @@ impl<F: PrimeField> Lsss<F> {
 
 fn node_sources(children: &[Node]) -> Vec<Source<'_>> {
     children.iter().map(Source::Node).collect()
-}
-
-fn push_leaf<F>(
-    rows: &mut Vec<LsssRow<F>>,
-    gates: &mut Vec<Gate>,
-    label: String,
-    coeffs: Vec<(usize, F)>,
-) {
-    gates.push(Gate {
-        kind: GateKind::Leaf { row: rows.len() },
-        children: Vec::new(),
-    });
-    rows.push(LsssRow { label, coeffs });
 }
 
 /// Child `index` (0-based) of an `n`-child AND chain over fresh columns `base..base+n-1`.

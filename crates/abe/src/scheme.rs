@@ -121,23 +121,3 @@ impl KemKey {
         Self(h.finalize().into())
     }
 }
-
-/// Lets the `?Sized` RNG of the public API drive the generic `impl CryptoRngCore` code.
-pub(crate) struct RngRef<'a, R: ?Sized>(pub(crate) &'a mut R);
-
-impl<R: CryptoRngCore + ?Sized> rand_core::RngCore for RngRef<'_, R> {
-    fn next_u32(&mut self) -> u32 {
-        self.0.next_u32()
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0.fill_bytes(dest)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), rand_core::Error> {
-        self.0.try_fill_bytes(dest)
-    }
-}
-
-impl<R: CryptoRngCore + ?Sized> rand_core::CryptoRng for RngRef<'_, R> {}

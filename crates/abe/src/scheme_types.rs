@@ -1,5 +1,20 @@
 //! The public wrapper types of a scheme, generated once for FAME and BSW07.
 
+/// Implements [`crate::Encoding`] for wrappers of the scheme's core types through the
+/// `encoding` module's function pairs.
+macro_rules! wrapper_encoding {
+    ($($ty:ident: $encode:ident, $decode:ident;)*) => {$(
+        impl Encoding for $ty {
+            fn to_bytes(&self) -> Vec<u8> {
+                encoding::$encode(&self.0)
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self> {
+                encoding::$decode(bytes).map(Self)
+            }
+        }
+    )*};
+}
+
 /// Declares `PublicKey`, `MasterKey`, `UserKey`, `Ciphertext` wrapping the scheme's
 /// generic core types at the production backend, and implements [`crate::Scheme`].
 macro_rules! scheme_types {
@@ -11,6 +26,7 @@ macro_rules! scheme_types {
         use rand_core::CryptoRngCore;
 
         #[doc = concat!($name, " public parameters. Carries a cache of attribute hashes (not part of the encoding).")]
+        #[derive(Clone)]
         pub struct PublicKey(pub(crate) core::PublicKey<Blst>);
 
         #[doc = concat!($name, " master secret key of the attribute authority. `Debug` is redacted; secret scalars are wiped on drop.")]
@@ -20,20 +36,10 @@ macro_rules! scheme_types {
         pub struct UserKey(pub(crate) core::UserKey<Blst>);
 
         #[doc = concat!("A ", $name, " ciphertext (the KEM part), carrying its policy.")]
+        #[derive(Clone)]
         pub struct Ciphertext(pub(crate) core::Ciphertext<Blst>);
 
-        impl Clone for PublicKey {
-            fn clone(&self) -> Self {
-                Self(self.0.clone())
-            }
-        }
-
-        impl Clone for Ciphertext {
-            fn clone(&self) -> Self {
-                Self(self.0.clone())
-            }
-        }
-
+        // Equal iff the canonical encodings are.
         impl PartialEq for PublicKey {
             fn eq(&self, other: &Self) -> bool {
                 self.to_bytes() == other.to_bytes()
@@ -75,40 +81,11 @@ macro_rules! scheme_types {
             }
         }
 
-        impl Encoding for PublicKey {
-            fn to_bytes(&self) -> Vec<u8> {
-                encoding::encode_pk(&self.0)
-            }
-            fn from_bytes(bytes: &[u8]) -> Result<Self> {
-                encoding::decode_pk(bytes).map(Self)
-            }
-        }
-
-        impl Encoding for MasterKey {
-            fn to_bytes(&self) -> Vec<u8> {
-                encoding::encode_msk(&self.0)
-            }
-            fn from_bytes(bytes: &[u8]) -> Result<Self> {
-                encoding::decode_msk(bytes).map(Self)
-            }
-        }
-
-        impl Encoding for UserKey {
-            fn to_bytes(&self) -> Vec<u8> {
-                encoding::encode_user_key(&self.0)
-            }
-            fn from_bytes(bytes: &[u8]) -> Result<Self> {
-                encoding::decode_user_key(bytes).map(Self)
-            }
-        }
-
-        impl Encoding for Ciphertext {
-            fn to_bytes(&self) -> Vec<u8> {
-                encoding::encode_ciphertext(&self.0)
-            }
-            fn from_bytes(bytes: &[u8]) -> Result<Self> {
-                encoding::decode_ciphertext(bytes).map(Self)
-            }
+        wrapper_encoding! {
+            PublicKey: encode_pk, decode_pk;
+            MasterKey: encode_msk, decode_msk;
+            UserKey: encode_user_key, decode_user_key;
+            Ciphertext: encode_ciphertext, decode_ciphertext;
         }
 
         #[cfg(feature = "serde")]
@@ -124,7 +101,7 @@ macro_rules! scheme_types {
             type Ciphertext = Ciphertext;
 
             fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (PublicKey, MasterKey) {
-                let (pk, msk) = core::setup::<Blst>(&mut crate::scheme::RngRef(rng));
+                let (pk, msk) = core::setup::<Blst>(rng);
                 (PublicKey(pk), MasterKey(msk))
             }
 
@@ -135,7 +112,7 @@ macro_rules! scheme_types {
                 rng: &mut R,
             ) -> Result<UserKey> {
                 crate::share::check_decodable_attributes(attrs)?;
-                core::keygen(&pk.0, &msk.0, attrs, &mut crate::scheme::RngRef(rng)).map(UserKey)
+                core::keygen(&pk.0, &msk.0, attrs, rng).map(UserKey)
             }
 
             fn encapsulate<R: CryptoRngCore + ?Sized>(
@@ -144,7 +121,7 @@ macro_rules! scheme_types {
                 rng: &mut R,
             ) -> Result<(KemKey, Ciphertext)> {
                 crate::share::check_decodable_policy(policy)?;
-                let (gt, ct) = core::encapsulate(&pk.0, policy, &mut crate::scheme::RngRef(rng))?;
+                let (gt, ct) = core::encapsulate(&pk.0, policy, rng)?;
                 Ok((KemKey::derive(Self::ID, &Blst::gt_kdf_bytes(&gt)), Ciphertext(ct)))
             }
 

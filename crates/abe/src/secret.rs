@@ -14,6 +14,7 @@ pub(crate) fn fence() {
 }
 
 /// A secret scalar, overwritten with zero when dropped.
+#[derive(Clone)]
 pub(crate) struct SecretScalar<F: Field>(pub(crate) F);
 
 impl<F: Field> Drop for SecretScalar<F> {
@@ -27,12 +28,6 @@ impl<F: Field> core::ops::Deref for SecretScalar<F> {
     type Target = F;
     fn deref(&self) -> &F {
         &self.0
-    }
-}
-
-impl<F: Field> Clone for SecretScalar<F> {
-    fn clone(&self) -> Self {
-        Self(self.0)
     }
 }
 

@@ -20,13 +20,15 @@ use crate::curve::{
 };
 use crate::error::{Error, Result};
 use crate::hash::HashCache;
+use crate::lsss::Lsss;
 use crate::policy::{AttributeSet, Policy};
 use crate::secret::SecretScalar;
-use crate::share::{reconstruct, share_matrix, shares};
 use ff::Field;
 use group::{Curve, Group};
 use rand_core::CryptoRngCore;
 
+/// Cloning starts with an empty hash cache.
+#[derive(Clone)]
 pub(crate) struct PublicKey<B: Backend> {
     pub(crate) h: B::G1Affine,
     pub(crate) egg_alpha: B::Gt,
@@ -46,6 +48,7 @@ pub(crate) struct UserKey<B: Backend> {
     pub(crate) dj: Vec<(B::G1Affine, B::G2Affine)>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Ciphertext<B: Backend> {
     pub(crate) policy: Policy,
     pub(crate) c: B::G1Affine,
@@ -59,9 +62,7 @@ impl<B: Backend> Drop for UserKey<B> {
         let zero1 = <B::G1Affine as group::prime::PrimeCurveAffine>::identity();
         let zero2 = <B::G2Affine as group::prime::PrimeCurveAffine>::identity();
         self.d = zero2;
-        for pair in &mut self.dj {
-            *pair = (zero1, zero2);
-        }
+        self.dj.fill((zero1, zero2));
         crate::secret::fence();
     }
 }
@@ -73,28 +74,9 @@ impl<B: Backend> Drop for MasterKey<B> {
     }
 }
 
-impl<B: Backend> Clone for PublicKey<B> {
-    /// Clones the parameters; the clone starts with an empty hash cache.
-    fn clone(&self) -> Self {
-        Self {
-            h: self.h,
-            egg_alpha: self.egg_alpha,
-            cache: HashCache::default(),
-        }
-    }
-}
-
-impl<B: Backend> Clone for Ciphertext<B> {
-    fn clone(&self) -> Self {
-        Self {
-            policy: self.policy.clone(),
-            c: self.c,
-            rows: self.rows.clone(),
-        }
-    }
-}
-
-pub(crate) fn setup<B: Backend>(rng: &mut impl CryptoRngCore) -> (PublicKey<B>, MasterKey<B>) {
+pub(crate) fn setup<B: Backend>(
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> (PublicKey<B>, MasterKey<B>) {
     let beta = SecretScalar(random_nonzero_scalar::<B::Scalar>(rng));
     let alpha = SecretScalar(random_scalar::<B::Scalar>(rng));
     let pk = PublicKey {
@@ -113,7 +95,7 @@ pub(crate) fn keygen<B: Backend>(
     pk: &PublicKey<B>,
     msk: &MasterKey<B>,
     attrs: &AttributeSet,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<UserKey<B>> {
     // The master key belongs to `pk` iff h = g1^beta (one G1 multiplication; checking
     // e(g1, g2^alpha) against pk's e(g,g)^alpha would cost a pairing and beta alone already
@@ -149,15 +131,18 @@ pub(crate) fn keygen<B: Backend>(
 pub(crate) fn encapsulate<B: Backend>(
     pk: &PublicKey<B>,
     policy: &Policy,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(B::Gt, Ciphertext<B>)> {
-    let m = share_matrix::<B::Scalar>(policy);
+    let m = Lsss::<B::Scalar>::from_policy(policy);
     let v: Vec<SecretScalar<B::Scalar>> = (0..m.columns.max(1))
         .map(|_| SecretScalar(random_scalar(rng)))
         .collect();
     let plain: Vec<B::Scalar> = v.iter().map(|x| **x).collect();
-    let lambdas: Vec<SecretScalar<B::Scalar>> =
-        shares(&m, &plain).into_iter().map(SecretScalar).collect();
+    let lambdas: Vec<SecretScalar<B::Scalar>> = m
+        .rows
+        .iter()
+        .map(|row| SecretScalar(row.dot(&plain)))
+        .collect();
     let s = v.first().map(|x| **x).unwrap_or(B::Scalar::ZERO);
     let mut g2 = Vec::with_capacity(m.rows.len());
     let mut g1 = Vec::with_capacity(m.rows.len() + 1);
@@ -184,9 +169,8 @@ pub(crate) fn encapsulate<B: Backend>(
 }
 
 pub(crate) fn decapsulate<B: Backend>(key: &UserKey<B>, ct: &Ciphertext<B>) -> Result<B::Gt> {
-    let coefficients =
-        reconstruct::<B::Scalar>(&ct.policy, &key.attrs).ok_or(Error::PolicyNotSatisfied)?;
-    let m = share_matrix::<B::Scalar>(&ct.policy);
+    let m = Lsss::<B::Scalar>::from_policy(&ct.policy);
+    let coefficients = m.reconstruct(&key.attrs).ok_or(Error::PolicyNotSatisfied)?;
     let mut g1 = Vec::with_capacity(2 * coefficients.len() + 1);
     let mut g2 = Vec::with_capacity(2 * coefficients.len() + 1);
     g1.push(group::prime::PrimeCurveAffine::to_curve(&ct.c));

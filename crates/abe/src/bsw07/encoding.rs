@@ -16,25 +16,20 @@ use crate::curve::{Backend, G1_BYTES, G2_BYTES};
 use crate::error::{DecodeError, Result};
 use crate::fame::core::sorted_labels;
 use crate::hash::HashCache;
-use crate::secret::SecretScalar;
-use crate::share::{attribute_strings, parse_attributes};
+use crate::share::{parse_attributes, write_attributes};
 
 const ID: SchemeId = SchemeId::Bsw07;
 
 pub(crate) fn encode_pk<B: Backend>(pk: &PublicKey<B>) -> Vec<u8> {
     let mut w = Writer::for_scheme(Kind::PublicKey, ID);
-    w.point(&pk.h);
-    let mut gt = Vec::with_capacity(B::GT_BYTES);
-    B::gt_encode(&pk.egg_alpha, &mut gt);
-    w.raw(&gt);
+    w.point(&pk.h).gt::<B>(&pk.egg_alpha);
     w.finish()
 }
 
 pub(crate) fn decode_pk<B: Backend>(bytes: &[u8]) -> Result<PublicKey<B>> {
     let mut r = Reader::for_scheme(bytes, Kind::PublicKey, ID)?;
     let h = r.point("h")?;
-    let egg_alpha =
-        B::gt_decode(r.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint("e(g,g)^alpha"))?;
+    let egg_alpha = r.gt::<B>("e(g,g)^alpha")?;
     r.finish()?;
     Ok(PublicKey {
         h,
@@ -52,29 +47,18 @@ pub(crate) fn encode_msk<B: Backend>(msk: &MasterKey<B>) -> Vec<u8> {
 
 pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
     let mut r = Reader::for_scheme(bytes, Kind::MasterKey, ID)?;
-    let beta: B::Scalar = r.scalar("beta")?;
-    if bool::from(ff::Field::is_zero(&beta)) {
-        return Err(DecodeError::InvalidScalar("beta").into());
-    }
+    let beta = r.nonzero_scalar("beta")?;
     let g2_alpha = r.point("g2^alpha")?;
     r.finish()?;
-    Ok(MasterKey {
-        beta: SecretScalar(beta),
-        g2_alpha,
-    })
+    Ok(MasterKey { beta, g2_alpha })
 }
 
 pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
     let mut w = Writer::for_scheme(Kind::UserKey, ID);
-    let attrs = attribute_strings(&key.attrs);
-    w.count(attrs.len());
-    for a in &attrs {
-        w.bytes(a.as_bytes());
-    }
+    write_attributes(&mut w, &key.attrs);
     w.point(&key.d);
     for (dj, dj_prime) in &key.dj {
-        w.point(dj);
-        w.point(dj_prime);
+        w.point(dj).point(dj_prime);
     }
     w.finish()
 }
@@ -102,12 +86,9 @@ pub(crate) fn decode_user_key<B: Backend>(bytes: &[u8]) -> Result<UserKey<B>> {
 
 pub(crate) fn encode_ciphertext<B: Backend>(ct: &Ciphertext<B>) -> Vec<u8> {
     let mut w = Writer::for_scheme(Kind::Ciphertext, ID);
-    w.policy(&ct.policy);
-    w.point(&ct.c);
-    w.count(ct.rows.len());
+    w.policy(&ct.policy).point(&ct.c).count(ct.rows.len());
     for (cy, cy_prime) in &ct.rows {
-        w.point(cy);
-        w.point(cy_prime);
+        w.point(cy).point(cy_prime);
     }
     w.finish()
 }
@@ -116,10 +97,7 @@ pub(crate) fn decode_ciphertext<B: Backend>(bytes: &[u8]) -> Result<Ciphertext<B
     let mut r = Reader::for_scheme(bytes, Kind::Ciphertext, ID)?;
     let policy = r.policy()?;
     let c = r.point("C")?;
-    let n = r.count("ciphertext rows", policy.leaf_count(), G1_BYTES + G2_BYTES)?;
-    if n != policy.leaf_count() {
-        return Err(DecodeError::Inconsistent("row count does not match the policy").into());
-    }
+    let n = r.rows(&policy, G1_BYTES + G2_BYTES)?;
     let mut rows = Vec::with_capacity(n);
     for _ in 0..n {
         rows.push((r.point("C_y")?, r.point("C'_y")?));

@@ -57,19 +57,15 @@ impl Backend for Blst {
         (!bool::from(gt.is_identity()) && again == bytes).then_some(gt)
     }
 
+    /// Canonical bytes of a target-group element (576 bytes, big-endian Fp12
+    /// coefficients). Used only as KDF input, never decoded.
     fn gt_kdf_bytes(gt: &Gt) -> Vec<u8> {
-        gt_bytes(gt).to_vec()
+        let f: blst::blst_fp12 = Fp12::from(*gt).into();
+        f.to_bendian().to_vec()
     }
 
     fn vartime_msm_g1(points: &[G1Affine], scalars: &[Scalar]) -> G1Projective {
         let projective: Vec<G1Projective> = points.iter().map(G1Projective::from).collect();
         G1Projective::multi_exp(&projective, scalars)
     }
-}
-
-/// Canonical bytes of a target-group element (576 bytes, big-endian Fp12 coefficients).
-/// Used only as KDF input, never decoded.
-pub(crate) fn gt_bytes(gt: &Gt) -> [u8; 576] {
-    let f: blst::blst_fp12 = Fp12::from(*gt).into();
-    f.to_bendian()
 }

@@ -84,7 +84,7 @@ pub(crate) trait Backend: Sized + 'static {
 ///
 /// Both backends sample identically (the reduction is generic), which is what makes the
 /// differential tests possible; the 512-bit reduction has statistical bias < 2^-250.
-pub(crate) fn random_scalar<F: PrimeField>(rng: &mut impl CryptoRngCore) -> F {
+pub(crate) fn random_scalar<F: PrimeField>(rng: &mut (impl CryptoRngCore + ?Sized)) -> F {
     let mut wide = [0u8; 64];
     rng.fill_bytes(&mut wide);
     let two_128 = F::from_u128(1u128 << 127).double();
@@ -99,31 +99,13 @@ pub(crate) fn random_scalar<F: PrimeField>(rng: &mut impl CryptoRngCore) -> F {
 }
 
 /// A uniformly random non-zero scalar.
-pub(crate) fn random_nonzero_scalar<F: PrimeField>(rng: &mut impl CryptoRngCore) -> F {
+pub(crate) fn random_nonzero_scalar<F: PrimeField>(rng: &mut (impl CryptoRngCore + ?Sized)) -> F {
     loop {
         let s: F = random_scalar(rng);
         if !bool::from(s.is_zero()) {
             return s;
         }
     }
-}
-
-/// Appends the compressed encoding of a G1/G2 point.
-pub(crate) fn put_point<A: GroupEncoding>(out: &mut Vec<u8>, p: &A) {
-    out.extend_from_slice(p.to_bytes().as_ref());
-}
-
-/// Decodes a compressed point, with on-curve and subgroup checks; the identity is
-/// rejected (no honest key or ciphertext contains it except with probability ~2^-255,
-/// and accepting it would let a forger zero out terms).
-pub(crate) fn decode_point<A: PrimeCurveAffine + GroupEncoding>(bytes: &[u8]) -> Option<A> {
-    let mut repr = A::Repr::default();
-    if repr.as_ref().len() != bytes.len() {
-        return None;
-    }
-    repr.as_mut().copy_from_slice(bytes);
-    let p: Option<A> = A::from_bytes(&repr).into();
-    p.filter(|p| !bool::from(p.is_identity()))
 }
 
 /// Converts a batch of projective points to affine with one shared inversion.

@@ -16,13 +16,15 @@ use crate::curve::{
 };
 use crate::error::{Error, Result};
 use crate::hash::{HashCache, fame_index};
+use crate::lsss::Lsss;
 use crate::policy::{AttributeSet, Policy};
 use crate::secret::SecretScalar;
-use crate::share::{reconstruct, share_matrix};
 use ff::Field;
 use group::{Curve, Group};
 use rand_core::CryptoRngCore;
 
+/// Cloning starts with an empty hash cache.
+#[derive(Clone)]
 pub(crate) struct PublicKey<B: Backend> {
     pub(crate) h_a: [B::G2Affine; 2],
     pub(crate) t: [B::Gt; 2],
@@ -44,6 +46,7 @@ pub(crate) struct UserKey<B: Backend> {
     pub(crate) sk_prime: [B::G1Affine; 3],
 }
 
+#[derive(Clone)]
 pub(crate) struct Ciphertext<B: Backend> {
     pub(crate) policy: Policy,
     pub(crate) ct0: [B::G2Affine; 3],
@@ -61,14 +64,9 @@ pub(crate) fn sorted_labels(attrs: &AttributeSet) -> Vec<String> {
 impl<B: Backend> Drop for UserKey<B> {
     /// Best-effort wipe of the key's secret components (see `secret`).
     fn drop(&mut self) {
-        let zero = <B::G1Affine as group::prime::PrimeCurveAffine>::identity();
-        for triple in self
-            .sk
-            .iter_mut()
-            .chain(core::iter::once(&mut self.sk_prime))
-        {
-            *triple = [zero; 3];
-        }
+        let zero = [<B::G1Affine as group::prime::PrimeCurveAffine>::identity(); 3];
+        self.sk.fill(zero);
+        self.sk_prime = zero;
         crate::secret::fence();
     }
 }
@@ -80,41 +78,16 @@ impl<B: Backend> Drop for MasterKey<B> {
     }
 }
 
-impl<B: Backend> Clone for PublicKey<B> {
-    /// Clones the parameters; the clone starts with an empty hash cache.
-    fn clone(&self) -> Self {
-        Self {
-            h_a: self.h_a,
-            t: self.t,
-            cache: HashCache::default(),
-        }
-    }
-}
-
-impl<B: Backend> Clone for Ciphertext<B> {
-    fn clone(&self) -> Self {
-        Self {
-            policy: self.policy.clone(),
-            ct0: self.ct0,
-            rows: self.rows.clone(),
-        }
-    }
-}
-
-pub(crate) fn setup<B: Backend>(rng: &mut impl CryptoRngCore) -> (PublicKey<B>, MasterKey<B>) {
-    let a: [SecretScalar<B::Scalar>; 2] = [
-        SecretScalar(random_nonzero_scalar(rng)),
-        SecretScalar(random_nonzero_scalar(rng)),
-    ];
-    let b: [SecretScalar<B::Scalar>; 2] = [
-        SecretScalar(random_nonzero_scalar(rng)),
-        SecretScalar(random_nonzero_scalar(rng)),
-    ];
-    let d: [SecretScalar<B::Scalar>; 3] = [
-        SecretScalar(random_scalar(rng)),
-        SecretScalar(random_scalar(rng)),
-        SecretScalar(random_scalar(rng)),
-    ];
+pub(crate) fn setup<B: Backend>(
+    rng: &mut (impl CryptoRngCore + ?Sized),
+) -> (PublicKey<B>, MasterKey<B>) {
+    // `from_fn` calls the closure in index order: a1, a2, b1, b2, d1, d2, d3 from the RNG.
+    let a: [SecretScalar<B::Scalar>; 2] =
+        core::array::from_fn(|_| SecretScalar(random_nonzero_scalar(rng)));
+    let b: [SecretScalar<B::Scalar>; 2] =
+        core::array::from_fn(|_| SecretScalar(random_nonzero_scalar(rng)));
+    let d: [SecretScalar<B::Scalar>; 3] =
+        core::array::from_fn(|_| SecretScalar(random_scalar(rng)));
     let g = B::G1::generator();
     let h = B::G2::generator();
     let gt = B::gt_generator();
@@ -126,11 +99,7 @@ pub(crate) fn setup<B: Backend>(rng: &mut impl CryptoRngCore) -> (PublicKey<B>, 
     let msk = MasterKey {
         a,
         b,
-        g_d: [
-            (g * *d[0]).to_affine(),
-            (g * *d[1]).to_affine(),
-            (g * *d[2]).to_affine(),
-        ],
+        g_d: d.each_ref().map(|d| (g * **d).to_affine()),
     };
     (pk, msk)
 }
@@ -139,7 +108,7 @@ pub(crate) fn keygen<B: Backend>(
     pk: &PublicKey<B>,
     msk: &MasterKey<B>,
     attrs: &AttributeSet,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<UserKey<B>> {
     let g = B::G1::generator();
     let h = B::G2::generator();
@@ -221,9 +190,9 @@ pub(crate) fn keygen<B: Backend>(
 pub(crate) fn encapsulate<B: Backend>(
     pk: &PublicKey<B>,
     policy: &Policy,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<(B::Gt, Ciphertext<B>)> {
-    let m = share_matrix::<B::Scalar>(policy);
+    let m = Lsss::<B::Scalar>::from_policy(policy);
     let s1 = SecretScalar(random_scalar::<B::Scalar>(rng));
     let s2 = SecretScalar(random_scalar::<B::Scalar>(rng));
     let h = B::G2::generator();
@@ -250,7 +219,7 @@ pub(crate) fn encapsulate<B: Backend>(
                 coeffs.clear();
                 bases.push(attr[fame_index(l, t + 1)]);
                 coeffs.push(B::Scalar::ONE);
-                for (j, x) in &row.entries {
+                for (j, x) in &row.coeffs {
                     if let Some(col) = columns.get(*j) {
                         bases.push(col[fame_index(l, t + 1)]);
                         coeffs.push(*x);
@@ -275,9 +244,8 @@ pub(crate) fn encapsulate<B: Backend>(
 }
 
 pub(crate) fn decapsulate<B: Backend>(key: &UserKey<B>, ct: &Ciphertext<B>) -> Result<B::Gt> {
-    let coefficients =
-        reconstruct::<B::Scalar>(&ct.policy, &key.attrs).ok_or(Error::PolicyNotSatisfied)?;
-    let m = share_matrix::<B::Scalar>(&ct.policy);
+    let m = Lsss::<B::Scalar>::from_policy(&ct.policy);
+    let coefficients = m.reconstruct(&key.attrs).ok_or(Error::PolicyNotSatisfied)?;
     let mut gammas = Vec::with_capacity(coefficients.len());
     let mut ct_rows: [Vec<B::G1Affine>; 3] = Default::default();
     let mut key_rows: [Vec<B::G1Affine>; 3] = Default::default();

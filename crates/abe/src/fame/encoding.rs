@@ -16,31 +16,24 @@ use crate::codec::{Kind, Reader, Writer};
 use crate::curve::{Backend, G1_BYTES};
 use crate::error::{DecodeError, Result};
 use crate::hash::HashCache;
-use crate::secret::SecretScalar;
-use crate::share::{attribute_strings, parse_attributes};
+use crate::share::{parse_attributes, write_attributes};
 
 const ID: SchemeId = SchemeId::Fame;
 
 pub(crate) fn encode_pk<B: Backend>(pk: &PublicKey<B>) -> Vec<u8> {
     let mut w = Writer::for_scheme(Kind::PublicKey, ID);
-    w.point(&pk.h_a[0]);
-    w.point(&pk.h_a[1]);
-    let mut gt = Vec::with_capacity(2 * B::GT_BYTES);
-    B::gt_encode(&pk.t[0], &mut gt);
-    B::gt_encode(&pk.t[1], &mut gt);
-    w.raw(&gt);
+    w.points(&pk.h_a).gt::<B>(&pk.t[0]).gt::<B>(&pk.t[1]);
     w.finish()
 }
 
 pub(crate) fn decode_pk<B: Backend>(bytes: &[u8]) -> Result<PublicKey<B>> {
     let mut r = Reader::for_scheme(bytes, Kind::PublicKey, ID)?;
     let h_a = [r.point("H1")?, r.point("H2")?];
-    let t1 = B::gt_decode(r.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint("T1"))?;
-    let t2 = B::gt_decode(r.take(B::GT_BYTES)?).ok_or(DecodeError::InvalidPoint("T2"))?;
+    let t = [r.gt::<B>("T1")?, r.gt::<B>("T2")?];
     r.finish()?;
     Ok(PublicKey {
         h_a,
-        t: [t1, t2],
+        t,
         cache: HashCache::default(),
     })
 }
@@ -50,23 +43,14 @@ pub(crate) fn encode_msk<B: Backend>(msk: &MasterKey<B>) -> Vec<u8> {
     for s in msk.a.iter().chain(&msk.b) {
         w.scalar(&**s);
     }
-    for p in &msk.g_d {
-        w.point(p);
-    }
+    w.points(&msk.g_d);
     w.finish()
 }
 
 pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
     let mut r = Reader::for_scheme(bytes, Kind::MasterKey, ID)?;
-    let mut nonzero = |what| -> Result<SecretScalar<B::Scalar>, DecodeError> {
-        let s: B::Scalar = r.scalar(what)?;
-        if bool::from(ff::Field::is_zero(&s)) {
-            return Err(DecodeError::InvalidScalar(what));
-        }
-        Ok(SecretScalar(s))
-    };
-    let a = [nonzero("a1")?, nonzero("a2")?];
-    let b = [nonzero("b1")?, nonzero("b2")?];
+    let a = [r.nonzero_scalar("a1")?, r.nonzero_scalar("a2")?];
+    let b = [r.nonzero_scalar("b1")?, r.nonzero_scalar("b2")?];
     let g_d = [r.point("g^d1")?, r.point("g^d2")?, r.point("g^d3")?];
     r.finish()?;
     Ok(MasterKey { a, b, g_d })
@@ -74,19 +58,9 @@ pub(crate) fn decode_msk<B: Backend>(bytes: &[u8]) -> Result<MasterKey<B>> {
 
 pub(crate) fn encode_user_key<B: Backend>(key: &UserKey<B>) -> Vec<u8> {
     let mut w = Writer::for_scheme(Kind::UserKey, ID);
-    let attrs = attribute_strings(&key.attrs);
-    w.count(attrs.len());
-    for a in &attrs {
-        w.bytes(a.as_bytes());
-    }
-    for p in &key.sk0 {
-        w.point(p);
-    }
-    for triple in key.sk.iter().chain(core::iter::once(&key.sk_prime)) {
-        for p in triple {
-            w.point(p);
-        }
-    }
+    write_attributes(&mut w, &key.attrs);
+    w.points(&key.sk0);
+    w.points(key.sk.iter().chain([&key.sk_prime]).flatten());
     w.finish()
 }
 
@@ -115,16 +89,8 @@ pub(crate) fn decode_user_key<B: Backend>(bytes: &[u8]) -> Result<UserKey<B>> {
 
 pub(crate) fn encode_ciphertext<B: Backend>(ct: &Ciphertext<B>) -> Vec<u8> {
     let mut w = Writer::for_scheme(Kind::Ciphertext, ID);
-    w.policy(&ct.policy);
-    for p in &ct.ct0 {
-        w.point(p);
-    }
-    w.count(ct.rows.len());
-    for row in &ct.rows {
-        for p in row {
-            w.point(p);
-        }
-    }
+    w.policy(&ct.policy).points(&ct.ct0).count(ct.rows.len());
+    w.points(ct.rows.iter().flatten());
     w.finish()
 }
 
@@ -132,10 +98,7 @@ pub(crate) fn decode_ciphertext<B: Backend>(bytes: &[u8]) -> Result<Ciphertext<B
     let mut r = Reader::for_scheme(bytes, Kind::Ciphertext, ID)?;
     let policy = r.policy()?;
     let ct0 = [r.point("ct0")?, r.point("ct0")?, r.point("ct0")?];
-    let n = r.count("ciphertext rows", policy.leaf_count(), 3 * G1_BYTES)?;
-    if n != policy.leaf_count() {
-        return Err(DecodeError::Inconsistent("row count does not match the policy").into());
-    }
+    let n = r.rows(&policy, 3 * G1_BYTES)?;
     let mut rows = Vec::with_capacity(n);
     for _ in 0..n {
         rows.push([r.point("ct_i")?, r.point("ct_i")?, r.point("ct_i")?]);

@@ -84,15 +84,7 @@ impl AttributeSet {
     /// Syntax errors (offsets relative to `item`), exceeded limits, or a numeric attribute
     /// already present with another value.
     pub fn insert(&mut self, item: &str) -> Result<bool, PolicyError> {
-        if item.len() > self.limits.max_text_len {
-            return Err(PolicyError::new(
-                PolicyErrorKind::TooLong {
-                    len: item.len(),
-                    max: self.limits.max_text_len,
-                },
-                self.limits.max_text_len,
-            ));
-        }
+        self.limits.check_text_len(item)?;
         let mut scanner = Scanner::new(item);
         scanner.skip_ws();
         let start = scanner.pos();
@@ -101,8 +93,7 @@ impl AttributeSet {
         scanner.skip_ws();
         if attribute.value().is_none() && scanner.eat(b'=') {
             scanner.skip_ws();
-            let value = u32::try_from(scanner.number(u64::from(u32::MAX))?)
-                .map_err(|_| PolicyError::new(PolicyErrorKind::InvalidNumber, start))?;
+            let value: u32 = scanner.number()?;
             scanner.skip_ws();
             if !scanner.at_end() {
                 return Err(scanner.unexpected("end of item"));

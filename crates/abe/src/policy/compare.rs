@@ -91,37 +91,32 @@ pub(crate) enum BitFormula {
     Any(Vec<BitFormula>),
 }
 
-/// The chain description shared by `>=` and `<`: which label value the leaves test, where
-/// the chain starts, and whether bit `i` combines with AND.
+/// The chain description shared by `>=` and `<`: which label value the leaves test (1 for
+/// `>=`, 0 for `<`), which is also the bit value of `k` where the chain combines with AND,
+/// and where the chain starts.
 struct Chain {
     leaf_value: bool,
     k: u32,
     low: u32,
-    and_when_one: bool,
 }
 
 impl Chain {
     fn new(normal: Normal) -> Option<Self> {
-        match normal {
-            Normal::AtLeast(k) => Some(Self {
-                leaf_value: true,
-                k,
-                low: k.trailing_zeros(),
-                and_when_one: true,
-            }),
-            Normal::Below(k) => Some(Self {
-                leaf_value: false,
-                k,
-                low: k.trailing_zeros(),
-                and_when_one: false,
-            }),
-            Normal::Exactly => None,
-        }
+        let (k, leaf_value) = match normal {
+            Normal::AtLeast(k) => (k, true),
+            Normal::Below(k) => (k, false),
+            Normal::Exactly => return None,
+        };
+        Some(Self {
+            leaf_value,
+            k,
+            low: k.trailing_zeros(),
+        })
     }
 
     /// Whether bit `i` (above `low`) is combined with the rest of the chain by AND.
     fn is_and(&self, i: u32) -> bool {
-        ((self.k >> i) & 1 == 1) == self.and_when_one
+        ((self.k >> i) & 1 == 1) == self.leaf_value
     }
 }
 
@@ -140,17 +135,18 @@ pub(crate) fn expand(name: &str, op: CmpOp, value: u32) -> Option<BitFormula> {
     let mut formula = BitFormula::Bit(bit_label(name, chain.low, chain.leaf_value));
     for i in chain.low + 1..NUMERIC_BITS {
         let leaf = BitFormula::Bit(bit_label(name, i, chain.leaf_value));
-        formula = match (chain.is_and(i), formula) {
-            (true, BitFormula::All(mut children)) => {
+        let and = chain.is_and(i);
+        let gate = if and {
+            BitFormula::All
+        } else {
+            BitFormula::Any
+        };
+        formula = match (and, formula) {
+            (true, BitFormula::All(mut children)) | (false, BitFormula::Any(mut children)) => {
                 children.insert(0, leaf);
-                BitFormula::All(children)
+                gate(children)
             }
-            (false, BitFormula::Any(mut children)) => {
-                children.insert(0, leaf);
-                BitFormula::Any(children)
-            }
-            (true, other) => BitFormula::All(vec![leaf, other]),
-            (false, other) => BitFormula::Any(vec![leaf, other]),
+            (_, other) => gate(vec![leaf, other]),
         };
     }
     Some(formula)

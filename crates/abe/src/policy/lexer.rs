@@ -34,13 +34,10 @@ pub(crate) fn is_reserved(word: &str) -> bool {
 
 /// Whether `name` is a syntactically valid, non-reserved attribute name.
 pub(crate) fn is_valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    match bytes.split_first() {
-        Some((&first, rest)) => {
-            is_name_start(first) && rest.iter().all(|&b| is_name_char(b)) && !is_reserved(name)
-        }
-        None => false,
-    }
+    let valid_chars = name.as_bytes().split_first().is_some_and(|(&first, rest)| {
+        is_name_start(first) && rest.iter().all(|&b| is_name_char(b))
+    });
+    valid_chars && !is_reserved(name)
 }
 
 /// Whether a value must be double-quoted in policy text.
@@ -150,10 +147,11 @@ impl<'a> Scanner<'a> {
         self.peek_word().is_some_and(|w| w.eq_ignore_ascii_case(kw))
     }
 
-    /// Consumes a decimal number `<= max`. The number must not be glued to a following name
-    /// character, so `3abc` and `2of` are rejected rather than split.
-    pub(crate) fn number(&mut self, max: u64) -> Result<u64, PolicyError> {
+    /// Consumes a decimal number that fits in `T`. The number must not be glued to a
+    /// following name character, so `3abc` and `2of` are rejected rather than split.
+    pub(crate) fn number<T: TryFrom<u64>>(&mut self) -> Result<T, PolicyError> {
         let start = self.pos;
+        let invalid = || PolicyError::new(PolicyErrorKind::InvalidNumber, start);
         if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
             return Err(self.unexpected("a decimal number"));
         }
@@ -162,14 +160,14 @@ impl<'a> Scanner<'a> {
             value = value
                 .checked_mul(10)
                 .and_then(|v| v.checked_add(u64::from(b - b'0')))
-                .filter(|&v| v <= max)
-                .ok_or(PolicyError::new(PolicyErrorKind::InvalidNumber, start))?;
+                .filter(|&v| T::try_from(v).is_ok())
+                .ok_or_else(invalid)?;
             self.pos += 1;
         }
         if self.peek().is_some_and(is_name_char) {
-            return Err(PolicyError::new(PolicyErrorKind::InvalidNumber, start));
+            return Err(invalid());
         }
-        Ok(value)
+        T::try_from(value).map_err(|_| invalid())
     }
 
     /// Consumes an attribute value right after the `:`: either a run of value characters or a

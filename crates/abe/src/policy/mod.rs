@@ -110,6 +110,18 @@ impl Limits {
     pub(crate) fn depth(&self) -> usize {
         self.max_depth.min(Self::MAX_DEPTH)
     }
+
+    /// Refuses a text longer than [`Limits::max_text_len`] (offset: the limit).
+    pub(crate) fn check_text_len(&self, text: &str) -> Result<(), PolicyError> {
+        if text.len() > self.max_text_len {
+            let kind = PolicyErrorKind::TooLong {
+                len: text.len(),
+                max: self.max_text_len,
+            };
+            return Err(PolicyError::new(kind, self.max_text_len));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Limits {
@@ -180,16 +192,7 @@ impl Policy {
     /// # Errors
     /// As for parsing.
     pub fn attribute(text: &str) -> Result<Self, PolicyError> {
-        let limits = Limits::default();
-        if text.len() > limits.max_text_len {
-            return Err(PolicyError::new(
-                PolicyErrorKind::TooLong {
-                    len: text.len(),
-                    max: limits.max_text_len,
-                },
-                limits.max_text_len,
-            ));
-        }
+        Limits::default().check_text_len(text)?;
         Self::from_node(Node::Attribute(Attribute::parse(text)?))
     }
 
@@ -235,13 +238,12 @@ impl Policy {
 
     fn gate(children: Vec<Policy>, make: fn(Vec<Node>) -> Node) -> Result<Self, PolicyError> {
         let mut roots: Vec<Node> = children.into_iter().map(Policy::into_root).collect();
-        match roots.len() {
-            0 => Err(PolicyError::new(PolicyErrorKind::EmptyPolicy, 0)),
-            1 => match roots.pop() {
-                Some(only) => Self::from_node(only),
-                None => Err(PolicyError::new(PolicyErrorKind::EmptyPolicy, 0)),
-            },
-            _ => Self::from_node(make(roots)),
+        if roots.len() > 1 {
+            return Self::from_node(make(roots));
+        }
+        match roots.pop() {
+            Some(only) => Self::from_node(only),
+            None => Err(PolicyError::new(PolicyErrorKind::EmptyPolicy, 0)),
         }
     }
 

@@ -8,19 +8,13 @@ use super::compare;
 use super::error::{PolicyError, PolicyErrorKind};
 use super::lexer::{self, Scanner};
 use super::node::{CmpOp, Node, parse_attribute};
-use super::validate::{check_attribute, check_bit_label_len, check_threshold, duplicate_child};
+use super::validate::{
+    add_leaves, check_attribute, check_bit_label_len, check_threshold, duplicate_child,
+};
 
 /// Parses `text`, returning the tree and its leaf count.
 pub(crate) fn parse(text: &str, limits: &Limits) -> Result<(Node, usize), PolicyError> {
-    if text.len() > limits.max_text_len {
-        return Err(PolicyError::new(
-            PolicyErrorKind::TooLong {
-                len: text.len(),
-                max: limits.max_text_len,
-            },
-            limits.max_text_len,
-        ));
-    }
+    limits.check_text_len(text)?;
     let mut parser = Parser {
         scanner: Scanner::new(text),
         limits,
@@ -50,76 +44,51 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// `or := and ("or" and)*`.
     fn policy(&mut self) -> Result<Parsed, PolicyError> {
-        self.or()
+        self.chain("or", Self::and, Node::Or)
     }
 
-    fn or(&mut self) -> Result<Parsed, PolicyError> {
-        self.scanner.skip_ws();
-        let start = self.scanner.pos();
-        let first = self.and()?;
-        let mut rest = Vec::new();
-        loop {
-            self.scanner.skip_ws();
-            if !self.scanner.at_keyword("or") {
-                break;
-            }
-            self.scanner.word();
-            rest.push(self.and()?);
-        }
-        self.gate(first, rest, Node::Or, start)
-    }
-
+    /// `and := atom ("and" atom)*`.
     fn and(&mut self) -> Result<Parsed, PolicyError> {
+        self.chain("and", Self::atom, Node::And)
+    }
+
+    /// `operand (keyword operand)*`: the operand alone if there is one, otherwise one
+    /// n-ary gate over all of them.
+    fn chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Parsed, PolicyError>,
+        make: fn(Vec<Node>) -> Node,
+    ) -> Result<Parsed, PolicyError> {
         self.scanner.skip_ws();
         let start = self.scanner.pos();
-        let first = self.atom()?;
-        let mut rest = Vec::new();
+        let mut items = vec![operand(self)?];
         loop {
             self.scanner.skip_ws();
-            if !self.scanner.at_keyword("and") {
+            if !self.scanner.at_keyword(keyword) {
                 break;
             }
             self.scanner.word();
-            rest.push(self.atom()?);
+            items.push(operand(self)?);
         }
-        self.gate(first, rest, Node::And, start)
-    }
-
-    /// `first` alone if `rest` is empty, otherwise one n-ary gate over all of them.
-    fn gate(
-        &self,
-        first: Parsed,
-        rest: Vec<Parsed>,
-        make: fn(Vec<Node>) -> Node,
-        start: usize,
-    ) -> Result<Parsed, PolicyError> {
-        if rest.is_empty() {
-            return Ok(first);
+        if items.len() == 1
+            && let Some(only) = items.pop()
+        {
+            return Ok(only);
         }
-        let (children, depth) = self.collect(first, rest, start)?;
+        let (children, depth) = self.collect(items, start)?;
         Ok((make(children), depth))
     }
 
     /// Children of a gate and the gate's depth, rejecting it if too deep.
-    fn collect(
-        &self,
-        first: Parsed,
-        rest: Vec<Parsed>,
-        start: usize,
-    ) -> Result<(Vec<Node>, usize), PolicyError> {
-        let mut depth = first.1;
-        let mut children = Vec::with_capacity(rest.len() + 1);
-        children.push(first.0);
-        for (child, child_depth) in rest {
-            depth = depth.max(child_depth);
-            children.push(child);
-        }
-        let depth = depth + 1;
+    fn collect(&self, items: Vec<Parsed>, start: usize) -> Result<(Vec<Node>, usize), PolicyError> {
+        let depth = 1 + items.iter().map(|&(_, depth)| depth).max().unwrap_or(0);
         if depth > self.limits.depth() {
             return Err(self.too_deep(start));
         }
-        Ok((children, depth))
+        Ok((items.into_iter().map(|(child, _)| child).collect(), depth))
     }
 
     fn too_deep(&self, offset: usize) -> PolicyError {
@@ -173,8 +142,7 @@ impl Parser<'_> {
 
     fn threshold(&mut self) -> Result<Parsed, PolicyError> {
         let start = self.scanner.pos();
-        let k = usize::try_from(self.scanner.number(u64::MAX)?)
-            .map_err(|_| PolicyError::new(PolicyErrorKind::InvalidNumber, start))?;
+        let k: usize = self.scanner.number()?;
         self.scanner.skip_ws();
         if !self.scanner.at_keyword("of") {
             return Err(self.scanner.unexpected("'of'"));
@@ -184,14 +152,13 @@ impl Parser<'_> {
         self.open()?;
         // Where each alternative starts, to point at a repeated one.
         let mut starts = vec![self.scanner.pos()];
-        let first = self.policy()?;
-        let mut rest = Vec::new();
+        let mut items = vec![self.policy()?];
         loop {
             self.scanner.skip_ws();
             if self.scanner.eat(b',') {
                 self.scanner.skip_ws();
                 starts.push(self.scanner.pos());
-                rest.push(self.policy()?);
+                items.push(self.policy()?);
             } else if self.scanner.eat(b')') {
                 break;
             } else {
@@ -199,8 +166,8 @@ impl Parser<'_> {
             }
         }
         self.nesting -= 1;
-        check_threshold(k, rest.len() + 1).map_err(|kind| PolicyError::new(kind, start))?;
-        let (children, depth) = self.collect(first, rest, start)?;
+        check_threshold(k, items.len()).map_err(|kind| PolicyError::new(kind, start))?;
+        let (children, depth) = self.collect(items, start)?;
         if let Some(index) = duplicate_child(&children) {
             let offset = starts.get(index).copied().unwrap_or(start);
             return Err(PolicyError::new(
@@ -220,8 +187,7 @@ impl Parser<'_> {
             self.scanner.skip_ws();
             if let Some(op) = self.comparison_op()? {
                 self.scanner.skip_ws();
-                let value = u32::try_from(self.scanner.number(u64::from(u32::MAX))?)
-                    .map_err(|_| PolicyError::new(PolicyErrorKind::InvalidNumber, start))?;
+                let value: u32 = self.scanner.number()?;
                 let name = attribute.name();
                 check_bit_label_len(name, self.limits).map_err(at_start)?;
                 compare::check(op, value).map_err(|kind| PolicyError::new(kind, start))?;
@@ -229,7 +195,7 @@ impl Parser<'_> {
                     PolicyErrorKind::UnsatisfiableComparison,
                     start,
                 ))?;
-                self.add_leaves(cost, start)?;
+                add_leaves(&mut self.leaves, cost, self.limits).map_err(at_start)?;
                 let node = Node::Compare {
                     name: name.to_owned(),
                     op,
@@ -239,26 +205,19 @@ impl Parser<'_> {
             }
         }
         check_attribute(&attribute, self.limits).map_err(at_start)?;
-        self.add_leaves(1, start)?;
+        add_leaves(&mut self.leaves, 1, self.limits).map_err(at_start)?;
         Ok((Node::Attribute(attribute), 0))
     }
 
     fn comparison_op(&mut self) -> Result<Option<CmpOp>, PolicyError> {
         let op = match self.scanner.peek() {
-            Some(b'<') => {
+            Some(first @ (b'<' | b'>')) => {
                 self.scanner.bump();
-                if self.scanner.eat(b'=') {
-                    CmpOp::Le
-                } else {
-                    CmpOp::Lt
-                }
-            }
-            Some(b'>') => {
-                self.scanner.bump();
-                if self.scanner.eat(b'=') {
-                    CmpOp::Ge
-                } else {
-                    CmpOp::Gt
+                match (first, self.scanner.eat(b'=')) {
+                    (b'<', false) => CmpOp::Lt,
+                    (b'<', true) => CmpOp::Le,
+                    (_, false) => CmpOp::Gt,
+                    (_, true) => CmpOp::Ge,
                 }
             }
             Some(b'=') => {
@@ -278,18 +237,5 @@ impl Parser<'_> {
             _ => return Ok(None),
         };
         Ok(Some(op))
-    }
-
-    fn add_leaves(&mut self, cost: usize, offset: usize) -> Result<(), PolicyError> {
-        self.leaves = self.leaves.saturating_add(cost);
-        if self.leaves > self.limits.max_leaves {
-            return Err(PolicyError::new(
-                PolicyErrorKind::TooManyLeaves {
-                    max: self.limits.max_leaves,
-                },
-                offset,
-            ));
-        }
-        Ok(())
     }
 }

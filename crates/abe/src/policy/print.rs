@@ -23,12 +23,7 @@ pub(crate) fn write_node(out: &mut dyn Write, node: &Node) -> fmt::Result {
         // Threshold alternatives are whole policies separated by commas: no parentheses.
         Node::Threshold { k, children } => {
             write!(out, "{k} of (")?;
-            for (i, child) in children.iter().enumerate() {
-                if i > 0 {
-                    out.write_str(", ")?;
-                }
-                write_node(out, child)?;
-            }
+            write_chain(out, children, ", ", |_| false)?;
             out.write_char(')')
         }
     }

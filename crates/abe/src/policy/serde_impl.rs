@@ -20,7 +20,7 @@
 //! `["role:doctor", "level=5"]`, and deserialises through [`AttributeSet::parse`].
 
 use serde::de::Error as _;
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::node::{Attribute, CmpOp, Node};
@@ -46,11 +46,7 @@ struct SerThreshold<'a> {
 
 impl Serialize for SerChildren<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for child in self.0 {
-            seq.serialize_element(&SerNode(child))?;
-        }
-        seq.end()
+        serializer.collect_seq(self.0.iter().map(SerNode))
     }
 }
 

@@ -61,25 +61,20 @@ fn walk(
         .iter()
         .try_for_each(|child| walk(child, gates_above + 1, limits, leaves))?;
     // After the children: they are validated, so the recursion of `canonical` is bounded.
-    if let Node::Threshold { children, .. } = node {
-        check_distinct(children).map_err(err)?;
+    if let Node::Threshold { children, .. } = node
+        && let Some(index) = duplicate_child(children)
+    {
+        return Err(err(PolicyErrorKind::DuplicateAlternative { index }));
     }
     Ok(())
 }
 
-/// Refuses a threshold gate with two equivalent alternatives: `2 of (a, a, b)` would be
-/// satisfied by `a` alone, since the LSSS gives each copy its own share.
+/// The index of the first child equivalent to an earlier one. A threshold gate with two
+/// equivalent alternatives is refused: `2 of (a, a, b)` would be satisfied by `a` alone,
+/// since the LSSS gives each copy its own share.
 ///
 /// Children are compared in a canonical form (see [`Canonical`]). Duplicates under `and` and
 /// `or` are harmless (`a and a` needs `a`, `a or a` is `a`), so they stay allowed.
-pub(crate) fn check_distinct(children: &[Node]) -> Result<(), PolicyErrorKind> {
-    match duplicate_child(children) {
-        Some(index) => Err(PolicyErrorKind::DuplicateAlternative { index }),
-        None => Ok(()),
-    }
-}
-
-/// The index of the first child equivalent to an earlier one.
 pub(crate) fn duplicate_child(children: &[Node]) -> Option<usize> {
     let mut seen = BTreeSet::new();
     children
@@ -179,7 +174,12 @@ pub(crate) fn check_bit_label_len(name: &str, limits: &Limits) -> Result<(), Pol
     Ok(())
 }
 
-fn add_leaves(leaves: &mut usize, cost: usize, limits: &Limits) -> Result<(), PolicyError> {
+/// Adds `cost` leaves to the count, refusing more than [`Limits::max_leaves`] (offset 0).
+pub(crate) fn add_leaves(
+    leaves: &mut usize,
+    cost: usize,
+    limits: &Limits,
+) -> Result<(), PolicyError> {
     *leaves = leaves.saturating_add(cost);
     if *leaves > limits.max_leaves {
         return Err(err(PolicyErrorKind::TooManyLeaves {
