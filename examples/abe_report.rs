@@ -26,7 +26,10 @@ use rabe::schemes::ac17;
 use rabe::utils::policy::pest::PolicyLanguage;
 use rand_core::OsRng;
 use std::hint::black_box;
-use std::time::Instant;
+use support::{median, time_ms};
+
+#[path = "support/mod.rs"]
+mod support;
 
 struct Row {
     op: &'static str,
@@ -34,22 +37,6 @@ struct Row {
     medseal_ms: f64,
     rabe_ms: f64,
     floor_ms: Option<f64>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        (v[m - 1] + v[m]) / 2.0
-    } else {
-        v[m]
-    }
-}
-
-fn time_ms(f: &mut dyn FnMut()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// Runs the closures interleaved for `rounds` rounds and returns their medians.
@@ -60,7 +47,7 @@ fn interleaved(rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     let mut samples = vec![Vec::with_capacity(rounds); fs.len()];
     for _ in 0..rounds {
         for (f, s) in fs.iter_mut().zip(samples.iter_mut()) {
-            s.push(time_ms(*f));
+            s.push(time_ms(&mut **f));
         }
     }
     samples.into_iter().map(median).collect()
@@ -101,6 +88,8 @@ fn main() {
     let (pk, msk) = Fame::setup(&mut OsRng);
     let (rabe_pk, rabe_msk) = ac17::setup();
     let mut floor = floor_pairing();
+    // The ciphertext size at n = 50 (the last n), without the policy text.
+    let mut ct_bytes = 0;
 
     for n in [10usize, 50] {
         let names: Vec<String> = (0..n).map(|i| format!("attr:a{i}")).collect();
@@ -108,100 +97,82 @@ fn main() {
         let attrs = AttributeSet::parse(&names).unwrap();
         let policy: Policy = names.join(" and ").parse().unwrap();
         let rabe_pol = rabe_policy(&names);
-        eprintln!("n = {n}: keygen ...");
+        let mut rabe_keygen = || {
+            black_box(ac17::cp_keygen(&rabe_msk, &name_refs).unwrap());
+        };
+        let mut rabe_encrypt = || {
+            black_box(
+                ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy).unwrap(),
+            );
+        };
+        // Medians of medseal, rabe and (for decrypt) the floor, in that order.
+        let mut measure = |op, rounds, fs: &mut [&mut dyn FnMut()]| {
+            let m = interleaved(rounds, fs);
+            let (medseal_ms, rabe_ms, floor_ms) = (m[0], m[1], m.get(2).copied());
+            rows.push(Row {
+                op,
+                n,
+                medseal_ms,
+                rabe_ms,
+                floor_ms,
+            });
+        };
 
-        let m = interleaved(
+        eprintln!("n = {n}: keygen ...");
+        measure(
+            "keygen",
             rounds,
             &mut [
                 &mut || {
                     black_box(Fame::keygen(&pk, &msk, &attrs, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(ac17::cp_keygen(&rabe_msk, &name_refs).unwrap());
-                },
+                &mut rabe_keygen,
             ],
         );
-        rows.push(Row {
-            op: "keygen",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
-
-        let m = interleaved(
+        measure(
+            "keygen_cold",
             rounds.min(11),
             &mut [
                 &mut || {
                     let cold = pk.clone();
                     black_box(Fame::keygen(&cold, &msk, &attrs, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(ac17::cp_keygen(&rabe_msk, &name_refs).unwrap());
-                },
+                &mut rabe_keygen,
             ],
         );
-        rows.push(Row {
-            op: "keygen_cold",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
 
         eprintln!("n = {n}: encrypt ...");
-        let m = interleaved(
+        measure(
+            "encrypt",
             rounds,
             &mut [
                 &mut || {
                     black_box(Fame::encapsulate(&pk, &policy, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(
-                        ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy)
-                            .unwrap(),
-                    );
-                },
+                &mut rabe_encrypt,
             ],
         );
-        rows.push(Row {
-            op: "encrypt",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
-
-        let m = interleaved(
+        measure(
+            "encrypt_cold",
             rounds.min(11),
             &mut [
                 &mut || {
                     let cold = pk.clone();
                     black_box(Fame::encapsulate(&cold, &policy, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(
-                        ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy)
-                            .unwrap(),
-                    );
-                },
+                &mut rabe_encrypt,
             ],
         );
-        rows.push(Row {
-            op: "encrypt_cold",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
 
         eprintln!("n = {n}: decrypt ...");
         let key = Fame::keygen(&pk, &msk, &attrs, &mut OsRng).unwrap();
         let (_, ct) = Fame::encapsulate(&pk, &policy, &mut OsRng).unwrap();
+        ct_bytes = medseal_abe::Encoding::to_bytes(&ct).len() - policy.to_string().len();
         let rabe_key = ac17::cp_keygen(&rabe_msk, &name_refs).unwrap();
         let rabe_ct =
             ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy).unwrap();
-        let m = interleaved(
+        measure(
+            "decrypt",
             rounds,
             &mut [
                 &mut || {
@@ -213,13 +184,6 @@ fn main() {
                 &mut floor,
             ],
         );
-        rows.push(Row {
-            op: "decrypt",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: Some(m[2]),
-        });
     }
 
     println!(
@@ -246,16 +210,6 @@ fn main() {
             over
         );
     }
-    let ct_bytes = {
-        let policy: Policy = (0..50)
-            .map(|i| format!("attr:a{i}"))
-            .collect::<Vec<_>>()
-            .join(" and ")
-            .parse()
-            .unwrap();
-        let (_, ct) = Fame::encapsulate(&pk, &policy, &mut OsRng).unwrap();
-        medseal_abe::Encoding::to_bytes(&ct).len() - policy.to_string().len()
-    };
     println!(
         "ciphertext at n = 50: {ct_bytes} bytes + policy text ({:.1} bytes per attribute)",
         ct_bytes as f64 / 50.0

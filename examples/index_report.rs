@@ -37,19 +37,13 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::hint::black_box;
 use std::time::Instant;
+use support::{median, median_ms};
+
+#[path = "support/mod.rs"]
+mod support;
 
 const KEYWORDS_PER_RECORD: u64 = 5;
 const BATCH: u64 = 1_000_000;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        (v[m - 1] + v[m]) / 2.0
-    } else {
-        v[m]
-    }
-}
 
 fn record(i: u64) -> RecordRef {
     let mut b = [0u8; 32];
@@ -250,20 +244,9 @@ struct AbksRow {
 
 fn run_abks(w: &Workload, samples: usize) -> AbksRow {
     let mut rng = ChaCha20Rng::seed_from_u64(42);
-    let time = |f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64() * 1e3
-    };
-    let setup_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::setup(&mut ChaCha20Rng::seed_from_u64(1)));
-                })
-            })
-            .collect(),
-    );
+    let setup_ms = median_ms(samples, || {
+        black_box(Abks::setup(&mut ChaCha20Rng::seed_from_u64(1)));
+    });
     let (pk, msk) = Abks::setup(&mut rng);
     let attrs = AttributeSet::parse([
         "role:doctor",
@@ -273,48 +256,24 @@ fn run_abks(w: &Workload, samples: usize) -> AbksRow {
         "level:3",
     ])
     .unwrap();
-    let keygen_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::keygen(&msk, &attrs, &mut rng));
-                })
-            })
-            .collect(),
-    );
+    let keygen_ms = median_ms(samples, || {
+        black_box(Abks::keygen(&msk, &attrs, &mut rng));
+    });
     let key = Abks::keygen(&msk, &attrs, &mut rng);
     let policy: Policy = "role:doctor".parse().unwrap();
     let kw = &w.keywords[0];
-    let index_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::index(&pk, &policy, kw, &mut rng).unwrap());
-                })
-            })
-            .collect(),
-    );
-    let trapdoor_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::trapdoor(&pk, &key, kw, &mut rng).unwrap());
-                })
-            })
-            .collect(),
-    );
+    let index_ms = median_ms(samples, || {
+        black_box(Abks::index(&pk, &policy, kw, &mut rng).unwrap());
+    });
+    let trapdoor_ms = median_ms(samples, || {
+        black_box(Abks::trapdoor(&pk, &key, kw, &mut rng).unwrap());
+    });
     let entry = Abks::index(&pk, &policy, kw, &mut rng).unwrap();
     let trapdoor = Abks::trapdoor(&pk, &key, kw, &mut rng).unwrap();
     assert!(Abks::test(&entry, &trapdoor));
-    let test_ms = median(
-        (0..samples * 3)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::test(black_box(&entry), &trapdoor));
-                })
-            })
-            .collect(),
-    );
+    let test_ms = median_ms(samples * 3, || {
+        black_box(Abks::test(black_box(&entry), &trapdoor));
+    });
     // A parallel scan over a sample of records (one Zipf keyword each).
     let scan_sample = samples * 8;
     let mut index = AbksIndex::new();
@@ -322,24 +281,12 @@ fn run_abks(w: &Workload, samples: usize) -> AbksRow {
         let k = &w.keywords[w.zipf.sample(&mut rng)];
         index.push(record(i), Abks::index(&pk, &policy, k, &mut rng).unwrap());
     }
-    let scan = median(
-        (0..3)
-            .map(|_| {
-                time(&mut || {
-                    black_box(index.search(&trapdoor));
-                })
-            })
-            .collect(),
-    );
-    let scan_sequential = median(
-        (0..3)
-            .map(|_| {
-                time(&mut || {
-                    black_box(index.search_sequential(&trapdoor));
-                })
-            })
-            .collect(),
-    );
+    let scan = median_ms(3, || {
+        black_box(index.search(&trapdoor));
+    });
+    let scan_sequential = median_ms(3, || {
+        black_box(index.search_sequential(&trapdoor));
+    });
     AbksRow {
         setup_ms,
         keygen_ms,
