@@ -31,11 +31,16 @@ use support::{median, time_ms};
 #[path = "support/mod.rs"]
 mod support;
 
+/// One row of the table, and one object of the `--json` array.
+#[derive(serde::Serialize)]
 struct Row {
     op: &'static str,
     n: usize,
     medseal_ms: f64,
     rabe_ms: f64,
+    /// rabe / medseal.
+    ratio: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     floor_ms: Option<f64>,
 }
 
@@ -114,6 +119,7 @@ fn main() {
                 n,
                 medseal_ms,
                 rabe_ms,
+                ratio: rabe_ms / medseal_ms,
                 floor_ms,
             });
         };
@@ -201,13 +207,7 @@ fn main() {
         };
         println!(
             "{:<13} {:>4} {:>12.3} {:>12.3} {:>9.1}x {:>12} {:>12}",
-            r.op,
-            r.n,
-            r.medseal_ms,
-            r.rabe_ms,
-            r.rabe_ms / r.medseal_ms,
-            floor,
-            over
+            r.op, r.n, r.medseal_ms, r.rabe_ms, r.ratio, floor, over
         );
     }
     println!(
@@ -215,19 +215,7 @@ fn main() {
         ct_bytes as f64 / 50.0
     );
     if json {
-        let items: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                let mut o = serde_json::json!({
-                    "op": r.op, "n": r.n, "medseal_ms": r.medseal_ms, "rabe_ms": r.rabe_ms,
-                    "ratio": r.rabe_ms / r.medseal_ms,
-                });
-                if let Some(f) = r.floor_ms {
-                    o["floor_ms"] = serde_json::json!(f);
-                }
-                o
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(items));
+        // Through `Value`, whose object keys are sorted.
+        println!("{}", serde_json::to_value(&rows).unwrap());
     }
 }
