@@ -3,7 +3,7 @@
 //! throughput (seal and open) for 1 MiB and 64 MiB payloads.
 //!
 //! `cargo bench --bench abe` (all), or e.g. `cargo bench --bench abe -- fame/decrypt`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use medseal_abe::{AttributeSet, Bsw07, Fame, Policy, Scheme, envelope};

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench storage` (set MEDSEAL_BENCH_DIR to put the stores on
 //! another file system than the default temp dir).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::cell::RefCell;
 use std::hint::black_box;

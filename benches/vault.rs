@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench vault` (MEDSEAL_BENCH_DIR selects the file system; default: the
 //! temp dir).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::hint::black_box;
 use std::path::PathBuf;

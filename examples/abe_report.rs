@@ -14,7 +14,6 @@
 //! rows clear it first, i.e. they include hashing every attribute to the curve.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::print_stdout,
     clippy::print_stderr,
     missing_docs
@@ -72,12 +71,12 @@ fn floor_pairing() -> impl FnMut() {
     }
 }
 
+/// `"a0" and ("a1" and (... "an"))`.
 fn rabe_policy(attrs: &[String]) -> String {
-    let mut text = format!("\"{}\"", attrs[attrs.len() - 1]);
-    for a in attrs[..attrs.len() - 1].iter().rev() {
-        text = format!("\"{a}\" and ({text})");
-    }
-    text
+    let quoted = attrs.iter().rev().map(|a| format!("\"{a}\""));
+    quoted
+        .reduce(|inner, a| format!("{a} and ({inner})"))
+        .unwrap()
 }
 
 fn main() {

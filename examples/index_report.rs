@@ -19,14 +19,7 @@
 //!   linearly (the scan is exactly linear: one pairing product per entry).
 //!
 //! With `--json` the last line is a JSON object (see `crates/index/BENCHMARKS.md`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::print_stderr,
-    clippy::cast_precision_loss,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use medseal_abe::{AttributeSet, Policy};
 use medseal_index::abks::{Abks, AbksIndex};
