@@ -6,7 +6,7 @@
 //! searched keyword is the one whose posting list is closest to 100 entries.
 //!
 //! `cargo bench --bench index` (all), or e.g. `cargo bench --bench index -- sse/search`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use medseal_abe::{AttributeSet, Policy};

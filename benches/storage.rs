@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench storage` (set MEDSEAL_BENCH_DIR to put the stores on
 //! another file system than the default temp dir).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use medseal::storage::{
-    BlockingRuntime, Bytes, ContentStore, ImportFormat, LocalStore, PutOptions, cid_of_bytes,
+    BlockingRuntime, Bytes, Cid, ContentStore, ImportFormat, LocalStore, PutOptions, cid_of_bytes,
     write_stream_to,
 };
+use tempfile::TempDir;
 
 const MIB: usize = 1 << 20;
 
@@ -37,32 +38,28 @@ fn bench_root() -> PathBuf {
     std::env::var_os("MEDSEAL_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
 
-/// A fresh directory, deleted on drop (outside the timed section, since
-/// the benches return it from the routine).
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
+/// A fresh directory, deleted on drop (outside the timed section, since the benches
+/// return it from the routine).
+fn scratch_dir() -> TempDir {
+    let root = bench_root();
+    std::fs::create_dir_all(&root).unwrap();
+    tempfile::Builder::new()
+        .prefix("medseal-storage-bench-")
+        .tempdir_in(root)
+        .unwrap()
 }
 
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn open_store(runtime: &BlockingRuntime, dir: &Path) -> LocalStore {
+    runtime.block_on(LocalStore::open(dir)).unwrap().unwrap()
 }
 
-fn scratch_dir() -> ScratchDir {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let path = bench_root().join(format!(
-        "medseal-storage-bench-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&path).unwrap();
-    ScratchDir(path)
+/// A store in a fresh directory, holding `input`.
+fn store_holding(runtime: &BlockingRuntime, input: &Bytes) -> (TempDir, LocalStore, Cid) {
+    let dir = scratch_dir();
+    let store = open_store(runtime, dir.path());
+    let put = store.put(input.clone(), PutOptions::new());
+    let cid = runtime.block_on(put).unwrap().unwrap();
+    (dir, store, cid)
 }
 
 fn cid_throughput(c: &mut Criterion) {
@@ -90,10 +87,7 @@ fn local_store_1mib(c: &mut Criterion) {
     // inodes freed by one run slow the creations of the next (see
     // `local_store_256mib`).
     let put_dir = scratch_dir();
-    let put_store = runtime
-        .block_on(LocalStore::open(put_dir.path()))
-        .unwrap()
-        .unwrap();
+    let put_store = open_store(&runtime, put_dir.path());
     group.bench_function("put", |b| {
         b.iter_batched(
             || {
@@ -115,15 +109,7 @@ fn local_store_1mib(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
-    let dir = scratch_dir();
-    let store = runtime
-        .block_on(LocalStore::open(dir.path()))
-        .unwrap()
-        .unwrap();
-    let cid = runtime
-        .block_on(store.put(input.clone(), PutOptions::new()))
-        .unwrap()
-        .unwrap();
+    let (_dir, store, cid) = store_holding(&runtime, &input);
     group.bench_function("get", |b| {
         b.iter(|| runtime.block_on(store.get(&cid)).unwrap().unwrap());
     });
@@ -157,9 +143,9 @@ fn release_data(dir: &Path) {
 /// is done, when the caller clears `kept`.
 fn time_in_fresh_dirs<S>(
     iters: u64,
-    kept: &RefCell<Vec<ScratchDir>>,
-    mut setup: impl FnMut(&ScratchDir) -> S,
-    mut timed: impl FnMut(&ScratchDir, S),
+    kept: &RefCell<Vec<TempDir>>,
+    mut setup: impl FnMut(&TempDir) -> S,
+    mut timed: impl FnMut(&TempDir, S),
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
@@ -223,12 +209,7 @@ fn local_store_256mib(c: &mut Criterion) {
             time_in_fresh_dirs(
                 iters,
                 &kept,
-                |dir| {
-                    runtime
-                        .block_on(LocalStore::open(dir.path()))
-                        .unwrap()
-                        .unwrap()
-                },
+                |dir| open_store(&runtime, dir.path()),
                 |_, store| {
                     runtime
                         .block_on(store.put(input.clone(), PutOptions::new()))
@@ -239,15 +220,7 @@ fn local_store_256mib(c: &mut Criterion) {
         });
     });
     kept.borrow_mut().clear();
-    let dir = scratch_dir();
-    let store = runtime
-        .block_on(LocalStore::open(dir.path()))
-        .unwrap()
-        .unwrap();
-    let cid = runtime
-        .block_on(store.put(input.clone(), PutOptions::new()))
-        .unwrap()
-        .unwrap();
+    let (_dir, store, cid) = store_holding(&runtime, &input);
     group.bench_function("get_stream", |b| {
         b.iter(|| {
             let total = runtime

@@ -14,7 +14,6 @@
 //! rows clear it first, i.e. they include hashing every attribute to the curve.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::print_stdout,
     clippy::print_stderr,
     missing_docs
@@ -26,30 +25,22 @@ use rabe::schemes::ac17;
 use rabe::utils::policy::pest::PolicyLanguage;
 use rand_core::OsRng;
 use std::hint::black_box;
-use std::time::Instant;
+use support::{median, time_ms};
 
+#[path = "support/mod.rs"]
+mod support;
+
+/// One row of the table, and one object of the `--json` array.
+#[derive(serde::Serialize)]
 struct Row {
     op: &'static str,
     n: usize,
     medseal_ms: f64,
     rabe_ms: f64,
+    /// rabe / medseal.
+    ratio: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     floor_ms: Option<f64>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        (v[m - 1] + v[m]) / 2.0
-    } else {
-        v[m]
-    }
-}
-
-fn time_ms(f: &mut dyn FnMut()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// Runs the closures interleaved for `rounds` rounds and returns their medians.
@@ -60,7 +51,7 @@ fn interleaved(rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     let mut samples = vec![Vec::with_capacity(rounds); fs.len()];
     for _ in 0..rounds {
         for (f, s) in fs.iter_mut().zip(samples.iter_mut()) {
-            s.push(time_ms(*f));
+            s.push(time_ms(&mut **f));
         }
     }
     samples.into_iter().map(median).collect()
@@ -80,12 +71,12 @@ fn floor_pairing() -> impl FnMut() {
     }
 }
 
+/// `"a0" and ("a1" and (... "an"))`.
 fn rabe_policy(attrs: &[String]) -> String {
-    let mut text = format!("\"{}\"", attrs[attrs.len() - 1]);
-    for a in attrs[..attrs.len() - 1].iter().rev() {
-        text = format!("\"{a}\" and ({text})");
-    }
-    text
+    let quoted = attrs.iter().rev().map(|a| format!("\"{a}\""));
+    quoted
+        .reduce(|inner, a| format!("{a} and ({inner})"))
+        .unwrap()
 }
 
 fn main() {
@@ -101,6 +92,8 @@ fn main() {
     let (pk, msk) = Fame::setup(&mut OsRng);
     let (rabe_pk, rabe_msk) = ac17::setup();
     let mut floor = floor_pairing();
+    // The ciphertext size at n = 50 (the last n), without the policy text.
+    let mut ct_bytes = 0;
 
     for n in [10usize, 50] {
         let names: Vec<String> = (0..n).map(|i| format!("attr:a{i}")).collect();
@@ -108,100 +101,83 @@ fn main() {
         let attrs = AttributeSet::parse(&names).unwrap();
         let policy: Policy = names.join(" and ").parse().unwrap();
         let rabe_pol = rabe_policy(&names);
-        eprintln!("n = {n}: keygen ...");
+        let mut rabe_keygen = || {
+            black_box(ac17::cp_keygen(&rabe_msk, &name_refs).unwrap());
+        };
+        let mut rabe_encrypt = || {
+            black_box(
+                ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy).unwrap(),
+            );
+        };
+        // Medians of medseal, rabe and (for decrypt) the floor, in that order.
+        let mut measure = |op, rounds, fs: &mut [&mut dyn FnMut()]| {
+            let m = interleaved(rounds, fs);
+            let (medseal_ms, rabe_ms, floor_ms) = (m[0], m[1], m.get(2).copied());
+            rows.push(Row {
+                op,
+                n,
+                medseal_ms,
+                rabe_ms,
+                ratio: rabe_ms / medseal_ms,
+                floor_ms,
+            });
+        };
 
-        let m = interleaved(
+        eprintln!("n = {n}: keygen ...");
+        measure(
+            "keygen",
             rounds,
             &mut [
                 &mut || {
                     black_box(Fame::keygen(&pk, &msk, &attrs, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(ac17::cp_keygen(&rabe_msk, &name_refs).unwrap());
-                },
+                &mut rabe_keygen,
             ],
         );
-        rows.push(Row {
-            op: "keygen",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
-
-        let m = interleaved(
+        measure(
+            "keygen_cold",
             rounds.min(11),
             &mut [
                 &mut || {
                     let cold = pk.clone();
                     black_box(Fame::keygen(&cold, &msk, &attrs, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(ac17::cp_keygen(&rabe_msk, &name_refs).unwrap());
-                },
+                &mut rabe_keygen,
             ],
         );
-        rows.push(Row {
-            op: "keygen_cold",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
 
         eprintln!("n = {n}: encrypt ...");
-        let m = interleaved(
+        measure(
+            "encrypt",
             rounds,
             &mut [
                 &mut || {
                     black_box(Fame::encapsulate(&pk, &policy, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(
-                        ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy)
-                            .unwrap(),
-                    );
-                },
+                &mut rabe_encrypt,
             ],
         );
-        rows.push(Row {
-            op: "encrypt",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
-
-        let m = interleaved(
+        measure(
+            "encrypt_cold",
             rounds.min(11),
             &mut [
                 &mut || {
                     let cold = pk.clone();
                     black_box(Fame::encapsulate(&cold, &policy, &mut OsRng).unwrap());
                 },
-                &mut || {
-                    black_box(
-                        ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy)
-                            .unwrap(),
-                    );
-                },
+                &mut rabe_encrypt,
             ],
         );
-        rows.push(Row {
-            op: "encrypt_cold",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: None,
-        });
 
         eprintln!("n = {n}: decrypt ...");
         let key = Fame::keygen(&pk, &msk, &attrs, &mut OsRng).unwrap();
         let (_, ct) = Fame::encapsulate(&pk, &policy, &mut OsRng).unwrap();
+        ct_bytes = medseal_abe::Encoding::to_bytes(&ct).len() - policy.to_string().len();
         let rabe_key = ac17::cp_keygen(&rabe_msk, &name_refs).unwrap();
         let rabe_ct =
             ac17::cp_encrypt(&rabe_pk, &rabe_pol, b"x", PolicyLanguage::HumanPolicy).unwrap();
-        let m = interleaved(
+        measure(
+            "decrypt",
             rounds,
             &mut [
                 &mut || {
@@ -213,13 +189,6 @@ fn main() {
                 &mut floor,
             ],
         );
-        rows.push(Row {
-            op: "decrypt",
-            n,
-            medseal_ms: m[0],
-            rabe_ms: m[1],
-            floor_ms: Some(m[2]),
-        });
     }
 
     println!(
@@ -237,43 +206,15 @@ fn main() {
         };
         println!(
             "{:<13} {:>4} {:>12.3} {:>12.3} {:>9.1}x {:>12} {:>12}",
-            r.op,
-            r.n,
-            r.medseal_ms,
-            r.rabe_ms,
-            r.rabe_ms / r.medseal_ms,
-            floor,
-            over
+            r.op, r.n, r.medseal_ms, r.rabe_ms, r.ratio, floor, over
         );
     }
-    let ct_bytes = {
-        let policy: Policy = (0..50)
-            .map(|i| format!("attr:a{i}"))
-            .collect::<Vec<_>>()
-            .join(" and ")
-            .parse()
-            .unwrap();
-        let (_, ct) = Fame::encapsulate(&pk, &policy, &mut OsRng).unwrap();
-        medseal_abe::Encoding::to_bytes(&ct).len() - policy.to_string().len()
-    };
     println!(
         "ciphertext at n = 50: {ct_bytes} bytes + policy text ({:.1} bytes per attribute)",
         ct_bytes as f64 / 50.0
     );
     if json {
-        let items: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                let mut o = serde_json::json!({
-                    "op": r.op, "n": r.n, "medseal_ms": r.medseal_ms, "rabe_ms": r.rabe_ms,
-                    "ratio": r.rabe_ms / r.medseal_ms,
-                });
-                if let Some(f) = r.floor_ms {
-                    o["floor_ms"] = serde_json::json!(f);
-                }
-                o
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(items));
+        // Through `Value`, whose object keys are sorted.
+        println!("{}", serde_json::to_value(&rows).unwrap());
     }
 }

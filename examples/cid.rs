@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::process::ExitCode;
 
-use medseal::storage::{ImportFormat, cid_of_reader};
+use medseal::storage::{Cid, ImportFormat, cid_of_reader};
 
 const USAGE: &str = "usage: cid FILE [--cid-version 0|1]";
 
@@ -46,25 +46,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let file = match File::open(&path) {
-        Ok(file) => file,
-        Err(error) => {
-            eprintln!("cid: cannot open {path}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
-        eprintln!("cid: {path} is a directory (only files are supported)");
-        return ExitCode::FAILURE;
-    }
-    match cid_of_reader(file, format) {
+    match cid_of_file(&path, format) {
         Ok(cid) => {
             println!("{cid}");
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("cid: reading {path} failed: {error}");
+        Err(message) => {
+            eprintln!("cid: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn cid_of_file(path: &str, format: ImportFormat) -> Result<Cid, String> {
+    let file = File::open(path).map_err(|error| format!("cannot open {path}: {error}"))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(format!("{path} is a directory (only files are supported)"));
+    }
+    cid_of_reader(file, format).map_err(|error| format!("reading {path} failed: {error}"))
 }

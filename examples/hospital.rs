@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use medseal::storage::{Cid, LocalStore};
 use medseal::{
-    Attachment, AuditEvent, Authority, Config, Error, Keyword, Member, NewRecord, RecordId, Vault,
+    Attachment, AuditEvent, Authority, Config, Error, Keyword, Member, NewRecord, PutReceipt,
+    RecordId, Vault,
 };
 use rand_core::OsRng;
 
@@ -107,6 +108,33 @@ fn denied<T>(result: &Result<T, Error>) -> bool {
     matches!(result, Err(Error::AccessDenied { .. }))
 }
 
+/// Stores a record with its keywords and attachments `(name, content type, bytes)`, and
+/// says so.
+async fn store(
+    vault: &Vault,
+    owner: &Member,
+    title: &str,
+    policy: &str,
+    keywords: &[&str],
+    attachments: &[(&str, &str, &[u8])],
+) -> Result<PutReceipt, Failure> {
+    let mut record = NewRecord::new(title, policy.parse()?);
+    for keyword in keywords {
+        record = record.keyword(kw(keyword)?);
+    }
+    for (name, content_type, data) in attachments {
+        record = record.attach(Attachment::bytes(*name, *content_type, data.to_vec()));
+    }
+    let receipt = vault.put(owner, record).await?;
+    println!(
+        "    record {} under `{policy}`: manifest {}, {} attachment(s)",
+        receipt.record,
+        receipt.manifest_cid,
+        receipt.attachments.len()
+    );
+    Ok(receipt)
+}
+
 async fn read_all(vault: &Vault, who: &Member, record: RecordId) -> Result<Vec<Vec<u8>>, Error> {
     let opened = vault.get(who, record).await?;
     let mut out = Vec::new();
@@ -165,73 +193,38 @@ async fn main() -> Result<(), Failure> {
     step("2. Dr. Ada stores three records (attachments are encrypted as they stream in).");
     let ecg_pdf = report_pdf("0042", "paroxysmal atrial fibrillation");
     let ecg_png = ecg_image(900_000);
-    let ecg = vault
-        .put(
-            &ada,
-            NewRecord::new(
-                "ECG report, patient 0042",
-                "role:doctor and dept:cardiology".parse()?,
-            )
-            .keywords([kw("icd10:I48.0")?, kw("term:atrial fibrillation")?])
-            .attach(Attachment::bytes(
-                "report.pdf",
-                "application/pdf",
-                ecg_pdf.clone(),
-            ))
-            .attach(Attachment::bytes(
-                "ecg-strip.png",
-                "image/png",
-                ecg_png.clone(),
-            )),
-        )
-        .await?;
+    let ecg = store(
+        &vault,
+        &ada,
+        "ECG report, patient 0042",
+        "role:doctor and dept:cardiology",
+        &["icd10:I48.0", "term:atrial fibrillation"],
+        &[
+            ("report.pdf", "application/pdf", &ecg_pdf),
+            ("ecg-strip.png", "image/png", &ecg_png),
+        ],
+    )
+    .await?;
     let vitals_pdf = report_pdf("0042", "BP 150/95, HR 112 irregular");
-    let vitals = vault
-        .put(
-            &ada,
-            NewRecord::new(
-                "Ward vitals, patient 0042",
-                "(role:doctor or role:nurse) and dept:cardiology".parse()?,
-            )
-            .keyword(kw("icd10:I10")?)
-            .attach(Attachment::bytes(
-                "vitals.pdf",
-                "application/pdf",
-                vitals_pdf.clone(),
-            )),
-        )
-        .await?;
+    let vitals = store(
+        &vault,
+        &ada,
+        "Ward vitals, patient 0042",
+        "(role:doctor or role:nurse) and dept:cardiology",
+        &["icd10:I10"],
+        &[("vitals.pdf", "application/pdf", &vitals_pdf)],
+    )
+    .await?;
     let cohort_pdf = report_pdf("cohort", "AF with hypertension, n=118 (de-identified)");
-    let cohort = vault
-        .put(
-            &ada,
-            NewRecord::new(
-                "AF cohort extract (de-identified)",
-                "role:researcher or (role:doctor and dept:cardiology)".parse()?,
-            )
-            .keywords([kw("icd10:I48.0")?, kw("icd10:I10")?])
-            .attach(Attachment::bytes(
-                "cohort.pdf",
-                "application/pdf",
-                cohort_pdf.clone(),
-            )),
-        )
-        .await?;
-    for (receipt, policy) in [
-        (&ecg, "role:doctor and dept:cardiology"),
-        (&vitals, "(role:doctor or role:nurse) and dept:cardiology"),
-        (
-            &cohort,
-            "role:researcher or (role:doctor and dept:cardiology)",
-        ),
-    ] {
-        println!(
-            "    record {} under `{policy}`: manifest {}, {} attachment(s)",
-            receipt.record,
-            receipt.manifest_cid,
-            receipt.attachments.len()
-        );
-    }
+    let cohort = store(
+        &vault,
+        &ada,
+        "AF cohort extract (de-identified)",
+        "role:researcher or (role:doctor and dept:cardiology)",
+        &["icd10:I48.0", "icd10:I10"],
+        &[("cohort.pdf", "application/pdf", &cohort_pdf)],
+    )
+    .await?;
     let own = read_all(&vault, &ada, ecg.record).await?;
     story.check(
         own == [ecg_pdf.clone(), ecg_png.clone()],

@@ -19,14 +19,7 @@
 //!   linearly (the scan is exactly linear: one pairing product per entry).
 //!
 //! With `--json` the last line is a JSON object (see `crates/index/BENCHMARKS.md`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::print_stderr,
-    clippy::cast_precision_loss,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use medseal_abe::{AttributeSet, Policy};
 use medseal_index::abks::{Abks, AbksIndex};
@@ -37,19 +30,13 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::hint::black_box;
 use std::time::Instant;
+use support::{median, median_ms, time_ms};
+
+#[path = "support/mod.rs"]
+mod support;
 
 const KEYWORDS_PER_RECORD: u64 = 5;
 const BATCH: u64 = 1_000_000;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        (v[m - 1] + v[m]) / 2.0
-    } else {
-        v[m]
-    }
-}
 
 fn record(i: u64) -> RecordRef {
     let mut b = [0u8; 32];
@@ -111,12 +98,10 @@ fn run_size(w: &Workload, n: u64, rounds: usize) -> (SizeRow, IndexHost, OwnerPa
     rng.fill_bytes(&mut [0u8; 32]);
     // The build is repeated on small sizes (same workload, fresh owner) and timed per
     // batch; the median batch rate is reported.
-    let build_rounds = if n <= 100_000 {
-        7
-    } else if n <= 1_000_000 {
-        3
-    } else {
-        1
+    let build_rounds = match n {
+        ..=100_000 => 7,
+        100_001..=1_000_000 => 3,
+        _ => 1,
     };
     let mut rates = Vec::new();
     let mut built = None;
@@ -201,25 +186,22 @@ fn run_size(w: &Workload, n: u64, rounds: usize) -> (SizeRow, IndexHost, OwnerPa
         for ((kw, c), kk) in near.iter().zip(&keys) {
             let scale = 100.0 / *c as f64;
             let token = kk.token();
+            // Times in ms, pushed as µs.
             pollute(&mut out);
             out.clear();
-            let t = Instant::now();
-            black_box(host.search_into(&token, &mut out));
-            query.push(t.elapsed().as_secs_f64() * 1e6 * scale);
+            query.push(time_ms(|| host.search_into(&token, &mut out)) * 1e3 * scale);
             pollute(&mut out);
-            let t = Instant::now();
-            let kk2 = KeywordKey::derive(owner.id(), owner.key(), kw);
-            black_box(kk2.decrypt(&host.search(&kk2.token())));
-            end_to_end.push(t.elapsed().as_secs_f64() * 1e6 * scale);
+            let e2e = time_ms(|| {
+                let kk2 = KeywordKey::derive(owner.id(), owner.key(), kw);
+                kk2.decrypt(&host.search(&kk2.token()))
+            });
+            end_to_end.push(e2e * 1e3 * scale);
             pollute(&mut out);
-            let t = Instant::now();
-            black_box(kk.verify(&roots, &host.prove(&token)).unwrap());
-            verified.push(t.elapsed().as_secs_f64() * 1e6 * scale);
+            let proved = time_ms(|| kk.verify(&roots, &host.prove(&token)).unwrap());
+            verified.push(proved * 1e3 * scale);
             pollute(&mut out);
             out.clear();
-            let t = Instant::now();
-            black_box(host.search_into(&absent, &mut out));
-            empty.push(t.elapsed().as_secs_f64() * 1e6);
+            empty.push(time_ms(|| host.search_into(&absent, &mut out)) * 1e3);
         }
     }
     let row = SizeRow {
@@ -250,20 +232,7 @@ struct AbksRow {
 
 fn run_abks(w: &Workload, samples: usize) -> AbksRow {
     let mut rng = ChaCha20Rng::seed_from_u64(42);
-    let time = |f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64() * 1e3
-    };
-    let setup_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::setup(&mut ChaCha20Rng::seed_from_u64(1)));
-                })
-            })
-            .collect(),
-    );
+    let setup_ms = median_ms(samples, || Abks::setup(&mut ChaCha20Rng::seed_from_u64(1)));
     let (pk, msk) = Abks::setup(&mut rng);
     let attrs = AttributeSet::parse([
         "role:doctor",
@@ -273,48 +242,16 @@ fn run_abks(w: &Workload, samples: usize) -> AbksRow {
         "level:3",
     ])
     .unwrap();
-    let keygen_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::keygen(&msk, &attrs, &mut rng));
-                })
-            })
-            .collect(),
-    );
+    let keygen_ms = median_ms(samples, || Abks::keygen(&msk, &attrs, &mut rng));
     let key = Abks::keygen(&msk, &attrs, &mut rng);
     let policy: Policy = "role:doctor".parse().unwrap();
     let kw = &w.keywords[0];
-    let index_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::index(&pk, &policy, kw, &mut rng).unwrap());
-                })
-            })
-            .collect(),
-    );
-    let trapdoor_ms = median(
-        (0..samples)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::trapdoor(&pk, &key, kw, &mut rng).unwrap());
-                })
-            })
-            .collect(),
-    );
+    let index_ms = median_ms(samples, || Abks::index(&pk, &policy, kw, &mut rng).unwrap());
+    let trapdoor_ms = median_ms(samples, || Abks::trapdoor(&pk, &key, kw, &mut rng).unwrap());
     let entry = Abks::index(&pk, &policy, kw, &mut rng).unwrap();
     let trapdoor = Abks::trapdoor(&pk, &key, kw, &mut rng).unwrap();
     assert!(Abks::test(&entry, &trapdoor));
-    let test_ms = median(
-        (0..samples * 3)
-            .map(|_| {
-                time(&mut || {
-                    black_box(Abks::test(black_box(&entry), &trapdoor));
-                })
-            })
-            .collect(),
-    );
+    let test_ms = median_ms(samples * 3, || Abks::test(black_box(&entry), &trapdoor));
     // A parallel scan over a sample of records (one Zipf keyword each).
     let scan_sample = samples * 8;
     let mut index = AbksIndex::new();
@@ -322,24 +259,8 @@ fn run_abks(w: &Workload, samples: usize) -> AbksRow {
         let k = &w.keywords[w.zipf.sample(&mut rng)];
         index.push(record(i), Abks::index(&pk, &policy, k, &mut rng).unwrap());
     }
-    let scan = median(
-        (0..3)
-            .map(|_| {
-                time(&mut || {
-                    black_box(index.search(&trapdoor));
-                })
-            })
-            .collect(),
-    );
-    let scan_sequential = median(
-        (0..3)
-            .map(|_| {
-                time(&mut || {
-                    black_box(index.search_sequential(&trapdoor));
-                })
-            })
-            .collect(),
-    );
+    let scan = median_ms(3, || index.search(&trapdoor));
+    let scan_sequential = median_ms(3, || index.search_sequential(&trapdoor));
     AbksRow {
         setup_ms,
         keygen_ms,
