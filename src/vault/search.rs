@@ -141,21 +141,30 @@ impl Vault {
         let pid = PartitionId::from_bytes(entry.partition.0);
         let kw = KeywordKey::derive(&pid, &key, keyword);
         let answer = self.search_cache()?.host.prove(&kw.token());
-        let mut hits = Vec::new();
-        for r in kw.verify(&roots, &answer)? {
-            let record = record_of_ref(&r)?;
+        let records = kw
+            .verify(&roots, &answer)?
+            .iter()
+            .map(record_of_ref)
+            .collect::<Result<Vec<_>>>()?;
+        // Every hit must be the publisher's own record: one view call for the whole answer.
+        if let Some(record) = self
+            .ledger
+            .first_not_owned_by(entry.publisher, &records)
+            .await?
+        {
             let owner = self.record_info(record).await?.owner;
-            if owner != entry.publisher {
-                return Err(Tampering::ForeignRecord {
-                    publisher: entry.publisher,
-                    record,
-                    owner,
-                }
-                .into());
+            return Err(Tampering::ForeignRecord {
+                publisher: entry.publisher,
+                record,
+                owner,
             }
-            hits.push(SearchHit { record, owner });
+            .into());
         }
-        Ok(hits)
+        let owner = entry.publisher;
+        Ok(records
+            .into_iter()
+            .map(|record| SearchHit { record, owner })
+            .collect())
     }
 
     fn search_cache(&self) -> Result<std::sync::MutexGuard<'_, SearchCache>> {

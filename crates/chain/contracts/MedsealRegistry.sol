@@ -181,6 +181,16 @@ contract MedsealRegistry {
         return (h.owner, h.createdAt, h.updatedAt, r.commitment);
     }
 
+    /// @notice Position of the first of `records` that `owner` does not own (unknown records
+    ///         included), or `records.length` if it owns them all: one call checks a whole
+    ///         search answer.
+    function firstNotOwnedBy(address owner, uint64[] calldata records) external view returns (uint256) {
+        for (uint256 i = 0; i < records.length; ++i) {
+            if (_records[records[i]].header.owner != owner) return i;
+        }
+        return records.length;
+    }
+
     /// @notice Number of records created so far (record ids are 1..=recordCount()).
     function recordCount() external view returns (uint64) {
         return _nextRecordId - 1;

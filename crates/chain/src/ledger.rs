@@ -265,6 +265,24 @@ pub trait Ledger: Send + Sync {
         })
     }
 
+    /// The first of `records` that `owner` does not own (or that does not exist), if any: one
+    /// view call for a whole list (e.g. the hits of a search in one owner's partition).
+    async fn first_not_owned_by(
+        &self,
+        owner: Address,
+        records: &[RecordId],
+    ) -> LedgerResult<Option<RecordId>> {
+        let call = R::firstNotOwnedByCall {
+            owner,
+            records: records.iter().map(|r| r.0).collect(),
+        };
+        let position = query(self, call).await?;
+        Ok(usize::try_from(position)
+            .ok()
+            .and_then(|i| records.get(i))
+            .copied())
+    }
+
     /// Number of records created so far (ids are `1..=record_count`).
     async fn record_count(&self) -> LedgerResult<u64> {
         query(self, R::recordCountCall {}).await

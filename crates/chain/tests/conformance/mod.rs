@@ -98,6 +98,28 @@ pub async fn create_records_in_bulk(h: Harness) {
         h.bob.records_of(h.owner.sender()).await.unwrap(),
         created.records
     );
+    // Ownership of a whole list in one call: the first record not owned, if any.
+    let owner = h.owner.sender();
+    assert_eq!(
+        h.bob
+            .first_not_owned_by(owner, &created.records)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(h.bob.first_not_owned_by(owner, &[]).await.unwrap(), None);
+    let mixed = [RecordId(3), RecordId(1), RecordId(4)];
+    assert_eq!(
+        h.bob.first_not_owned_by(owner, &mixed).await.unwrap(),
+        Some(RecordId(1))
+    );
+    assert_eq!(
+        h.bob
+            .first_not_owned_by(owner, &[RecordId(2), RecordId(99)])
+            .await
+            .unwrap(),
+        Some(RecordId(99))
+    );
     // Nothing of a rejected batch is created.
     let mut bad = batch.clone();
     bad[3].0.clear();
