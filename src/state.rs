@@ -4,7 +4,7 @@
 //! partition keys), in the canonical binary codec:
 //!
 //! ```text
-//! state     = "MSOS" | 1 | u32 n | n × partition | u8 0 | u8 1 pending
+//! state     = "MSOS" | 2 | u32 n | n × partition | u64 records before | u32 m | m × pending
 //! partition = base-policy hash [32] | u8 published | bytes OwnerPartition
 //! pending   = str manifest CID | capsule-policy hash [32] | base-policy hash [32]
 //!           | u32 k | k × str keyword
@@ -12,11 +12,13 @@
 //!
 //! Per base policy the owner has indexed under: the current index partition as the index
 //! crate encodes it (`OwnerPartition::to_bytes`: epoch, key, keyword counters, next
-//! shard; no keyword text) and whether its capsule is known to be published. The vault
-//! decodes only the partition a put needs. At most one pending put: its intent is written
-//! before its first chain transaction and cleared, with the advanced partition, after the
-//! last, so a crash at any point is completed by the next owner operation (see
-//! [`crate::Vault::recover`]).
+//! shard, live shards; no keyword text) and whether its capsule is known to be published.
+//! The vault decodes only the partitions a put needs. At most one pending put (one record,
+//! or a bulk batch of records: [`crate::Vault::put_many`]): its intent, with the chain's
+//! record count before it, is written before its first chain transaction and cleared, with
+//! the advanced partitions, after the last, so a crash at any point is completed by the next
+//! owner operation (see [`crate::Vault::recover`]), which looks for the batch's records only
+//! among those created since. Version 1 (no live shards, one pending record) is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +33,9 @@ use crate::index::sse::OwnerPartition;
 use crate::manifest::policy_hash;
 
 const MAGIC: [u8; 4] = *b"MSOS";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Most records of one pending put (a bulk batch).
+pub(crate) const MAX_PENDING: usize = 1 << 12;
 /// Most partitions (distinct policies) per owner.
 const MAX_PARTITIONS: usize = 1 << 16;
 /// Largest encoded partition accepted (the index crate checks its own limits inside).
@@ -47,8 +51,12 @@ const WHAT: &str = "owner state";
 #[derive(Default)]
 pub(crate) struct OwnerState {
     partitions: Vec<PartitionEntry>,
-    /// A put whose chain transactions may not all have happened.
-    pub(crate) pending: Option<PendingPut>,
+    /// A put (one record or a bulk batch) whose chain transactions may not all have
+    /// happened; empty if none.
+    pub(crate) pending: Vec<PendingPut>,
+    /// The chain's record count before the pending put's first transaction: its records,
+    /// if created, have larger ids.
+    pub(crate) pending_after: u64,
 }
 
 /// One policy's current partition, as the index crate encodes it.
@@ -151,19 +159,14 @@ impl OwnerState {
         for p in &self.partitions {
             w.raw(&p.policy).u8(u8::from(p.published)).bytes(&p.encoded);
         }
-        match &self.pending {
-            None => {
-                w.u8(0);
-            }
-            Some(pending) => {
-                w.u8(1)
-                    .str(&pending.manifest_cid)
-                    .raw(&pending.capsule_policy)
-                    .raw(&pending.policy)
-                    .count(pending.keywords.len());
-                for k in &pending.keywords {
-                    w.str(k);
-                }
+        w.u64(self.pending_after).count(self.pending.len());
+        for pending in &self.pending {
+            w.str(&pending.manifest_cid)
+                .raw(&pending.capsule_policy)
+                .raw(&pending.policy)
+                .count(pending.keywords.len());
+            for k in &pending.keywords {
+                w.str(k);
             }
         }
         Zeroizing::new(w.finish())
@@ -189,7 +192,10 @@ impl OwnerState {
                 encoded,
             });
         }
-        let pending = if flag(&mut r)? {
+        let pending_after = r.u64()?;
+        let m = r.count("pending records", MAX_PENDING, 72)?;
+        let mut pending = Vec::with_capacity(m);
+        for _ in 0..m {
             let manifest_cid = r.str("manifest CID", MAX_CID_TEXT)?.to_owned();
             let capsule_policy = r.array()?;
             let policy = r.array()?;
@@ -198,19 +204,23 @@ impl OwnerState {
             for _ in 0..k {
                 keywords.push(r.str("keyword", MAX_KEYWORD_TEXT)?.to_owned());
             }
-            Some(PendingPut {
+            pending.push(PendingPut {
                 manifest_cid,
                 capsule_policy,
                 policy,
                 keywords,
-            })
-        } else {
-            None
-        };
+            });
+        }
+        if pending.is_empty() && pending_after != 0 {
+            return Err(DecodeError::Inconsistent(
+                "record count without a pending put",
+            ));
+        }
         r.finish()?;
         Ok(Self {
             partitions,
             pending,
+            pending_after,
         })
     }
 }
@@ -245,12 +255,21 @@ mod tests {
             partition,
             published: true,
         });
-        state.pending = Some(PendingPut {
-            manifest_cid: "bafy-manifest".into(),
-            capsule_policy: [2; 32],
-            policy: [3; 32],
-            keywords: vec!["icd10:i10".into(), "term:asthma".into()],
-        });
+        state.pending = vec![
+            PendingPut {
+                manifest_cid: "bafy-manifest".into(),
+                capsule_policy: [2; 32],
+                policy: [3; 32],
+                keywords: vec!["icd10:i10".into(), "term:asthma".into()],
+            },
+            PendingPut {
+                manifest_cid: "bafy-manifest-2".into(),
+                capsule_policy: [4; 32],
+                policy: [3; 32],
+                keywords: vec![],
+            },
+        ];
+        state.pending_after = 41;
         state
     }
 
@@ -262,7 +281,7 @@ mod tests {
             OwnerState::load(dir.path(), owner)
                 .unwrap()
                 .pending
-                .is_none()
+                .is_empty()
         );
         let state = sample();
         state.save(dir.path(), owner).unwrap();
@@ -296,6 +315,13 @@ mod tests {
         // magic, version, count, policy hash: the published flag follows.
         bad_flag[4 + 1 + 4 + 32] = 2;
         assert!(OwnerState::decode(&bad_flag).is_err());
+        // Version 1 (one pending record, partitions without live shards) is refused.
+        let mut v1 = bytes.to_vec();
+        v1[4] = 1;
+        assert!(matches!(
+            OwnerState::decode(&v1),
+            Err(DecodeError::UnsupportedVersion(1))
+        ));
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use medseal::chain::dev_keys::anvil_dev_signer;
 use medseal::chain::{
-    B256, ChainLog, CreatedRecord, EmbeddedChain, Ledger, LedgerError, LedgerResult, LogFilter,
-    TxOutcome, TxReceipt,
+    B256, ChainLog, CreatedRecord, CreatedRecords, EmbeddedChain, Ledger, LedgerError,
+    LedgerResult, LogFilter, TxOutcome, TxReceipt,
 };
 use medseal::storage::{Cid, LocalStore};
 use medseal::{
@@ -495,7 +495,7 @@ fn take(flag: &AtomicU32) -> bool {
         .is_ok()
 }
 
-// Only the required methods delegate; the two overridden operations are the ones that fail,
+// Only the required methods delegate; the overridden operations are the ones that fail,
 // every other operation is the provided one running over `inner`'s transact/call/logs.
 #[async_trait]
 impl Ledger for Flaky {
@@ -525,6 +525,13 @@ impl Ledger for Flaky {
     async fn create_record(&self, cid: &str, hash: B256) -> LedgerResult<CreatedRecord> {
         // Fail *after* the transaction: the worst case for recovery.
         let created = self.inner.create_record(cid, hash).await?;
+        if take(&self.fail_create) {
+            return Err(crashed());
+        }
+        Ok(created)
+    }
+    async fn create_records(&self, records: &[(String, B256)]) -> LedgerResult<CreatedRecords> {
+        let created = self.inner.create_records(records).await?;
         if take(&self.fail_create) {
             return Err(crashed());
         }
@@ -887,4 +894,141 @@ async fn index_shards_merge_logarithmically_and_search_stays_complete() {
         .await
         .unwrap();
     assert_eq!(one.records(), vec![ids[17]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_import_batches_chain_calls_and_survives_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    let fail_create = Arc::new(AtomicU32::new(0));
+    let fail_anchor = Arc::new(AtomicU32::new(0));
+    let open = || {
+        let (fail_create, fail_anchor) = (Arc::clone(&fail_create), Arc::clone(&fail_anchor));
+        let dir = dir.path().to_path_buf();
+        let pk = authority.public_key().clone();
+        async move {
+            let chain =
+                EmbeddedChain::open(dir.join("chain.journal"), PrivateKeySigner::random()).unwrap();
+            let store = Arc::new(LocalStore::open(dir.join("blocks")).await.unwrap());
+            let ledger = Arc::new(Flaky {
+                inner: Arc::new(chain),
+                fail_create,
+                fail_anchor,
+                fail_after_anchor: Arc::new(AtomicU32::new(0)),
+            });
+            let mut vault = Vault::with_backends(&dir, store, ledger).unwrap();
+            vault.install_authority(&pk).unwrap();
+            vault
+        }
+    };
+    let batch = |from: u32, n: u32| -> Vec<NewRecord> {
+        (from..from + n)
+            .map(|i| {
+                let policy = if i % 3 == 0 {
+                    "role:doctor or role:nurse"
+                } else {
+                    "role:doctor"
+                };
+                NewRecord::new(format!("import-{i}"), policy.parse().unwrap())
+                    .keyword(kw("icd10:I10"))
+                    .keyword(kw(&format!("term:case-{i}")))
+            })
+            .collect()
+    };
+    let vault = open().await;
+    // 230 records: batches of 100, 100 and 30, each one createRecords and per policy one
+    // shard and anchor.
+    let receipts = vault
+        .put_many(&p.cardiologist, batch(0, 230))
+        .await
+        .unwrap();
+    let ids: Vec<RecordId> = receipts.iter().map(|r| r.record).collect();
+    assert_eq!(ids, (1..=230).map(RecordId).collect::<Vec<_>>());
+    // One shard per policy per batch: records 1 and 2 share one, record 0 (the other
+    // policy) has its own.
+    assert_eq!(receipts[1].shard_cid, receipts[2].shard_cid);
+    assert_ne!(receipts[0].shard_cid, receipts[1].shard_cid);
+    let opened = vault.get(&p.cardiologist, ids[5]).await.unwrap();
+    assert_eq!(opened.name, "import-5");
+    let found = vault
+        .search(&p.cardiologist, &kw("icd10:I10"))
+        .await
+        .unwrap();
+    assert!(found.rejected.is_empty(), "{:?}", found.rejected);
+    assert_eq!(found.records(), ids);
+    assert_eq!(
+        vault
+            .search(&p.nurse, &kw("term:case-42"))
+            .await
+            .unwrap()
+            .records(),
+        vec![ids[42]]
+    );
+    let head = |vault: &Vault| {
+        let ledger = Arc::clone(vault.ledger());
+        let owner = p.cardiologist.address();
+        async move {
+            let mut batches = 0;
+            for capsule in ledger.capsules(Some(owner)).await.unwrap() {
+                batches += ledger.index_head(owner, capsule.partition).await.unwrap();
+            }
+            batches
+        }
+    };
+    // Two policies, three batches: six index batches, not 230.
+    assert_eq!(head(&vault).await, 6);
+
+    // A crash right after the chain created a batch's records: the next process finds
+    // them (no duplicates) and completes the index.
+    fail_create.store(1, Ordering::SeqCst);
+    assert!(
+        vault
+            .put_many(&p.cardiologist, batch(230, 40))
+            .await
+            .is_err()
+    );
+    drop(vault);
+    let vault = open().await;
+    assert_eq!(
+        vault.recover(&p.cardiologist).await.unwrap(),
+        Some(RecordId(270))
+    );
+    // A crash before a batch's anchor: the next put completes it first.
+    fail_anchor.store(1, Ordering::SeqCst);
+    assert!(
+        vault
+            .put_many(&p.cardiologist, batch(270, 20))
+            .await
+            .is_err()
+    );
+    drop(vault);
+    let vault = open().await;
+    let last = vault
+        .put(&p.cardiologist, batch(290, 1).pop().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(last.record, RecordId(291));
+    let all: Vec<RecordId> = vault
+        .records_of(p.cardiologist.address())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    assert_eq!(
+        all,
+        (1..=291).map(RecordId).collect::<Vec<_>>(),
+        "no duplicates"
+    );
+    let found = vault.search(&p.outsider, &kw("icd10:I10")).await.unwrap();
+    assert_eq!(found.records(), all, "every record is searchable");
+    // Invalid input anywhere stores nothing.
+    let mut bad = batch(400, 3);
+    bad.push(NewRecord::new(" ", "role:doctor".parse().unwrap()));
+    assert!(matches!(
+        vault.put_many(&p.cardiologist, bad).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert_eq!(vault.ledger().record_count().await.unwrap(), 291);
 }

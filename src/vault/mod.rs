@@ -25,7 +25,7 @@ use crate::pipe::Progress;
 use crate::storage::{Cid, ContentStore};
 
 pub use records::{
-    Attachment, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,
+    Attachment, BULK_BATCH, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,
 };
 pub use search::{RejectedPartition, SearchHit, SearchResults};
 

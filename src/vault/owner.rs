@@ -1,6 +1,8 @@
 //! The owner's private index state: partitions, their published capsules, and the
 //! completion of puts a crash interrupted.
 
+use std::collections::HashMap;
+
 use rand_core::OsRng;
 
 use super::search::record_ref;
@@ -16,7 +18,8 @@ use crate::state::{OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
 
 impl Vault {
-    /// Completes a put of `owner` that a crash interrupted (if any); returns its record.
+    /// Completes a put of `owner` that a crash interrupted (if any); returns its record (the
+    /// last record, for an interrupted [`Vault::put_many`] batch).
     /// Called by every owner operation; call it directly after a restart to finish the
     /// work early.
     ///
@@ -29,10 +32,12 @@ impl Vault {
         Ok(self
             .complete_pending(&*ledger, owner, &mut state, false)
             .await?
-            .map(|(id, _)| id))
+            .last()
+            .map(|(id, _)| *id))
     }
 
-    /// Completes the pending put of `state` (if any) and clears it. `fresh`: the intent
+    /// Completes the pending put of `state` (one record or a bulk batch, if any) and clears
+    /// it; returns each pending record's id and index shard, in order. `fresh`: the intent
     /// was just written by this process, so no chain transaction of it can have happened
     /// and the chain need not be searched for one.
     pub(super) async fn complete_pending(
@@ -41,59 +46,102 @@ impl Vault {
         owner: &Member,
         state: &mut OwnerState,
         fresh: bool,
-    ) -> Result<Option<(RecordId, Option<Cid>)>> {
-        let Some(pending) = state.pending.clone() else {
-            return Ok(None);
-        };
+    ) -> Result<Vec<(RecordId, Option<Cid>)>> {
+        if state.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pending = state.pending.clone();
         let address = owner.address();
-        // 1. The record on chain: created before a crash (found by its manifest CID), or
-        // create it now.
-        let mut found = None;
+        // 1. The records on chain: created before a crash (found by their manifest CIDs
+        // among the records created since the intent was written), or create them now,
+        // all in one transaction.
+        let mut ids: Vec<Option<RecordId>> = vec![None; pending.len()];
         if !fresh {
-            for id in ledger.records_of(address).await?.into_iter().rev() {
-                if ledger.record(id).await?.manifest_cid == pending.manifest_cid {
-                    found = Some(id);
-                    break;
+            let wanted: HashMap<&str, usize> = pending
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.manifest_cid.as_str(), i))
+                .collect();
+            let count = ledger.record_count().await?;
+            for id in (state.pending_after + 1..=count).map(RecordId) {
+                let info = ledger.record(id).await?;
+                if info.owner != address {
+                    continue;
+                }
+                if let Some(&i) = wanted.get(info.manifest_cid.as_str()) {
+                    ids[i] = Some(id);
                 }
             }
         }
-        let id = match found {
-            Some(id) => id,
-            None => {
-                ledger
-                    .create_record(&pending.manifest_cid, pending.capsule_policy.into())
-                    .await?
-                    .record
+        let missing: Vec<usize> = (0..pending.len()).filter(|&i| ids[i].is_none()).collect();
+        match missing.as_slice() {
+            [] => {}
+            [i] => {
+                let p = &pending[*i];
+                let created = ledger
+                    .create_record(&p.manifest_cid, p.capsule_policy.into())
+                    .await?;
+                ids[*i] = Some(created.record);
             }
-        };
-        // 2. The index shard, merged with the newest live shards where the logarithmic
-        // rule asks for it, then its anchor; the superseded shards are unpinned once the
-        // state is saved (until then a crash recovery rebuilds the merge from them).
-        // Building and merging are deterministic (same key, counters, keywords, record and
-        // live shards), so after a crash anywhere in here the same shard is rebuilt and
-        // matched against whatever the chain anchored; the advanced partition is committed
-        // only with the final state write below.
-        let mut shard_cid = None;
+            _ => {
+                let batch: Vec<(String, B256)> = missing
+                    .iter()
+                    .map(|&i| {
+                        (
+                            pending[i].manifest_cid.clone(),
+                            pending[i].capsule_policy.into(),
+                        )
+                    })
+                    .collect();
+                let created = ledger.create_records(&batch).await?;
+                for (&i, id) in missing.iter().zip(created.records) {
+                    ids[i] = Some(id);
+                }
+            }
+        }
+        let ids: Vec<RecordId> = ids
+            .into_iter()
+            .map(|id| {
+                id.ok_or_else(|| Error::inconsistent("owner state", "a pending record has no id"))
+            })
+            .collect::<Result<_>>()?;
+        // 2. Per partition (base policy), one index batch of all its pending records'
+        // keywords, merged with the newest live shards where the logarithmic rule asks for
+        // it, then its anchor; the superseded shards are unpinned once the state is saved
+        // (until then a crash recovery rebuilds the merge from them). Building and merging
+        // are deterministic (same key, counters, keywords, records and live shards), so
+        // after a crash anywhere in here the same shard is rebuilt and matched against
+        // whatever the chain anchored; the advanced partitions are committed only with the
+        // final state write below.
+        let mut shard_cids: Vec<Option<Cid>> = vec![None; pending.len()];
         let mut superseded = Vec::new();
-        if !pending.keywords.is_empty() {
-            let mut slot = state.partition_by_hash(&pending.policy)?.ok_or_else(|| {
+        let mut policies: Vec<[u8; 32]> = Vec::new();
+        for p in pending.iter().filter(|p| !p.keywords.is_empty()) {
+            if !policies.contains(&p.policy) {
+                policies.push(p.policy);
+            }
+        }
+        for policy in policies {
+            let members: Vec<usize> = (0..pending.len())
+                .filter(|&i| pending[i].policy == policy && !pending[i].keywords.is_empty())
+                .collect();
+            let mut slot = state.partition_by_hash(&policy)?.ok_or_else(|| {
                 Error::inconsistent("owner state", "pending put has no partition")
             })?;
-            let keywords = pending
-                .keywords
-                .iter()
-                .map(|k| Keyword::parse(k))
-                .collect::<core::result::Result<Vec<_>, _>>()?;
+            let mut pairs = Vec::new();
+            for &i in &members {
+                let reference = record_ref(ids[i])?;
+                for k in &pending[i].keywords {
+                    pairs.push((Keyword::parse(k)?, reference));
+                }
+            }
             let seq = slot.partition.next_shard_seq();
-            let reference = record_ref(id)?;
-            let shard = slot
-                .partition
-                .batch(keywords.iter().map(|k| (k, reference)))?;
+            let shard = slot.partition.batch(pairs.iter().map(|(k, r)| (k, *r)))?;
             let pid = B256::from(*slot.partition.id().as_bytes());
             let (shard, merged_away) = self
                 .merge_newest(ledger, address, &mut slot.partition, shard)
                 .await?;
-            superseded = merged_away;
+            superseded.extend(merged_away);
             let first_seq = slot.partition.live_shards().last().map_or(seq, |s| s.first);
             let cid = self
                 .store
@@ -120,16 +168,19 @@ impl Vault {
                 }
             }
             state.set_partition(&slot);
-            shard_cid = Some(cid);
+            for &i in &members {
+                shard_cids[i] = Some(cid);
+            }
         }
-        state.pending = None;
+        state.pending.clear();
+        state.pending_after = 0;
         state.save(&self.dir, address)?;
         for old in superseded {
             if let Err(e) = self.store.unpin(&old).await {
                 tracing::warn!(cid = %old, error = %e, "could not unpin a superseded index shard");
             }
         }
-        Ok(Some((id, shard_cid)))
+        Ok(ids.into_iter().zip(shard_cids).collect())
     }
 
     /// Merges the batch's `shard` with the newest live shards of `partition` if its

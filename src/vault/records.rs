@@ -22,6 +22,9 @@ use crate::storage::{Cid, PutOptions};
 
 /// Most keywords per record.
 pub const MAX_KEYWORDS: usize = 4096;
+/// Records per batch of [`Vault::put_many`]: one `createRecords` transaction (about 5M gas
+/// for 100, well within a block) and one index shard per policy each.
+pub const BULK_BATCH: usize = 100;
 /// Longest record or attachment name, in bytes.
 pub const MAX_RECORD_NAME_LEN: usize = 1024;
 
@@ -232,7 +235,46 @@ impl Vault {
     /// [`Error::InvalidInput`] for bad names or too many attachments/keywords,
     /// [`Error::NoAuthority`], and storage/chain errors (nothing already stored is lost).
     pub async fn put(&self, owner: &Member, record: NewRecord) -> Result<PutReceipt> {
-        record.validate()?;
+        let mut receipts = self.put_batch(owner, vec![record]).await?;
+        receipts
+            .pop()
+            .ok_or_else(|| Error::inconsistent("owner state", "pending put vanished"))
+    }
+
+    /// Stores many records owned by `owner` (bulk import of an existing archive), as
+    /// [`Vault::put`] does one, but in batches of [`BULK_BATCH`]: per batch one
+    /// `createRecords` transaction and, per policy, one index shard and anchor, so chain
+    /// cost and index growth are amortised. Receipts come in input order.
+    ///
+    /// Crash-safe per batch like [`Vault::put`]: a batch's intent is persisted before its
+    /// first chain transaction; an interrupted batch is completed by the next owner
+    /// operation ([`Vault::recover`]); batches before it are complete, batches after it
+    /// were not started (call again with the remaining records).
+    ///
+    /// # Errors
+    /// As [`Vault::put`]; all records are validated before anything is stored.
+    pub async fn put_many(
+        &self,
+        owner: &Member,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<PutReceipt>> {
+        for record in &records {
+            record.validate()?;
+        }
+        let mut receipts = Vec::with_capacity(records.len());
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let batch: Vec<NewRecord> = records.by_ref().take(BULK_BATCH).collect();
+            receipts.extend(self.put_batch(owner, batch).await?);
+        }
+        Ok(receipts)
+    }
+
+    /// Stores one batch of records (at most [`BULK_BATCH`]) under one intent.
+    async fn put_batch(&self, owner: &Member, records: Vec<NewRecord>) -> Result<Vec<PutReceipt>> {
+        for record in &records {
+            record.validate()?;
+        }
         let pk = self.public_key()?;
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
@@ -241,65 +283,74 @@ impl Vault {
         self.complete_pending(&*ledger, owner, &mut state, false)
             .await?;
 
-        let dek = Arc::new(DataKey::generate(&mut OsRng));
-        let mut attachments = Vec::with_capacity(record.attachments.len());
-        for (index, a) in record.attachments.into_iter().enumerate() {
-            let (cid, size) = pipe::seal_to_store(
-                &*self.store,
-                &dek,
-                attachment_aad(index as u32),
-                a.source,
-                a.name.clone(),
-                self.progress.clone(),
-            )
-            .await?;
-            attachments.push(AttachmentInfo {
-                name: a.name,
-                content_type: a.content_type,
-                size,
-                cid: cid.to_string(),
-            });
-        }
-        let body = Body {
-            name: record.name,
-            policy: record.policy.to_string(),
-            attachments: attachments.clone(),
-        };
-        let wrapped = capsule_policy(&record.policy, owner.address(), [])?;
-        let manifest = Manifest::seal(pk, &wrapped, &dek, &body, &mut OsRng)?;
-        let manifest_cid = self
-            .store
-            .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
-            .await?;
-
-        let mut keywords: Vec<String> = record
-            .keywords
-            .iter()
-            .map(|k| k.as_str().to_owned())
-            .collect();
-        keywords.sort();
-        keywords.dedup();
-        if !keywords.is_empty() {
-            self.ensure_partition(&*ledger, owner, &mut state, &record.policy)
+        let mut stored = Vec::with_capacity(records.len());
+        for record in records {
+            let dek = Arc::new(DataKey::generate(&mut OsRng));
+            let mut attachments = Vec::with_capacity(record.attachments.len());
+            for (index, a) in record.attachments.into_iter().enumerate() {
+                let (cid, size) = pipe::seal_to_store(
+                    &*self.store,
+                    &dek,
+                    attachment_aad(index as u32),
+                    a.source,
+                    a.name.clone(),
+                    self.progress.clone(),
+                )
                 .await?;
+                attachments.push(AttachmentInfo {
+                    name: a.name,
+                    content_type: a.content_type,
+                    size,
+                    cid: cid.to_string(),
+                });
+            }
+            let body = Body {
+                name: record.name,
+                policy: record.policy.to_string(),
+                attachments: attachments.clone(),
+            };
+            let wrapped = capsule_policy(&record.policy, owner.address(), [])?;
+            let manifest = Manifest::seal(pk, &wrapped, &dek, &body, &mut OsRng)?;
+            let manifest_cid = self
+                .store
+                .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
+                .await?;
+            let mut keywords: Vec<String> = record
+                .keywords
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect();
+            keywords.sort();
+            keywords.dedup();
+            if !keywords.is_empty() {
+                self.ensure_partition(&*ledger, owner, &mut state, &record.policy)
+                    .await?;
+            }
+            state.pending.push(PendingPut {
+                manifest_cid: manifest_cid.to_string(),
+                capsule_policy: policy_hash(&wrapped).0,
+                policy: policy_hash(&record.policy).0,
+                keywords,
+            });
+            stored.push((manifest_cid, attachments));
         }
-        state.pending = Some(PendingPut {
-            manifest_cid: manifest_cid.to_string(),
-            capsule_policy: policy_hash(&wrapped).0,
-            policy: policy_hash(&record.policy).0,
-            keywords,
-        });
+        state.pending_after = ledger.record_count().await?;
         state.save(&self.dir, owner.address())?;
-        let (id, shard_cid) = self
+        let done = self
             .complete_pending(&*ledger, owner, &mut state, true)
-            .await?
-            .ok_or_else(|| Error::inconsistent("owner state", "pending put vanished"))?;
-        Ok(PutReceipt {
-            record: id,
-            manifest_cid,
-            attachments,
-            shard_cid,
-        })
+            .await?;
+        Ok(stored
+            .into_iter()
+            .zip(done)
+            .map(
+                |((manifest_cid, attachments), (record, shard_cid))| PutReceipt {
+                    record,
+                    manifest_cid,
+                    attachments,
+                    shard_cid,
+                },
+            )
+            .collect())
     }
 
     /// Opens a record with `reader`'s key: fetches the manifest the chain points to
