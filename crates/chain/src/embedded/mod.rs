@@ -25,7 +25,7 @@
 //! and a meta record (format version, chain id, registry address, the last applied block's
 //! number, hash and journal byte range, and a running state digest). After the journal append,
 //! each block's state changes, logs, index entries and meta are written in one redb write
-//! transaction (`fsync`ed every 256 blocks and on close; a snapshot that lost later commits in
+//! transaction (`fsync`ed every 128 blocks and on close; a snapshot that lost later commits in
 //! a crash is repaired from the journal as below). The EVM reads accounts and storage lazily
 //! from the snapshot; nothing of the history is held in memory.
 //!

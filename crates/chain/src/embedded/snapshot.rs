@@ -19,7 +19,8 @@
 //! signature alone) with the fewest entries according to `log_count` (one point lookup each)
 //! and walks only that key range, which is in chain order.
 //!
-//! Every block is applied in one write transaction: its state changes, its logs and their
+//! Every block is applied in one write transaction (see [`DURABLE_EVERY`] for durability): its
+//! state changes, its logs and their
 //! index entries, and the meta (head, journal position, state digest). The *state digest* is
 //! the sum modulo 2^256 of `keccak256(kind || key length || key || value)` over every entry of
 //! every table but `meta`; each write subtracts the old entry's hash and adds the new one's,
@@ -74,10 +75,12 @@ const DIGESTED: [(TableDefinition<Bin, Bin>, u8); 6] = [
     (LOG_COUNT, KIND_LOG_COUNT),
 ];
 
-/// A durable (fsynced) snapshot commit at least every this many blocks; the commits in between
-/// are written without `fsync` (the journal is the commit point; a snapshot that lost them
-/// in a power failure is repaired from the journal tail on open).
-const DURABLE_EVERY: u64 = 256;
+/// A durable (`fsync`ed) snapshot commit at least every this many blocks. The commits in
+/// between are redb's non-durable ones (no `fsync`; a crash loses them): the journal is the
+/// commit point, and a snapshot that lost them is repaired from the journal tail on open (at
+/// most this many blocks to replay). Non-durable commits also keep redb from reusing freed
+/// pages until the next durable one, which bounds the file's growth.
+const DURABLE_EVERY: u64 = 128;
 
 /// What the snapshot says about the chain it was derived from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,7 +463,7 @@ impl Snapshot {
         txn.set_durability(if durable && self.persistent {
             Durability::Immediate
         } else {
-            Durability::Eventual
+            Durability::None
         });
         write_state(&txn, &mut digest, update.state)?;
         write_logs(&txn, &mut digest, update.logs)?;
