@@ -20,6 +20,10 @@
 //! `fsync` per transaction; to build large journals quickly, build them on a RAM disk and copy
 //! the files (journal and snapshot) to the disk to measure on.
 //!
+//! `open_report --crash DIR N` opens the chain of size `N`, adds one record and aborts the
+//! process without closing anything (a crash); `open_report --open-once DIR N` then times one
+//! open (the recovery after that crash).
+//!
 //! Only APIs that exist before and after the snapshot was introduced are used, so the same
 //! source measures both versions (older versions ignore the snapshot file).
 #![allow(
@@ -91,7 +95,8 @@ async fn build(journal: &Path, n: u64) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    let build_only = args.next_if(|a| a == "--build-only").is_some();
+    let mode = args.next_if(|a| a.starts_with("--"));
+    let build_only = mode.as_deref() == Some("--build-only");
     let dir = PathBuf::from(
         args.next()
             .expect("usage: open_report [--build-only] DIR N [N ...]"),
@@ -111,6 +116,26 @@ async fn main() {
             build(&journal, n).await;
         }
         if build_only {
+            continue;
+        }
+        if mode.as_deref() == Some("--crash") {
+            let chain = EmbeddedChain::open(&journal, anvil_dev_signer(0).unwrap()).unwrap();
+            chain
+                .create_record("bafy-open-report-crash", B256::repeat_byte(2))
+                .await
+                .unwrap();
+            eprintln!("aborting with the chain open");
+            std::process::abort();
+        }
+        if mode.as_deref() == Some("--open-once") {
+            let started = Instant::now();
+            let chain = EmbeddedChain::open(&journal, anvil_dev_signer(0).unwrap()).unwrap();
+            let elapsed = started.elapsed();
+            println!(
+                "| {n} | open once: {} | head {} |",
+                fmt(elapsed),
+                chain.head().unwrap().number
+            );
             continue;
         }
         // Warm the snapshot (and, for older versions, nothing).

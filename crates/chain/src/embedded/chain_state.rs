@@ -92,6 +92,12 @@ impl ChainCore {
         &self.snapshot
     }
 
+    /// Replaces the snapshot by a copy of it in a new snapshot file at `path`.
+    pub(crate) fn persist_snapshot(&mut self, path: &std::path::Path) -> LedgerResult<()> {
+        self.snapshot = self.snapshot.copy_to_file(path)?;
+        Ok(())
+    }
+
     /// The snapshot database, for repairs.
     #[cfg(test)]
     pub(crate) fn snapshot_mut(&mut self) -> &mut Snapshot {

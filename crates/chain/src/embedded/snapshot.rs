@@ -486,6 +486,32 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Copies every table of this snapshot into a new snapshot file at `path` (replacing
+    /// whatever is there) in one durable write transaction, and returns the new snapshot.
+    /// Used after a rebuild by full replay, which runs on the in-memory backend (one bulk write
+    /// instead of a file commit per block).
+    pub(crate) fn copy_to_file(&self, path: &Path) -> LedgerResult<Self> {
+        let mut target = Self::create_file(path, self.meta.chain_id)?;
+        let source = self.db.begin_read().map_err(db_error)?;
+        let mut txn = target.db.begin_write().map_err(db_error)?;
+        txn.set_durability(Durability::Immediate);
+        for (def, _) in DIGESTED {
+            let from = source.open_table(def).map_err(db_error)?;
+            let mut to = txn.open_table(def).map_err(db_error)?;
+            for entry in from.iter().map_err(db_error)? {
+                let (key, value) = entry.map_err(db_error)?;
+                to.insert(key.value(), value.value()).map_err(db_error)?;
+            }
+        }
+        {
+            let mut table = txn.open_table(META).map_err(db_error)?;
+            write_meta(&mut table, &self.meta)?;
+        }
+        txn.commit().map_err(db_error)?;
+        target.meta = self.meta;
+        Ok(target)
+    }
+
     /// Makes every commit so far durable (`fsync`).
     pub(crate) fn flush(&mut self) -> LedgerResult<()> {
         if !self.persistent || self.since_durable == 0 {
