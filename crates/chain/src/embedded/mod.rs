@@ -110,6 +110,24 @@ pub struct BlockInfo {
 /// An in-process chain hosting one `MedsealRegistry`, seen through one signer.
 ///
 /// Cheap to clone; clones and [`with_signer`](Self::with_signer) handles share the same chain.
+///
+/// # Persistence
+///
+/// A persistent chain ([`open`](Self::open)) keeps two files: the journal at the given path,
+/// the canonical, append-only, hash-chained record of every block (`fsync`ed before a
+/// transaction returns), and beside it the snapshot ([`snapshot_path`](Self::snapshot_path)),
+/// a derived redb database with the EVM state, the registry logs with their indexes, and the
+/// last applied block. Opening reads the snapshot lazily instead of replaying the journal: it
+/// checks in O(1) that the journal's record at the snapshot's stored byte range is the
+/// snapshot's head block (recomputing that block's hash) and replays only the journal blocks
+/// after it (those a crash kept from reaching the snapshot). A missing, unreadable, foreign or
+/// mismatching snapshot is rebuilt by a full replay, with a `tracing::warn!`.
+///
+/// Open does not re-verify the journal blocks before the head, nor the snapshot's state values:
+/// [`verify_snapshot`](Self::verify_snapshot) checks the state against the running digest
+/// (O(state)), [`open_with_replay`](Self::open_with_replay) re-executes the whole journal
+/// (O(history)). Log queries ([`Ledger::logs`]) use indexes keyed by (event, topic position,
+/// topic value) and cost O(matching logs of the most selective given key).
 #[derive(Clone)]
 pub struct EmbeddedChain {
     core: Arc<Mutex<ChainCore>>,
@@ -138,8 +156,8 @@ impl EmbeddedChain {
 
     /// Opens the chain persisted in the journal file at `path` and its snapshot
     /// ([`snapshot_path`](Self::snapshot_path)) without replaying history: the snapshot's head
-    /// is checked against the journal and only journal blocks after it are replayed (see the
-    /// [module docs](self) for what is checked). A missing or unusable snapshot is rebuilt by
+    /// is checked against the journal and only journal blocks after it are replayed (see
+    /// [Persistence](Self#persistence) for what is checked). A missing or unusable snapshot is rebuilt by
     /// replaying the whole journal, with a warning. A torn journal tail left by a crash is
     /// dropped with a warning. If the journal is new or empty, `signer` deploys the registry in
     /// block 1. Returns a handle signing with `signer`.
