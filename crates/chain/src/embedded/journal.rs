@@ -252,8 +252,13 @@ impl Journal {
                         kept_records = records.len(),
                         "chain journal: dropping torn tail of {dropped} bytes at offset {offset} \
                          (incomplete or unchecksummed final record from an interrupted append); \
-                         {} intact records kept",
-                        records.len()
+                         {} intact records kept{}",
+                        records.len(),
+                        if base > MAGIC.len() {
+                            " after the position read from"
+                        } else {
+                            ""
+                        }
                     );
                     recovery.dropped_bytes = dropped as u64;
                     file.set_len(offset as u64)?;

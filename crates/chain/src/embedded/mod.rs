@@ -52,8 +52,8 @@
 //! per `createRecord` at 10^5 records, against 360 bytes of journal): B-tree pages of state,
 //! logs and indexes. A rebuild by full replay runs on redb's in-memory backend (one redb
 //! transaction per block) and then writes the snapshot file in one transaction; it is about
-//! 2.5 times slower than the plain in-memory replay that older versions did on every open, and
-//! holds the state in memory while it runs.
+//! 2.5 to 3 times slower than the plain in-memory replay that older versions did on every open,
+//! and holds the state in memory while it runs.
 //!
 //! In-memory chains ([`EmbeddedChain::in_memory`]) use the same code with redb's in-memory
 //! backend and no journal.
