@@ -77,7 +77,7 @@ async fn workload(chain: &EmbeddedChain, ops: usize, seed: u64) -> Vec<ChainLog>
     let partitions = [B256::repeat_byte(0xa1), B256::repeat_byte(0xa2)];
     let mut reference = Vec::new();
     let mut owners: Vec<usize> = Vec::new(); // owners[id - 1]
-    let mut shard_seq = 0u64;
+    let mut epoch = 0u64;
     for op in 0..ops {
         let who = rng.below(SIGNERS as u64) as usize;
         let record = (!owners.is_empty()).then(|| 1 + rng.below(owners.len() as u64));
@@ -100,26 +100,28 @@ async fn workload(chain: &EmbeddedChain, ops: usize, seed: u64) -> Vec<ChainLog>
                 policyHash: B256::repeat_byte(9),
             }
             .abi_encode(),
-            (_, Some(_)) => {
-                shard_seq += 1;
-                if rng.below(2) == 0 {
-                    R::anchorIndexCall {
-                        partition: *rng.pick(&partitions),
-                        shardSeq: shard_seq,
-                        shardCid: format!("bafy-shard-{op}"),
-                        merkleRoot: B256::repeat_byte(7),
-                    }
-                    .abi_encode()
-                } else {
+            (_, Some(id)) => match rng.below(3) {
+                0 => {
+                    epoch += 1;
                     R::publishCapsuleCall {
                         partition: *rng.pick(&partitions),
-                        epoch: shard_seq,
+                        epoch,
                         capsuleCid: format!("bafy-capsule-{op}"),
                         policyHash: B256::repeat_byte(5),
                     }
                     .abi_encode()
                 }
-            }
+                1 => R::revokeAccessCall {
+                    record: id,
+                    user: *rng.pick(&users),
+                }
+                .abi_encode(),
+                _ => R::denyAccessCall {
+                    record: id,
+                    user: *rng.pick(&users),
+                }
+                .abi_encode(),
+            },
         };
         let is_create = calldata[..4] == R::createRecordCall::SELECTOR;
         if let Ok(outcome) = ledgers[who].transact(calldata).await {
