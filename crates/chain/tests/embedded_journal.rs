@@ -1,5 +1,6 @@
-//! Persistence of the embedded chain: reopen replays and re-verifies the journal, a torn tail
-//! is dropped with a warning, and tampering is detected.
+//! Persistence of the embedded chain: reopen restores the same chain, a torn tail is dropped
+//! with a warning, and tampering is detected (by a full replay for blocks before the head, by
+//! the O(1) head check of a plain open for the head block).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -189,6 +190,19 @@ async fn a_block_cut_mid_record_is_dropped_and_the_chain_continues() {
     assert!(again.can_access(ids[1], alice).await.unwrap());
 }
 
+/// Opening the tampered journal with a full replay fails with `Corrupt`, both through
+/// `open_with_replay` and through a plain `open` that has no snapshot to start from.
+fn assert_replay_detects_corruption(path: &Path) {
+    let error = EmbeddedChain::open_with_replay(path, anvil_dev_signer(0).unwrap()).unwrap_err();
+    assert!(matches!(error, LedgerError::Corrupt(_)), "{error:?}");
+    let snapshot = EmbeddedChain::snapshot_path(path);
+    if snapshot.exists() {
+        std::fs::remove_file(&snapshot).unwrap();
+    }
+    let error = EmbeddedChain::open(path, anvil_dev_signer(0).unwrap()).unwrap_err();
+    assert!(matches!(error, LedgerError::Corrupt(_)), "{error:?}");
+}
+
 #[tokio::test]
 async fn a_tampered_transaction_does_not_replay() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,8 +219,7 @@ async fn a_tampered_transaction_does_not_replay() {
     bytes[at + total - 32 - 80] ^= 0x01;
     reseal(&mut bytes, spans[2]);
     std::fs::write(&path, &bytes).unwrap();
-    let error = EmbeddedChain::open(&path, anvil_dev_signer(0).unwrap()).unwrap_err();
-    assert!(matches!(error, LedgerError::Corrupt(_)), "{error:?}");
+    assert_replay_detects_corruption(&path);
 
     // Same for a forged block hash.
     let mut bytes = original.clone();
@@ -214,13 +227,41 @@ async fn a_tampered_transaction_does_not_replay() {
     bytes[at + 4 + 1 + 8 + 8 + 32] ^= 0x01; // first byte of the stored block hash
     reseal(&mut bytes, spans[1]);
     std::fs::write(&path, &bytes).unwrap();
-    let error = EmbeddedChain::open(&path, anvil_dev_signer(0).unwrap()).unwrap_err();
-    assert!(matches!(error, LedgerError::Corrupt(_)), "{error:?}");
+    assert_replay_detects_corruption(&path);
 
     // And a checksum failure in the middle of the file is corruption, not a torn tail.
     let mut bytes = original;
     let (at, _) = spans[1];
     bytes[at + 10] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    assert_replay_detects_corruption(&path);
+}
+
+#[tokio::test]
+async fn a_tampered_head_block_is_caught_by_a_plain_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.journal");
+    let (chain, _) = populate(&path).await;
+    drop(chain);
+    let original = std::fs::read(&path).unwrap();
+    let spans = record_spans(&original);
+    let head = *spans.last().unwrap();
+
+    // The head block's transaction: the snapshot's head check recomputes its hash, finds the
+    // mismatch, rebuilds by replay, and the replay refuses the block.
+    let mut bytes = original.clone();
+    bytes[head.0 + head.1 - 32 - 40] ^= 0x01;
+    reseal(&mut bytes, head);
+    std::fs::write(&path, &bytes).unwrap();
+    let (result, log) = capture_logs(|| EmbeddedChain::open(&path, anvil_dev_signer(0).unwrap()));
+    let error = result.unwrap_err();
+    assert!(matches!(error, LedgerError::Corrupt(_)), "{error:?}");
+    assert!(log.contains("does not match the journal"), "{log}");
+
+    // The head block's stored hash.
+    let mut bytes = original;
+    bytes[head.0 + 4 + 1 + 8 + 8 + 32] ^= 0x01;
+    reseal(&mut bytes, head);
     std::fs::write(&path, &bytes).unwrap();
     let error = EmbeddedChain::open(&path, anvil_dev_signer(0).unwrap()).unwrap_err();
     assert!(matches!(error, LedgerError::Corrupt(_)), "{error:?}");

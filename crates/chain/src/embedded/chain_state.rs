@@ -1,17 +1,19 @@
-//! The state machine of the embedded chain: a revm instance (PRAGUE rules) over an in-memory
-//! state, the block list, the log index and (optionally) the journal that persists blocks.
+//! The state machine of the embedded chain: a revm instance (PRAGUE rules) over the state in
+//! the snapshot database, the log index there, and (optionally) the journal that persists
+//! blocks.
 
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::signers::local::PrivateKeySigner;
 use revm::context::result::{EVMError, ExecutionResult, Output, ResultAndState};
 use revm::context::{BlockEnv, TxEnv};
-use revm::database::{CacheDB, EmptyDB};
+use revm::database_interface::WrapDatabaseRef;
 use revm::primitives::hardfork::SpecId;
 use revm::state::EvmState;
-use revm::{Context, Database, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext};
+use revm::{Context, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
-use super::block::{BlockRecord, GENESIS_PARENT, HashedLog, block_hash};
+use super::block::{BlockRecord, HashedLog, block_hash};
 use super::journal::Journal;
+use super::snapshot::{BlockUpdate, HeadMeta, Snapshot};
 use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::error::LedgerError;
 use crate::error::LedgerResult;
@@ -25,8 +27,6 @@ pub(crate) const BLOCK_GAS_LIMIT: u64 = 30_000_000;
 /// Gas is free on the embedded chain (base fee and gas price are zero), so a generous limit
 /// costs nothing; gas *used* does not depend on it.
 pub(crate) const TX_GAS_LIMIT: u64 = 1 << 24;
-
-type Db = CacheDB<EmptyDB>;
 
 /// Head of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,15 +48,18 @@ struct Executed {
 
 /// State of one embedded chain (shared by all [`EmbeddedChain`](super::EmbeddedChain) handles).
 ///
-/// Only the state database lives here: revm's `Evm` is not `Send`, so a short-lived EVM is
-/// built over `&mut db` for every execution (cheap: an instruction table and a frame stack).
+/// The state lives in the [`Snapshot`]: revm's `Evm` is not `Send`, so a short-lived EVM is
+/// built over a read view of it for every execution (cheap: an instruction table and a frame
+/// stack); the state changes it returns are written back with the block.
 pub(crate) struct ChainCore {
-    db: Db,
+    snapshot: Snapshot,
     chain_id: u64,
     head: Head,
     registry: Option<Address>,
-    logs: Vec<ChainLog>,
     journal: Option<Journal>,
+    /// Set when a block reached the journal but not the snapshot: the chain refuses further
+    /// work until it is reopened (which replays that block from the journal).
+    broken: Option<String>,
 }
 
 fn now_unix() -> u64 {
@@ -67,19 +70,47 @@ fn now_unix() -> u64 {
 }
 
 impl ChainCore {
-    /// An empty chain (no blocks) with PRAGUE rules.
-    pub(crate) fn new(chain_id: u64, journal: Option<Journal>) -> Self {
+    /// A chain over `snapshot` (whose meta gives the head and registry) with PRAGUE rules.
+    pub(crate) fn new(snapshot: Snapshot, journal: Option<Journal>) -> Self {
+        let meta = *snapshot.meta();
         Self {
-            db: CacheDB::new(EmptyDB::default()),
-            chain_id,
+            chain_id: meta.chain_id,
             head: Head {
-                number: 0,
-                timestamp: 0,
-                hash: GENESIS_PARENT,
+                number: meta.head.number,
+                timestamp: meta.head.timestamp,
+                hash: meta.head.hash,
             },
-            registry: None,
-            logs: Vec::new(),
+            registry: meta.registry,
+            snapshot,
             journal,
+            broken: None,
+        }
+    }
+
+    /// The snapshot database.
+    pub(crate) fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Replaces the snapshot by a copy of it in a new snapshot file at `path`.
+    pub(crate) fn persist_snapshot(&mut self, path: &std::path::Path) -> LedgerResult<()> {
+        self.snapshot = self.snapshot.copy_to_file(path)?;
+        Ok(())
+    }
+
+    /// The snapshot database, for repairs.
+    #[cfg(test)]
+    pub(crate) fn snapshot_mut(&mut self) -> &mut Snapshot {
+        &mut self.snapshot
+    }
+
+    fn check_usable(&self) -> LedgerResult<()> {
+        match &self.broken {
+            None => Ok(()),
+            Some(why) => Err(LedgerError::Corrupt(format!(
+                "{why}; reopen the chain (the journal has the block and reopening repairs the \
+                 snapshot)"
+            ))),
         }
     }
 
@@ -96,8 +127,9 @@ impl ChainCore {
         self.registry
     }
 
-    /// Re-executes a journaled block and checks that it reproduces the recorded hash chain.
-    pub(crate) fn replay(&mut self, payload: &[u8]) -> LedgerResult<()> {
+    /// Re-executes a journaled block (at `start..end` of the journal) and checks that it
+    /// reproduces the recorded hash chain, then applies it to the snapshot.
+    pub(crate) fn replay(&mut self, payload: &[u8], start: u64, end: u64) -> LedgerResult<()> {
         let block = BlockRecord::decode(payload)?;
         let expected_number = self.head.number + 1;
         if block.number != expected_number {
@@ -132,8 +164,7 @@ impl ChainCore {
                 block.number
             )));
         }
-        self.commit(executed);
-        Ok(())
+        self.commit(executed, start, end)
     }
 
     /// Signs a transaction from `signer`, executes it in a new block, journals the block
@@ -145,6 +176,7 @@ impl ChainCore {
         to: TxKind,
         input: Vec<u8>,
     ) -> LedgerResult<(TxOutcome, Option<Address>)> {
+        self.check_usable()?;
         let nonce = self.nonce(signer.address())?;
         let signed = sign_call(
             signer,
@@ -161,9 +193,10 @@ impl ChainCore {
         let number = self.head.number + 1;
         let timestamp = now_unix().max(self.head.timestamp);
         let executed = self.execute(&signed.raw, number, timestamp)?;
-        if let Some(journal) = self.journal.as_mut() {
-            journal.append(&executed.block.encode())?;
-        }
+        let (start, end) = match self.journal.as_mut() {
+            Some(journal) => journal.append(&executed.block.encode())?,
+            None => (0, 0),
+        };
         let outcome = TxOutcome {
             receipt: TxReceipt {
                 tx_hash: executed.tx_hash,
@@ -173,7 +206,12 @@ impl ChainCore {
             logs: executed.logs.clone(),
         };
         let created = executed.created;
-        self.commit(executed);
+        if let Err(error) = self.commit(executed, start, end) {
+            self.broken = Some(format!(
+                "block {number} was journaled but the snapshot update failed ({error})"
+            ));
+            return Err(error);
+        }
         Ok((outcome, created))
     }
 
@@ -184,6 +222,7 @@ impl ChainCore {
         to: Address,
         input: Vec<u8>,
     ) -> LedgerResult<Vec<u8>> {
+        self.check_usable()?;
         let tx = TxEnv::builder()
             .caller(from)
             .gas_limit(TX_GAS_LIMIT)
@@ -206,20 +245,18 @@ impl ChainCore {
         }
     }
 
-    /// Registry logs that pass `filter`, in chain order.
-    pub(crate) fn logs(&self, filter: &LogFilter) -> Vec<ChainLog> {
-        self.logs
-            .iter()
-            .filter(|log| filter.matches(&log.topics))
-            .cloned()
-            .collect()
+    /// Registry logs that pass `filter`, in chain order (answered from the log index).
+    pub(crate) fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
+        self.check_usable()?;
+        self.snapshot.logs(filter)
     }
 
     fn nonce(&mut self, address: Address) -> LedgerResult<u64> {
         let info = self
-            .db
-            .basic(address)
-            .map_err(|e| LedgerError::Corrupt(format!("state lookup failed: {e:?}")))?;
+            .snapshot
+            .view()?
+            .basic_ref(address)
+            .map_err(|e| LedgerError::Corrupt(format!("state lookup failed: {e}")))?;
         Ok(info.map(|i| i.nonce).unwrap_or(0))
     }
 
@@ -309,8 +346,9 @@ impl ChainCore {
     /// (an `eth_call`).
     fn run(&mut self, block: BlockEnv, tx: TxEnv, read_only: bool) -> LedgerResult<ResultAndState> {
         let chain_id = self.chain_id;
+        let view = self.snapshot.view()?;
         let mut evm = Context::mainnet()
-            .with_db(&mut self.db)
+            .with_db(WrapDatabaseRef(&view))
             .modify_cfg_chained(|cfg| {
                 cfg.set_spec_and_mainnet_gas_params(SpecId::PRAGUE);
                 cfg.chain_id = chain_id;
@@ -321,17 +359,35 @@ impl ChainCore {
         evm.transact(tx).map_err(evm_error)
     }
 
-    fn commit(&mut self, executed: Executed) {
-        self.db.commit(executed.state);
-        if executed.block.number == 1 {
-            self.registry = executed.created;
-        }
-        self.head = Head {
+    /// Writes an executed block (journaled at `start..end`, or `0..0` in memory) to the
+    /// snapshot and advances the head.
+    fn commit(&mut self, executed: Executed, start: u64, end: u64) -> LedgerResult<()> {
+        let registry = if executed.block.number == 1 {
+            executed.created
+        } else {
+            self.registry
+        };
+        let head = HeadMeta {
             number: executed.block.number,
             timestamp: executed.block.timestamp,
             hash: executed.block.hash,
+            gas_used: executed.gas_used,
         };
-        self.logs.extend(executed.logs);
+        self.snapshot.apply(&BlockUpdate {
+            head,
+            journal_start: start,
+            journal_end: end,
+            registry,
+            state: &executed.state,
+            logs: &executed.logs,
+        })?;
+        self.registry = registry;
+        self.head = Head {
+            number: head.number,
+            timestamp: head.timestamp,
+            hash: head.hash,
+        };
+        Ok(())
     }
 }
 

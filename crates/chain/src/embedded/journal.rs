@@ -40,6 +40,17 @@ pub(crate) struct Recovery {
     pub(crate) dropped_bytes: u64,
 }
 
+/// One intact record found by [`Journal::open_from`]: its payload and its byte range in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JournalRecord {
+    /// The payload.
+    pub(crate) payload: Vec<u8>,
+    /// Offset of the record's first byte (its length prefix).
+    pub(crate) start: u64,
+    /// Offset right after the record's checksum.
+    pub(crate) end: u64,
+}
+
 /// An open journal, positioned for appending.
 #[derive(Debug)]
 pub(crate) struct Journal {
@@ -120,13 +131,52 @@ fn is_torn_tail(rest: &[u8]) -> bool {
 impl Journal {
     /// Opens (or creates) the journal at `path`, returns it with every intact record's payload
     /// in order. A torn tail is truncated away and reported in [`Recovery`].
+    #[cfg(test)]
     pub(crate) fn open(path: &Path) -> LedgerResult<(Self, Vec<Vec<u8>>, Recovery)> {
+        let (journal, records, recovery) = Self::open_from(path, 0)?;
+        Ok((
+            journal,
+            records.into_iter().map(|r| r.payload).collect(),
+            recovery,
+        ))
+    }
+
+    /// Opens (or creates) the journal at `path` and reads the intact records that start at or
+    /// after byte offset `from` (0: all of them), which must be a record boundary the caller
+    /// has checked (see [`read_record_at`]). Only the bytes from `from` on are read. A torn
+    /// tail is truncated away and reported in [`Recovery`].
+    pub(crate) fn open_from(
+        path: &Path,
+        from: u64,
+    ) -> LedgerResult<(Self, Vec<JournalRecord>, Recovery)> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)?;
+        let file_len = file.metadata()?.len();
+        let from = from.max(MAGIC.len() as u64);
+        if from > MAGIC.len() as u64 && file_len >= from {
+            let mut header = [0u8; MAGIC.len()];
+            file.read_exact(&mut header)?;
+            if &header != MAGIC {
+                return Err(LedgerError::Corrupt(format!(
+                    "{}: not a medseal chain journal (bad header)",
+                    path.display()
+                )));
+            }
+            file.seek(SeekFrom::Start(from))?;
+            let mut rest = Vec::new();
+            file.read_to_end(&mut rest)?;
+            return Self::scan(file, path, rest, from as usize);
+        }
+        if from > MAGIC.len() as u64 {
+            return Err(LedgerError::Corrupt(format!(
+                "{}: journal is shorter ({file_len} bytes) than the offset {from} to read from",
+                path.display()
+            )));
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
 
@@ -167,15 +217,31 @@ impl Journal {
                 path.display()
             )));
         }
+        let rest = bytes.split_off(MAGIC.len());
+        Self::scan(file, path, rest, MAGIC.len())
+    }
 
+    /// Parses the records in `bytes`, which start at file offset `base`; cuts a torn tail off.
+    fn scan(
+        mut file: File,
+        path: &Path,
+        bytes: Vec<u8>,
+        base: usize,
+    ) -> LedgerResult<(Self, Vec<JournalRecord>, Recovery)> {
+        let mut recovery = Recovery::default();
         let mut records = Vec::new();
-        let mut offset = MAGIC.len();
-        while offset < bytes.len() {
-            let rest = bytes.get(offset..).unwrap_or_default();
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = bytes.get(at..).unwrap_or_default();
+            let offset = base + at;
             match parse_record(rest) {
                 Parsed::Record(payload, size) => {
-                    records.push(payload);
-                    offset += size;
+                    records.push(JournalRecord {
+                        payload,
+                        start: offset as u64,
+                        end: (offset + size) as u64,
+                    });
+                    at += size;
                 }
                 Parsed::Invalid if is_torn_tail(rest) => {
                     let dropped = rest.len();
@@ -186,8 +252,13 @@ impl Journal {
                         kept_records = records.len(),
                         "chain journal: dropping torn tail of {dropped} bytes at offset {offset} \
                          (incomplete or unchecksummed final record from an interrupted append); \
-                         {} intact records kept",
-                        records.len()
+                         {} intact records kept{}",
+                        records.len(),
+                        if base > MAGIC.len() {
+                            " after the position read from"
+                        } else {
+                            ""
+                        }
                     );
                     recovery.dropped_bytes = dropped as u64;
                     file.set_len(offset as u64)?;
@@ -204,7 +275,7 @@ impl Journal {
                 }
             }
         }
-        let len = offset as u64;
+        let len = (base + at) as u64;
         file.seek(SeekFrom::Start(len))?;
         let journal = Self {
             file,
@@ -215,11 +286,12 @@ impl Journal {
         Ok((journal, records, recovery))
     }
 
-    /// Appends one record and makes it durable (`fsync`) before returning.
+    /// Appends one record and makes it durable (`fsync`) before returning; returns the
+    /// record's byte range in the file.
     ///
     /// On failure the file is cut back to its previous length, so a failed append never leaves
     /// garbage in front of later records.
-    pub(crate) fn append(&mut self, payload: &[u8]) -> LedgerResult<()> {
+    pub(crate) fn append(&mut self, payload: &[u8]) -> LedgerResult<(u64, u64)> {
         if self.broken {
             return Err(LedgerError::Corrupt(format!(
                 "{}: an earlier append failed and could not be rolled back; reopen the chain",
@@ -240,8 +312,9 @@ impl Journal {
             .and_then(|()| self.file.sync_data());
         match result {
             Ok(()) => {
+                let start = self.len;
                 self.len += record.len() as u64;
-                Ok(())
+                Ok((start, self.len))
             }
             Err(error) => {
                 let rolled_back = self
@@ -255,6 +328,38 @@ impl Journal {
             }
         }
     }
+}
+
+/// Reads the record that occupies exactly the bytes `start..end` of the journal at `path`
+/// without modifying the file: `Ok(Some(payload))` if the file has the journal header and an
+/// intact record of exactly that size there, `Ok(None)` otherwise (missing file included).
+pub(crate) fn read_record_at(path: &Path, start: u64, end: u64) -> LedgerResult<Option<Vec<u8>>> {
+    if start < MAGIC.len() as u64
+        || end <= start
+        || end - start > (LEN_BYTES + MAX_PAYLOAD + SUM_BYTES) as u64
+    {
+        return Ok(None);
+    }
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LedgerError::Io(e)),
+    };
+    if file.metadata()?.len() < end {
+        return Ok(None);
+    }
+    let mut header = [0u8; MAGIC.len()];
+    file.read_exact(&mut header)?;
+    if &header != MAGIC {
+        return Ok(None);
+    }
+    let mut bytes = vec![0u8; (end - start) as usize];
+    file.seek(SeekFrom::Start(start))?;
+    file.read_exact(&mut bytes)?;
+    Ok(match parse_record(&bytes) {
+        Parsed::Record(payload, size) if size == bytes.len() => Some(payload),
+        _ => None,
+    })
 }
 
 /// Best effort: make the creation of `path` itself durable.
