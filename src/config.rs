@@ -123,7 +123,7 @@ impl Config {
     /// Opens the backends this configuration selects, for the data directory `dir`
     /// (created if needed). With an Ethereum node but no registry, one is deployed (with
     /// `eth_key`) and its address written to `<dir>/medseal.json`.
-    pub(crate) async fn open_backends(
+    pub async fn open_backends(
         &self,
         dir: &Path,
     ) -> Result<(Arc<dyn ContentStore>, Arc<dyn Ledger>)> {

@@ -30,6 +30,9 @@ pub struct SearchResults {
     pub hits: Vec<SearchHit>,
     /// Partitions the user could open but that failed verification (skipped).
     pub rejected: Vec<RejectedPartition>,
+    /// Bytes of the membership and absence proofs checked (what a remote index host
+    /// would send with the answers; see `VerifiableAnswer::proof_bytes`).
+    pub proof_bytes: usize,
 }
 
 impl SearchResults {
@@ -109,7 +112,10 @@ impl Vault {
         let mut hits = BTreeSet::new();
         for entry in self.ledger.capsules(None).await? {
             match self.search_partition(user, &entry, keyword).await {
-                Ok(found) => hits.extend(found),
+                Ok((found, proof_bytes)) => {
+                    hits.extend(found);
+                    results.proof_bytes += proof_bytes;
+                }
                 // A backend that fails fails the search; anything wrong with the
                 // partition itself (anyone can publish one) only skips it.
                 Err(e) if e.is_unavailable() => return Err(e),
@@ -130,13 +136,13 @@ impl Vault {
         user: &Member,
         entry: &PublishedCapsule,
         keyword: &Keyword,
-    ) -> Result<Vec<SearchHit>> {
+    ) -> Result<(Vec<SearchHit>, usize)> {
         let Some(key) = self.partition_key(user, entry).await? else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         };
         let roots = self.load_partition(entry).await?;
         if roots.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let pid = PartitionId::from_bytes(entry.partition.0);
         let kw = KeywordKey::derive(&pid, &key, keyword);
@@ -161,10 +167,11 @@ impl Vault {
             .into());
         }
         let owner = entry.publisher;
-        Ok(records
+        let hits = records
             .into_iter()
             .map(|record| SearchHit { record, owner })
-            .collect())
+            .collect();
+        Ok((hits, answer.proof_bytes()))
     }
 
     fn search_cache(&self) -> Result<std::sync::MutexGuard<'_, SearchCache>> {

@@ -69,6 +69,22 @@ impl VerifiableAnswer {
     pub fn values(&self) -> Vec<EncryptedRef> {
         self.results.iter().map(|r| EncryptedRef(r.value)).collect()
     }
+
+    /// Size of the proofs in bytes, as a host would send them: per result its shard (4),
+    /// leaf index (8), value (32) and path (32 per sibling); per absence neighbour its
+    /// index (8), label (16), value (32) and path; 8 per shard size.
+    pub fn proof_bytes(&self) -> usize {
+        let neighbour = |n: &Neighbour| 8 + 16 + 32 + 32 * n.path.len();
+        let results: usize = self.results.iter().map(|r| 44 + 32 * r.path.len()).sum();
+        let absent: usize = self
+            .absent
+            .iter()
+            .flat_map(|a| [&a.left, &a.right])
+            .flatten()
+            .map(neighbour)
+            .sum();
+        results + absent + 8 * self.sizes.len()
+    }
 }
 
 fn neighbour_in(

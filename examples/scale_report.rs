@@ -1,0 +1,371 @@
+//! Hospital-scale report: builds an archive decade by decade on the embedded backends
+//! (bulk import, then timed single operations at each size) and prints per size: put,
+//! `Vault::open`, a cold search (a new vault on the same directory, opening included),
+//! warm verified searches for a 1-hit and a common keyword, get, bulk import rate, gas
+//! per record, proof bytes, live index shards, disk bytes per record and peak RSS; then
+//! the growth ratios from the smallest to the largest size.
+//!
+//! `cargo run --release --example scale_report -- [--quick] [--json]` — sizes 10^2, 10^3,
+//! 10^4, 10^5 (`--quick`: up to 10^4). Records: one owner (a cardiologist), one policy,
+//! a 1 KiB attachment, 5–10 ICD-10-CM codes out of 3,000, a unique `term:case-<i>`
+//! keyword (the 1-hit query) and, for the first 1,000 records, `term:cohort` (the common
+//! query). `MEDSEAL_SCALE_DIR` sets where the archive is built (default: a temp dir).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use medseal::chain::{ChainLog, Ledger, LedgerResult, LogFilter, TxOutcome};
+use medseal::{
+    Address, Attachment, Authority, Config, Keyword, Member, NewRecord, PrivateKeySigner,
+    RecordId, Vault,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{OsRng, RngCore, SeedableRng};
+use support::median;
+
+const POLICY: &str = "role:doctor and dept:cardiology";
+const COHORT: usize = 1_000;
+
+/// Counts the gas of every transaction sent through it (and through its signer handles).
+struct GasMeter {
+    inner: Arc<dyn Ledger>,
+    gas: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Ledger for GasMeter {
+    fn sender(&self) -> Address {
+        self.inner.sender()
+    }
+    fn registry_address(&self) -> Address {
+        self.inner.registry_address()
+    }
+    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
+        Arc::new(GasMeter {
+            inner: self.inner.for_signer(signer),
+            gas: Arc::clone(&self.gas),
+        })
+    }
+    async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
+        let outcome = self.inner.transact(calldata).await?;
+        self.gas
+            .fetch_add(outcome.receipt.gas_used, Ordering::Relaxed);
+        Ok(outcome)
+    }
+    async fn call(&self, calldata: Vec<u8>) -> LedgerResult<Vec<u8>> {
+        self.inner.call(calldata).await
+    }
+    async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
+        self.inner.logs(filter).await
+    }
+}
+
+struct Archive {
+    dir: std::path::PathBuf,
+    authority: Authority,
+    doctor: Member,
+    codes: Vec<Keyword>,
+    gas: Arc<AtomicU64>,
+    records: usize,
+}
+
+impl Archive {
+    fn record(&self, i: usize) -> NewRecord {
+        let mut rng = ChaCha20Rng::seed_from_u64(i as u64);
+        let n = 5 + (rng.next_u32() % 6) as usize;
+        let mut record = NewRecord::new(format!("case {i}"), POLICY.parse().unwrap())
+            .keyword(Keyword::term(&format!("case-{i}")).unwrap())
+            .attach(Attachment::bytes("note.txt", "text/plain", vec![i as u8; 1024]));
+        for _ in 0..n {
+            let code = &self.codes[(rng.next_u32() as usize) % self.codes.len()];
+            record = record.keyword(code.clone());
+        }
+        if i < COHORT {
+            record = record.keyword(Keyword::term("cohort").unwrap());
+        }
+        record
+    }
+
+    /// The vault with gas metering (the one that writes).
+    async fn open_metered(&self) -> Vault {
+        let config = Config::embedded();
+        let (store, ledger) = config.open_backends(&self.dir).await.unwrap();
+        let meter = Arc::new(GasMeter {
+            inner: ledger,
+            gas: Arc::clone(&self.gas),
+        });
+        let mut vault = Vault::with_backends(&self.dir, store, meter).unwrap();
+        vault.install_authority(self.authority.public_key()).unwrap();
+        vault
+    }
+}
+
+#[derive(serde::Serialize, Default, Clone)]
+struct Row {
+    records: usize,
+    put_ms: f64,
+    open_ms: f64,
+    cold_search_ms: f64,
+    warm_search_1_hit_ms: f64,
+    warm_search_common_ms: f64,
+    common_hits: usize,
+    get_ms: f64,
+    bulk_records_per_s: f64,
+    gas_per_record: f64,
+    proof_bytes_1_hit: usize,
+    proof_bytes_common: usize,
+    live_shards: usize,
+    disk_bytes_per_record: f64,
+    peak_rss_mib: f64,
+}
+
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (f64, T) {
+    let t = Instant::now();
+    let out = f.await;
+    (t.elapsed().as_secs_f64() * 1e3, out)
+}
+
+async fn measure(archive: &mut Archive, size: usize) -> Row {
+    let mut row = Row {
+        records: size,
+        ..Row::default()
+    };
+    // Bulk import up to `size`.
+    let vault = archive.open_metered().await;
+    let (gas_before, start, from) = (
+        archive.gas.load(Ordering::Relaxed),
+        Instant::now(),
+        archive.records,
+    );
+    while archive.records < size {
+        let n = (size - archive.records).min(1_000);
+        let batch = (archive.records..archive.records + n)
+            .map(|i| archive.record(i))
+            .collect();
+        vault.put_many(&archive.doctor, batch).await.unwrap();
+        archive.records += n;
+        eprint!(
+            "\r  {} / {size} records ({:.0} records/s)   ",
+            archive.records,
+            (archive.records - from) as f64 / start.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!();
+    let added = (archive.records - from).max(1);
+    row.bulk_records_per_s = added as f64 / start.elapsed().as_secs_f64();
+    row.gas_per_record =
+        (archive.gas.load(Ordering::Relaxed) - gas_before) as f64 / added as f64;
+
+    // Single puts on top of the archive.
+    let mut puts = Vec::new();
+    for _ in 0..11 {
+        let record = archive.record(archive.records);
+        let (ms, put) = timed(vault.put(&archive.doctor, record)).await;
+        put.unwrap();
+        archive.records += 1;
+        puts.push(ms);
+    }
+    row.put_ms = median(puts);
+    // Warm searches (the first search opens the partition key and loads the shards).
+    let cohort = Keyword::term("cohort").unwrap();
+    let first = vault.search(&archive.doctor, &cohort).await.unwrap();
+    row.common_hits = first.hits.len();
+    row.proof_bytes_common = first.proof_bytes;
+    let mut rng = ChaCha20Rng::seed_from_u64(size as u64);
+    let mut one = Vec::new();
+    for _ in 0..21 {
+        let i = (rng.next_u32() as usize) % archive.records;
+        let kw = Keyword::term(&format!("case-{i}")).unwrap();
+        let (ms, found) = timed(vault.search(&archive.doctor, &kw)).await;
+        let found = found.unwrap();
+        assert_eq!(found.hits.len(), 1, "case-{i}");
+        row.proof_bytes_1_hit = found.proof_bytes;
+        one.push(ms);
+    }
+    row.warm_search_1_hit_ms = median(one);
+    let mut common = Vec::new();
+    for _ in 0..7 {
+        let (ms, found) = timed(vault.search(&archive.doctor, &cohort)).await;
+        assert_eq!(found.unwrap().hits.len(), row.common_hits);
+        common.push(ms);
+    }
+    row.warm_search_common_ms = median(common);
+    let mut gets = Vec::new();
+    for _ in 0..11 {
+        let id = RecordId(1 + u64::from(rng.next_u32()) % archive.records as u64);
+        gets.push(timed(vault.get(&archive.doctor, id)).await.0);
+    }
+    row.get_ms = median(gets);
+    let ledger = Arc::clone(vault.ledger());
+    let owner = archive.doctor.address();
+    for capsule in ledger.capsules(Some(owner)).await.unwrap() {
+        row.live_shards += ledger
+            .live_index_anchors(owner, capsule.partition)
+            .await
+            .unwrap()
+            .len();
+    }
+    drop(vault);
+
+    // Open, and a cold search in a new vault, on the same directory.
+    let mut opens = Vec::new();
+    let mut colds = Vec::new();
+    for _ in 0..5 {
+        let (ms, vault) = timed(Vault::open_with(&archive.dir, &Config::embedded())).await;
+        opens.push(ms);
+        drop(vault.unwrap());
+        let (ms, hits) = timed(async {
+            let vault = Vault::open_with(&archive.dir, &Config::embedded())
+                .await
+                .unwrap();
+            vault.search(&archive.doctor, &cohort).await.unwrap().hits.len()
+        })
+        .await;
+        assert_eq!(hits, row.common_hits);
+        colds.push(ms);
+    }
+    row.open_ms = median(opens);
+    row.cold_search_ms = median(colds);
+    row.disk_bytes_per_record = disk_bytes(&archive.dir) as f64 / archive.records as f64;
+    row.peak_rss_mib = peak_rss_mib();
+    row
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for a in &args {
+        if a != "--quick" && a != "--json" {
+            eprintln!("usage: scale_report [--quick] [--json]");
+            std::process::exit(2);
+        }
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let json = args.iter().any(|a| a == "--json");
+    let sizes: &[usize] = if quick {
+        &[100, 1_000, 10_000]
+    } else {
+        &[100, 1_000, 10_000, 100_000]
+    };
+    let base = std::env::var_os("MEDSEAL_SCALE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base).unwrap();
+    let tmp = tempfile::tempdir_in(base).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let doctor = authority
+        .issue(
+            "dr. scale",
+            &["role:doctor", "dept:cardiology"],
+            PrivateKeySigner::random(),
+            &mut OsRng,
+        )
+        .unwrap();
+    let codes: Vec<Keyword> = medseal::index::dictionary::icd10cm()
+        .unwrap()
+        .iter()
+        .filter(|c| c.billable)
+        .step_by(7)
+        .take(3_000)
+        .map(|c| Keyword::icd10(&c.code).unwrap())
+        .collect();
+    let mut archive = Archive {
+        dir: tmp.path().join("archive"),
+        authority,
+        doctor,
+        codes,
+        gas: Arc::new(AtomicU64::new(0)),
+        records: 0,
+    };
+    let mut rows = Vec::new();
+    for &size in sizes {
+        eprintln!("building {size} records");
+        rows.push(rt.block_on(measure(&mut archive, size)));
+    }
+    let (first, last) = (rows[0].clone(), rows[rows.len() - 1].clone());
+    let ratio = |f: fn(&Row) -> f64| f(&last) / f(&first);
+    let ratios = serde_json::json!({
+        "put": ratio(|r| r.put_ms),
+        "open": ratio(|r| r.open_ms),
+        "cold_search": ratio(|r| r.cold_search_ms),
+        "warm_search_1_hit": ratio(|r| r.warm_search_1_hit_ms),
+        "get": ratio(|r| r.get_ms),
+    });
+    if json {
+        let out = serde_json::json!({ "rows": rows, "growth": ratios,
+            "growth_between": [first.records, last.records] });
+        println!("{out}");
+        return;
+    }
+    println!(
+        "{:>8} {:>8} {:>8} {:>9} {:>8} {:>13} {:>7} {:>9} {:>8} {:>7} {:>9} {:>6} {:>8} {:>7}",
+        "records", "put ms", "open ms", "cold ms", "1-hit ms", "common ms", "get ms", "import/s",
+        "gas/rec", "proof B", "proof B c", "shards", "disk B/r", "RSS MiB"
+    );
+    for r in &rows {
+        println!(
+            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>8.0} {:>7} {:>9} {:>6} {:>8.0} {:>7.0}",
+            r.records,
+            r.put_ms,
+            r.open_ms,
+            r.cold_search_ms,
+            r.warm_search_1_hit_ms,
+            r.warm_search_common_ms,
+            r.common_hits,
+            r.get_ms,
+            r.bulk_records_per_s,
+            r.gas_per_record,
+            r.proof_bytes_1_hit,
+            r.proof_bytes_common,
+            r.live_shards,
+            r.disk_bytes_per_record,
+            r.peak_rss_mib
+        );
+    }
+    println!(
+        "growth {}→{}: put {:.2}×, open {:.2}×, cold search {:.2}×, warm 1-hit search {:.2}×, get {:.2}×",
+        first.records,
+        last.records,
+        ratio(|r| r.put_ms),
+        ratio(|r| r.open_ms),
+        ratio(|r| r.cold_search_ms),
+        ratio(|r| r.warm_search_1_hit_ms),
+        ratio(|r| r.get_ms)
+    );
+}
