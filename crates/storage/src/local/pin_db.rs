@@ -4,8 +4,12 @@
 //! Pinning or unpinning is one write transaction, committed durably
 //! (`Durability::Immediate`): it writes a few B-tree pages and syncs them,
 //! whatever the number of pins, and a crash leaves either the old or the
-//! new set, never a mix. Opening reads only the database header, not the
-//! pins (after a crash redb first repairs the file, which reads all of it).
+//! new set, never a mix. Commits use redb's default single-sync protocol
+//! (data and checksums, then one `fsync`); its two-sync mode only guards
+//! against crafted page contents racing a crash, and a pin transaction
+//! writes one key that is a hash. Opening reads only the database header,
+//! not the pins (after a crash redb first repairs the file, which reads
+//! all of it: 16–34 ms for 10^5 pins in the `pin_scaling` example).
 //!
 //! # Migration from `pins.json`
 //!
