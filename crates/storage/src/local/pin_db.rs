@@ -132,7 +132,8 @@ impl PinDb {
         Ok(db)
     }
 
-    /// Opens or creates the database file and makes sure the table exists.
+    /// Opens or creates the database file and makes sure the table exists
+    /// (a new file is made durable in its directory).
     fn create(path: &Path) -> Result<Database> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
@@ -162,6 +163,15 @@ impl PinDb {
                 .map_err(|e| db_error(path, "creating the pin table", e))?;
             txn.commit()
                 .map_err(|e| db_error(path, "creating the pin table", e))?;
+            // A new file: its directory entry must be durable before any
+            // pin (or a migration that retires `pins.json`) relies on it.
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)
+                    .and_then(|dir| dir.sync_all())
+                    .map_err(|e| {
+                        StorageError::io(format!("syncing directory {}", dir.display()), e)
+                    })?;
+            }
         }
         Ok(db)
     }
