@@ -31,7 +31,6 @@ use bytes::Bytes;
 use flatfs::Staged;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 use write_batch::{WRITE_BACK_EVERY, WriteBatch, start_write_back, write_back_available};
 
@@ -91,12 +90,9 @@ pub struct StoredBlockInfo {
 struct LocalInner {
     root: PathBuf,
     blocks: Arc<BlockDir>,
-    /// The pin set; shared by every `LocalStore` of this directory in the
-    /// process.
+    /// The pin set and the GC lock ([`PinDb::gc_lock`]); shared by every
+    /// `LocalStore` of this directory in the process.
     pins: Arc<PinDb>,
-    /// Puts and pins hold it shared, GC exclusively: GC never sees the
-    /// blocks of a DAG that is half written or being pinned.
-    gc_lock: RwLock<()>,
 }
 
 /// A [`ContentStore`] in a local directory. Cloning shares the same store.
@@ -133,7 +129,6 @@ impl LocalStore {
                 root,
                 blocks: Arc::new(blocks),
                 pins,
-                gc_lock: RwLock::new(()),
             }),
         })
     }
@@ -232,7 +227,7 @@ impl LocalStore {
     /// a pinned DAG cannot be walked completely (missing or corrupt block),
     /// since its unreadable parts would otherwise look unreachable.
     pub async fn gc(&self) -> Result<GcReport> {
-        let _exclusive = self.inner.gc_lock.write().await;
+        let _exclusive = self.inner.pins.gc_lock.write().await;
         // Puts and pins hold the lock shared until their pin is committed,
         // so this snapshot has every pin whose DAG is complete.
         let pins = self.try_pins().await?;
@@ -473,7 +468,7 @@ impl BlockSink for LocalStore {
 
     /// All of `blocks` are made durable together (one write batch).
     async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
-        let _shared = self.inner.gc_lock.read().await;
+        let _shared = self.inner.pins.gc_lock.read().await;
         let mut writer = self.batch_writer().await?;
         for block in blocks {
             if let Err(e) = writer.push(block).await {
@@ -488,7 +483,7 @@ impl BlockSink for LocalStore {
 #[async_trait]
 impl ContentStore for LocalStore {
     async fn put_stream(&self, mut data: ByteStream, options: PutOptions) -> Result<Cid> {
-        let _shared = self.inner.gc_lock.read().await;
+        let _shared = self.inner.pins.gc_lock.read().await;
         let mut writer = self.batch_writer().await?;
         let mut builder = DagBuilder::new(options.format);
         let built = async {
@@ -538,7 +533,7 @@ impl ContentStore for LocalStore {
     }
 
     async fn pin(&self, cid: &Cid) -> Result<()> {
-        let _shared = self.inner.gc_lock.read().await;
+        let _shared = self.inner.pins.gc_lock.read().await;
         let mut digests = Vec::new();
         walk_dag(self, cid, |block, _| {
             digests.push(*block.digest());

@@ -29,7 +29,8 @@
 //! same file fails, even within one process. Every [`LocalStore`] opened on
 //! the same directory in a process therefore shares one [`PinDb`], through
 //! a process-wide registry; the database is closed when the last of them
-//! is dropped.
+//! is dropped. So does the lock that keeps garbage collection apart from
+//! puts and pins ([`PinDb::gc_lock`]).
 //!
 //! [`LocalStore`]: crate::LocalStore
 
@@ -43,6 +44,8 @@ use redb::{
     Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
     TableError,
 };
+
+use tokio::sync::RwLock;
 
 use crate::cid::Cid;
 use crate::error::{Result, StorageError};
@@ -96,6 +99,11 @@ pub(crate) struct PinDb {
     path: PathBuf,
     /// This database's key in [`OPEN`].
     key: PathBuf,
+    /// Puts and pins of this directory hold it shared, GC exclusively: GC
+    /// never sees the blocks of a DAG that is half written or being
+    /// pinned. Here, not in each `LocalStore`, so that it covers every
+    /// store opened on the directory in this process.
+    pub(crate) gc_lock: RwLock<()>,
 }
 
 impl PinDb {
@@ -122,6 +130,7 @@ impl PinDb {
                         db: Some(Self::create(&path)?),
                         path: path.clone(),
                         key: key.clone(),
+                        gc_lock: RwLock::new(()),
                     });
                     open.insert(key.clone(), Arc::downgrade(&db));
                     break db;
