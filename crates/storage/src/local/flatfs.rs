@@ -2,7 +2,7 @@
 //! are staged as temp files ([`BlockDir::stage`]) and made durable and
 //! renamed into place by a [`WriteBatch`](super::write_batch::WriteBatch),
 //! so a block file is either absent or complete, and durable once its put
-//! has returned. Small metadata files (`SHARDING`, the pin set) use
+//! has returned. Small metadata files (`SHARDING`) use
 //! [`BlockDir::write_atomically`]: temp file, fsync, rename, fsync of the
 //! directory.
 //!

@@ -3,20 +3,26 @@
 //! Layout under the store's root:
 //! - `blocks/XX/<KEY>.data`: one file per block, Kubo flatfs `next-to-last/2`;
 //! - `tmp/`: temp files, renamed into `blocks/` once their bytes are durable;
-//! - `pins.json`: the pin set, replaced atomically.
+//! - `pins.redb`: the pin set, a table of an embedded redb database; pinning
+//!   or unpinning is one durable transaction whose cost does not grow with
+//!   the number of pins, and opening the store does not read the pins (see
+//!   [`pin_db`]). A `pins.json` of earlier versions is migrated into it on
+//!   open and renamed to `pins.json.migrated`.
 //!
-//! A put returns only after every block and (if pinning) the pin set are
-//! durable, so an acknowledged put survives a crash. The blocks of a put
+//! A put returns only after every block and (if pinning) the pin are
+//! durable, so an acknowledged put survives a crash; the pin is committed
+//! only once every block it names is durable. The blocks of a put
 //! are made durable together by one [`WriteBatch`]
 //! (two `syncfs` calls on Linux) rather than one fsync pair per block; see
 //! [`write_batch`] for the ordering that keeps this crash safe. One
 //! process at a time may open a given directory.
 
 mod flatfs;
+mod pin_db;
 mod pin_file;
 mod write_batch;
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +31,6 @@ use bytes::Bytes;
 use flatfs::Staged;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Mutex, RwLock};
 use tokio::task::JoinHandle;
 use write_batch::{WRITE_BACK_EVERY, WriteBatch, start_write_back, write_back_available};
 
@@ -36,6 +41,7 @@ use crate::dag_reader::{BlockSource, DagReader, fetch_verified, walk_dag};
 use crate::error::{Result, StorageError};
 use crate::store::{BlockSink, ByteStream, ContentStore, PutOptions};
 use flatfs::BlockDir;
+use pin_db::PinDb;
 
 /// Block writes of one put allowed in flight at once, so hashing the next
 /// chunk overlaps with writing the previous ones to their temp files.
@@ -84,11 +90,9 @@ pub struct StoredBlockInfo {
 struct LocalInner {
     root: PathBuf,
     blocks: Arc<BlockDir>,
-    pins_path: PathBuf,
-    pins: Mutex<BTreeSet<Cid>>,
-    /// Puts and pins hold it shared, GC exclusively: GC never sees the
-    /// blocks of a DAG that is half written or being pinned.
-    gc_lock: RwLock<()>,
+    /// The pin set and the GC lock ([`PinDb::gc_lock`]); shared by every
+    /// `LocalStore` of this directory in the process.
+    pins: Arc<PinDb>,
 }
 
 /// A [`ContentStore`] in a local directory. Cloning shares the same store.
@@ -103,25 +107,28 @@ fn join_error(e: tokio::task::JoinError) -> StorageError {
 
 impl LocalStore {
     /// Opens the store at `root`, creating it if needed. Temp files of an
-    /// interrupted process are removed.
+    /// interrupted process are removed, and a `pins.json` of an earlier
+    /// version is migrated into the pin database. Does not read the pins.
+    ///
+    /// Stores opened on the same directory in one process share their pin
+    /// database; another process with the store open makes this fail.
     pub async fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         let opened = root.clone();
         let (blocks, pins) = tokio::task::spawn_blocking(move || {
-            let blocks = BlockDir::open(&opened)?;
-            let pins = pin_file::load(&opened.join("pins.json"))?;
-            Ok::<_, std::io::Error>((blocks, pins))
+            let blocks = BlockDir::open(&opened).map_err(|e| {
+                StorageError::io(format!("opening store at {}", opened.display()), e)
+            })?;
+            let pins = PinDb::open(&opened)?;
+            Ok::<_, StorageError>((blocks, pins))
         })
         .await
-        .map_err(join_error)?
-        .map_err(|e| StorageError::io(format!("opening store at {}", root.display()), e))?;
+        .map_err(join_error)??;
         Ok(Self {
             inner: Arc::new(LocalInner {
-                pins_path: root.join("pins.json"),
                 root,
                 blocks: Arc::new(blocks),
-                pins: Mutex::new(pins),
-                gc_lock: RwLock::new(()),
+                pins,
             }),
         })
     }
@@ -136,9 +143,37 @@ impl LocalStore {
         self.inner.blocks.path_for(cid.digest())
     }
 
-    /// Pinned roots, sorted.
+    /// Pinned roots, sorted. A failure to read the pin database is logged
+    /// and yields an empty list; use [`LocalStore::try_pins`] where that
+    /// matters.
     pub async fn pins(&self) -> Vec<Cid> {
-        self.inner.pins.lock().await.iter().copied().collect()
+        self.try_pins().await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot list the pins");
+            Vec::new()
+        })
+    }
+
+    /// Pinned roots, sorted (reads every pin).
+    pub async fn try_pins(&self) -> Result<Vec<Cid>> {
+        self.with_pins(PinDb::list).await
+    }
+
+    /// Whether `cid` is pinned (a lookup, not a listing).
+    pub async fn is_pinned(&self, cid: &Cid) -> Result<bool> {
+        let cid = *cid;
+        self.with_pins(move |pins| pins.contains(&cid)).await
+    }
+
+    /// Runs `work` on the pin database in the blocking pool.
+    async fn with_pins<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PinDb) -> Result<T> + Send + 'static,
+    {
+        let pins = Arc::clone(&self.inner.pins);
+        tokio::task::spawn_blocking(move || work(&pins))
+            .await
+            .map_err(join_error)?
     }
 
     async fn blocking<T, F>(&self, context: impl Into<String>, work: F) -> Result<T>
@@ -192,8 +227,10 @@ impl LocalStore {
     /// a pinned DAG cannot be walked completely (missing or corrupt block),
     /// since its unreadable parts would otherwise look unreachable.
     pub async fn gc(&self) -> Result<GcReport> {
-        let _exclusive = self.inner.gc_lock.write().await;
-        let pins = self.inner.pins.lock().await.clone();
+        let _exclusive = self.inner.pins.gc_lock.write().await;
+        // Puts and pins hold the lock shared until their pin is committed,
+        // so this snapshot has every pin whose DAG is complete.
+        let pins = self.try_pins().await?;
         let mut reachable: HashSet<[u8; 32]> = HashSet::new();
         for pin in &pins {
             walk_dag(self, pin, |cid, _| reachable.insert(*cid.digest())).await?;
@@ -241,26 +278,10 @@ impl LocalStore {
         .await
     }
 
-    async fn save_pins(&self, pins: &BTreeSet<Cid>) -> Result<()> {
-        let pins = pins.clone();
-        let path = self.inner.pins_path.clone();
-        self.blocking("saving the pin set", move |b| {
-            pin_file::save(b, &path, &pins)
-        })
-        .await
-    }
-
+    /// Pins `cid` durably (one transaction; nothing is written if it is
+    /// pinned already). Call only once every block of its DAG is durable.
     async fn add_pin(&self, cid: Cid) -> Result<()> {
-        let mut pins = self.inner.pins.lock().await;
-        if pins.contains(&cid) {
-            return Ok(());
-        }
-        let mut updated = pins.clone();
-        updated.insert(cid);
-        // Persist first: the in-memory set never claims more than the disk.
-        self.save_pins(&updated).await?;
-        *pins = updated;
-        Ok(())
+        self.with_pins(move |pins| pins.insert_all([&cid])).await
     }
 }
 
@@ -447,7 +468,7 @@ impl BlockSink for LocalStore {
 
     /// All of `blocks` are made durable together (one write batch).
     async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
-        let _shared = self.inner.gc_lock.read().await;
+        let _shared = self.inner.pins.gc_lock.read().await;
         let mut writer = self.batch_writer().await?;
         for block in blocks {
             if let Err(e) = writer.push(block).await {
@@ -462,7 +483,7 @@ impl BlockSink for LocalStore {
 #[async_trait]
 impl ContentStore for LocalStore {
     async fn put_stream(&self, mut data: ByteStream, options: PutOptions) -> Result<Cid> {
-        let _shared = self.inner.gc_lock.read().await;
+        let _shared = self.inner.pins.gc_lock.read().await;
         let mut writer = self.batch_writer().await?;
         let mut builder = DagBuilder::new(options.format);
         let built = async {
@@ -487,7 +508,7 @@ impl ContentStore for LocalStore {
             }
         };
         writer.finish().await?;
-        // The pin set is written only now that every block it will name is
+        // The pin is committed only now that every block it names is
         // durable.
         if options.pin {
             self.add_pin(root).await?;
@@ -512,7 +533,7 @@ impl ContentStore for LocalStore {
     }
 
     async fn pin(&self, cid: &Cid) -> Result<()> {
-        let _shared = self.inner.gc_lock.read().await;
+        let _shared = self.inner.pins.gc_lock.read().await;
         let mut digests = Vec::new();
         walk_dag(self, cid, |block, _| {
             digests.push(*block.digest());
@@ -534,15 +555,9 @@ impl ContentStore for LocalStore {
     }
 
     async fn unpin(&self, cid: &Cid) -> Result<()> {
-        let mut pins = self.inner.pins.lock().await;
-        if !pins.contains(cid) {
-            return Ok(());
-        }
-        let mut updated = pins.clone();
-        updated.remove(cid);
-        self.save_pins(&updated).await?;
-        *pins = updated;
-        Ok(())
+        let cid = *cid;
+        self.with_pins(move |pins| pins.remove(&cid).map(drop))
+            .await
     }
 }
 

@@ -1,31 +1,31 @@
-//! The persisted pin set: a small JSON file replaced atomically on every
-//! change, so a crash leaves either the old or the new set, never a mix.
+//! The pin set of earlier versions: a JSON file (format `medseal-pins-v1`)
+//! that was replaced atomically on every change. Only read now, to migrate
+//! it into the pin database ([`pin_db`](super::pin_db)).
 
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::cid::Cid;
-use crate::local::flatfs::BlockDir;
 
-/// Identifies the file format, so a future version can migrate it.
+/// The only format ever written.
 const FORMAT: &str = "medseal-pins-v1";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct PinFile {
     format: String,
     pins: BTreeSet<Cid>,
 }
 
-/// Reads the pin set at `path`; a missing file is an empty set. A corrupt
+/// Reads the pin set at `path`; `None` if there is no such file. A corrupt
 /// file is an error: silently treating it as empty would let garbage
 /// collection delete pinned data.
-pub(crate) fn load(path: &Path) -> io::Result<BTreeSet<Cid>> {
+pub(crate) fn load(path: &Path) -> io::Result<Option<BTreeSet<Cid>>> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let file: PinFile = serde_json::from_slice(&text).map_err(|e| {
@@ -44,17 +44,7 @@ pub(crate) fn load(path: &Path) -> io::Result<BTreeSet<Cid>> {
             ),
         ));
     }
-    Ok(file.pins)
-}
-
-/// Replaces the pin set at `path` atomically and durably.
-pub(crate) fn save(dir: &BlockDir, path: &Path, pins: &BTreeSet<Cid>) -> io::Result<()> {
-    let file = PinFile {
-        format: FORMAT.to_owned(),
-        pins: pins.clone(),
-    };
-    let text = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-    dir.write_atomically(path, &text)
+    Ok(Some(file.pins))
 }
 
 #[cfg(test)]
@@ -62,20 +52,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_and_rejects_corruption() {
+    fn reads_v1_and_rejects_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let blocks = BlockDir::open(dir.path()).unwrap();
         let path = dir.path().join("pins.json");
-        assert!(load(&path).unwrap().is_empty());
-        let pins: BTreeSet<Cid> = [
+        assert!(load(&path).unwrap().is_none());
+        let names = [
             "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",
             "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
-        ]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
-        save(&blocks, &path, &pins).unwrap();
-        assert_eq!(load(&path).unwrap(), pins);
+        ];
+        // As earlier versions wrote it (pretty-printed).
+        let text = format!(
+            "{{\n  \"format\": \"medseal-pins-v1\",\n  \"pins\": [\n    \"{}\",\n    \"{}\"\n  ]\n}}",
+            names[0], names[1]
+        );
+        std::fs::write(&path, text).unwrap();
+        let pins: BTreeSet<Cid> = names.iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(load(&path).unwrap(), Some(pins));
+        std::fs::write(&path, b"{\"format\":\"medseal-pins-v2\",\"pins\":[]}").unwrap();
+        assert_eq!(load(&path).unwrap_err().kind(), io::ErrorKind::InvalidData);
         std::fs::write(&path, b"{\"format\":\"medseal-pins-v1\",\"pins\":[\"Qm").unwrap();
         assert_eq!(load(&path).unwrap_err().kind(), io::ErrorKind::InvalidData);
     }

@@ -18,7 +18,7 @@
 //! 4. **Sync the names**: a second `syncfs`, or an fsync of every touched
 //!    shard directory plus `blocks/` (each once).
 //! 5. Only then does [`WriteBatch::commit`] return, so only then does the
-//!    caller acknowledge (return the CID, write the pin set).
+//!    caller acknowledge (return the CID, commit the pin).
 //!
 //! # Why a crash at any point is safe
 //!
@@ -29,8 +29,8 @@
 //! renamed (the process that would rename it is gone), and
 //! [`BlockDir::open`] deletes every leftover temp file. Nothing acknowledged
 //! is lost because step 4 has persisted every rename before `commit`
-//! returns, and the pin set, which has its own atomic write, is written only
-//! after that, so a durable pin never names a block that is not durable.
+//! returns, and a pin, which is its own durable database transaction, is
+//! committed only after that, so a durable pin never names a block that is not durable.
 //!
 //! A block found already present may have been renamed into place by a
 //! concurrent batch (or by a killed process) whose step 4 has not run yet;
