@@ -10,7 +10,12 @@
 //! a 1 KiB attachment, 5–10 ICD-10-CM codes out of 3,000, a unique `term:case-<i>`
 //! keyword (the 1-hit query) and, for the first 1,000 records, `term:cohort` (the common
 //! query). `MEDSEAL_SCALE_DIR` sets where the archive is built (default: a temp dir).
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    clippy::print_stdout,
+    missing_docs
+)]
 
 #[path = "support/mod.rs"]
 mod support;
@@ -22,8 +27,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use medseal::chain::{ChainLog, Ledger, LedgerResult, LogFilter, TxOutcome};
 use medseal::{
-    Address, Attachment, Authority, Config, Keyword, Member, NewRecord, PrivateKeySigner,
-    RecordId, Vault,
+    Address, Attachment, Authority, Config, Keyword, Member, NewRecord, PrivateKeySigner, RecordId,
+    Vault,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
@@ -81,7 +86,11 @@ impl Archive {
         let n = 5 + (rng.next_u32() % 6) as usize;
         let mut record = NewRecord::new(format!("case {i}"), POLICY.parse().unwrap())
             .keyword(Keyword::term(&format!("case-{i}")).unwrap())
-            .attach(Attachment::bytes("note.txt", "text/plain", vec![i as u8; 1024]));
+            .attach(Attachment::bytes(
+                "note.txt",
+                "text/plain",
+                vec![i as u8; 1024],
+            ));
         for _ in 0..n {
             let code = &self.codes[(rng.next_u32() as usize) % self.codes.len()];
             record = record.keyword(code.clone());
@@ -101,7 +110,9 @@ impl Archive {
             gas: Arc::clone(&self.gas),
         });
         let mut vault = Vault::with_backends(&self.dir, store, meter).unwrap();
-        vault.install_authority(self.authority.public_key()).unwrap();
+        vault
+            .install_authority(self.authority.public_key())
+            .unwrap();
         vault
     }
 }
@@ -185,8 +196,7 @@ async fn measure(archive: &mut Archive, size: usize) -> Row {
     eprintln!();
     let added = (archive.records - from).max(1);
     row.bulk_records_per_s = added as f64 / start.elapsed().as_secs_f64();
-    row.gas_per_record =
-        (archive.gas.load(Ordering::Relaxed) - gas_before) as f64 / added as f64;
+    row.gas_per_record = (archive.gas.load(Ordering::Relaxed) - gas_before) as f64 / added as f64;
 
     // Single puts on top of the archive.
     let mut puts = Vec::new();
@@ -250,7 +260,12 @@ async fn measure(archive: &mut Archive, size: usize) -> Row {
             let vault = Vault::open_with(&archive.dir, &Config::embedded())
                 .await
                 .unwrap();
-            vault.search(&archive.doctor, &cohort).await.unwrap().hits.len()
+            vault
+                .search(&archive.doctor, &cohort)
+                .await
+                .unwrap()
+                .hits
+                .len()
         })
         .await;
         assert_eq!(hits, row.common_hits);
@@ -292,7 +307,7 @@ fn main() {
     let doctor = authority
         .issue(
             "dr. scale",
-            &["role:doctor", "dept:cardiology"],
+            ["role:doctor", "dept:cardiology"],
             PrivateKeySigner::random(),
             &mut OsRng,
         )
@@ -335,8 +350,20 @@ fn main() {
     }
     println!(
         "{:>8} {:>8} {:>8} {:>9} {:>8} {:>13} {:>7} {:>9} {:>8} {:>7} {:>9} {:>6} {:>8} {:>7}",
-        "records", "put ms", "open ms", "cold ms", "1-hit ms", "common ms", "get ms", "import/s",
-        "gas/rec", "proof B", "proof B c", "shards", "disk B/r", "RSS MiB"
+        "records",
+        "put ms",
+        "open ms",
+        "cold ms",
+        "1-hit ms",
+        "common ms",
+        "get ms",
+        "import/s",
+        "gas/rec",
+        "proof B",
+        "proof B c",
+        "shards",
+        "disk B/r",
+        "RSS MiB"
     );
     for r in &rows {
         println!(
