@@ -247,6 +247,9 @@ async fn measure(archive: &mut Archive, size: usize) -> Row {
             .unwrap()
             .len();
     }
+    // Close the chain and the store completely: a second handle on a journal that is
+    // still open in this process would not get its snapshot.
+    drop(ledger);
     drop(vault);
 
     // Open, and a cold search in a new vault, on the same directory.
