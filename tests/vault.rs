@@ -556,6 +556,33 @@ impl Ledger for Flaky {
     }
 }
 
+/// A vault over persistent embedded backends in `dir` whose ledger fails once per unit
+/// of `fail_create` (after the transaction), `fail_anchor` (before) and
+/// `fail_after_anchor` (after).
+async fn flaky_vault(
+    dir: &std::path::Path,
+    authority: &Authority,
+    [fail_create, fail_anchor, fail_after_anchor]: [&Arc<AtomicU32>; 3],
+) -> Vault {
+    let chain = EmbeddedChain::open(dir.join("chain.journal"), PrivateKeySigner::random()).unwrap();
+    let store = Arc::new(LocalStore::open(dir.join("blocks")).await.unwrap());
+    let ledger = Arc::new(Flaky {
+        inner: Arc::new(chain),
+        fail_create: Arc::clone(fail_create),
+        fail_anchor: Arc::clone(fail_anchor),
+        fail_after_anchor: Arc::clone(fail_after_anchor),
+    });
+    let mut vault = Vault::with_backends(dir, store, ledger).unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    vault
+}
+
+/// The ids of the records `owner` owns, ascending.
+async fn record_ids(vault: &Vault, owner: Address) -> Vec<RecordId> {
+    let records = vault.records_of(owner).await.unwrap();
+    records.into_iter().map(|r| r.record).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_puts_complete_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
@@ -564,35 +591,18 @@ async fn interrupted_puts_complete_without_loss_or_duplicates() {
     let fail_create = Arc::new(AtomicU32::new(0));
     let fail_anchor = Arc::new(AtomicU32::new(0));
     let fail_after_anchor = Arc::new(AtomicU32::new(0));
-    let open = |fail_create: Arc<AtomicU32>, fail_anchor: Arc<AtomicU32>| {
-        let fail_after_anchor = Arc::clone(&fail_after_anchor);
-        let dir = dir.path().to_path_buf();
-        let pk = authority.public_key().clone();
-        async move {
-            let chain =
-                EmbeddedChain::open(dir.join("chain.journal"), PrivateKeySigner::random()).unwrap();
-            let store = Arc::new(LocalStore::open(dir.join("blocks")).await.unwrap());
-            let ledger = Arc::new(Flaky {
-                inner: Arc::new(chain),
-                fail_create,
-                fail_anchor,
-                fail_after_anchor,
-            });
-            let mut vault = Vault::with_backends(&dir, store, ledger).unwrap();
-            vault.install_authority(&pk).unwrap();
-            vault
-        }
-    };
+    let flags = [&fail_create, &fail_anchor, &fail_after_anchor];
+    let open = || flaky_vault(dir.path(), &authority, flags);
     let record =
         |name: &str| NewRecord::new(name, "role:doctor".parse().unwrap()).keyword(kw("icd10:I10"));
 
     // Crash right after createRecord, before the process learnt the id.
     fail_create.store(1, Ordering::SeqCst);
-    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    let vault = open().await;
     assert!(vault.put(&p.cardiologist, record("a")).await.is_err());
     drop(vault);
     // Crash before anchoring the shard, in a new "process".
-    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    let vault = open().await;
     let recovered = vault.recover(&p.cardiologist).await.unwrap();
     assert_eq!(
         recovered,
@@ -603,7 +613,7 @@ async fn interrupted_puts_complete_without_loss_or_duplicates() {
     assert!(vault.put(&p.cardiologist, record("b")).await.is_err());
     drop(vault);
     // The next put completes the interrupted one first.
-    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    let vault = open().await;
     let c = vault.put(&p.cardiologist, record("c")).await.unwrap();
     assert_eq!(c.record, RecordId(3));
     // Crash after anchoring, before the index state was committed: the rebuilt shard
@@ -611,20 +621,14 @@ async fn interrupted_puts_complete_without_loss_or_duplicates() {
     fail_after_anchor.store(1, Ordering::SeqCst);
     assert!(vault.put(&p.cardiologist, record("d")).await.is_err());
     drop(vault);
-    let vault = open(Arc::clone(&fail_create), Arc::clone(&fail_anchor)).await;
+    let vault = open().await;
     assert_eq!(
         vault.recover(&p.cardiologist).await.unwrap(),
         Some(RecordId(4))
     );
     let e = vault.put(&p.cardiologist, record("e")).await.unwrap();
     assert_eq!(e.record, RecordId(5));
-    let ids: Vec<_> = vault
-        .records_of(p.cardiologist.address())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.record)
-        .collect();
+    let ids = record_ids(&vault, p.cardiologist.address()).await;
     assert_eq!(
         ids,
         (1..=5).map(RecordId).collect::<Vec<_>>(),
@@ -903,25 +907,8 @@ async fn bulk_import_batches_chain_calls_and_survives_crashes() {
     let p = people(&authority);
     let fail_create = Arc::new(AtomicU32::new(0));
     let fail_anchor = Arc::new(AtomicU32::new(0));
-    let open = || {
-        let (fail_create, fail_anchor) = (Arc::clone(&fail_create), Arc::clone(&fail_anchor));
-        let dir = dir.path().to_path_buf();
-        let pk = authority.public_key().clone();
-        async move {
-            let chain =
-                EmbeddedChain::open(dir.join("chain.journal"), PrivateKeySigner::random()).unwrap();
-            let store = Arc::new(LocalStore::open(dir.join("blocks")).await.unwrap());
-            let ledger = Arc::new(Flaky {
-                inner: Arc::new(chain),
-                fail_create,
-                fail_anchor,
-                fail_after_anchor: Arc::new(AtomicU32::new(0)),
-            });
-            let mut vault = Vault::with_backends(&dir, store, ledger).unwrap();
-            vault.install_authority(&pk).unwrap();
-            vault
-        }
-    };
+    let never = Arc::new(AtomicU32::new(0));
+    let open = || flaky_vault(dir.path(), &authority, [&fail_create, &fail_anchor, &never]);
     let batch = |from: u32, n: u32| -> Vec<NewRecord> {
         (from..from + n)
             .map(|i| {
@@ -1009,13 +996,7 @@ async fn bulk_import_batches_chain_calls_and_survives_crashes() {
         .await
         .unwrap();
     assert_eq!(last.record, RecordId(291));
-    let all: Vec<RecordId> = vault
-        .records_of(p.cardiologist.address())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.record)
-        .collect();
+    let all = record_ids(&vault, p.cardiologist.address()).await;
     assert_eq!(
         all,
         (1..=291).map(RecordId).collect::<Vec<_>>(),
