@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use rand_core::OsRng;
 
 use super::{Vault, parse_cid};
@@ -158,6 +159,18 @@ impl Attachment {
     }
 }
 
+/// Records sealed concurrently by [`Vault::put_many`].
+const SEAL_CONCURRENCY: usize = 4;
+
+/// A record encrypted and stored, not yet on chain.
+struct SealedRecord {
+    manifest_cid: Cid,
+    attachments: Vec<AttachmentInfo>,
+    wrapped: Policy,
+    policy: Policy,
+    keywords: Vec<String>,
+}
+
 /// What [`Vault::put`] stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -270,6 +283,64 @@ impl Vault {
         Ok(receipts)
     }
 
+    /// Encrypts and stores one record's attachments and manifest (pinned).
+    async fn seal_record(
+        &self,
+        pk: &crate::abe::fame::PublicKey,
+        owner: Address,
+        record: NewRecord,
+    ) -> Result<SealedRecord> {
+        let dek = Arc::new(DataKey::generate(&mut OsRng));
+        let mut attachments = Vec::with_capacity(record.attachments.len());
+        for (index, a) in record.attachments.into_iter().enumerate() {
+            let (cid, size) = pipe::seal_to_store(
+                &*self.store,
+                &dek,
+                attachment_aad(index as u32),
+                a.source,
+                a.name.clone(),
+                self.progress.clone(),
+            )
+            .await?;
+            attachments.push(AttachmentInfo {
+                name: a.name,
+                content_type: a.content_type,
+                size,
+                cid: cid.to_string(),
+            });
+        }
+        let body = Body {
+            name: record.name,
+            policy: record.policy.to_string(),
+            attachments: attachments.clone(),
+        };
+        let wrapped = capsule_policy(&record.policy, owner, [])?;
+        let (pk, sealing, key) = (pk.clone(), wrapped.clone(), Arc::clone(&dek));
+        let manifest = tokio::task::spawn_blocking(move || {
+            Manifest::seal(&pk, &sealing, &key, &body, &mut OsRng)
+        })
+        .await
+        .map_err(|_| Error::TaskFailed("encryption"))??;
+        let manifest_cid = self
+            .store
+            .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
+            .await?;
+        let mut keywords: Vec<String> = record
+            .keywords
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        keywords.sort();
+        keywords.dedup();
+        Ok(SealedRecord {
+            manifest_cid,
+            attachments,
+            wrapped,
+            policy: record.policy,
+            keywords,
+        })
+    }
+
     /// Stores one batch of records (at most [`BULK_BATCH`]) under one intent.
     async fn put_batch(&self, owner: &Member, records: Vec<NewRecord>) -> Result<Vec<PutReceipt>> {
         for record in &records {
@@ -283,56 +354,28 @@ impl Vault {
         self.complete_pending(&*ledger, owner, &mut state, false)
             .await?;
 
-        let mut stored = Vec::with_capacity(records.len());
-        for record in records {
-            let dek = Arc::new(DataKey::generate(&mut OsRng));
-            let mut attachments = Vec::with_capacity(record.attachments.len());
-            for (index, a) in record.attachments.into_iter().enumerate() {
-                let (cid, size) = pipe::seal_to_store(
-                    &*self.store,
-                    &dek,
-                    attachment_aad(index as u32),
-                    a.source,
-                    a.name.clone(),
-                    self.progress.clone(),
-                )
-                .await?;
-                attachments.push(AttachmentInfo {
-                    name: a.name,
-                    content_type: a.content_type,
-                    size,
-                    cid: cid.to_string(),
-                });
-            }
-            let body = Body {
-                name: record.name,
-                policy: record.policy.to_string(),
-                attachments: attachments.clone(),
-            };
-            let wrapped = capsule_policy(&record.policy, owner.address(), [])?;
-            let manifest = Manifest::seal(pk, &wrapped, &dek, &body, &mut OsRng)?;
-            let manifest_cid = self
-                .store
-                .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
-                .await?;
-            let mut keywords: Vec<String> = record
-                .keywords
-                .iter()
-                .map(|k| k.as_str().to_owned())
-                .collect();
-            keywords.sort();
-            keywords.dedup();
-            if !keywords.is_empty() {
-                self.ensure_partition(&*ledger, owner, &mut state, &record.policy)
+        // Seal and store the records a few at a time (encryption on blocking threads, store
+        // writes overlapping), then register them in order.
+        let sealed: Vec<SealedRecord> = futures_util::stream::iter(records)
+            .map(|record| self.seal_record(pk, owner.address(), record))
+            .buffered(SEAL_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_>>()?;
+        let mut stored = Vec::with_capacity(sealed.len());
+        for s in sealed {
+            if !s.keywords.is_empty() {
+                self.ensure_partition(&*ledger, owner, &mut state, &s.policy)
                     .await?;
             }
             state.pending.push(PendingPut {
-                manifest_cid: manifest_cid.to_string(),
-                capsule_policy: policy_hash(&wrapped).0,
-                policy: policy_hash(&record.policy).0,
-                keywords,
+                manifest_cid: s.manifest_cid.to_string(),
+                capsule_policy: policy_hash(&s.wrapped).0,
+                policy: policy_hash(&s.policy).0,
+                keywords: s.keywords,
             });
-            stored.push((manifest_cid, attachments));
+            stored.push((s.manifest_cid, s.attachments));
         }
         state.pending_after = ledger.record_count().await?;
         state.save(&self.dir, owner.address())?;
