@@ -31,13 +31,7 @@ impl IndexEntry {
     }
 }
 
-impl core::fmt::Debug for IndexEntry {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("IndexEntry")
-            .field("policy", &self.policy.to_string())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(IndexEntry, |x| "policy" => x.policy.to_string());
 
 pub(crate) fn encrypt<R: CryptoRngCore + ?Sized>(
     pk: &AbksPublicKey,

@@ -38,11 +38,7 @@ impl Drop for AbksMasterKey {
     }
 }
 
-impl core::fmt::Debug for AbksMasterKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AbksMasterKey").finish_non_exhaustive()
-    }
-}
+redacted_debug!(AbksMasterKey);
 
 /// A user's attribute key: `D = g1^{(ac - r)/b}` and, per attribute label `j`,
 /// `D_j = g1^r · H(j)^{r_j}` (G1) and `D'_j = g2^{r_j}` (G2). `Debug` redacted.
@@ -60,13 +56,7 @@ impl AbksUserKey {
     }
 }
 
-impl core::fmt::Debug for AbksUserKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AbksUserKey")
-            .field("labels", &self.components.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(AbksUserKey, |x| "labels" => x.components.len());
 
 pub(crate) fn random_scalar<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Scalar {
     Scalar::random(rng.as_rngcore())

@@ -31,13 +31,7 @@ impl Trapdoor {
     }
 }
 
-impl core::fmt::Debug for Trapdoor {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Trapdoor")
-            .field("labels", &self.components.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Trapdoor, |x| "labels" => x.components.len());
 
 pub(crate) fn generate<R: CryptoRngCore + ?Sized>(
     pk: &AbksPublicKey,

@@ -243,13 +243,7 @@ impl IndexHost {
     }
 }
 
-impl core::fmt::Debug for IndexHost {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("IndexHost")
-            .field("partitions", &self.partitions.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(IndexHost, |x| "partitions" => x.partitions.len());
 
 /// The sorted-neighbour proof that `label` is not in `shard` (the caller knows it is not).
 fn absence(shard: &Shard, label: &Label) -> AbsenceProof {

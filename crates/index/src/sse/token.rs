@@ -62,13 +62,7 @@ impl KeywordKey {
     }
 }
 
-impl core::fmt::Debug for KeywordKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeywordKey")
-            .field("partition", &self.partition)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(KeywordKey, |x| "partition" => x.partition);
 
 /// What a user sends the host to search one keyword in one partition: the partition id
 /// and the keyword's label key. It lets the host find that keyword's entries (and only
@@ -121,13 +115,7 @@ impl SearchToken {
     }
 }
 
-impl core::fmt::Debug for SearchToken {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SearchToken")
-            .field("partition", &self.partition)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(SearchToken, |x| "partition" => x.partition);
 
 /// A record reference under its one-time pad, as stored and returned by the host.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
