@@ -1,6 +1,6 @@
 //! ABKS setup and key generation.
 
-use super::hash;
+use super::{Abks, hash};
 use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective, Scalar};
 use core::sync::atomic::{Ordering, compiler_fence};
 use ff::Field;
@@ -71,46 +71,49 @@ fn random_nonzero<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Scalar {
     }
 }
 
-/// `Setup`: random `a, b, c` (b ≠ 0).
-pub(crate) fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (AbksPublicKey, AbksMasterKey) {
-    let (a, b, c) = (random_scalar(rng), random_nonzero(rng), random_scalar(rng));
-    let g1 = G1Projective::generator();
-    let g2 = G2Projective::generator();
-    let pk = AbksPublicKey {
-        g1_a: (g1 * a).to_affine(),
-        g1_b: (g1 * b).to_affine(),
-        g1_c: (g1 * c).to_affine(),
-        g2_a: (g2 * a).to_affine(),
-        g2_b: (g2 * b).to_affine(),
-        g2_c: (g2 * c).to_affine(),
-    };
-    (pk, AbksMasterKey { a, b, c })
-}
+impl Abks {
+    /// Generates public parameters and the master secret (`Setup`: random `a, b, c`,
+    /// b ≠ 0).
+    pub fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (AbksPublicKey, AbksMasterKey) {
+        let (a, b, c) = (random_scalar(rng), random_nonzero(rng), random_scalar(rng));
+        let g1 = G1Projective::generator();
+        let g2 = G2Projective::generator();
+        let pk = AbksPublicKey {
+            g1_a: (g1 * a).to_affine(),
+            g1_b: (g1 * b).to_affine(),
+            g1_c: (g1 * c).to_affine(),
+            g2_a: (g2 * a).to_affine(),
+            g2_b: (g2 * b).to_affine(),
+            g2_c: (g2 * c).to_affine(),
+        };
+        (pk, AbksMasterKey { a, b, c })
+    }
 
-/// `KeyGen`.
-pub(crate) fn keygen<R: CryptoRngCore + ?Sized>(
-    msk: &AbksMasterKey,
-    attrs: &AttributeSet,
-    rng: &mut R,
-) -> AbksUserKey {
-    let r = random_scalar(rng);
-    let b_inv = Option::<Scalar>::from(msk.b.invert()).unwrap_or(Scalar::ZERO);
-    let g1 = G1Projective::generator();
-    let g2 = G2Projective::generator();
-    let d = (g1 * ((msk.a * msk.c - r) * b_inv)).to_affine();
-    let g1_r = g1 * r;
-    let components = attrs
-        .labels()
-        .map(|label| {
-            let rj = random_scalar(rng);
-            let dj = (g1_r + hash::attribute(label) * rj).to_affine();
-            let dpj = (g2 * rj).to_affine();
-            (label.to_owned(), (dj, dpj))
-        })
-        .collect();
-    AbksUserKey {
-        attrs: attrs.clone(),
-        d,
-        components,
+    /// Issues an attribute key (`KeyGen`).
+    pub fn keygen<R: CryptoRngCore + ?Sized>(
+        msk: &AbksMasterKey,
+        attrs: &AttributeSet,
+        rng: &mut R,
+    ) -> AbksUserKey {
+        let r = random_scalar(rng);
+        let b_inv = Option::<Scalar>::from(msk.b.invert()).unwrap_or(Scalar::ZERO);
+        let g1 = G1Projective::generator();
+        let g2 = G2Projective::generator();
+        let d = (g1 * ((msk.a * msk.c - r) * b_inv)).to_affine();
+        let g1_r = g1 * r;
+        let components = attrs
+            .labels()
+            .map(|label| {
+                let rj = random_scalar(rng);
+                let dj = (g1_r + hash::attribute(label) * rj).to_affine();
+                let dpj = (g2 * rj).to_affine();
+                (label.to_owned(), (dj, dpj))
+            })
+            .collect();
+        AbksUserKey {
+            attrs: attrs.clone(),
+            d,
+            components,
+        }
     }
 }
