@@ -60,20 +60,13 @@ impl GasReport {
     /// One line per missed target (empty if all targets hold). Both the plain and the
     /// `@N` measurements of an operation must meet its target.
     pub fn violations(&self) -> Vec<String> {
-        let mut missed = Vec::new();
-        for (name, gas) in &self.entries {
-            if let Some(max) = target(name)
-                && *gas > max
-            {
-                missed.push(format!("{name}: {gas} gas > target {max}"));
-            }
-        }
-        for (op, _) in GAS_TARGETS {
-            if self.get(op).is_none() {
-                missed.push(format!("{op}: not measured"));
-            }
-        }
-        missed
+        let over = self.entries.iter().filter_map(|(name, gas)| {
+            let max = target(name).filter(|max| gas > max)?;
+            Some(format!("{name}: {gas} gas > target {max}"))
+        });
+        let unmeasured = GAS_TARGETS.iter().filter(|(op, _)| self.get(op).is_none());
+        over.chain(unmeasured.map(|(op, _)| format!("{op}: not measured")))
+            .collect()
     }
 
     /// Whether the target of `operation` holds: it was measured, and every measurement of it
@@ -121,15 +114,13 @@ impl GasReport {
             "operation", "gas", "target"
         );
         for (name, gas) in &self.entries {
-            match target(name) {
+            let _ = match target(name) {
                 Some(max) => {
                     let status = if *gas <= max { "ok" } else { "MISSED" };
-                    let _ = writeln!(out, "{name:<26} {gas:>10} {max:>10}  {status}");
+                    writeln!(out, "{name:<26} {gas:>10} {max:>10}  {status}")
                 }
-                None => {
-                    let _ = writeln!(out, "{name:<26} {gas:>10} {:>10}", "-");
-                }
-            }
+                None => writeln!(out, "{name:<26} {gas:>10} {:>10}", "-"),
+            };
         }
         out
     }
