@@ -140,11 +140,7 @@ impl IndexHost {
     /// partition has no shards: the answer is empty and verifies against no roots.
     pub fn prove(&self, token: &SearchToken) -> VerifiableAnswer {
         let Some(part) = self.partitions.get(token.partition()) else {
-            return VerifiableAnswer {
-                results: Vec::new(),
-                absent: Vec::new(),
-                sizes: Vec::new(),
-            };
+            return VerifiableAnswer::default();
         };
         let prf = LabelPrf::new(token.label_key());
         let mut results = Vec::new();

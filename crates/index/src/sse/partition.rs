@@ -65,11 +65,7 @@ impl Partition {
             what: "epoch",
             limit: u64::MAX,
         })?;
-        Ok(Self {
-            owner: self.owner.clone(),
-            policy,
-            epoch,
-        })
+        Self::new(&self.owner, policy, epoch)
     }
 
     /// The partition's identifier:
