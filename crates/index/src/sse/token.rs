@@ -2,7 +2,7 @@
 
 use super::partition::{PartitionId, PartitionKey};
 use super::prf::{PadPrf, keyword_keys, xor32};
-use crate::error::{DecodeError, Result};
+use crate::error::Result;
 use crate::format::Kind;
 use crate::keyword::Keyword;
 use crate::record::RecordRef;
@@ -101,17 +101,13 @@ impl SearchToken {
     /// # Errors
     /// [`crate::Error::Decode`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let decode = || -> core::result::Result<Self, DecodeError> {
-            let mut r = Kind::SearchToken.reader(bytes)?;
-            let partition = PartitionId(r.array()?);
-            let label_key = r.array()?;
-            r.finish()?;
-            Ok(Self {
-                partition,
-                label_key,
-            })
-        };
-        Ok(decode()?)
+        let mut r = Kind::SearchToken.reader(bytes)?;
+        let (partition, label_key) = (PartitionId(r.array()?), r.array()?);
+        r.finish()?;
+        Ok(Self {
+            partition,
+            label_key,
+        })
     }
 }
 
