@@ -193,24 +193,3 @@ pub enum LedgerError {
     #[error("transaction rejected: {0}")]
     InvalidTransaction(String),
 }
-
-impl LedgerError {
-    /// Whether this error is one of the contract's custom errors (the chain works; the request
-    /// itself was refused).
-    pub fn is_contract_error(&self) -> bool {
-        matches!(
-            self,
-            Self::NotOwner { .. }
-                | Self::UnknownRecord { .. }
-                | Self::EmptyField { .. }
-                | Self::InvalidUser { .. }
-                | Self::AlreadyGranted { .. }
-                | Self::NotGranted { .. }
-                | Self::AlreadyRequested { .. }
-                | Self::NoPendingRequest { .. }
-                | Self::NotAuthorized { .. }
-                | Self::AlreadyAnchored { .. }
-                | Self::AlreadyPublished { .. }
-        )
-    }
-}

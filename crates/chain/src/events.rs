@@ -39,53 +39,29 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
         .first()
         .copied()
         .ok_or_else(|| LedgerError::Corrupt("registry log without topics".into()))?;
+    // Decodes the log as event `$event` into `AuditEvent::$variant`, each field taken from the
+    // event's field of the given name.
+    macro_rules! decode {
+        ($event:ident => $variant:ident { $($field:ident: $from:ident),+ }) => {{
+            let e = decode_event::<R::$event>(log)?;
+            (e.record, AuditEvent::$variant { $($field: e.$from),+ })
+        }};
+    }
     let (record, event) = match signature {
-        R::RecordCreated::SIGNATURE_HASH => {
-            let e = decode_event::<R::RecordCreated>(log)?;
-            let event = AuditEvent::Created {
-                owner: e.owner,
-                manifest_cid: e.manifestCid,
-                policy_hash: e.policyHash,
-            };
-            (e.record, event)
-        }
-        R::RecordUpdated::SIGNATURE_HASH => {
-            let e = decode_event::<R::RecordUpdated>(log)?;
-            let event = AuditEvent::Updated {
-                owner: e.owner,
-                manifest_cid: e.manifestCid,
-                policy_hash: e.policyHash,
-            };
-            (e.record, event)
-        }
-        R::AccessGranted::SIGNATURE_HASH => {
-            let e = decode_event::<R::AccessGranted>(log)?;
-            (e.record, AuditEvent::AccessGranted { user: e.user })
-        }
-        R::AccessRevoked::SIGNATURE_HASH => {
-            let e = decode_event::<R::AccessRevoked>(log)?;
-            (e.record, AuditEvent::AccessRevoked { user: e.user })
-        }
-        R::AccessRequested::SIGNATURE_HASH => {
-            let e = decode_event::<R::AccessRequested>(log)?;
-            let event = AuditEvent::AccessRequested {
-                requester: e.requester,
-                owner: e.owner,
-            };
-            (e.record, event)
-        }
-        R::AccessDenied::SIGNATURE_HASH => {
-            let e = decode_event::<R::AccessDenied>(log)?;
-            (e.record, AuditEvent::AccessDenied { user: e.user })
-        }
+        R::RecordCreated::SIGNATURE_HASH => decode!(RecordCreated => Created {
+            owner: owner, manifest_cid: manifestCid, policy_hash: policyHash
+        }),
+        R::RecordUpdated::SIGNATURE_HASH => decode!(RecordUpdated => Updated {
+            owner: owner, manifest_cid: manifestCid, policy_hash: policyHash
+        }),
+        R::AccessGranted::SIGNATURE_HASH => decode!(AccessGranted => AccessGranted { user: user }),
+        R::AccessRevoked::SIGNATURE_HASH => decode!(AccessRevoked => AccessRevoked { user: user }),
+        R::AccessRequested::SIGNATURE_HASH => decode!(AccessRequested => AccessRequested {
+            requester: requester, owner: owner
+        }),
+        R::AccessDenied::SIGNATURE_HASH => decode!(AccessDenied => AccessDenied { user: user }),
         R::AccessLogged::SIGNATURE_HASH => {
-            let e = decode_event::<R::AccessLogged>(log)?;
-            (
-                e.record,
-                AuditEvent::AccessLogged {
-                    accessor: e.accessor,
-                },
-            )
+            decode!(AccessLogged => AccessLogged { accessor: accessor })
         }
         other => {
             return Err(LedgerError::Corrupt(format!(

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use alloy::primitives::{B256, keccak256};
 
-use crate::error::LedgerResult;
+use crate::error::{LedgerError, LedgerResult};
 use crate::ledger::Ledger;
 use crate::types::RecordId;
 
@@ -60,20 +60,13 @@ impl GasReport {
     /// One line per missed target (empty if all targets hold). Both the plain and the
     /// `@N` measurements of an operation must meet its target.
     pub fn violations(&self) -> Vec<String> {
-        let mut missed = Vec::new();
-        for (name, gas) in &self.entries {
-            if let Some(max) = target(name)
-                && *gas > max
-            {
-                missed.push(format!("{name}: {gas} gas > target {max}"));
-            }
-        }
-        for (op, _) in GAS_TARGETS {
-            if self.get(op).is_none() {
-                missed.push(format!("{op}: not measured"));
-            }
-        }
-        missed
+        let over = self.entries.iter().filter_map(|(name, gas)| {
+            let max = target(name).filter(|max| gas > max)?;
+            Some(format!("{name}: {gas} gas > target {max}"))
+        });
+        let unmeasured = GAS_TARGETS.iter().filter(|(op, _)| self.get(op).is_none());
+        over.chain(unmeasured.map(|(op, _)| format!("{op}: not measured")))
+            .collect()
     }
 
     /// Whether the target of `operation` holds: it was measured, and every measurement of it
@@ -121,15 +114,13 @@ impl GasReport {
             "operation", "gas", "target"
         );
         for (name, gas) in &self.entries {
-            match target(name) {
+            let _ = match target(name) {
                 Some(max) => {
                     let status = if *gas <= max { "ok" } else { "MISSED" };
-                    let _ = writeln!(out, "{name:<26} {gas:>10} {max:>10}  {status}");
+                    writeln!(out, "{name:<26} {gas:>10} {max:>10}  {status}")
                 }
-                None => {
-                    let _ = writeln!(out, "{name:<26} {gas:>10} {:>10}", "-");
-                }
-            }
+                None => writeln!(out, "{name:<26} {gas:>10} {:>10}", "-"),
+            };
         }
         out
     }
@@ -164,13 +155,8 @@ pub fn sample_cid(label: &str, index: u64) -> String {
 /// A deterministic 32-byte digest without zero bytes (so its calldata cost does not depend on
 /// the index).
 pub fn sample_digest(label: &str, index: u64) -> B256 {
-    let mut digest = keccak256(format!("{label}#{index}"));
-    for byte in &mut digest {
-        if *byte == 0 {
-            *byte = 1;
-        }
-    }
-    digest
+    let digest = keccak256(format!("{label}#{index}"));
+    B256::new(digest.0.map(|byte| byte.max(1)))
 }
 
 async fn wait_for_next_second() {
@@ -193,6 +179,12 @@ pub async fn measure(
 ) -> LedgerResult<GasReport> {
     let mut entries = Vec::new();
     let partition = sample_digest("partition", 0);
+    // Anchors shard `i` of the partition, holding batches `first..=i`; returns its gas.
+    let anchor = |first, i| async move {
+        let cid = sample_cid("shard", i);
+        let receipt = owner.anchor_index(partition, first, i, &cid, sample_digest("root", i));
+        Ok::<_, LedgerError>(receipt.await?.gas_used)
+    };
 
     let first = owner
         .create_record(&sample_cid("manifest", 0), sample_digest("policy", 0))
@@ -214,44 +206,16 @@ pub async fn measure(
     // the same second (possible on the embedded chain, whose timestamps are wall-clock
     // seconds). Measure the realistic case on every chain: let the clock reach the next second.
     wait_for_next_second().await;
-    let gas = owner
-        .update_record(
-            record,
-            &sample_cid("manifest", 1),
-            sample_digest("policy", 1),
-        )
-        .await?
-        .gas_used;
+    let (cid, policy) = (sample_cid("manifest", 1), sample_digest("policy", 1));
+    let gas = owner.update_record(record, &cid, policy).await?.gas_used;
     entries.push(("updateRecord".to_owned(), gas));
     // A partition's second batch, alone in its shard (after the first: the order check reads
     // its anchor).
-    owner
-        .anchor_index(
-            partition,
-            0,
-            0,
-            &sample_cid("shard", 0),
-            sample_digest("root", 0),
-        )
-        .await?;
+    anchor(0, 0).await?;
+    entries.push(("anchorIndex".to_owned(), anchor(1, 1).await?));
+    let cid = sample_cid("capsule", 1);
     let gas = owner
-        .anchor_index(
-            partition,
-            1,
-            1,
-            &sample_cid("shard", 1),
-            sample_digest("root", 1),
-        )
-        .await?
-        .gas_used;
-    entries.push(("anchorIndex".to_owned(), gas));
-    let gas = owner
-        .publish_capsule(
-            partition,
-            1,
-            &sample_cid("capsule", 1),
-            sample_digest("policy", 1),
-        )
+        .publish_capsule(partition, 1, &cid, policy)
         .await?
         .gas_used;
     entries.push(("publishCapsule".to_owned(), gas));
@@ -274,17 +238,7 @@ pub async fn measure(
         .gas_used;
     entries.push((format!("grantAccess@{count}"), gas));
     // The third batch merged with the second (same gas: a merge costs nothing extra).
-    let gas = owner
-        .anchor_index(
-            partition,
-            1,
-            2,
-            &sample_cid("shard", 2),
-            sample_digest("root", 2),
-        )
-        .await?
-        .gas_used;
-    entries.push((format!("anchorIndex@{count}"), gas));
+    entries.push((format!("anchorIndex@{count}"), anchor(1, 2).await?));
     let bulk: Vec<(String, B256)> = (0..BULK_RECORDS)
         .map(|i| (sample_cid("import", i), sample_digest("policy", i % 3)))
         .collect();

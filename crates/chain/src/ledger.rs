@@ -84,12 +84,8 @@ pub trait Ledger: Send + Sync {
         manifest_cid: &str,
         policy_hash: B256,
     ) -> LedgerResult<CreatedRecord> {
-        let calldata = R::createRecordCall {
-            manifestCid: manifest_cid.to_owned(),
-            policyHash: policy_hash,
-        }
-        .abi_encode();
-        let outcome = self.transact(calldata).await?;
+        let calldata = R::createRecordCall::new((manifest_cid.to_owned(), policy_hash));
+        let outcome = self.transact(calldata.abi_encode()).await?;
         let created = outcome
             .logs
             .iter()
@@ -139,30 +135,18 @@ pub trait Ledger: Send + Sync {
         manifest_cid: &str,
         policy_hash: B256,
     ) -> LedgerResult<TxReceipt> {
-        let call = R::updateRecordCall {
-            record: record.0,
-            manifestCid: manifest_cid.to_owned(),
-            policyHash: policy_hash,
-        };
+        let call = R::updateRecordCall::new((record.0, manifest_cid.to_owned(), policy_hash));
         submit(self, call).await
     }
 
     /// Grants `user` access to a record the sender owns (also answers a pending request).
     async fn grant_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
-        let call = R::grantAccessCall {
-            record: record.0,
-            user,
-        };
-        submit(self, call).await
+        submit(self, R::grantAccessCall::new((record.0, user))).await
     }
 
     /// Revokes the access of `user` to a record the sender owns.
     async fn revoke_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
-        let call = R::revokeAccessCall {
-            record: record.0,
-            user,
-        };
-        submit(self, call).await
+        submit(self, R::revokeAccessCall::new((record.0, user))).await
     }
 
     /// The sender asks the record's owner for access.
@@ -172,11 +156,7 @@ pub trait Ledger: Send + Sync {
 
     /// Denies the pending request of `user` for a record the sender owns.
     async fn deny_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
-        let call = R::denyAccessCall {
-            record: record.0,
-            user,
-        };
-        submit(self, call).await
+        submit(self, R::denyAccessCall::new((record.0, user))).await
     }
 
     /// Records in the audit trail that the sender (owner or grantee) accessed the record.
@@ -290,20 +270,12 @@ pub trait Ledger: Send + Sync {
 
     /// Whether `user` may read the record (owners always may).
     async fn can_access(&self, record: RecordId, user: Address) -> LedgerResult<bool> {
-        let call = R::canAccessCall {
-            record: record.0,
-            user,
-        };
-        query(self, call).await
+        query(self, R::canAccessCall::new((record.0, user))).await
     }
 
     /// The stored access state of `user` for the record.
     async fn access_state(&self, record: RecordId, user: Address) -> LedgerResult<AccessState> {
-        let call = R::accessStateCall {
-            record: record.0,
-            user,
-        };
-        match query(self, call).await? {
+        match query(self, R::accessStateCall::new((record.0, user))).await? {
             0 => Ok(AccessState::None),
             1 => Ok(AccessState::Requested),
             2 => Ok(AccessState::Granted),
@@ -387,11 +359,7 @@ pub trait Ledger: Send + Sync {
         partition: B256,
         last_seq: u64,
     ) -> LedgerResult<Option<IndexAnchor>> {
-        let call = R::anchorCommitmentCall {
-            anchorer,
-            partition,
-            lastSeq: last_seq,
-        };
+        let call = R::anchorCommitmentCall::new((anchorer, partition, last_seq));
         let commitment = query(self, call).await?;
         if commitment.is_zero() {
             return Ok(None);
@@ -407,14 +375,7 @@ pub trait Ledger: Send + Sync {
     /// How many batches of `partition` `anchorer` anchored: they are `0..count` (anchors come
     /// in order). One view call, O(log count) storage reads.
     async fn index_head(&self, anchorer: Address, partition: B256) -> LedgerResult<u64> {
-        query(
-            self,
-            R::indexHeadCall {
-                anchorer,
-                partition,
-            },
-        )
-        .await
+        query(self, R::indexHeadCall::new((anchorer, partition))).await
     }
 
     /// The live shards of `partition` as anchored by `anchorer`, oldest first: from the newest
@@ -451,11 +412,7 @@ pub trait Ledger: Send + Sync {
         partition: B256,
         epoch: u64,
     ) -> LedgerResult<Option<PublishedCapsule>> {
-        let call = R::capsuleCommitmentCall {
-            publisher,
-            partition,
-            epoch,
-        };
+        let call = R::capsuleCommitmentCall::new((publisher, partition, epoch));
         let commitment = query(self, call).await?;
         if commitment.is_zero() {
             return Ok(None);

@@ -14,11 +14,17 @@ pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
             data: data.to_vec(),
         };
     };
+    // The errors about a record and one account (`user` or `caller`).
+    macro_rules! record_and {
+        ($e:ident, $variant:ident, $account:ident) => {
+            LedgerError::$variant {
+                record: RecordId($e.record),
+                $account: $e.$account,
+            }
+        };
+    }
     match error {
-        Errors::NotOwner(e) => LedgerError::NotOwner {
-            record: RecordId(e.record),
-            caller: e.caller,
-        },
+        Errors::NotOwner(e) => record_and!(e, NotOwner, caller),
         Errors::UnknownRecord(e) => LedgerError::UnknownRecord {
             record: RecordId(e.record),
         },
@@ -34,26 +40,11 @@ pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
             },
         },
         Errors::InvalidUser(e) => LedgerError::InvalidUser { user: e.user },
-        Errors::AlreadyGranted(e) => LedgerError::AlreadyGranted {
-            record: RecordId(e.record),
-            user: e.user,
-        },
-        Errors::NotGranted(e) => LedgerError::NotGranted {
-            record: RecordId(e.record),
-            user: e.user,
-        },
-        Errors::AlreadyRequested(e) => LedgerError::AlreadyRequested {
-            record: RecordId(e.record),
-            user: e.user,
-        },
-        Errors::NoPendingRequest(e) => LedgerError::NoPendingRequest {
-            record: RecordId(e.record),
-            user: e.user,
-        },
-        Errors::NotAuthorized(e) => LedgerError::NotAuthorized {
-            record: RecordId(e.record),
-            caller: e.caller,
-        },
+        Errors::AlreadyGranted(e) => record_and!(e, AlreadyGranted, user),
+        Errors::NotGranted(e) => record_and!(e, NotGranted, user),
+        Errors::AlreadyRequested(e) => record_and!(e, AlreadyRequested, user),
+        Errors::NoPendingRequest(e) => record_and!(e, NoPendingRequest, user),
+        Errors::NotAuthorized(e) => record_and!(e, NotAuthorized, caller),
         Errors::AlreadyAnchored(e) => LedgerError::AlreadyAnchored {
             anchorer: e.anchorer,
             partition: e.partition,

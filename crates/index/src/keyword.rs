@@ -163,14 +163,8 @@ impl core::fmt::Display for Keyword {
     }
 }
 
-/// Keywords are search secrets: `Debug` shows only the type.
-impl core::fmt::Debug for Keyword {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Keyword")
-            .field("kind", &self.kind())
-            .finish_non_exhaustive()
-    }
-}
+// Keywords are search secrets: `Debug` shows only the type.
+redacted_debug!(Keyword, |x| "kind" => x.kind());
 
 #[cfg(test)]
 mod tests {

@@ -43,6 +43,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[macro_use]
+mod debug;
 mod error;
 mod format;
 mod keyword;

@@ -38,15 +38,7 @@ impl RecordRef {
     }
 }
 
-impl core::fmt::Debug for RecordRef {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "RecordRef(")?;
-        for b in &self.0[..8] {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "…)")
-    }
-}
+short_hex_debug!(RecordRef);
 
 impl TryFrom<[u8; 32]> for RecordRef {
     type Error = Error;

@@ -157,8 +157,7 @@ impl RpcChain {
         let shared = Arc::new(Shared::connect(url, options).await?);
         let code = shared
             .retry("eth_getCode", || shared.provider.get_code_at(registry))
-            .await
-            .map_err(RpcFailure::into_ledger_error)?;
+            .await?;
         if code.is_empty() {
             return Err(LedgerError::Config(format!(
                 "no contract at {registry} on {}",
@@ -222,24 +221,24 @@ impl Shared {
         };
         shared.chain_id = shared
             .retry("eth_chainId", || shared.provider.get_chain_id())
-            .await
-            .map_err(RpcFailure::into_ledger_error)?;
+            .await?;
         Ok(shared)
     }
 
-    fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.options.max_attempts,
-            initial_backoff: self.options.initial_backoff,
-        }
-    }
-
-    async fn retry<T, F, Fut>(&self, what: &str, request: F) -> Result<T, RpcFailure>
+    /// Runs `request` with this connection's retry policy; a final failure becomes the
+    /// matching [`LedgerError`] (reverts decoded).
+    async fn retry<T, F, Fut>(&self, what: &str, request: F) -> LedgerResult<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::IntoFuture<Output = Result<T, alloy::transports::TransportError>>,
     {
-        with_retry(self.retry_policy(), &self.endpoint, what, request).await
+        let policy = RetryPolicy {
+            max_attempts: self.options.max_attempts,
+            initial_backoff: self.options.initial_backoff,
+        };
+        with_retry(policy, &self.endpoint, what, request)
+            .await
+            .map_err(RpcFailure::into_ledger_error)
     }
 
     fn send_lock(&self, account: Address) -> LedgerResult<Arc<tokio::sync::Mutex<()>>> {
@@ -272,18 +271,15 @@ impl Shared {
             .retry("eth_estimateGas", || {
                 self.provider.estimate_gas(request.clone())
             })
-            .await
-            .map_err(RpcFailure::into_ledger_error)?;
+            .await?;
         let nonce = self
             .retry("eth_getTransactionCount", || {
                 self.provider.get_transaction_count(from).pending()
             })
-            .await
-            .map_err(RpcFailure::into_ledger_error)?;
+            .await?;
         let fees = self
             .retry("eth_feeHistory", || self.provider.estimate_eip1559_fees())
-            .await
-            .map_err(RpcFailure::into_ledger_error)?;
+            .await?;
         let signed = sign_call(
             signer,
             UnsignedCall {
@@ -298,22 +294,20 @@ impl Shared {
         )?;
 
         let mut attempt = 0u32;
-        let sent = self
-            .retry("eth_sendRawTransaction", || {
-                attempt += 1;
-                let raw = signed.raw.clone();
-                let first_attempt = attempt == 1;
-                async move {
-                    match self.provider.send_raw_transaction(&raw).await {
-                        Ok(_) => Ok(()),
-                        // A retried send whose first attempt reached the node.
-                        Err(e) if !first_attempt && is_already_known(&e) => Ok(()),
-                        Err(e) => Err(e),
-                    }
+        self.retry("eth_sendRawTransaction", || {
+            attempt += 1;
+            let raw = signed.raw.clone();
+            let first_attempt = attempt == 1;
+            async move {
+                match self.provider.send_raw_transaction(&raw).await {
+                    Ok(_) => Ok(()),
+                    // A retried send whose first attempt reached the node.
+                    Err(e) if !first_attempt && is_already_known(&e) => Ok(()),
+                    Err(e) => Err(e),
                 }
-            })
-            .await;
-        sent.map_err(RpcFailure::into_ledger_error)?;
+            }
+        })
+        .await?;
 
         let receipt = self.wait_for_receipt(signed.hash).await?;
         if !receipt.status() {
@@ -339,8 +333,7 @@ impl Shared {
                 .retry("eth_getTransactionReceipt", || {
                     self.provider.get_transaction_receipt(hash)
                 })
-                .await
-                .map_err(RpcFailure::into_ledger_error)?;
+                .await?;
             if let Some(receipt) = receipt {
                 return Ok(receipt);
             }
@@ -365,8 +358,7 @@ impl Shared {
                 self.provider
                     .get_block_by_number(BlockNumberOrTag::Number(number))
             })
-            .await
-            .map_err(RpcFailure::into_ledger_error)?
+            .await?
             .ok_or_else(|| LedgerError::Corrupt(format!("node does not know block {number}")))?;
         let ts = block.header.timestamp;
         if let Ok(mut cache) = self.timestamps.lock() {
@@ -446,8 +438,7 @@ impl Ledger for RpcChain {
         let output = self
             .shared
             .retry("eth_call", || self.shared.provider.call(request.clone()))
-            .await
-            .map_err(RpcFailure::into_ledger_error)?;
+            .await?;
         Ok(output.to_vec())
     }
 
@@ -457,20 +448,16 @@ impl Ledger for RpcChain {
             .event_signature(filter.events.clone())
             .from_block(self.logs_from_block)
             .to_block(BlockNumberOrTag::Latest);
-        if let Some(topic) = filter.topics[0] {
-            query = query.topic1(topic);
-        }
-        if let Some(topic) = filter.topics[1] {
-            query = query.topic2(topic);
-        }
-        if let Some(topic) = filter.topics[2] {
-            query = query.topic3(topic);
+        // Topic 0 is the event signature; the filter's topics are the indexed parameters.
+        for (slot, topic) in query.topics[1..].iter_mut().zip(filter.topics) {
+            if let Some(topic) = topic {
+                *slot = topic.into();
+            }
         }
         let raw = self
             .shared
             .retry("eth_getLogs", || self.shared.provider.get_logs(&query))
-            .await
-            .map_err(RpcFailure::into_ledger_error)?;
+            .await?;
         let mut logs = Vec::with_capacity(raw.len());
         for log in &raw {
             if log.removed || !filter.matches(log.topics()) {

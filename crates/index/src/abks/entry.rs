@@ -1,7 +1,7 @@
 //! ABKS index entries (`ABKS(pk, policy, w)` in VABKS).
 
-use super::hash;
 use super::keys::{AbksPublicKey, random_scalar};
+use super::{Abks, hash};
 use crate::error::Result;
 use crate::keyword::Keyword;
 use blstrs::{G1Affine, G2Affine, G2Projective, Scalar};
@@ -31,49 +31,49 @@ impl IndexEntry {
     }
 }
 
-impl core::fmt::Debug for IndexEntry {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("IndexEntry")
-            .field("policy", &self.policy.to_string())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(IndexEntry, |x| "policy" => x.policy.to_string());
 
-pub(crate) fn encrypt<R: CryptoRngCore + ?Sized>(
-    pk: &AbksPublicKey,
-    policy: &Policy,
-    keyword: &Keyword,
-    rng: &mut R,
-) -> Result<IndexEntry> {
-    let h = hash::keyword(keyword)?;
-    let (r1, r2) = (random_scalar(rng), random_scalar(rng));
-    let lsss = Lsss::<Scalar>::from_policy(policy);
-    let mut v = Vec::with_capacity(lsss.columns());
-    v.push(r2);
-    for _ in 1..lsss.columns() {
-        v.push(random_scalar(rng));
-    }
-    let g2 = G2Projective::generator();
-    let k1 = (pk.g2_c * r1).to_affine();
-    let k2 = (pk.g2_a * (r1 + r2) + pk.g2_b * (h * r1)).to_affine();
-    let k3 = (pk.g2_b * r2).to_affine();
-    let rows = lsss
-        .rows()
-        .iter()
-        .map(|row| {
-            let lambda = row.dot(&v);
-            (
-                (g2 * lambda).to_affine(),
-                (hash::attribute(row.label()) * lambda).to_affine(),
-            )
+impl Abks {
+    /// Encrypts `keyword` under `policy` into an index entry.
+    ///
+    /// # Errors
+    /// [`crate::Error::DegenerateHash`] (probability about 2^-255).
+    pub fn index<R: CryptoRngCore + ?Sized>(
+        pk: &AbksPublicKey,
+        policy: &Policy,
+        keyword: &Keyword,
+        rng: &mut R,
+    ) -> Result<IndexEntry> {
+        let h = hash::keyword(keyword)?;
+        let (r1, r2) = (random_scalar(rng), random_scalar(rng));
+        let lsss = Lsss::<Scalar>::from_policy(policy);
+        let mut v = Vec::with_capacity(lsss.columns());
+        v.push(r2);
+        for _ in 1..lsss.columns() {
+            v.push(random_scalar(rng));
+        }
+        let g2 = G2Projective::generator();
+        let k1 = (pk.g2_c * r1).to_affine();
+        let k2 = (pk.g2_a * (r1 + r2) + pk.g2_b * (h * r1)).to_affine();
+        let k3 = (pk.g2_b * r2).to_affine();
+        let rows = lsss
+            .rows()
+            .iter()
+            .map(|row| {
+                let lambda = row.dot(&v);
+                (
+                    (g2 * lambda).to_affine(),
+                    (hash::attribute(row.label()) * lambda).to_affine(),
+                )
+            })
+            .collect();
+        Ok(IndexEntry {
+            policy: policy.clone(),
+            lsss,
+            k1,
+            k2,
+            k3,
+            rows,
         })
-        .collect();
-    Ok(IndexEntry {
-        policy: policy.clone(),
-        lsss,
-        k1,
-        k2,
-        k3,
-        rows,
-    })
+    }
 }

@@ -87,8 +87,4 @@ impl KeywordGuesser {
     }
 }
 
-impl core::fmt::Debug for KeywordGuesser {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeywordGuesser").finish_non_exhaustive()
-    }
-}
+redacted_debug!(KeywordGuesser);

@@ -1,6 +1,6 @@
 //! ABKS setup and key generation.
 
-use super::hash;
+use super::{Abks, hash};
 use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective, Scalar};
 use core::sync::atomic::{Ordering, compiler_fence};
 use ff::Field;
@@ -38,11 +38,7 @@ impl Drop for AbksMasterKey {
     }
 }
 
-impl core::fmt::Debug for AbksMasterKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AbksMasterKey").finish_non_exhaustive()
-    }
-}
+redacted_debug!(AbksMasterKey);
 
 /// A user's attribute key: `D = g1^{(ac - r)/b}` and, per attribute label `j`,
 /// `D_j = g1^r · H(j)^{r_j}` (G1) and `D'_j = g2^{r_j}` (G2). `Debug` redacted.
@@ -60,13 +56,7 @@ impl AbksUserKey {
     }
 }
 
-impl core::fmt::Debug for AbksUserKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AbksUserKey")
-            .field("labels", &self.components.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(AbksUserKey, |x| "labels" => x.components.len());
 
 pub(crate) fn random_scalar<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Scalar {
     Scalar::random(rng.as_rngcore())
@@ -81,46 +71,49 @@ fn random_nonzero<R: CryptoRngCore + ?Sized>(rng: &mut R) -> Scalar {
     }
 }
 
-/// `Setup`: random `a, b, c` (b ≠ 0).
-pub(crate) fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (AbksPublicKey, AbksMasterKey) {
-    let (a, b, c) = (random_scalar(rng), random_nonzero(rng), random_scalar(rng));
-    let g1 = G1Projective::generator();
-    let g2 = G2Projective::generator();
-    let pk = AbksPublicKey {
-        g1_a: (g1 * a).to_affine(),
-        g1_b: (g1 * b).to_affine(),
-        g1_c: (g1 * c).to_affine(),
-        g2_a: (g2 * a).to_affine(),
-        g2_b: (g2 * b).to_affine(),
-        g2_c: (g2 * c).to_affine(),
-    };
-    (pk, AbksMasterKey { a, b, c })
-}
+impl Abks {
+    /// Generates public parameters and the master secret (`Setup`: random `a, b, c`,
+    /// b ≠ 0).
+    pub fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (AbksPublicKey, AbksMasterKey) {
+        let (a, b, c) = (random_scalar(rng), random_nonzero(rng), random_scalar(rng));
+        let g1 = G1Projective::generator();
+        let g2 = G2Projective::generator();
+        let pk = AbksPublicKey {
+            g1_a: (g1 * a).to_affine(),
+            g1_b: (g1 * b).to_affine(),
+            g1_c: (g1 * c).to_affine(),
+            g2_a: (g2 * a).to_affine(),
+            g2_b: (g2 * b).to_affine(),
+            g2_c: (g2 * c).to_affine(),
+        };
+        (pk, AbksMasterKey { a, b, c })
+    }
 
-/// `KeyGen`.
-pub(crate) fn keygen<R: CryptoRngCore + ?Sized>(
-    msk: &AbksMasterKey,
-    attrs: &AttributeSet,
-    rng: &mut R,
-) -> AbksUserKey {
-    let r = random_scalar(rng);
-    let b_inv = Option::<Scalar>::from(msk.b.invert()).unwrap_or(Scalar::ZERO);
-    let g1 = G1Projective::generator();
-    let g2 = G2Projective::generator();
-    let d = (g1 * ((msk.a * msk.c - r) * b_inv)).to_affine();
-    let g1_r = g1 * r;
-    let components = attrs
-        .labels()
-        .map(|label| {
-            let rj = random_scalar(rng);
-            let dj = (g1_r + hash::attribute(label) * rj).to_affine();
-            let dpj = (g2 * rj).to_affine();
-            (label.to_owned(), (dj, dpj))
-        })
-        .collect();
-    AbksUserKey {
-        attrs: attrs.clone(),
-        d,
-        components,
+    /// Issues an attribute key (`KeyGen`).
+    pub fn keygen<R: CryptoRngCore + ?Sized>(
+        msk: &AbksMasterKey,
+        attrs: &AttributeSet,
+        rng: &mut R,
+    ) -> AbksUserKey {
+        let r = random_scalar(rng);
+        let b_inv = Option::<Scalar>::from(msk.b.invert()).unwrap_or(Scalar::ZERO);
+        let g1 = G1Projective::generator();
+        let g2 = G2Projective::generator();
+        let d = (g1 * ((msk.a * msk.c - r) * b_inv)).to_affine();
+        let g1_r = g1 * r;
+        let components = attrs
+            .labels()
+            .map(|label| {
+                let rj = random_scalar(rng);
+                let dj = (g1_r + hash::attribute(label) * rj).to_affine();
+                let dpj = (g2 * rj).to_affine();
+                (label.to_owned(), (dj, dpj))
+            })
+            .collect();
+        AbksUserKey {
+            attrs: attrs.clone(),
+            d,
+            components,
+        }
     }
 }

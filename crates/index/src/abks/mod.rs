@@ -76,56 +76,12 @@ pub use keys::{AbksMasterKey, AbksPublicKey, AbksUserKey};
 pub use search::AbksIndex;
 pub use trapdoor::Trapdoor;
 
-use crate::error::Result;
-use crate::keyword::Keyword;
-use medseal_abe::{AttributeSet, Policy};
-use rand_core::CryptoRngCore;
-
 /// The ABKS algorithms (see the [module docs](self)).
 #[derive(Debug, Clone, Copy)]
 pub struct Abks;
 
+// `setup` and `keygen` are in `keys`, `index` in `entry`, `trapdoor` in `trapdoor`.
 impl Abks {
-    /// Generates public parameters and the master secret.
-    pub fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (AbksPublicKey, AbksMasterKey) {
-        keys::setup(rng)
-    }
-
-    /// Issues an attribute key.
-    pub fn keygen<R: CryptoRngCore + ?Sized>(
-        msk: &AbksMasterKey,
-        attrs: &AttributeSet,
-        rng: &mut R,
-    ) -> AbksUserKey {
-        keys::keygen(msk, attrs, rng)
-    }
-
-    /// Encrypts `keyword` under `policy` into an index entry.
-    ///
-    /// # Errors
-    /// [`crate::Error::DegenerateHash`] (probability about 2^-255).
-    pub fn index<R: CryptoRngCore + ?Sized>(
-        pk: &AbksPublicKey,
-        policy: &Policy,
-        keyword: &Keyword,
-        rng: &mut R,
-    ) -> Result<IndexEntry> {
-        entry::encrypt(pk, policy, keyword, rng)
-    }
-
-    /// Derives a trapdoor for `keyword` from a user key.
-    ///
-    /// # Errors
-    /// [`crate::Error::DegenerateHash`] (probability about 2^-255).
-    pub fn trapdoor<R: CryptoRngCore + ?Sized>(
-        pk: &AbksPublicKey,
-        key: &AbksUserKey,
-        keyword: &Keyword,
-        rng: &mut R,
-    ) -> Result<Trapdoor> {
-        trapdoor::generate(pk, key, keyword, rng)
-    }
-
     /// Whether the trapdoor matches the entry (keyword equal and policy satisfied): one
     /// multi-Miller loop and one final exponentiation.
     pub fn test(entry: &IndexEntry, trapdoor: &Trapdoor) -> bool {

@@ -89,8 +89,7 @@ impl AbksIndex {
     pub fn search(&self, trapdoor: &Trapdoor) -> Vec<RecordRef> {
         self.entries
             .par_iter()
-            .filter(|(_, e)| test(e, trapdoor))
-            .map(|(r, _)| *r)
+            .filter_map(|(r, e)| test(e, trapdoor).then_some(*r))
             .collect()
     }
 
@@ -98,8 +97,7 @@ impl AbksIndex {
     pub fn search_sequential(&self, trapdoor: &Trapdoor) -> Vec<RecordRef> {
         self.entries
             .iter()
-            .filter(|(_, e)| test(e, trapdoor))
-            .map(|(r, _)| *r)
+            .filter_map(|(r, e)| test(e, trapdoor).then_some(*r))
             .collect()
     }
 }

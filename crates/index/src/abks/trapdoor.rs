@@ -1,7 +1,7 @@
 //! ABKS trapdoors (`TokenGen(sk, w)` in VABKS).
 
-use super::hash;
 use super::keys::{AbksPublicKey, AbksUserKey, random_scalar};
+use super::{Abks, hash};
 use crate::error::Result;
 use crate::keyword::Keyword;
 use blstrs::{G1Affine, G2Affine};
@@ -31,34 +31,36 @@ impl Trapdoor {
     }
 }
 
-impl core::fmt::Debug for Trapdoor {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Trapdoor")
-            .field("labels", &self.components.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Trapdoor, |x| "labels" => x.components.len());
 
-pub(crate) fn generate<R: CryptoRngCore + ?Sized>(
-    pk: &AbksPublicKey,
-    key: &AbksUserKey,
-    keyword: &Keyword,
-    rng: &mut R,
-) -> Result<Trapdoor> {
-    let h = hash::keyword(keyword)?;
-    let s = random_scalar(rng);
-    let tok1 = ((pk.g1_a + pk.g1_b * h) * s).to_affine();
-    let tok2 = (pk.g1_c * s).to_affine();
-    let tok3 = (key.d * s).to_affine();
-    let components = key
-        .components
-        .iter()
-        .map(|(label, (dj, dpj))| (label.clone(), ((dj * s).to_affine(), (dpj * s).to_affine())))
-        .collect();
-    Ok(Trapdoor {
-        tok1,
-        tok2,
-        tok3,
-        components,
-    })
+impl Abks {
+    /// Derives a trapdoor for `keyword` from a user key.
+    ///
+    /// # Errors
+    /// [`crate::Error::DegenerateHash`] (probability about 2^-255).
+    pub fn trapdoor<R: CryptoRngCore + ?Sized>(
+        pk: &AbksPublicKey,
+        key: &AbksUserKey,
+        keyword: &Keyword,
+        rng: &mut R,
+    ) -> Result<Trapdoor> {
+        let h = hash::keyword(keyword)?;
+        let s = random_scalar(rng);
+        let tok1 = ((pk.g1_a + pk.g1_b * h) * s).to_affine();
+        let tok2 = (pk.g1_c * s).to_affine();
+        let tok3 = (key.d * s).to_affine();
+        let components = key
+            .components
+            .iter()
+            .map(|(label, (dj, dpj))| {
+                (label.clone(), ((dj * s).to_affine(), (dpj * s).to_affine()))
+            })
+            .collect();
+        Ok(Trapdoor {
+            tok1,
+            tok2,
+            tok3,
+            components,
+        })
+    }
 }

@@ -140,11 +140,7 @@ impl IndexHost {
     /// partition has no shards: the answer is empty and verifies against no roots.
     pub fn prove(&self, token: &SearchToken) -> VerifiableAnswer {
         let Some(part) = self.partitions.get(token.partition()) else {
-            return VerifiableAnswer {
-                results: Vec::new(),
-                absent: Vec::new(),
-                sizes: Vec::new(),
-            };
+            return VerifiableAnswer::default();
         };
         let prf = LabelPrf::new(token.label_key());
         let mut results = Vec::new();
@@ -243,13 +239,7 @@ impl IndexHost {
     }
 }
 
-impl core::fmt::Debug for IndexHost {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("IndexHost")
-            .field("partitions", &self.partitions.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(IndexHost, |x| "partitions" => x.partitions.len());
 
 /// The sorted-neighbour proof that `label` is not in `shard` (the caller knows it is not).
 fn absence(shard: &Shard, label: &Label) -> AbsenceProof {

@@ -37,15 +37,7 @@ impl ShardRoot {
     }
 }
 
-impl core::fmt::Debug for ShardRoot {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "ShardRoot(")?;
-        for b in &self.0[..8] {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "…)")
-    }
-}
+short_hex_debug!(ShardRoot);
 
 pub(crate) fn leaf_hash(label: &Label, value: &[u8; 32]) -> [u8; 32] {
     let mut buf = [0u8; 48];

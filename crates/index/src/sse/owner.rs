@@ -598,17 +598,13 @@ fn decode_live(
     Ok(live)
 }
 
-impl core::fmt::Debug for OwnerPartition {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("OwnerPartition")
-            .field("id", &self.id)
-            .field("keywords", &self.counters.len())
-            .field("padding", &self.padding)
-            .field("next_shard_seq", &self.next_shard)
-            .field("live_shards", &self.live.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(OwnerPartition, |x|
+    "id" => x.id,
+    "keywords" => x.counters.len(),
+    "padding" => x.padding,
+    "next_shard_seq" => x.next_shard,
+    "live_shards" => x.live.len()
+);
 
 #[cfg(test)]
 mod tests {

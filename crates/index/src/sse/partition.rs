@@ -65,11 +65,7 @@ impl Partition {
             what: "epoch",
             limit: u64::MAX,
         })?;
-        Ok(Self {
-            owner: self.owner.clone(),
-            policy,
-            epoch,
-        })
+        Self::new(&self.owner, policy, epoch)
     }
 
     /// The partition's identifier:
@@ -107,15 +103,7 @@ impl PartitionId {
     }
 }
 
-impl core::fmt::Debug for PartitionId {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "PartitionId(")?;
-        for b in &self.0[..8] {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "…)")
-    }
-}
+short_hex_debug!(PartitionId);
 
 medseal_abe::secret_bytes32! {
     /// A partition's secret key `K` (32 random bytes). Zeroized on drop, `Debug`
@@ -208,10 +196,4 @@ impl Capsule {
     }
 }
 
-impl core::fmt::Debug for Capsule {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Capsule")
-            .field("len", &self.0.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Capsule, |x| "len" => x.0.len());

@@ -54,7 +54,7 @@ pub struct AbsenceProof {
 }
 
 /// A host's answer with proofs (see the module docs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifiableAnswer {
     /// Results `c = 0..m` with membership proofs.
     pub results: Vec<MemberProof>,

@@ -208,14 +208,7 @@ impl PartialEq for Shard {
 
 impl Eq for Shard {}
 
-impl core::fmt::Debug for Shard {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Shard")
-            .field("partition", &self.partition)
-            .field("entries", &self.entries.len())
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Shard, |x| "partition" => x.partition, "entries" => x.entries.len());
 
 #[cfg(test)]
 mod tests {

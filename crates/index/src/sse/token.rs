@@ -2,7 +2,7 @@
 
 use super::partition::{PartitionId, PartitionKey};
 use super::prf::{PadPrf, keyword_keys, xor32};
-use crate::error::{DecodeError, Result};
+use crate::error::Result;
 use crate::format::Kind;
 use crate::keyword::Keyword;
 use crate::record::RecordRef;
@@ -62,13 +62,7 @@ impl KeywordKey {
     }
 }
 
-impl core::fmt::Debug for KeywordKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeywordKey")
-            .field("partition", &self.partition)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(KeywordKey, |x| "partition" => x.partition);
 
 /// What a user sends the host to search one keyword in one partition: the partition id
 /// and the keyword's label key. It lets the host find that keyword's entries (and only
@@ -107,27 +101,17 @@ impl SearchToken {
     /// # Errors
     /// [`crate::Error::Decode`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let decode = || -> core::result::Result<Self, DecodeError> {
-            let mut r = Kind::SearchToken.reader(bytes)?;
-            let partition = PartitionId(r.array()?);
-            let label_key = r.array()?;
-            r.finish()?;
-            Ok(Self {
-                partition,
-                label_key,
-            })
-        };
-        Ok(decode()?)
+        let mut r = Kind::SearchToken.reader(bytes)?;
+        let (partition, label_key) = (PartitionId(r.array()?), r.array()?);
+        r.finish()?;
+        Ok(Self {
+            partition,
+            label_key,
+        })
     }
 }
 
-impl core::fmt::Debug for SearchToken {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SearchToken")
-            .field("partition", &self.partition)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(SearchToken, |x| "partition" => x.partition);
 
 /// A record reference under its one-time pad, as stored and returned by the host.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
