@@ -246,7 +246,7 @@ out_has '"kind":"usage"'
 ms 2 get --as dr-ada not-a-number
 
 step "tampered block"
-BLOCK=$(find "$MEDSEAL_DIR/blocks" -type f -printf '%s %p\n' | sort -n | tail -n1 | cut -d' ' -f2-)
+BLOCK=$(find "$MEDSEAL_DIR/blocks" -type f -name '*.data' -printf '%s %p\n' | sort -n | tail -n1 | cut -d' ' -f2-)
 [[ -n $BLOCK ]] || fail "no block files under $MEDSEAL_DIR/blocks"
 SIZE=$(stat -c %s "$BLOCK")
 OFF=$((SIZE / 2))
