@@ -10,9 +10,12 @@
     unreachable_pub
 )]
 
+mod common;
+
+use common::capture_logs;
+
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use alloy::primitives::keccak256;
 use medseal_chain::dev_keys::anvil_dev_signer;
@@ -40,29 +43,6 @@ fn record_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
 fn reseal(bytes: &mut [u8], (at, total): (usize, usize)) {
     let sum = keccak256(&bytes[at..at + total - 32]);
     bytes[at + total - 32..at + total].copy_from_slice(sum.as_slice());
-}
-
-/// Runs `f` with a tracing subscriber that records everything logged, and returns the log.
-fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink(Arc::new(Mutex::new(Vec::new())));
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-    (out, log)
 }
 
 async fn populate(path: &Path) -> (EmbeddedChain, Vec<RecordId>) {

@@ -10,58 +10,17 @@
     unreachable_pub
 )]
 
-use std::io::Write;
+mod common;
+
+use common::{Rng, capture_logs};
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use alloy::sol_types::SolCall;
 use medseal_chain::bindings::MedsealRegistry as R;
 use medseal_chain::dev_keys::anvil_dev_signer;
 use medseal_chain::{B256, ChainLog, EmbeddedChain, Ledger, LogFilter, RecordId};
-
-/// Runs `f` with a tracing subscriber that records everything logged, and returns the log.
-fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink(Arc::new(Mutex::new(Vec::new())));
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-    (out, log)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 const SIGNERS: usize = 4;
 
