@@ -328,11 +328,13 @@ impl Error {
     }
 
     /// Whether a backend could not be used (store or chain unreachable, failing, or
-    /// refusing): retrying later may succeed. A missing object is not unavailability.
+    /// refusing), or the local index cache failed (its file: I/O, disk full): retrying
+    /// later may succeed. A missing object is not unavailability.
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Storage(e) => !matches!(e, StorageError::NotFound { .. }),
             Error::Ledger(_) => true,
+            Error::Index(e) => is_cache_failure(e),
             _ => false,
         }
     }
@@ -391,6 +393,14 @@ impl From<StorageError> for Error {
             other => Error::Storage(other),
         }
     }
+}
+
+/// A failure of the local index cache (its file, not the partition it holds).
+pub(crate) fn is_cache_failure(e: &crate::index::Error) -> bool {
+    matches!(
+        e,
+        crate::index::Error::Cache(_) | crate::index::Error::CacheInUse
+    )
 }
 
 impl From<crate::index::Error> for Error {

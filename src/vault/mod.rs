@@ -27,7 +27,7 @@ use crate::storage::{Cid, ContentStore};
 pub use records::{
     Attachment, BULK_BATCH, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,
 };
-pub use search::{RejectedPartition, SearchHit, SearchResults};
+pub use search::{INDEX_CACHE_FILE, RejectedPartition, SearchHit, SearchResults};
 
 /// File (in the data directory) holding the attribute authority's public key.
 pub const AUTHORITY_PUBLIC_KEY_FILE: &str = "authority.pub";

@@ -1,13 +1,15 @@
 //! Search: opening partition capsules, loading anchored shards, verified answers.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::{Vault, parse_cid};
 use crate::chain::{Address, B256, IndexAnchor, PublishedCapsule, RecordId};
 use crate::error::{Error, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::sse::{
-    Capsule, IndexHost, KeywordKey, Partition, PartitionId, PartitionKey, Shard, ShardRoot,
+    Capsule, DiskHost, KeywordKey, Partition, PartitionId, PartitionKey, Shard, ShardRoot,
 };
 use crate::index::{Keyword, RecordRef};
 use crate::manifest::policy_hash;
@@ -56,20 +58,69 @@ pub struct RejectedPartition {
     pub reason: String,
 }
 
+/// File (in the data directory) of the local index cache: the live shards of every
+/// partition searched, verified against their anchors when stored (see
+/// [`crate::index::sse::DiskHost`]). Deleting it is safe: it is rebuilt from the store.
+pub const INDEX_CACHE_FILE: &str = "index-cache.redb";
+
 #[derive(Default)]
 pub(super) struct SearchCache {
-    host: IndexHost,
-    /// The live shards inserted into `host`, per partition, oldest first.
+    /// The index host, opened on first use.
+    host: Option<Arc<DiskHost>>,
+    /// The live shards held by `host`, per partition, oldest first, as of the last
+    /// search in this vault.
     loaded: HashMap<PartitionId, Vec<LoadedShard>>,
     /// Opened partition keys per (reader, partition); `None`: the policy is not satisfied.
     keys: HashMap<(Address, B256), Option<PartitionKey>>,
 }
 
-/// A live shard in the search cache: the batches it holds and its verified root.
+/// A live shard of a partition: the batches it holds and its anchored root.
 #[derive(Clone, Copy)]
 struct LoadedShard {
     last_seq: u64,
     root: ShardRoot,
+}
+
+/// Marks the index cache file as failing: the next open replaces it.
+const STALE_MARKER: &str = "index-cache.redb.stale";
+
+/// Index caches open in this process, by file: vaults on one directory share one (its
+/// file admits one handle at a time).
+static OPEN_CACHES: Mutex<Vec<(PathBuf, Weak<DiskHost>)>> = Mutex::new(Vec::new());
+
+/// The index cache at `path`, shared within the process. A file in use by another process
+/// gives this vault a cache in memory; a file this build cannot read is replaced (it only
+/// holds copies of anchored shards).
+fn open_index_cache(path: &Path) -> Result<Arc<DiskHost>> {
+    let key = std::fs::canonicalize(path.parent().unwrap_or(path))
+        .map_or_else(|_| path.to_path_buf(), |dir| dir.join(INDEX_CACHE_FILE));
+    let mut open = OPEN_CACHES.lock().unwrap_or_else(PoisonError::into_inner);
+    open.retain(|(_, host)| host.strong_count() > 0);
+    if let Some(host) = open
+        .iter()
+        .find(|(p, _)| *p == key)
+        .and_then(|(_, h)| h.upgrade())
+    {
+        return Ok(host);
+    }
+    let stale = path.with_file_name(STALE_MARKER);
+    if stale.exists() {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(path)(e)),
+            _ => std::fs::remove_file(&stale).map_err(Error::io(&stale))?,
+        }
+    }
+    let host = match DiskHost::open(path) {
+        Ok(host) => host,
+        Err(crate::index::Error::CacheInUse) => return Ok(Arc::new(DiskHost::in_memory()?)),
+        Err(_) => {
+            std::fs::remove_file(path).map_err(Error::io(path))?;
+            DiskHost::open(path)?
+        }
+    };
+    let host = Arc::new(host);
+    open.push((key, Arc::downgrade(&host)));
+    Ok(host)
 }
 
 pub(super) fn record_ref(record: RecordId) -> Result<RecordRef> {
@@ -140,18 +191,34 @@ impl Vault {
         let Some(key) = self.partition_key(user, entry).await? else {
             return Ok((Vec::new(), 0));
         };
-        let roots = self.load_partition(entry).await?;
-        if roots.is_empty() {
-            return Ok((Vec::new(), 0));
-        }
         let pid = PartitionId::from_bytes(entry.partition.0);
         let kw = KeywordKey::derive(&pid, &key, keyword);
-        let answer = self.search_cache()?.host.prove(&kw.token());
-        let records = kw
-            .verify(&roots, &answer)?
-            .iter()
-            .map(record_of_ref)
-            .collect::<Result<Vec<_>>>()?;
+        // A failure may come from the local cache rather than the partition: another
+        // vault of this process moved the partition on (walk the anchors again), the
+        // cache holds a damaged copy (load the partition again from the store), or its
+        // file fails (continue in memory; the file is rebuilt on the next open). Only
+        // then is the partition reported.
+        let mut attempt = 0;
+        let (records, proof_bytes) = loop {
+            match self.verified_answer(entry, &kw).await {
+                Ok(found) => break found,
+                Err(e) if attempt == 3 || (e.is_unavailable() && !from_cache(&e)) => {
+                    return Err(e);
+                }
+                Err(_) => {
+                    attempt += 1;
+                    self.search_cache()?.loaded.remove(&pid);
+                    if attempt == 2 {
+                        let host = self.index_cache()?;
+                        if blocking(move || host.remove_partition(&pid)).await.is_err() {
+                            self.abandon_index_cache()?;
+                        }
+                    } else if attempt == 3 {
+                        self.abandon_index_cache()?;
+                    }
+                }
+            }
+        };
         // Every hit must be the publisher's own record: one view call for the whole answer.
         if let Some(record) = self
             .ledger
@@ -171,7 +238,46 @@ impl Vault {
             .into_iter()
             .map(|record| SearchHit { record, owner })
             .collect();
-        Ok((hits, answer.proof_bytes()))
+        Ok((hits, proof_bytes))
+    }
+
+    /// The partition's records for the keyword, proved by the index cache and verified
+    /// against the anchored roots, with the proof size.
+    async fn verified_answer(
+        &self,
+        entry: &PublishedCapsule,
+        kw: &KeywordKey,
+    ) -> Result<(Vec<RecordId>, usize)> {
+        let roots = self.load_partition(entry).await?;
+        if roots.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let answer = self.index_cache()?.prove(&kw.token(), &roots)?;
+        let records = kw
+            .verify(&roots, &answer)?
+            .iter()
+            .map(record_of_ref)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((records, answer.proof_bytes()))
+    }
+
+    /// Continues with a cache in memory and marks the file to be rebuilt on the next open.
+    fn abandon_index_cache(&self) -> Result<()> {
+        let stale = self.dir.join(STALE_MARKER);
+        std::fs::write(&stale, b"").map_err(Error::io(&stale))?;
+        let mut cache = self.search_cache()?;
+        cache.host = Some(Arc::new(DiskHost::in_memory()?));
+        cache.loaded.clear();
+        Ok(())
+    }
+
+    fn index_cache(&self) -> Result<Arc<DiskHost>> {
+        if let Some(host) = &self.search_cache()?.host {
+            return Ok(Arc::clone(host));
+        }
+        let host = open_index_cache(&self.dir.join(INDEX_CACHE_FILE))?;
+        self.search_cache()?.host = Some(Arc::clone(&host));
+        Ok(host)
     }
 
     fn search_cache(&self) -> Result<std::sync::MutexGuard<'_, SearchCache>> {
@@ -206,11 +312,12 @@ impl Vault {
         Ok(key)
     }
 
-    /// Brings the partition's live shards in the host up to date with the chain and returns
-    /// their roots, oldest first. One view call (the index head) when nothing changed;
-    /// otherwise the anchors from the head back to the newest shard still cached (the live
-    /// shards before it are unchanged: anchors are immutable and unique per last batch), and
-    /// only those shards are fetched and verified.
+    /// Brings the partition's live shards in the index cache up to date with the chain and
+    /// returns their roots, oldest first. One view call (the index head) when nothing
+    /// changed since this vault's last search; otherwise the anchors from the head back to
+    /// the newest shard still current (the live shards before it are unchanged: anchors
+    /// are immutable and unique per last batch; a new vault walks back to the first), and
+    /// only the shards the cache does not hold are fetched and verified.
     async fn load_partition(&self, entry: &PublishedCapsule) -> Result<Vec<ShardRoot>> {
         let pid = PartitionId::from_bytes(entry.partition.0);
         let head = self
@@ -243,34 +350,28 @@ impl Vault {
             end = anchor.first_seq;
             fresh.push(anchor);
         };
-        if fresh.is_empty() && keep == cached.len() {
-            return Ok(cached.iter().map(|s| s.root).collect());
-        }
-        let mut shards = Vec::with_capacity(fresh.len());
-        for anchor in fresh.iter().rev() {
-            shards.push(self.fetch_shard(&pid, anchor).await?);
-        }
-        let mut cache = self.search_cache()?;
-        let cache = &mut *cache;
         let mut live: Vec<LoadedShard> = cached.get(..keep).unwrap_or_default().to_vec();
-        cache.host.truncate(&pid, keep);
-        for (shard, anchor) in shards.into_iter().zip(fresh.iter().rev()) {
-            let root = match cache.host.insert_shard(shard) {
-                Ok(root) => root,
-                Err(e) => {
-                    // Leave nothing half-loaded: the next search starts over.
-                    cache.host.remove_partition(&pid);
-                    cache.loaded.remove(&pid);
-                    return Err(e.into());
-                }
-            };
-            live.push(LoadedShard {
-                last_seq: anchor.last_seq,
-                root,
-            });
+        if fresh.is_empty() && keep == cached.len() {
+            return Ok(live.iter().map(|s| s.root).collect());
         }
-        let roots = live.iter().map(|s| s.root).collect();
-        cache.loaded.insert(pid, live);
+        fresh.reverse();
+        live.extend(fresh.iter().map(|anchor| LoadedShard {
+            last_seq: anchor.last_seq,
+            root: ShardRoot::from_bytes(anchor.merkle_root.0),
+        }));
+        let roots: Vec<ShardRoot> = live.iter().map(|s| s.root).collect();
+        let host = self.index_cache()?;
+        let missing = host.missing(&roots)?;
+        let mut shards = Vec::with_capacity(missing.len());
+        for anchor in &fresh {
+            if missing.contains(&ShardRoot::from_bytes(anchor.merkle_root.0)) {
+                shards.push(self.fetch_shard(&pid, anchor).await?);
+            }
+        }
+        // Storing is proportional to the new shards: off the async worker threads.
+        let update = roots.clone();
+        blocking(move || host.update(&pid, &update, &shards)).await?;
+        self.search_cache()?.loaded.insert(pid, live);
         Ok(roots)
     }
 
@@ -289,4 +390,18 @@ impl Vault {
         }
         Ok(shard)
     }
+}
+
+fn from_cache(e: &Error) -> bool {
+    matches!(e, Error::Index(e) if crate::error::is_cache_failure(e))
+}
+
+/// Runs index-cache work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> crate::index::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Error::TaskFailed("index cache"))?
+        .map_err(Error::from)
 }

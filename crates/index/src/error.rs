@@ -35,6 +35,14 @@ pub enum Error {
     /// partition than the operation expected.
     #[error("shard conflicts with its partition: {0}")]
     ShardConflict(&'static str),
+    /// The database of a [`crate::sse::DiskHost`] failed (I/O, locking) or holds
+    /// something it cannot have written (then drop and rebuild it: it is a cache).
+    #[error("index cache: {0}")]
+    Cache(String),
+    /// The database file of a [`crate::sse::DiskHost`] is open elsewhere (another process,
+    /// or another handle in this one).
+    #[error("index cache is in use by another process")]
+    CacheInUse,
     /// An owner's partition state is behind one it must follow (it would repeat labels),
     /// or belongs to another partition or key.
     #[error("owner state is stale or of another partition")]

@@ -1,10 +1,13 @@
 //! Logarithmic merging of a partition's shards: through any sequence of batches, merges,
 //! reopenings of the owner's state and epoch rotations, search (fast and verified)
 //! equals a plaintext reference; the number of live shards and the size of a proof stay
-//! within their logarithmic bounds; a host presenting superseded shards is caught.
+//! within their logarithmic bounds; a host presenting superseded shards is caught. The
+//! persistent host (`DiskHost`) follows every step and gives the very same answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use medseal_index::sse::{IndexHost, KeywordKey, OwnerPartition, Padding, Partition, Shard};
+use medseal_index::sse::{
+    DiskHost, IndexHost, KeywordKey, OwnerPartition, Padding, Partition, Shard,
+};
 use medseal_index::{Keyword, RecordRef};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -23,10 +26,12 @@ fn keywords(n: usize) -> Vec<Keyword> {
         .collect()
 }
 
-/// An owner and its host, merging as an owner following `merge_span` does.
+/// An owner and its host, merging as an owner following `merge_span` does; `disk`
+/// follows the live shards as a searcher's cache does.
 struct Partitioned {
     owner: OwnerPartition,
     host: IndexHost,
+    disk: DiskHost,
 }
 
 impl Partitioned {
@@ -34,10 +39,23 @@ impl Partitioned {
         let partition = Partition::new(b"owner", "role:doctor".parse().unwrap(), epoch).unwrap();
         let owner = OwnerPartition::create(partition, &mut ChaCha20Rng::seed_from_u64(seed))
             .with_padding(padding);
+        Self::with_owner(owner)
+    }
+
+    fn with_owner(owner: OwnerPartition) -> Self {
         Self {
             owner,
             host: IndexHost::new(),
+            disk: DiskHost::in_memory().unwrap(),
         }
+    }
+
+    /// Brings the disk host to the in-memory host's live shards.
+    fn sync_disk(&self, new: &Shard) {
+        let id = self.owner.id();
+        self.disk
+            .update(id, &self.host.roots(id), std::slice::from_ref(new))
+            .unwrap();
     }
 
     /// One batch, then the merge the owner's rule asks for; returns the shards the merge
@@ -47,7 +65,8 @@ impl Partitioned {
         let span = self.owner.merge_span();
         let id = *self.owner.id();
         if !merge || span <= 1 {
-            self.host.insert_shard(shard).unwrap();
+            self.host.insert_shard(shard.clone()).unwrap();
+            self.sync_disk(&shard);
             return Vec::new();
         }
         let live = self.host.shards(&id);
@@ -58,7 +77,21 @@ impl Partitioned {
         let merged = Shard::merge(&inputs).unwrap();
         self.owner.record_merge(span, &merged).unwrap();
         self.host.truncate(&id, keep);
-        self.host.insert_shard(merged).unwrap();
+        self.host.insert_shard(merged.clone()).unwrap();
+        self.sync_disk(&merged);
+        // Superseded shards are dropped (unless the merge reproduced one: merging with
+        // empty shards, which all have the same root).
+        let live = self.host.roots(&id);
+        let gone: Vec<_> = superseded
+            .iter()
+            .map(Shard::root)
+            .filter(|r| !live.contains(r))
+            .collect();
+        assert_eq!(
+            self.disk.missing(&gone).unwrap(),
+            gone,
+            "superseded shards dropped"
+        );
         superseded
     }
 
@@ -71,8 +104,10 @@ impl Partitioned {
             let fast = kk.decrypt(&self.host.search(&kk.token()));
             assert_eq!(fast.len(), expected.len(), "duplicates or misses");
             assert_eq!(fast.into_iter().collect::<BTreeSet<_>>(), expected);
-            let verified = kk.verify(&roots, &self.host.prove(&kk.token())).unwrap();
+            let answer = self.host.prove(&kk.token());
+            let verified = kk.verify(&roots, &answer).unwrap();
             assert_eq!(verified.into_iter().collect::<BTreeSet<_>>(), expected);
+            assert_eq!(self.disk.prove(&kk.token(), &roots).unwrap(), answer);
         }
     }
 }
@@ -142,7 +177,7 @@ proptest! {
                 Step::Rotate => {
                     epoch += 1;
                     let owner = p.owner.rotate("role:doctor".parse().unwrap(), &mut ChaCha20Rng::seed_from_u64(seed ^ epoch)).unwrap();
-                    p = Partitioned { owner, host: IndexHost::new() };
+                    p = Partitioned::with_owner(owner);
                     reference.clear();
                 }
             }

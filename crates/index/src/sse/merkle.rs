@@ -90,6 +90,11 @@ impl MerkleTree {
         Self { levels }
     }
 
+    /// The levels, leaves first (the last holds the top).
+    pub(crate) fn levels(&self) -> &[Vec<[u8; 32]>] {
+        &self.levels
+    }
+
     pub(crate) fn top(&self) -> [u8; 32] {
         self.levels
             .last()

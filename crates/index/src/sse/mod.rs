@@ -73,6 +73,7 @@
 //!
 //! What the host and the chain learn is in [`crate::notes::leakage`].
 
+mod disk;
 mod host;
 mod merkle;
 mod owner;
@@ -82,6 +83,7 @@ pub mod proof;
 mod shard;
 mod token;
 
+pub use disk::DiskHost;
 pub use host::IndexHost;
 pub use merkle::ShardRoot;
 pub use owner::{LiveShard, MAX_LIVE_SHARDS, MAX_PARTITION_KEYWORDS, OwnerPartition, Padding};
