@@ -3,7 +3,10 @@
 //! `Vault::open`, a cold search (a new vault on the same directory, opening included),
 //! warm verified searches for a 1-hit and a common keyword, get, bulk import rate, gas
 //! per record, proof bytes, live index shards, disk bytes per record and peak RSS; then
-//! the growth ratios from the smallest to the largest size.
+//! the growth ratios from the smallest to the largest size. Then many partitions: 100
+//! owners each import 100 records under 3 policies (300 partitions, 10^4 records) and a
+//! reader who can open them all searches: first search (opening every capsule), cold
+//! (a new vault, caches reused) and warm.
 //!
 //! `cargo run --release --example scale_report -- [--quick] [--json]` — sizes 10^2, 10^3,
 //! 10^4, 10^5 (`--quick`: up to 10^4). Records: one owner (a cardiologist), one policy,
@@ -122,6 +125,7 @@ struct Row {
     records: usize,
     put_ms: f64,
     open_ms: f64,
+    first_search_ms: f64,
     cold_search_ms: f64,
     warm_search_1_hit_ms: f64,
     warm_search_common_ms: f64,
@@ -210,7 +214,9 @@ async fn measure(archive: &mut Archive, size: usize) -> Row {
     row.put_ms = median(puts);
     // Warm searches (the first search opens the partition key and loads the shards).
     let cohort = Keyword::term("cohort").unwrap();
-    let first = vault.search(&archive.doctor, &cohort).await.unwrap();
+    let (ms, first) = timed(vault.search(&archive.doctor, &cohort)).await;
+    row.first_search_ms = ms;
+    let first = first.unwrap();
     row.common_hits = first.hits.len();
     row.proof_bytes_common = first.proof_bytes;
     let mut rng = ChaCha20Rng::seed_from_u64(size as u64);
@@ -281,6 +287,124 @@ async fn measure(archive: &mut Archive, size: usize) -> Row {
     row
 }
 
+const OWNERS: usize = 100;
+const PER_OWNER: usize = 100;
+const POLICIES: [&str; 3] = [
+    "role:doctor and dept:cardiology",
+    "role:doctor",
+    "role:doctor or role:nurse",
+];
+
+/// Many partitions: `OWNERS` doctors each import `PER_OWNER` records under three
+/// policies (3 · `OWNERS` partitions); a cardiologist, who can open all of them, searches.
+#[derive(serde::Serialize, Default)]
+struct Partitions {
+    partitions: usize,
+    records: usize,
+    bulk_records_per_s: f64,
+    first_search_ms: f64,
+    cold_search_ms: f64,
+    warm_search_common_ms: f64,
+    common_hits: usize,
+    warm_search_1_hit_ms: f64,
+}
+
+async fn measure_partitions(
+    dir: &std::path::Path,
+    authority: &Authority,
+    codes: &[Keyword],
+) -> Partitions {
+    let open = || async {
+        let mut vault = Vault::open_with(dir, &Config::embedded()).await.unwrap();
+        vault.install_authority(authority.public_key()).unwrap();
+        vault
+    };
+    let issue = |name: String| {
+        authority
+            .issue(
+                &name,
+                ["role:doctor", "dept:cardiology"],
+                PrivateKeySigner::random(),
+                &mut OsRng,
+            )
+            .unwrap()
+    };
+    let vault = open().await;
+    let start = Instant::now();
+    for o in 0..OWNERS {
+        let owner = issue(format!("dr. {o}"));
+        let records = (0..PER_OWNER)
+            .map(|j| {
+                let i = o * PER_OWNER + j;
+                let mut rng = ChaCha20Rng::seed_from_u64(i as u64);
+                let mut record =
+                    NewRecord::new(format!("case {i}"), POLICIES[j % 3].parse().unwrap())
+                        .keyword(Keyword::term(&format!("case-{i}")).unwrap())
+                        .attach(Attachment::bytes(
+                            "note.txt",
+                            "text/plain",
+                            vec![i as u8; 1024],
+                        ));
+                for _ in 0..5 {
+                    record = record.keyword(codes[(rng.next_u32() as usize) % codes.len()].clone());
+                }
+                if j % 10 == 0 {
+                    record = record.keyword(Keyword::term("cohort").unwrap());
+                }
+                record
+            })
+            .collect();
+        vault.put_many(&owner, records).await.unwrap();
+        eprint!("\r  {} / {OWNERS} owners   ", o + 1);
+    }
+    eprintln!();
+    let records = OWNERS * PER_OWNER;
+    let mut out = Partitions {
+        partitions: OWNERS * POLICIES.len(),
+        records,
+        bulk_records_per_s: records as f64 / start.elapsed().as_secs_f64(),
+        ..Partitions::default()
+    };
+    let reader = issue("dr. reader".into());
+    let cohort = Keyword::term("cohort").unwrap();
+    let (ms, first) = timed(vault.search(&reader, &cohort)).await;
+    out.first_search_ms = ms;
+    out.common_hits = first.unwrap().hits.len();
+    let mut common = Vec::new();
+    for _ in 0..7 {
+        let (ms, found) = timed(vault.search(&reader, &cohort)).await;
+        assert_eq!(found.unwrap().hits.len(), out.common_hits);
+        common.push(ms);
+    }
+    out.warm_search_common_ms = median(common);
+    let mut one = Vec::new();
+    for i in 0..21 {
+        let kw = Keyword::term(&format!("case-{}", i * 457 % records)).unwrap();
+        let (ms, found) = timed(vault.search(&reader, &kw)).await;
+        assert_eq!(found.unwrap().hits.len(), 1);
+        one.push(ms);
+    }
+    out.warm_search_1_hit_ms = median(one);
+    drop(vault);
+    let mut colds = Vec::new();
+    for _ in 0..5 {
+        let (ms, hits) = timed(async {
+            open()
+                .await
+                .search(&reader, &cohort)
+                .await
+                .unwrap()
+                .hits
+                .len()
+        })
+        .await;
+        assert_eq!(hits, out.common_hits);
+        colds.push(ms);
+    }
+    out.cold_search_ms = median(colds);
+    out
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for a in &args {
@@ -336,6 +460,12 @@ fn main() {
         eprintln!("building {size} records");
         rows.push(rt.block_on(measure(&mut archive, size)));
     }
+    eprintln!("building {OWNERS} owners × {} policies", POLICIES.len());
+    let partitions = rt.block_on(measure_partitions(
+        &tmp.path().join("partitions"),
+        &archive.authority,
+        &archive.codes,
+    ));
     let (first, last) = (rows[0].clone(), rows[rows.len() - 1].clone());
     let ratio = |f: fn(&Row) -> f64| f(&last) / f(&first);
     let ratios = serde_json::json!({
@@ -347,15 +477,16 @@ fn main() {
     });
     if json {
         let out = serde_json::json!({ "rows": rows, "growth": ratios,
-            "growth_between": [first.records, last.records] });
+            "growth_between": [first.records, last.records], "partitions": partitions });
         println!("{out}");
         return;
     }
     println!(
-        "{:>8} {:>8} {:>8} {:>9} {:>8} {:>13} {:>7} {:>9} {:>8} {:>7} {:>9} {:>6} {:>8} {:>7}",
+        "{:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>7} {:>9} {:>8} {:>7} {:>9} {:>6} {:>8} {:>7}",
         "records",
         "put ms",
         "open ms",
+        "first ms",
         "cold ms",
         "1-hit ms",
         "common ms",
@@ -370,10 +501,11 @@ fn main() {
     );
     for r in &rows {
         println!(
-            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>8.0} {:>7} {:>9} {:>6} {:>8.0} {:>7.0}",
+            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>8.0} {:>7} {:>9} {:>6} {:>8.0} {:>7.0}",
             r.records,
             r.put_ms,
             r.open_ms,
+            r.first_search_ms,
             r.cold_search_ms,
             r.warm_search_1_hit_ms,
             r.warm_search_common_ms,
@@ -397,5 +529,18 @@ fn main() {
         ratio(|r| r.cold_search_ms),
         ratio(|r| r.warm_search_1_hit_ms),
         ratio(|r| r.get_ms)
+    );
+    let p = &partitions;
+    println!(
+        "{} partitions ({OWNERS} owners × {} policies), {} records (import {:.0}/s): first search {:.0} ms (opens every capsule, fills the caches), cold {:.1} ms, warm common {:.2} ms ({} hits), warm 1-hit {:.2} ms",
+        p.partitions,
+        POLICIES.len(),
+        p.records,
+        p.bulk_records_per_s,
+        p.first_search_ms,
+        p.cold_search_ms,
+        p.warm_search_common_ms,
+        p.common_hits,
+        p.warm_search_1_hit_ms
     );
 }

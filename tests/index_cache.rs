@@ -1,6 +1,7 @@
-//! The local index cache (`index-cache.redb` in the data directory): a new vault answers
-//! from it without fetching the shards again, and a damaged or unreadable cache never
-//! changes an answer (it is rebuilt from the store).
+//! The local caches of a searcher: the index cache (`index-cache.redb`) and the opened
+//! partition keys (`search-keys/<address>`) let a new vault answer without fetching the
+//! shards or opening the capsules again; a damaged cache never changes an answer (it is
+//! rebuilt from the store).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -10,7 +11,8 @@ use medseal::chain::dev_keys::anvil_dev_signer;
 use medseal::chain::{EmbeddedChain, Ledger};
 use medseal::storage::{Cid, LocalStore};
 use medseal::{
-    Authority, INDEX_CACHE_FILE, Keyword, Member, NewRecord, PrivateKeySigner, RecordId, Vault,
+    Authority, INDEX_CACHE_FILE, Keyword, Member, NewRecord, PrivateKeySigner, RecordId,
+    SEARCH_KEYS_DIR, Vault,
 };
 use rand_core::OsRng;
 
@@ -65,11 +67,12 @@ async fn setup(dir: &Path) -> Setup {
     s
 }
 
-/// The CIDs of every index shard ever anchored by the doctor.
-async fn shard_cids(s: &Setup) -> Vec<Cid> {
+/// The CIDs of every index shard ever anchored by the doctor, and of the capsules.
+async fn index_cids(s: &Setup) -> Vec<Cid> {
     let owner = s.doctor.address();
     let mut cids = Vec::new();
     for capsule in s.ledger.capsules(Some(owner)).await.unwrap() {
+        cids.push(capsule.capsule_cid.parse().unwrap());
         for anchor in s
             .ledger
             .index_anchors(owner, capsule.partition)
@@ -83,11 +86,11 @@ async fn shard_cids(s: &Setup) -> Vec<Cid> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_vault_answers_from_the_cache_without_fetching_shards() {
+async fn a_new_vault_answers_from_the_caches_without_fetching_shards_or_capsules() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path()).await;
-    // Without the shards in the store, only the cache can answer.
-    for cid in shard_cids(&s).await {
+    // Without the shards and the capsule in the store, only the caches can answer.
+    for cid in index_cids(&s).await {
         s.store.remove_block(&cid).await.unwrap();
     }
     let cold = vault(dir.path(), &s);
@@ -101,6 +104,23 @@ async fn a_new_vault_answers_from_the_cache_without_fetching_shards() {
         .unwrap();
     assert_eq!(one.records(), vec![s.ids[7]]);
     assert!(one.rejected.is_empty());
+    // The key cache holds no key in the clear: without it, the capsule is needed again.
+    let keys = dir
+        .path()
+        .join(SEARCH_KEYS_DIR)
+        .join(format!("{:x}", s.doctor.address()));
+    let bytes = std::fs::read(&keys).unwrap();
+    assert!(bytes.starts_with(b"MSKC"));
+    std::fs::write(&keys, b"MSKC\x01garbage").unwrap();
+    drop(cold);
+    let cold = vault(dir.path(), &s);
+    let found = cold.search(&s.doctor, &s.common).await.unwrap();
+    assert!(found.records().is_empty());
+    assert_eq!(
+        found.rejected.len(),
+        1,
+        "the capsule is gone from the store"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 //! recovery of interrupted puts).
 
 mod access;
+mod keycache;
 mod owner;
 mod records;
 mod search;
@@ -24,6 +25,7 @@ use crate::identity::{Member, id_attribute};
 use crate::pipe::Progress;
 use crate::storage::{Cid, ContentStore};
 
+pub use keycache::SEARCH_KEYS_DIR;
 pub use records::{
     Attachment, BULK_BATCH, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,
 };

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use super::keycache::KeyCache;
 use super::{Vault, parse_cid};
 use crate::chain::{Address, B256, IndexAnchor, PublishedCapsule, RecordId};
 use crate::error::{Error, Pointer, Result, Tampering};
@@ -70,8 +71,9 @@ pub(super) struct SearchCache {
     /// The live shards held by `host`, per partition, oldest first, as of the last
     /// search in this vault.
     loaded: HashMap<PartitionId, Vec<LoadedShard>>,
-    /// Opened partition keys per (reader, partition); `None`: the policy is not satisfied.
-    keys: HashMap<(Address, B256), Option<PartitionKey>>,
+    /// Opened partition keys per reader (`None`: the policy is not satisfied), loaded
+    /// from and appended to the reader's file in the data directory.
+    keys: HashMap<Address, KeyCache>,
 }
 
 /// A live shard of a partition: the batches it holds and its anchored root.
@@ -220,11 +222,14 @@ impl Vault {
             }
         };
         // Every hit must be the publisher's own record: one view call for the whole answer.
-        if let Some(record) = self
-            .ledger
-            .first_not_owned_by(entry.publisher, &records)
-            .await?
-        {
+        let foreign = if records.is_empty() {
+            None
+        } else {
+            self.ledger
+                .first_not_owned_by(entry.publisher, &records)
+                .await?
+        };
+        if let Some(record) = foreign {
             let owner = self.record_info(record).await?.owner;
             return Err(Tampering::ForeignRecord {
                 publisher: entry.publisher,
@@ -291,9 +296,18 @@ impl Vault {
         user: &Member,
         entry: &PublishedCapsule,
     ) -> Result<Option<PartitionKey>> {
-        let cache_key = (user.address(), entry.partition);
-        if let Some(cached) = self.search_cache()?.keys.get(&cache_key) {
-            return Ok(cached.clone());
+        let reader = user.address();
+        {
+            let mut cache = self.search_cache()?;
+            let keys = match cache.keys.entry(reader) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(KeyCache::load(&self.dir, user)?)
+                }
+            };
+            if let Some(known) = keys.get(&entry.partition) {
+                return Ok(known);
+            }
         }
         let cid = parse_cid(&entry.capsule_cid, Pointer::PublishedCapsule)?;
         let capsule = Capsule::from_bytes(&self.store.get(&cid).await?)
@@ -308,7 +322,9 @@ impl Vault {
         } else {
             None
         };
-        self.search_cache()?.keys.insert(cache_key, key.clone());
+        if let Some(cache) = self.search_cache()?.keys.get_mut(&reader) {
+            cache.insert(entry.partition, key.as_ref())?;
+        }
         Ok(key)
     }
 

@@ -10,14 +10,16 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `labels` | partition id ‖ label | shard id, leaf index (the O(1) probe) |
+//! | `labels` | partition id ‖ label | shard id, leaf index, value (the O(1) probe) |
 //! | `leaves` | shard id ‖ label | leaf index, value (sorted: neighbours are range scans) |
-//! | `nodes` | shard id ‖ level ‖ index | Merkle node, levels ≥ 4 only |
+//! | `blocks` | shard id ‖ block | the block's 16 leaf hashes, its path from level 4 up |
 //! | `shards`, `roots` | shard id / root | root, partition, entry count / shard id |
 //! | `partitions` | partition id | its live shard ids, oldest first |
 //!
-//! Levels 0–3 of a path are recomputed from the aligned block of 16 leaves around the
-//! leaf (one range scan, 31 hashes), so stored nodes are an eighth of the leaves.
+//! Levels 1–3 of a path are recomputed from the leaf hashes of the aligned block of 16
+//! leaves around the leaf (15 hashes); the siblings above are the same for the whole
+//! block and stored with it (`log2(n) - 4` hashes per 16 leaves). A proved result costs
+//! two reads (its label, its block), whatever the shard size.
 //!
 //! **Trust.** The database is a cache, not an authority: [`DiskHost::update`] only
 //! accepts shards whose roots the caller names as live (read from the chain anchors), and
@@ -40,9 +42,9 @@ use super::shard::Shard;
 use super::token::SearchToken;
 use crate::error::{Error, Result};
 
-const LABELS: TableDefinition<&[u8; 48], &[u8; 12]> = TableDefinition::new("labels");
+const LABELS: TableDefinition<&[u8; 48], &[u8; 44]> = TableDefinition::new("labels");
 const LEAVES: TableDefinition<&[u8; 24], &[u8; 36]> = TableDefinition::new("leaves");
-const NODES: TableDefinition<&[u8; 13], &[u8; 32]> = TableDefinition::new("nodes");
+const BLOCKS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("blocks");
 const SHARDS: TableDefinition<u64, &[u8; 72]> = TableDefinition::new("shards");
 const ROOTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("roots");
 const PARTITIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("partitions");
@@ -50,7 +52,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Layout version, in `meta`; a file of another version is refused (rebuild it).
 const FORMAT: u64 = 1;
-/// Leaves per block; tree levels below `STORED_LEVEL` are recomputed from one block.
+/// Leaves per block; tree levels below `STORED_LEVEL` are recomputed from one block, the
+/// siblings above (the same for every leaf of the block) are stored per block.
 const BLOCK: u64 = 16;
 const STORED_LEVEL: u32 = 4;
 /// redb's page cache: the inner pages of the tables of ~10^6 entries.
@@ -81,18 +84,22 @@ fn label_key(partition: &PartitionId, label: &Label) -> [u8; 48] {
     k
 }
 
-fn slot(shard: u64, index: u32) -> [u8; 12] {
-    let mut v = [0u8; 12];
+fn slot(shard: u64, index: u32, value: &[u8; 32]) -> [u8; 44] {
+    let mut v = [0u8; 44];
     v[..8].copy_from_slice(&shard.to_be_bytes());
-    v[8..].copy_from_slice(&index.to_be_bytes());
+    v[8..12].copy_from_slice(&index.to_be_bytes());
+    v[12..].copy_from_slice(value);
     v
 }
 
-fn read_slot(v: &[u8; 12]) -> (u64, u32) {
-    let (s, i) = v.split_at(8);
+/// (shard id, leaf index, value) of a `labels` row.
+fn read_slot(v: &[u8; 44]) -> (u64, u32, [u8; 32]) {
+    let mut value = [0u8; 32];
+    value.copy_from_slice(&v[12..]);
     (
-        u64::from_be_bytes(s.try_into().unwrap_or_default()),
-        u32::from_be_bytes(i.try_into().unwrap_or_default()),
+        u64::from_be_bytes(v[..8].try_into().unwrap_or_default()),
+        u32::from_be_bytes(v[8..12].try_into().unwrap_or_default()),
+        value,
     )
 }
 
@@ -120,11 +127,10 @@ fn read_leaf(k: &[u8; 24], v: &[u8; 36]) -> (Label, u64, [u8; 32]) {
     (Label(label), index.into(), value)
 }
 
-fn node_key(shard: u64, level: u32, index: u64) -> [u8; 13] {
-    let mut k = [0u8; 13];
+fn block_key(shard: u64, block: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
     k[..8].copy_from_slice(&shard.to_be_bytes());
-    k[8] = u8::try_from(level).unwrap_or(u8::MAX);
-    k[9..].copy_from_slice(&u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes());
+    k[8..].copy_from_slice(&block.to_be_bytes());
     k
 }
 
@@ -199,7 +205,7 @@ impl DiskHost {
         {
             tx.open_table(LABELS).map_err(db_err)?;
             tx.open_table(LEAVES).map_err(db_err)?;
-            tx.open_table(NODES).map_err(db_err)?;
+            tx.open_table(BLOCKS).map_err(db_err)?;
             tx.open_table(SHARDS).map_err(db_err)?;
             tx.open_table(ROOTS).map_err(db_err)?;
             tx.open_table(PARTITIONS).map_err(db_err)?;
@@ -261,6 +267,10 @@ impl DiskHost {
         live: &[ShardRoot],
         new: &[Shard],
     ) -> Result<()> {
+        if new.is_empty() && self.is_current(partition, live)? {
+            // Nothing to write: no write transaction, no sync.
+            return Ok(());
+        }
         if new.iter().any(|s| s.partition() != partition) {
             return Err(Error::ShardConflict("shard of another partition"));
         }
@@ -284,7 +294,7 @@ impl DiskHost {
             let mut t = Tables {
                 labels: tx.open_table(LABELS).map_err(db_err)?,
                 leaves: tx.open_table(LEAVES).map_err(db_err)?,
-                nodes: tx.open_table(NODES).map_err(db_err)?,
+                blocks: tx.open_table(BLOCKS).map_err(db_err)?,
                 shards: tx.open_table(SHARDS).map_err(db_err)?,
                 roots: tx.open_table(ROOTS).map_err(db_err)?,
             };
@@ -339,6 +349,25 @@ impl DiskHost {
         tx.commit().map_err(db_err)
     }
 
+    /// Whether the partition's live shards are exactly `live`, all held.
+    fn is_current(&self, partition: &PartitionId, live: &[ShardRoot]) -> Result<bool> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let roots = tx.open_table(ROOTS).map_err(db_err)?;
+        let mut ids = Vec::with_capacity(live.len());
+        for root in live {
+            match roots.get(&root.0).map_err(db_err)? {
+                Some(id) => ids.push(id.value()),
+                None => return Ok(false),
+            }
+        }
+        let partitions = tx.open_table(PARTITIONS).map_err(db_err)?;
+        let held = partitions
+            .get(partition.as_bytes())
+            .map_err(db_err)?
+            .map(|v| shard_ids(v.value()));
+        Ok(held.is_some_and(|held| held == ids))
+    }
+
     /// The number of entries of a held shard (`None` if not held).
     fn entry_count(&self, root: &ShardRoot) -> Result<Option<u64>> {
         let tx = self.db.begin_read().map_err(db_err)?;
@@ -374,7 +403,7 @@ impl DiskHost {
             let mut t = Tables {
                 labels: tx.open_table(LABELS).map_err(db_err)?,
                 leaves: tx.open_table(LEAVES).map_err(db_err)?,
-                nodes: tx.open_table(NODES).map_err(db_err)?,
+                blocks: tx.open_table(BLOCKS).map_err(db_err)?,
                 shards: tx.open_table(SHARDS).map_err(db_err)?,
                 roots: tx.open_table(ROOTS).map_err(db_err)?,
             };
@@ -410,7 +439,7 @@ impl DiskHost {
         let labels = tx.open_table(LABELS).map_err(db_err)?;
         let reader = Reader {
             leaves: tx.open_table(LEAVES).map_err(db_err)?,
-            nodes: tx.open_table(NODES).map_err(db_err)?,
+            blocks: tx.open_table(BLOCKS).map_err(db_err)?,
         };
         // (shard id, entry count) of each live shard, in anchored order.
         let mut held = Vec::with_capacity(live.len());
@@ -442,14 +471,14 @@ impl DiskHost {
                 .get(&label_key(token.partition(), &label))
                 .map_err(db_err)?
                 .map(|v| read_slot(v.value()));
-            let Some((id, index)) = found else {
+            let Some((id, index, value)) = found else {
                 break label;
             };
             let Some(pos) = held.iter().position(|h| h.0 == id) else {
                 return Err(corrupt("a label points to a shard that is not live"));
             };
             let n = held.get(pos).map_or(0, |h| h.1);
-            let (value, path) = reader.member(id, index.into(), &label, n)?;
+            let path = reader.member(id, index.into(), &label, &value, n)?;
             results.push(MemberProof {
                 shard: u32::try_from(pos).unwrap_or(u32::MAX),
                 index: index.into(),
@@ -475,15 +504,15 @@ impl DiskHost {
 
 /// The tables a write transaction changes for one shard.
 struct Tables<'t> {
-    labels: redb::Table<'t, &'static [u8; 48], &'static [u8; 12]>,
+    labels: redb::Table<'t, &'static [u8; 48], &'static [u8; 44]>,
     leaves: redb::Table<'t, &'static [u8; 24], &'static [u8; 36]>,
-    nodes: redb::Table<'t, &'static [u8; 13], &'static [u8; 32]>,
+    blocks: redb::Table<'t, &'static [u8; 16], &'static [u8]>,
     shards: redb::Table<'t, u64, &'static [u8; 72]>,
     roots: redb::Table<'t, &'static [u8; 32], u64>,
 }
 
 impl Tables<'_> {
-    /// Stores shard `id`: its leaves, its nodes from level 4 up, and every label pointing
+    /// Stores shard `id`: its leaves, its blocks, and every label pointing
     /// at it (replacing labels of superseded shards; a label of another live shard is a
     /// conflict).
     fn insert(
@@ -499,7 +528,10 @@ impl Tables<'_> {
                 .map_err(db_err)?;
             let old = self
                 .labels
-                .insert(&label_key(shard.partition(), &e.label), &slot(id, index))
+                .insert(
+                    &label_key(shard.partition(), &e.label),
+                    &slot(id, index, &e.value),
+                )
                 .map_err(db_err)?
                 .map(|v| read_slot(v.value()).0);
             if old.is_some_and(|old| old != id && live.contains(&old)) {
@@ -509,14 +541,28 @@ impl Tables<'_> {
             }
         }
         let levels = shard.tree().levels();
-        for (k, level) in (0u32..).zip(levels).skip(STORED_LEVEL as usize) {
-            for (j, node) in (0u64..).zip(level) {
-                self.nodes
-                    .insert(&node_key(id, k, j), node)
-                    .map_err(db_err)?;
-            }
-        }
         let n = shard.len() as u64;
+        let mut path = Vec::new();
+        for block in 0..n.div_ceil(BLOCK) {
+            path.clear();
+            let start = usize::try_from(block * BLOCK).unwrap_or(usize::MAX);
+            let leaves = levels.first().map_or(&[][..], |l| &l[..]);
+            for hash in leaves.iter().skip(start).take(BLOCK as usize) {
+                path.extend_from_slice(hash);
+            }
+            let mut k = STORED_LEVEL;
+            while level_len(n, k) > 1 {
+                let sibling = ((block * BLOCK) >> k) ^ 1;
+                let node = levels
+                    .get(k as usize)
+                    .and_then(|level| level.get(usize::try_from(sibling).ok()?));
+                path.extend_from_slice(node.map_or(&[][..], |node| &node[..]));
+                k += 1;
+            }
+            self.blocks
+                .insert(&block_key(id, block), path.as_slice())
+                .map_err(db_err)?;
+        }
         self.shards
             .insert(id, &shard_row(root, shard.partition(), n))
             .map_err(db_err)?;
@@ -551,9 +597,9 @@ impl Tables<'_> {
         self.leaves
             .retain_in::<&[u8; 24], _>(&lo..=&hi, |_, _| false)
             .map_err(db_err)?;
-        let (nlo, nhi) = (node_key(id, 0, 0), node_key(id, u32::MAX, u64::MAX));
-        self.nodes
-            .retain_in::<&[u8; 13], _>(&nlo..=&nhi, |_, _| false)
+        let (plo, phi) = (block_key(id, 0), block_key(id, u64::MAX));
+        self.blocks
+            .retain_in::<&[u8; 16], _>(&plo..=&phi, |_, _| false)
             .map_err(db_err)?;
         let root = self.shards.remove(id).map_err(db_err)?.map(|v| {
             let mut root = [0u8; 32];
@@ -567,75 +613,49 @@ impl Tables<'_> {
     }
 }
 
-/// Reads leaves and paths within one read transaction.
+/// Reads leaves and blocks within one read transaction.
 struct Reader {
     leaves: redb::ReadOnlyTable<&'static [u8; 24], &'static [u8; 36]>,
-    nodes: redb::ReadOnlyTable<&'static [u8; 13], &'static [u8; 32]>,
+    blocks: redb::ReadOnlyTable<&'static [u8; 16], &'static [u8]>,
 }
 
 impl Reader {
-    /// The value and membership path of leaf `index` (label `label`) of shard `id` of
-    /// `n` leaves.
+    /// The membership path of leaf `index` (`label`, `value`) of shard `id` of `n`
+    /// leaves: levels 0–3 from the block's leaf hashes, the rest as stored.
     fn member(
         &self,
         id: u64,
         index: u64,
         label: &Label,
+        value: &[u8; 32],
         n: u64,
-    ) -> Result<([u8; 32], Vec<[u8; 32]>)> {
+    ) -> Result<Vec<[u8; 32]>> {
         let start = index - index % BLOCK;
         let len = BLOCK.min(n.saturating_sub(start));
-        let (lo, hi) = (
-            leaf_key(id, &Label([0; 16])),
-            leaf_key(id, &Label([0xff; 16])),
-        );
-        let key = leaf_key(id, label);
-        let before = index - start;
-        let mut block = Vec::with_capacity(BLOCK as usize);
-        for row in self
-            .leaves
-            .range::<&[u8; 24]>(&lo..&key)
+        let row = self
+            .blocks
+            .get(&block_key(id, index / BLOCK))
             .map_err(db_err)?
-            .rev()
-            .take(before as usize)
-        {
-            let (k, v) = row.map_err(db_err)?;
-            block.push(read_leaf(k.value(), v.value()));
+            .ok_or_else(|| corrupt("a block is missing"))?;
+        let row = row.value();
+        let split = (len as usize) * 32;
+        if row.len() < split || row.len() % 32 != 0 {
+            return Err(corrupt("a block is malformed"));
         }
-        block.reverse();
-        for row in self
-            .leaves
-            .range::<&[u8; 24]>(&key..=&hi)
-            .map_err(db_err)?
-            .take((len - before) as usize)
-        {
-            let (k, v) = row.map_err(db_err)?;
-            block.push(read_leaf(k.value(), v.value()));
-        }
-        let consecutive =
-            block.len() as u64 == len && block.iter().zip(start..).all(|(leaf, i)| leaf.1 == i);
-        let Some(&(found, _, value)) = block.get(before as usize) else {
-            return Err(corrupt("a leaf is missing"));
+        let (leaves, above) = row.split_at(split);
+        let hash = |c: &[u8]| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
         };
-        if !consecutive || found != *label {
-            return Err(corrupt("leaves out of order"));
+        let hashes: Vec<[u8; 32]> = leaves.chunks_exact(32).map(hash).collect();
+        let before = (index - start) as usize;
+        if hashes.get(before) != Some(&leaf_hash(label, value)) {
+            return Err(corrupt("a leaf does not match its block"));
         }
-        let hashes = block.iter().map(|(l, _, v)| leaf_hash(l, v)).collect();
-        let mut path = MerkleTree::build(hashes).path(before as usize);
-        let mut k = STORED_LEVEL;
-        while level_len(n, k) > 1 {
-            let sibling = (index >> k) ^ 1;
-            if sibling < level_len(n, k) {
-                let node = self
-                    .nodes
-                    .get(&node_key(id, k, sibling))
-                    .map_err(db_err)?
-                    .ok_or_else(|| corrupt("a Merkle node is missing"))?;
-                path.push(*node.value());
-            }
-            k += 1;
-        }
-        Ok((value, path))
+        let mut path = MerkleTree::build(hashes).path(before);
+        path.extend(above.chunks_exact(32).map(hash));
+        Ok(path)
     }
 
     /// The sorted-neighbour proof that `label` is not in shard `id` of `n` leaves.
@@ -662,7 +682,7 @@ impl Reader {
             let (k, v): (redb::AccessGuard<'_, &[u8; 24]>, redb::AccessGuard<'_, &[u8; 36]>) =
                 row.map_err(db_err)?;
             let (label, index, value) = read_leaf(k.value(), v.value());
-            let (_, path) = self.member(id, index, &label, n)?;
+            let path = self.member(id, index, &label, &value, n)?;
             Ok(Some(Neighbour {
                 index,
                 label,
