@@ -336,6 +336,20 @@ out_has '"imported":0'
 pass "a manifest imports its records once"
 ms 2 import --as dr-ada "$WORK/archive"
 err_has "--policy"
+mkdir "$WORK/big"
+for i in $(seq 1 300); do printf 'lab result %d\n' "$i" >"$WORK/big/lab-$i.txt"; done
+"$BIN" import --as rui --policy role:researcher --keyword term:lab "$WORK/big" >/dev/null 2>&1 &
+sleep 1.5
+kill -9 $! 2>/dev/null || true
+wait $! 2>/dev/null || true
+pass "an import of 300 files was killed (SIGKILL) after 1.5 s"
+ms 0 --json import --as rui --policy role:researcher --keyword term:lab "$WORK/big"
+ms 0 --json search --as rui term:lab
+[[ $(wc -w <<<"$(record_ids)") == 300 && -z $(grep -o '"record":[0-9]*' <<<"$OUT" | sort | uniq -d) ]] ||
+    fail "after the re-run, term:lab finds $(wc -w <<<"$(record_ids)") records (expected 300, once each)"
+ms 0 --json records --as rui
+[[ $(grep -o '"record":' <<<"$OUT" | wc -l) == 300 ]] || fail "rui owns $(grep -o '"record":' <<<"$OUT" | wc -l) records"
+pass "the re-run completed the import: 300 records, none twice"
 ms 2 import --as dr-ada
 
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

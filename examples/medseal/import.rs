@@ -716,10 +716,10 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
         records: Vec::new(),
     };
     if args.dry_run {
-        let in_open: HashSet<&String> = journal.open.iter().flat_map(|(k, _)| k).collect();
+        // A batch a crash interrupted counts as not imported (the real run settles it).
         let earlier = planned
             .iter()
-            .filter(|p| journal.done.contains(&p.key) || in_open.contains(&p.key))
+            .filter(|p| journal.done.contains(&p.key))
             .count();
         report.already_imported = earlier;
         report.imported = planned.len() - earlier;
@@ -751,7 +751,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
         let receipts = match vault.put_many(&member, records).await {
             Ok(receipts) => receipts,
             Err(e) => {
-                bar.abandon();
+                bar.finish_and_clear();
                 return Err(e.into());
             }
         };
@@ -765,7 +765,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
         report.imported += batch.len();
         bar.inc(batch.len() as u64);
     }
-    bar.finish();
+    bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     report.seconds = elapsed;
     report.records_per_second = if elapsed > 0.0 {
