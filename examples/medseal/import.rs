@@ -280,14 +280,56 @@ struct Line {
     attachments: Vec<LineAttachment>,
 }
 
+/// `"path"` or `{"path": …, "content_type": …}`.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum LineAttachment {
-    Path(PathBuf),
-    Typed {
-        path: PathBuf,
-        content_type: Option<String>,
-    },
+#[serde(try_from = "serde_json::Value")]
+struct LineAttachment {
+    path: PathBuf,
+    content_type: Option<String>,
+}
+
+impl TryFrom<serde_json::Value> for LineAttachment {
+    type Error = String;
+
+    fn try_from(value: serde_json::Value) -> Result<Self, String> {
+        use serde_json::Value;
+        let text = |v: &Value, what: &str| match v {
+            Value::String(s) if !s.is_empty() => Ok(s.clone()),
+            _ => Err(format!(
+                "attachment {what} must be a non-empty string, not {v}"
+            )),
+        };
+        match &value {
+            Value::String(_) => Ok(Self {
+                path: text(&value, "path")?.into(),
+                content_type: None,
+            }),
+            Value::Object(fields) => {
+                if let Some(other) = fields
+                    .keys()
+                    .find(|k| !["path", "content_type"].contains(&k.as_str()))
+                {
+                    return Err(format!(
+                        "unknown attachment field `{other}`, expected `path` or `content_type`"
+                    ));
+                }
+                let path = fields
+                    .get("path")
+                    .ok_or("an attachment object needs a `path`")?;
+                let content_type = match fields.get("content_type") {
+                    Some(v) => Some(text(v, "content_type")?),
+                    None => None,
+                };
+                Ok(Self {
+                    path: text(path, "path")?.into(),
+                    content_type,
+                })
+            }
+            other => Err(format!(
+                "an attachment is a path or {{\"path\": …, \"content_type\": …}}, not {other}"
+            )),
+        }
+    }
 }
 
 /// The records of a manifest, one JSON object per line.
@@ -335,10 +377,7 @@ fn plan_manifest(manifest: &Path, defaults: &Defaults) -> CliResult<Vec<Planned>
         let attachments = line
             .attachments
             .into_iter()
-            .map(|a| match a {
-                LineAttachment::Path(path) => (base.join(path), None),
-                LineAttachment::Typed { path, content_type } => (base.join(path), content_type),
-            })
+            .map(|a| (base.join(a.path), a.content_type))
             .collect();
         let record = builder.record(line.name, policy, &line.keywords, attachments)?;
         if let Some(first) = lines_of.insert(record.key.clone(), number) {
