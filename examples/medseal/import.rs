@@ -424,21 +424,29 @@ impl Journal {
             done: HashSet::new(),
             open: None,
         };
-        let file = match File::open(&journal.path) {
-            Ok(file) => file,
+        let io = |e: std::io::Error| Failure::io(&journal.path, &e);
+        let mut bytes = match std::fs::read(&journal.path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(journal),
-            Err(e) => return Err(Failure::io(&journal.path, &e)),
+            Err(e) => return Err(io(e)),
         };
-        let lines: Vec<String> = BufReader::new(file)
-            .lines()
-            .collect::<Result<_, _>>()
-            .map_err(|e| Failure::io(&journal.path, &e))?;
-        let last = lines.len();
-        for (index, line) in lines.iter().enumerate() {
+        // A line without its newline was torn by a crash while it was appended: it never
+        // took effect (its append did not return). Cut it off, so that the next append
+        // starts a line of its own.
+        if bytes.last().is_some_and(|&b| b != b'\n') {
+            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            bytes.truncate(whole);
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&journal.path)
+                .map_err(io)?;
+            file.set_len(whole as u64).map_err(io)?;
+            file.sync_data().map_err(io)?;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        for (index, line) in text.lines().enumerate() {
             let entry = match serde_json::from_str::<Entry>(line) {
                 Ok(entry) => entry,
-                // A line torn by a crash while it was written: it never took effect.
-                Err(_) if index + 1 == last => break,
                 Err(e) => {
                     let message = format!("{} line {}: {e}", journal.path.display(), index + 1);
                     return Err(Failure::other("corrupt", message));
