@@ -269,4 +269,87 @@ ms 0 get --as dr-ada "$A" --out "$WORK/untouched"
 cmp -s "$WORK/ecg.pdf" "$WORK/untouched/ecg.pdf" || fail "record A damaged"
 pass "record A is unaffected"
 
+step "import an archive"
+mkdir -p "$WORK/archive/nested"
+for i in 1 2 3 4; do printf 'discharge letter %d\n' "$i" >"$WORK/archive/letter-$i.txt"; done
+printf 'not imported\n' >"$WORK/archive/nested/deep.txt"
+ms 0 --json import --as dr-ada --policy "role:doctor and dept:cardiology" --keyword icd10:J45 \
+    --keyword term:asthma "$WORK/archive"
+check_json
+out_has '"imported":4'
+out_has '"already_imported":0'
+out_has '"name":"letter-3.txt"'
+IMPORTED=$(record_ids)
+[[ $(wc -w <<<"$IMPORTED") == 4 ]] || fail "import stored [$IMPORTED]"
+err_has "imported 4 record(s)"
+pass "a directory of four files is imported as four records [$IMPORTED]; the subdirectory is skipped"
+ms 0 --json search --as dr-ada icd10:J45
+[[ $(record_ids) == "$IMPORTED" ]] || fail "hits for icd10:J45 are [$(record_ids)], expected [$IMPORTED]"
+pass "search finds every imported record"
+ms 0 get --as dr-ada "${IMPORTED%% *}" --out "$WORK/imported"
+cmp -s "$WORK/archive/letter-1.txt" "$WORK/imported/letter-1.txt" || fail "imported attachment differs"
+pass "an imported record reads back byte for byte"
+ms 0 --json import --as dr-ada --policy "role:doctor and dept:cardiology" --keyword icd10:J45 \
+    --keyword term:asthma "$WORK/archive"
+out_has '"imported":0'
+out_has '"already_imported":4'
+ms 0 --json search --as dr-ada icd10:J45
+[[ $(record_ids) == "$IMPORTED" ]] || fail "re-run duplicated records: [$(record_ids)]"
+pass "re-running the same import stores nothing new"
+printf 'discharge letter 5\n' >"$WORK/archive/letter-5.txt"
+ms 0 --json import --as dr-ada --policy "role:doctor and dept:cardiology" --keyword icd10:J45 \
+    --keyword term:asthma "$WORK/archive"
+out_has '"imported":1'
+out_has '"name":"letter-5.txt"'
+pass "a file added to the archive is the only record imported by the next run"
+cat >"$WORK/records.jsonl" <<'JSONL'
+# migrated from the old archive
+{"name": "Asthma follow-up", "keywords": ["icd10:J45.909"], "attachments": ["archive/letter-1.txt"]}
+
+{"name": "Spirometry", "policy": "role:nurse", "attachments": [{"path": "archive/letter-2.txt", "content_type": "text/plain"}]}
+{"name": "Broken", "keywords": ["nocolon"], "attachments": []}
+JSONL
+BEFORE=$(find "$MEDSEAL_DIR/blocks" -type f | wc -l)
+ms 2 import --as dr-ada --policy role:doctor --manifest "$WORK/records.jsonl"
+err_has "records.jsonl line 5:"
+err_has "keyword"
+[[ $(find "$MEDSEAL_DIR/blocks" -type f | wc -l) == "$BEFORE" ]] || fail "a rejected manifest stored blocks"
+pass "a bad keyword is rejected with its line number, before anything is stored"
+sed -i '$d' "$WORK/records.jsonl"
+printf '{"name": "Gone", "attachments": ["archive/missing.pdf"]}\n' >>"$WORK/records.jsonl"
+ms 1 import --as dr-ada --policy role:doctor --manifest "$WORK/records.jsonl"
+err_has "records.jsonl line 5:"
+err_has "missing.pdf"
+printf '{"name": "Typo", "attachment": []}\n' >"$WORK/typo.jsonl"
+ms 1 --json import --as dr-ada --policy role:doctor --manifest "$WORK/typo.jsonl"
+check_json
+out_has '"kind":"invalid_input"'
+out_has 'line 1'
+pass "a missing attachment and an unknown field are rejected with their line numbers"
+sed -i '$d' "$WORK/records.jsonl"
+ms 0 --json import --as dr-ada --policy role:doctor --manifest "$WORK/records.jsonl"
+out_has '"imported":2'
+ms 0 --json search --as dr-ada icd10:J45.909
+[[ $(wc -w <<<"$(record_ids)") == 1 ]] || fail "hits for icd10:J45.909: [$(record_ids)]"
+ms 0 --json import --as dr-ada --policy role:doctor --manifest "$WORK/records.jsonl"
+out_has '"imported":0'
+pass "a manifest imports its records once"
+ms 2 import --as dr-ada "$WORK/archive"
+err_has "--policy"
+mkdir "$WORK/big"
+for i in $(seq 1 300); do printf 'lab result %d\n' "$i" >"$WORK/big/lab-$i.txt"; done
+"$BIN" import --as rui --policy role:researcher --keyword term:lab "$WORK/big" >/dev/null 2>&1 &
+sleep 1.5
+kill -9 $! 2>/dev/null || true
+wait $! 2>/dev/null || true
+pass "an import of 300 files was killed (SIGKILL) after 1.5 s"
+ms 0 --json import --as rui --policy role:researcher --keyword term:lab "$WORK/big"
+ms 0 --json search --as rui term:lab
+[[ $(wc -w <<<"$(record_ids)") == 300 && -z $(grep -o '"record":[0-9]*' <<<"$OUT" | sort | uniq -d) ]] ||
+    fail "after the re-run, term:lab finds $(wc -w <<<"$(record_ids)") records (expected 300, once each)"
+ms 0 --json records --as rui
+[[ $(grep -o '"record":' <<<"$OUT" | wc -l) == 300 ]] || fail "rui owns $(grep -o '"record":' <<<"$OUT" | wc -l) records"
+pass "the re-run completed the import: 300 records, none twice"
+ms 2 import --as dr-ada
+
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

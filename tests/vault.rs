@@ -1013,3 +1013,299 @@ async fn bulk_import_batches_chain_calls_and_survives_crashes() {
     ));
     assert_eq!(vault.ledger().record_count().await.unwrap(), 291);
 }
+
+/// The records of the kill test, in import order: two policies (two index partitions),
+/// one common keyword and one keyword per record.
+fn kill_test_records() -> Vec<NewRecord> {
+    (0..KILL_TEST_RECORDS)
+        .map(|i| {
+            let policy = if i % 4 == 0 {
+                "role:doctor or role:nurse"
+            } else {
+                "role:doctor"
+            };
+            NewRecord::new(format!("import-{i}"), policy.parse().unwrap())
+                .keyword(kw("icd10:I10"))
+                .keyword(kw(&format!("term:case-{i}")))
+                .attach(Attachment::bytes(
+                    format!("letter-{i}.txt"),
+                    "text/plain",
+                    format!("discharge letter {i}").into_bytes(),
+                ))
+        })
+        .collect()
+}
+
+/// Records imported by the kill test (7 batches: merges happen along the way).
+const KILL_TEST_RECORDS: usize = 700;
+/// The child mode of `bulk_import_survives_sigkill`: the data directory to import into.
+const KILL_TEST_DIR: &str = "MEDSEAL_KILL_TEST_DIR";
+
+/// Child process of `bulk_import_survives_sigkill` (does nothing without its variable):
+/// reopens the vault, completes an interrupted batch, and imports the records after the
+/// ones the owner already has, with `put_many`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_import_kill_child() {
+    let Some(dir) = std::env::var_os(KILL_TEST_DIR) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let owner = Member::from_bytes(&std::fs::read(dir.join("owner.key")).unwrap()).unwrap();
+    let vault = Vault::open_with(&dir, &Config::embedded()).await.unwrap();
+    vault.recover(&owner).await.unwrap();
+    // Batches complete in order: the owner's records are a prefix of the input.
+    let done = vault.records_of(owner.address()).await.unwrap().len();
+    eprintln!("child: {done} of {KILL_TEST_RECORDS} records stored, importing the rest");
+    let rest: Vec<NewRecord> = kill_test_records().into_iter().skip(done).collect();
+    if !rest.is_empty() {
+        vault.put_many(&owner, rest).await.unwrap();
+    }
+    eprintln!("child: done");
+}
+
+/// A bulk import SIGKILLed at random moments (during sealing, chain transactions, index
+/// merges, state writes) and resumed: nothing acknowledged is lost, nothing duplicated,
+/// and search returns exactly the imported records.
+#[test]
+fn bulk_import_survives_sigkill() {
+    use rand_core::RngCore;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    std::fs::write(dir.path().join("owner.key"), p.cardiologist.to_bytes()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut vault = Vault::open_with(dir.path(), &Config::embedded())
+            .await
+            .unwrap();
+        vault.install_authority(authority.public_key()).unwrap();
+    });
+    let child = || {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", "bulk_import_kill_child", "--nocapture"])
+            .env(KILL_TEST_DIR, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    let count = |runtime: &tokio::runtime::Runtime| {
+        runtime.block_on(async {
+            let vault = Vault::open_with(dir.path(), &Config::embedded())
+                .await
+                .unwrap();
+            vault
+                .records_of(p.cardiologist.address())
+                .await
+                .unwrap()
+                .len()
+        })
+    };
+    let started = Instant::now();
+    let mut kills = 0;
+    for round in 0..10 {
+        let mut running = child().spawn().unwrap();
+        // Past process start and vault opening (~0.1 s) up to a few batches in.
+        let delay = Duration::from_millis(100 + OsRng.next_u64() % 1_400);
+        std::thread::sleep(delay);
+        if running.try_wait().unwrap().is_some() {
+            let out = running.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            eprintln!("round {round}: the import finished within {delay:?}");
+            break;
+        }
+        running.kill().unwrap(); // SIGKILL
+        running.wait().unwrap();
+        kills += 1;
+        eprintln!(
+            "round {round}: killed after {delay:?}; {} records stored so far",
+            count(&runtime)
+        );
+    }
+    // Run to completion.
+    let out = child().output().unwrap();
+    assert!(
+        out.status.success(),
+        "final child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "{kills} kills, import complete after {:?}",
+        started.elapsed()
+    );
+    assert!(kills > 0, "the import was never interrupted");
+
+    runtime.block_on(async {
+        let vault = Vault::open_with(dir.path(), &Config::embedded())
+            .await
+            .unwrap();
+        assert_eq!(vault.recover(&p.cardiologist).await.unwrap(), None);
+        let ids = record_ids(&vault, p.cardiologist.address()).await;
+        assert_eq!(ids.len(), KILL_TEST_RECORDS, "every record exactly once");
+        assert_eq!(
+            vault.ledger().record_count().await.unwrap(),
+            KILL_TEST_RECORDS as u64,
+            "no stray records on chain"
+        );
+        // Each record holds the input record of its position (no record twice, none lost).
+        for (i, &id) in ids.iter().enumerate().step_by(7) {
+            let opened = vault.get(&p.cardiologist, id).await.unwrap();
+            assert_eq!(opened.name, format!("import-{i}"));
+            assert_eq!(
+                vault.read_attachment_bytes(&opened, 0).await.unwrap(),
+                format!("discharge letter {i}").into_bytes()
+            );
+        }
+        let found = vault
+            .search(&p.cardiologist, &kw("icd10:I10"))
+            .await
+            .unwrap();
+        assert!(found.rejected.is_empty(), "{:?}", found.rejected);
+        assert_eq!(found.records(), ids, "search finds each record once");
+        let nurse_ids: Vec<RecordId> = ids.iter().copied().step_by(4).collect();
+        let found = vault.search(&p.nurse, &kw("icd10:I10")).await.unwrap();
+        assert_eq!(found.records(), nurse_ids);
+        for i in [0, 99, 100, 101, 350, KILL_TEST_RECORDS - 1] {
+            let found = vault
+                .search(&p.outsider, &kw(&format!("term:case-{i}")))
+                .await
+                .unwrap();
+            assert_eq!(found.records(), [ids[i]], "term:case-{i}");
+        }
+    });
+}
+
+/// Gives `address` 1000 ether on an anvil node (`anvil_setBalance`, no transaction): the
+/// anvil dev accounts stay with the other node tests, which run at the same time (two
+/// tests sending from one account race for its nonces).
+fn fund_on_anvil(rpc: &str, address: Address) {
+    use std::io::{Read, Write};
+    let rest = rpc.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"anvil_setBalance","params":["{address}","0x3635c9adc5dea00000"]}}"#
+    );
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.contains("\"result\""), "{response}");
+}
+
+/// `put_many` on a real IPFS node and Ethereum node (anvil): several batches (at least one
+/// index merge), then search and get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_import_on_ipfs_and_ethereum_nodes() {
+    let Some((ipfs, eth)) = node_urls() else {
+        return;
+    };
+    let (deployer, owner) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    fund_on_anvil(&eth, deployer.address());
+    fund_on_anvil(&eth, owner.address());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::embedded();
+    config.ipfs_api = Some(ipfs);
+    config.eth_rpc = Some(eth);
+    config.eth_key = Some(hex::encode(deployer.to_bytes()));
+    let authority = Authority::setup(&mut OsRng);
+    let mut vault = Vault::open_with(dir.path(), &config).await.unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    let issue = |name: &str, attrs: &[&str], signer: PrivateKeySigner| {
+        authority.issue(name, attrs, signer, &mut OsRng).unwrap()
+    };
+    // Only the owner sends transactions (the readers are neither owner nor grantee).
+    let p = People {
+        cardiologist: issue("dr. ada", &["role:doctor", "dept:cardiology"], owner),
+        nurse: issue("sam", &["role:nurse"], PrivateKeySigner::random()),
+        researcher: issue("rui", &["role:researcher"], PrivateKeySigner::random()),
+        outsider: issue("dr. lee", &["role:doctor"], PrivateKeySigner::random()),
+    };
+    const N: usize = 250;
+    let records: Vec<NewRecord> = (0..N)
+        .map(|i| {
+            NewRecord::new(format!("import-{i}"), "role:doctor".parse().unwrap())
+                .keyword(kw("icd10:I10"))
+                .keyword(kw(&format!("term:case-{i}")))
+                .attach(Attachment::bytes(
+                    "letter.txt",
+                    "text/plain",
+                    format!("letter {i}").into_bytes(),
+                ))
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let receipts = vault.put_many(&p.cardiologist, records).await.unwrap();
+    eprintln!("{N} records in {:?}", started.elapsed());
+    let ids: Vec<RecordId> = receipts.iter().map(|r| r.record).collect();
+    assert_eq!(ids.len(), N);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in input order");
+    // Three batches, one partition: the third batch's shard merges with the second's.
+    let ledger = Arc::clone(vault.ledger());
+    let owner = p.cardiologist.address();
+    let capsules = ledger.capsules(Some(owner)).await.unwrap();
+    assert_eq!(capsules.len(), 1);
+    let partition = capsules[0].partition;
+    assert_eq!(ledger.index_head(owner, partition).await.unwrap(), 3);
+    let live = ledger.live_index_anchors(owner, partition).await.unwrap();
+    let all = ledger.index_anchors(owner, partition).await.unwrap();
+    assert!(live.len() < all.len(), "no merge: {live:?}");
+    assert_eq!(record_ids(&vault, owner).await, ids);
+
+    let found = vault.search(&p.outsider, &kw("icd10:I10")).await.unwrap();
+    assert!(found.rejected.is_empty(), "{:?}", found.rejected);
+    assert_eq!(found.records(), ids);
+    for i in [0, 100, 249] {
+        let found = vault
+            .search(&p.outsider, &kw(&format!("term:case-{i}")))
+            .await
+            .unwrap();
+        assert_eq!(found.records(), [ids[i]]);
+        let opened = vault.get(&p.outsider, ids[i]).await.unwrap();
+        assert_eq!(opened.name, format!("import-{i}"));
+        assert_eq!(
+            vault.read_attachment_bytes(&opened, 0).await.unwrap(),
+            format!("letter {i}").into_bytes()
+        );
+    }
+    // A cold vault on the same nodes (new process state) finds the same records.
+    let mut cold_config = config.clone();
+    cold_config.registry = Some(vault.ledger().registry_address().to_string());
+    let mut cold = Vault::open_with(dir.path(), &cold_config).await.unwrap();
+    cold.install_authority(authority.public_key()).unwrap();
+    assert_eq!(
+        cold.ledger().registry_address(),
+        vault.ledger().registry_address()
+    );
+    assert_eq!(
+        cold.search(&p.nurse, &kw("term:case-7"))
+            .await
+            .unwrap()
+            .records(),
+        Vec::<RecordId>::new(),
+        "the nurse's attributes do not satisfy role:doctor"
+    );
+    assert_eq!(
+        cold.search(&p.outsider, &kw("icd10:I10"))
+            .await
+            .unwrap()
+            .records(),
+        ids
+    );
+}

@@ -19,6 +19,7 @@
 mod access;
 mod authority;
 mod fail;
+mod import;
 mod local;
 mod records;
 mod report;
@@ -64,6 +65,9 @@ pub enum Command {
     Members,
     /// Store a record
     Put(records::PutArgs),
+    /// Import an archive (a directory or a manifest) in bulk; re-runs skip what is stored
+    #[command(after_help = import::HELP)]
+    Import(import::ImportArgs),
     /// Find records by keyword (`icd10:I10`, `term:...`)
     Search {
         #[command(flatten)]
@@ -247,6 +251,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),
+        Command::Import(args) => Box::new(import::import(ctx, args).await?),
         Command::Search { actor, keyword } => {
             Box::new(records::search(ctx, &actor.name, &keyword).await?)
         }
