@@ -62,6 +62,9 @@
 //!   could only load the tree node by node or replay every batch; merged shards stay a
 //!   handful of sorted, immutable objects that load and verify in one pass each.)
 //!   [`IndexHost::compact`] merges all shards of a partition into one.
+//! * [`DiskHost`] gives the same proved answers from an embedded database file instead of
+//!   memory: a process that starts answers at once (nothing to load or re-hash) and
+//!   memory does not grow with the index; what it stores and costs is in its docs.
 //! * [`IndexHost::prove`] returns membership proofs for the results (the host's table
 //!   records each label's shard) and sorted-neighbour non-membership proofs of the
 //!   terminating label in every live shard: O(hits · log N + log² N) hashes to verify;
