@@ -512,3 +512,82 @@ async fn repeated_query_cost_is_independent_of_history() {
     );
     assert!(repeat_time < Duration::from_secs(1));
 }
+
+/// A handle with an empty cache on `chain`'s registry that keeps its cache in `path`.
+async fn from_file(chain: &RpcChain, url: &str, path: &std::path::Path) -> RpcChain {
+    fresh(chain, url, 5_000)
+        .await
+        .with_log_cache_file(path)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_cache_file_resumes_the_sync_in_the_next_process() {
+    let Some(url) = node_url() else { return };
+    let _guard = NODE_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.redb");
+    let owner = RpcChain::deploy(&url, signer(0)).await.unwrap();
+    for i in 0..4 {
+        owner
+            .create_record(&format!("bafy-file-{i}"), B256::repeat_byte(1))
+            .await
+            .unwrap();
+    }
+    let all = LogFilter::events(&ALL_EVENTS);
+    let first = from_file(&owner, &url, &path).await;
+    let expected = first.logs(&all).await.unwrap();
+    assert_eq!(expected.len(), 4);
+    let synced = head(&url).await;
+    drop(first);
+
+    // The next "process": everything is loaded, nothing is fetched again.
+    let second = from_file(&owner, &url, &path).await;
+    let stats = second.log_cache_stats().await;
+    assert_eq!((stats.cached_logs, stats.synced_block), (4, Some(synced)));
+    assert_eq!(second.logs(&all).await.unwrap(), expected);
+    assert_eq!(second.log_cache_stats().await.get_logs_requests, 0);
+    owner
+        .create_record("bafy-file-4", B256::repeat_byte(1))
+        .await
+        .unwrap();
+    assert_eq!(second.logs(&all).await.unwrap().len(), 5);
+    let stats = second.log_cache_stats().await;
+    assert_eq!(stats.get_logs_requests, 1);
+    assert_eq!(stats.last_fetched_ranges, vec![(synced + 1, synced + 1)]);
+    drop(second);
+
+    // A reorg between two processes: the stored synced block is reverted.
+    let snapshot = evm_snapshot(&url).await;
+    owner
+        .create_record("bafy-file-gone", B256::repeat_byte(2))
+        .await
+        .unwrap();
+    let third = from_file(&owner, &url, &path).await;
+    assert_eq!(third.logs(&all).await.unwrap().len(), 6);
+    drop(third);
+    evm_revert(&url, snapshot).await;
+    owner
+        .create_record("bafy-file-instead", B256::repeat_byte(3))
+        .await
+        .unwrap();
+    let fourth = from_file(&owner, &url, &path).await;
+    assert_eq!(
+        fourth.logs(&all).await.unwrap(),
+        fresh(&owner, &url, 5_000).await.logs(&all).await.unwrap()
+    );
+    assert_eq!(
+        fourth.record(RecordId(6)).await.unwrap().manifest_cid,
+        "bafy-file-instead"
+    );
+    let stats = fourth.log_cache_stats().await;
+    assert_eq!((stats.reorgs, stats.dropped_logs), (1, 1), "{stats:?}");
+    drop(fourth);
+
+    // And the file now holds the repaired state.
+    let fifth = from_file(&owner, &url, &path).await;
+    assert_eq!(fifth.log_cache_stats().await.cached_logs, 6);
+    assert_eq!(fifth.logs(&all).await.unwrap().len(), 6);
+    assert_eq!(fifth.log_cache_stats().await.get_logs_requests, 0);
+}

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use alloy::primitives::B256;
 
+use super::log_store::{Changes, LogStore, Stored};
 use crate::backend::{ChainLog, LogFilter};
+use crate::error::LedgerResult;
 
 /// At most this many checkpoints are kept.
 pub(super) const MAX_CHECKPOINTS: usize = 64;
@@ -49,6 +51,11 @@ pub(super) struct LogCache {
     /// Cached logs per event signature (topic 0), each in (block, log index) order.
     by_event: HashMap<B256, Vec<ChainLog>>,
     stats: LogCacheStats,
+    /// The file the cache is saved to, if any.
+    store: Option<LogStore>,
+    /// Changes not saved to `store` yet; `dirty` also covers checkpoint-only changes.
+    unsaved: Changes,
+    dirty: bool,
 }
 
 impl LogCache {
@@ -59,7 +66,68 @@ impl LogCache {
             checkpoints: BTreeMap::new(),
             by_event: HashMap::new(),
             stats: LogCacheStats::default(),
+            store: None,
+            unsaved: Changes::default(),
+            dirty: false,
         }
+    }
+
+    /// Saves the cache to `store` from now on: an empty cache first takes what the file holds
+    /// for it (checked against the node by the next sync like any synced state); otherwise, or
+    /// if the file holds nothing usable, the file's copy is replaced on the next save.
+    pub(super) fn attach(&mut self, store: LogStore) -> LedgerResult<()> {
+        let stored = store.load(self.from_block)?;
+        match stored {
+            Some(stored) if self.checkpoints.is_empty() => self.restore(stored),
+            _ => {
+                self.unsaved = Changes {
+                    rewound: Some(None),
+                    logs: self.all_logs(),
+                };
+                self.dirty = true;
+            }
+        }
+        self.store = Some(store);
+        Ok(())
+    }
+
+    fn restore(&mut self, stored: Stored) {
+        self.checkpoints = stored.checkpoints.into_iter().collect();
+        self.stats.cached_logs = stored.logs.len() as u64;
+        for log in stored.logs {
+            if let Some(signature) = log.topics.first().copied() {
+                self.by_event.entry(signature).or_default().push(log);
+            }
+        }
+        self.stats.synced_block = self.synced().map(|(number, _)| number);
+    }
+
+    fn all_logs(&self) -> Vec<ChainLog> {
+        let mut logs: Vec<ChainLog> = self.by_event.values().flatten().cloned().collect();
+        logs.sort_by_key(|log| (log.block_number, log.log_index));
+        logs
+    }
+
+    /// Writes the unsaved changes to the file, if there is one. A failure is logged and
+    /// detaches the file (it stays consistent, only behind; the cache goes on in memory).
+    pub(super) fn save(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let Some(store) = &self.store else {
+            return;
+        };
+        let checkpoints: Vec<(u64, B256)> = self
+            .checkpoints
+            .iter()
+            .map(|(number, hash)| (*number, *hash))
+            .collect();
+        if let Err(error) = store.save(self.from_block, &checkpoints, &self.unsaved) {
+            tracing::warn!(%error, "cannot save the log cache file; caching in memory only");
+            self.store = None;
+        }
+        self.unsaved = Changes::default();
+        self.dirty = false;
     }
 
     /// The synced block and its hash.
@@ -123,6 +191,17 @@ impl LogCache {
             }
         }
         self.by_event.retain(|_, logs| !logs.is_empty());
+        self.unsaved.rewound = match (self.unsaved.rewound, keep_through) {
+            (Some(None), _) | (_, None) => Some(None),
+            (Some(Some(earlier)), Some(block)) => Some(Some(earlier.min(block))),
+            (None, Some(block)) => Some(Some(block)),
+        };
+        if let Some(block) = keep_through {
+            self.unsaved.logs.retain(|log| log.block_number <= block);
+        } else {
+            self.unsaved.logs.clear();
+        }
+        self.dirty = true;
         self.stats.cached_logs = self.stats.cached_logs.saturating_sub(dropped);
         self.stats.dropped_logs = self.stats.dropped_logs.saturating_add(dropped);
     }
@@ -147,8 +226,12 @@ impl LogCache {
             let Some(signature) = log.topics.first().copied() else {
                 continue; // anonymous: no registry event is, and no filter could match it
             };
+            if self.store.is_some() {
+                self.unsaved.logs.push(log.clone());
+            }
             self.by_event.entry(signature).or_default().push(log);
         }
+        self.dirty = true;
         self.checkpoints.insert(through, hash);
         self.thin_checkpoints();
         self.stats.synced_block = Some(through);

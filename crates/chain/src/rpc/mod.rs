@@ -19,9 +19,11 @@
 //!   [`RpcOptions::logs_chunk_blocks`] blocks (see [Log cache](RpcChain#log-cache)).
 
 mod log_cache;
+mod log_store;
 mod retry;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +40,7 @@ use async_trait::async_trait;
 pub use self::log_cache::LogCacheStats;
 
 use self::log_cache::LogCache;
+use self::log_store::LogStore;
 use self::retry::{RetryPolicy, RpcFailure, with_retry};
 use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
@@ -228,6 +231,27 @@ impl RpcChain {
         self.shared.chain_id
     }
 
+    /// Keeps the log cache in the redb database file at `path` (created if missing) as well,
+    /// so that the next process using the same file resumes the sync where this one stopped
+    /// instead of rescanning the history. Call it right after [`deploy`](Self::deploy) /
+    /// [`connect`](Self::connect), before making [`with_signer`](Self::with_signer) handles
+    /// (those made before keep an unsaved cache).
+    ///
+    /// One file can serve several chains and registries (entries are keyed by chain id and
+    /// registry address; an entry synced from another first block is replaced). Loaded logs
+    /// are not trusted blindly: the first query checks the stored synced block's hash against
+    /// the node like any sync (see [Log cache](Self#log-cache)). Every sync that changed
+    /// something is saved in one durable transaction. The file is derived data: an unreadable
+    /// one is replaced with a warning; one held by another process is not used (warning;
+    /// the cache stays in memory), nor is a file that fails to save later.
+    pub async fn with_log_cache_file(self, path: impl AsRef<Path>) -> LedgerResult<Self> {
+        let store = LogStore::open(path.as_ref(), self.shared.chain_id, self.registry)?;
+        if let Some(store) = store {
+            self.logs.lock().await.attach(store)?;
+        }
+        Ok(self)
+    }
+
     /// What the log cache (shared by this handle's [`with_signer`](Self::with_signer) family)
     /// holds and how many requests it made; waits for a running sync.
     pub async fn log_cache_stats(&self) -> LogCacheStats {
@@ -238,6 +262,13 @@ impl RpcChain {
     /// check of the synced block (after a reorg, a few more to find the fork bound), then one
     /// `eth_getBlockByNumber` and one `eth_getLogs` per chunk of new blocks.
     async fn sync_logs(&self, cache: &mut LogCache) -> LedgerResult<()> {
+        let synced = self.sync_logs_unsaved(cache).await;
+        // Also after a failure: the chunks committed before it are consistent.
+        cache.save();
+        synced
+    }
+
+    async fn sync_logs_unsaved(&self, cache: &mut LogCache) -> LedgerResult<()> {
         let shared = &self.shared;
         let head = shared
             .retry("eth_blockNumber", || shared.provider.get_block_number())
