@@ -368,6 +368,9 @@ mod tests {
             Some(1)
         );
         assert_eq!(cache.synced().map(|(n, _)| n), Some(1_000));
+        // Dense near the synced block, sparser further back.
+        assert!((993..=1_000).all(|n| cache.checkpoints.contains_key(&n)));
+        assert!(cache.checkpoints.keys().any(|n| (800..=936).contains(n)));
         let probes = cache.probe_checkpoints();
         assert!(probes.len() <= 8, "{probes:?}");
         assert_eq!(probes.first().map(|(n, _)| *n), Some(1_000));

@@ -1,6 +1,6 @@
-//! The optional file behind the log cache ([`RpcChain::with_log_cache_file`]
-//! (super::RpcChain::with_log_cache_file)): a redb database, so that a process started per
-//! command resumes the sync instead of rescanning the chain's history.
+//! The optional file behind the log cache
+//! ([`with_log_cache_file`](super::RpcChain::with_log_cache_file)): a redb database, so that a
+//! process started per command resumes the sync instead of rescanning the chain's history.
 //!
 //! Tables (keys and integers big-endian byte strings); a *scope* is chain id (8) | registry
 //! address (20), so one file can serve several chains and registries:

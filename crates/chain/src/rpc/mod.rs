@@ -16,7 +16,8 @@
 //!   reorg-safe cache of the registry's logs from the deployment block (or
 //!   [`RpcOptions::logs_from_block`]) on, shared by all handles of one [`RpcChain`]: each query
 //!   fetches only the blocks after the last synced one, with `eth_getLogs` in chunks of at most
-//!   [`RpcOptions::logs_chunk_blocks`] blocks (see [Log cache](RpcChain#log-cache)).
+//!   [`RpcOptions::logs_chunk_blocks`] blocks (see [Log cache](RpcChain#log-cache)); with
+//!   [`RpcChain::with_log_cache_file`] the cache is also kept in a file for the next process.
 
 mod log_cache;
 mod log_store;
