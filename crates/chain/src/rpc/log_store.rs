@@ -153,9 +153,10 @@ impl LogStore {
                 );
                 return Ok(None);
             }
-            // Anything else (redb reports a foreign file as an I/O error of kind
-            // InvalidData): replace it; a real I/O problem then fails the replacement.
-            Err(error) => {
+            // Anything else with a file there (redb reports a foreign file as an I/O error
+            // of kind InvalidData): replace it; a real I/O problem then fails the
+            // replacement.
+            Err(error) if path.exists() => {
                 tracing::warn!(
                     path = %path.display(),
                     %error,
@@ -164,6 +165,7 @@ impl LogStore {
                 std::fs::remove_file(path)?;
                 Database::builder().create(path).map_err(db_error)?
             }
+            Err(error) => return Err(db_error(error)),
         };
         let mut scope = [0u8; SCOPE_LEN];
         scope[..8].copy_from_slice(&chain_id.to_be_bytes());
@@ -315,5 +317,11 @@ mod tests {
         std::fs::write(&path, b"not a database at all, just some bytes").unwrap();
         let store = LogStore::open(&path, 1, Address::ZERO).unwrap().unwrap();
         assert!(store.load(0).unwrap().is_none());
+
+        // No directory for the file: an I/O error, not a replacement.
+        let nowhere = dir.path().join("missing").join("logs.redb");
+        let error = LogStore::open(&nowhere, 1, Address::ZERO).unwrap_err();
+        assert!(matches!(error, LedgerError::Io(_)), "{error:?}");
+        assert!(!nowhere.exists());
     }
 }
