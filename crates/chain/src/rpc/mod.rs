@@ -487,12 +487,8 @@ impl Shared {
                     .get_block_by_number(BlockNumberOrTag::Number(number))
             })
             .await?;
-        Ok(block.map(|block| {
-            if let Ok(mut cache) = self.timestamps.lock() {
-                cache.insert(block.header.hash, block.header.timestamp);
-            }
-            block.header.hash
-        }))
+        // Not recorded in `timestamps`: that map only grows by blocks that hold registry logs.
+        Ok(block.map(|block| block.header.hash))
     }
 
     /// The timestamp of the block with hash `hash` (cached per block).
