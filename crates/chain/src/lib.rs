@@ -126,7 +126,7 @@ pub use crate::backend::{ChainLog, LogFilter, TxOutcome};
 pub use crate::embedded::{BlockInfo, EMBEDDED_CHAIN_ID, EmbeddedChain};
 pub use crate::error::{BoxError, LedgerError, LedgerResult};
 pub use crate::ledger::Ledger;
-pub use crate::rpc::{RpcChain, RpcOptions};
+pub use crate::rpc::{LogCacheStats, RpcChain, RpcOptions};
 pub use crate::types::{
     AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, CreatedRecords, IndexAnchor,
     PublishedCapsule, RecordId, RecordInfo, TxReceipt,

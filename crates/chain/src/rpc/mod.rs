@@ -12,13 +12,19 @@
 //!   [`LedgerError::NodeUnavailable`](crate::LedgerError::NodeUnavailable) naming the endpoint.
 //! * Sends of one account are serialised (nonce from `eth_getTransactionCount(pending)` under a
 //!   per-account lock), so concurrent tasks sharing a handle do not collide.
-//! * `recordsOf`/`sharedWith`/audit queries use `eth_getLogs` from the deployment block (or
-//!   [`RpcOptions::logs_from_block`]) to `latest`; public nodes that cap the block range of
-//!   `eth_getLogs` would need paging, which is not implemented.
+//! * Event queries (`recordsOf`/`sharedWith`/audit trail…) are answered from an incremental,
+//!   reorg-safe cache of the registry's logs from the deployment block (or
+//!   [`RpcOptions::logs_from_block`]) on, shared by all handles of one [`RpcChain`]: each query
+//!   fetches only the blocks after the last synced one, with `eth_getLogs` in chunks of at most
+//!   [`RpcOptions::logs_chunk_blocks`] blocks (see [Log cache](RpcChain#log-cache)); with
+//!   [`RpcChain::with_log_cache_file`] the cache is also kept in a file for the next process.
 
+mod log_cache;
+mod log_store;
 mod retry;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +38,10 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
 use async_trait::async_trait;
 
+pub use self::log_cache::LogCacheStats;
+
+use self::log_cache::LogCache;
+use self::log_store::LogStore;
 use self::retry::{RetryPolicy, RpcFailure, with_retry};
 use crate::backend::{ChainLog, LogFilter, TxOutcome};
 use crate::bindings::MedsealRegistry;
@@ -57,6 +67,9 @@ pub struct RpcOptions {
     /// First block scanned by event queries (defaults to the deployment block after
     /// [`RpcChain::deploy`], to 0 after [`RpcChain::connect`]).
     pub logs_from_block: Option<u64>,
+    /// Most blocks asked for in one `eth_getLogs` request when the log cache syncs (at least
+    /// 1; many providers cap the range).
+    pub logs_chunk_blocks: u64,
 }
 
 impl Default for RpcOptions {
@@ -68,6 +81,7 @@ impl Default for RpcOptions {
             receipt_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(50),
             logs_from_block: None,
+            logs_chunk_blocks: 5_000,
         }
     }
 }
@@ -80,19 +94,44 @@ struct Shared {
     options: RpcOptions,
     /// One send lock per account (nonce allocation + wait for inclusion).
     send_locks: Mutex<HashMap<Address, Arc<tokio::sync::Mutex<()>>>>,
-    /// Block number -> timestamp, for logs that do not carry `blockTimestamp`.
-    timestamps: Mutex<HashMap<u64, u64>>,
+    /// Block hash -> timestamp, for logs that do not carry `blockTimestamp`.
+    timestamps: Mutex<HashMap<B256, u64>>,
 }
 
 /// A `MedsealRegistry` on an Ethereum JSON-RPC node, seen through one local signer.
 ///
-/// Cheap to clone; [`with_signer`](Self::with_signer) handles share the HTTP connection.
+/// Cheap to clone; [`with_signer`](Self::with_signer) handles share the HTTP connection and the
+/// log cache.
+///
+/// # Log cache
+///
+/// [`Ledger::logs`] (and so every event query) is answered from an in-memory cache of every
+/// log of the registry address, decoded once, indexed by event signature and kept in chain
+/// order. A query first syncs it: one `eth_blockNumber`, a hash check of the last synced block
+/// (`eth_getBlockByNumber`), then, for the blocks after it only, one `eth_getBlockByNumber`
+/// and one `eth_getLogs` per chunk of at most [`RpcOptions::logs_chunk_blocks`] blocks. So a
+/// repeated query costs a few requests whatever the history's length, and its answer scans
+/// only the cached logs of the requested events. Block timestamps are fetched at most once
+/// per block (when a log does not carry `blockTimestamp`).
+///
+/// **Reorgs.** Each synced chunk's last block is kept as a checkpoint with its hash, read
+/// before the chunk's logs (so a reorg racing a sync is caught by the next one). If the synced
+/// block's hash has changed (or the block is gone) when a query syncs, the newest checkpoint
+/// that the node still has with the same hash bounds the fork (probed exponentially back,
+/// O(log n) requests; at most 64 checkpoints are kept, the oldest always, the others spread
+/// out): cached logs after it are dropped and those blocks are fetched again; if no
+/// checkpoint survived, the whole cache is rebuilt. A block hash commits to all its ancestors,
+/// so after every query the cache holds exactly the logs a full `eth_getLogs` over the same
+/// range would have returned when the node answered the hash checks, for a reorg of any
+/// depth. Logs flagged `removed` are ignored. [`log_cache_stats`](Self::log_cache_stats)
+/// reports the cache's size, requests and detected reorgs.
 #[derive(Clone)]
 pub struct RpcChain {
     shared: Arc<Shared>,
     signer: PrivateKeySigner,
     registry: Address,
-    logs_from_block: u64,
+    /// The registry's logs, synced incrementally (see [`log_cache`]).
+    logs: Arc<tokio::sync::Mutex<LogCache>>,
 }
 
 impl std::fmt::Debug for RpcChain {
@@ -133,7 +172,7 @@ impl RpcChain {
             shared,
             signer,
             registry,
-            logs_from_block,
+            logs: Arc::new(tokio::sync::Mutex::new(LogCache::new(logs_from_block))),
         })
     }
 
@@ -169,7 +208,7 @@ impl RpcChain {
             shared,
             signer,
             registry,
-            logs_from_block,
+            logs: Arc::new(tokio::sync::Mutex::new(LogCache::new(logs_from_block))),
         })
     }
 
@@ -179,7 +218,7 @@ impl RpcChain {
             shared: Arc::clone(&self.shared),
             signer,
             registry: self.registry,
-            logs_from_block: self.logs_from_block,
+            logs: Arc::clone(&self.logs),
         }
     }
 
@@ -191,6 +230,99 @@ impl RpcChain {
     /// The node's chain id.
     pub fn chain_id(&self) -> u64 {
         self.shared.chain_id
+    }
+
+    /// Keeps the log cache in the redb database file at `path` (created if missing) as well,
+    /// so that the next process using the same file resumes the sync where this one stopped
+    /// instead of rescanning the history. Call it right after [`deploy`](Self::deploy) /
+    /// [`connect`](Self::connect), before making [`with_signer`](Self::with_signer) handles
+    /// (those made before keep an unsaved cache).
+    ///
+    /// One file can serve several chains and registries (entries are keyed by chain id and
+    /// registry address; an entry synced from another first block is replaced). Loaded logs
+    /// are not trusted blindly: the first query checks the stored synced block's hash against
+    /// the node like any sync (see [Log cache](Self#log-cache)). Every sync that changed
+    /// something is saved in one durable transaction. The file is derived data: an unreadable
+    /// one is replaced with a warning; one held by another process is not used (warning;
+    /// the cache stays in memory), nor is a file that fails to save later.
+    pub async fn with_log_cache_file(self, path: impl AsRef<Path>) -> LedgerResult<Self> {
+        let store = LogStore::open(path.as_ref(), self.shared.chain_id, self.registry)?;
+        if let Some(store) = store {
+            self.logs.lock().await.attach(store)?;
+        }
+        Ok(self)
+    }
+
+    /// What the log cache (shared by this handle's [`with_signer`](Self::with_signer) family)
+    /// holds and how many requests it made; waits for a running sync.
+    pub async fn log_cache_stats(&self) -> LogCacheStats {
+        self.logs.lock().await.stats()
+    }
+
+    /// Brings the log cache up to the node's latest block: one `eth_blockNumber`, a hash
+    /// check of the synced block (after a reorg, a few more to find the fork bound), then one
+    /// `eth_getBlockByNumber` and one `eth_getLogs` per chunk of new blocks.
+    async fn sync_logs(&self, cache: &mut LogCache) -> LedgerResult<()> {
+        let synced = self.sync_logs_unsaved(cache).await;
+        // Also after a failure: the chunks committed before it are consistent.
+        cache.save();
+        synced
+    }
+
+    async fn sync_logs_unsaved(&self, cache: &mut LogCache) -> LedgerResult<()> {
+        let shared = &self.shared;
+        let head = shared
+            .retry("eth_blockNumber", || shared.provider.get_block_number())
+            .await?;
+        if let Some((number, hash)) = cache.synced()
+            && shared.block_hash(number).await? != Some(hash)
+        {
+            let mut fork_bound = None;
+            for (number, hash) in cache.probe_checkpoints() {
+                if number <= head && shared.block_hash(number).await? == Some(hash) {
+                    fork_bound = Some(number);
+                    break;
+                }
+            }
+            tracing::info!(
+                endpoint = %shared.endpoint,
+                registry = %self.registry,
+                block = number,
+                resync_after = ?fork_bound,
+                "chain reorganisation: dropping the cached registry logs after the fork bound"
+            );
+            cache.rewind(fork_bound);
+        }
+        let chunk = shared.options.logs_chunk_blocks.max(1);
+        let mut from = cache.next_block();
+        if from <= head {
+            cache.begin_fetch();
+        }
+        while from <= head {
+            let to = from.saturating_add(chunk - 1).min(head);
+            // The hash is read before the logs: a reorg in between is seen by the next sync.
+            let hash = shared.block_hash(to).await?.ok_or_else(|| {
+                LedgerError::Corrupt(format!("node reports block {head} but not block {to}"))
+            })?;
+            let query = Filter::new()
+                .address(self.registry)
+                .from_block(from)
+                .to_block(to);
+            cache.count_request(from, to);
+            let raw = shared
+                .retry("eth_getLogs", || shared.provider.get_logs(&query))
+                .await?;
+            let mut logs = Vec::with_capacity(raw.len());
+            for log in &raw {
+                if log.removed || log.address() != self.registry {
+                    continue;
+                }
+                logs.push(shared.chain_log(log).await?);
+            }
+            cache.commit(logs, to, hash);
+            from = to.saturating_add(1);
+        }
+        Ok(())
     }
 }
 
@@ -347,22 +479,34 @@ impl Shared {
         }
     }
 
-    async fn block_timestamp(&self, number: u64) -> LedgerResult<u64> {
-        if let Ok(cache) = self.timestamps.lock()
-            && let Some(ts) = cache.get(&number)
-        {
-            return Ok(*ts);
-        }
+    /// The hash of block `number` on the node's current chain (`None` if it has no such block).
+    async fn block_hash(&self, number: u64) -> LedgerResult<Option<B256>> {
         let block = self
             .retry("eth_getBlockByNumber", || {
                 self.provider
                     .get_block_by_number(BlockNumberOrTag::Number(number))
             })
+            .await?;
+        // Not recorded in `timestamps`: that map only grows by blocks that hold registry logs.
+        Ok(block.map(|block| block.header.hash))
+    }
+
+    /// The timestamp of the block with hash `hash` (cached per block).
+    async fn block_timestamp(&self, hash: B256) -> LedgerResult<u64> {
+        if let Ok(cache) = self.timestamps.lock()
+            && let Some(ts) = cache.get(&hash)
+        {
+            return Ok(*ts);
+        }
+        let block = self
+            .retry("eth_getBlockByHash", || {
+                self.provider.get_block_by_hash(hash)
+            })
             .await?
-            .ok_or_else(|| LedgerError::Corrupt(format!("node does not know block {number}")))?;
+            .ok_or_else(|| LedgerError::Corrupt(format!("node does not know block {hash}")))?;
         let ts = block.header.timestamp;
         if let Ok(mut cache) = self.timestamps.lock() {
-            cache.insert(number, ts);
+            cache.insert(hash, ts);
         }
         Ok(ts)
     }
@@ -371,9 +515,14 @@ impl Shared {
         let block_number = log
             .block_number
             .ok_or_else(|| LedgerError::Corrupt("node returned a pending log".into()))?;
-        let timestamp = match log.block_timestamp {
-            Some(ts) => ts,
-            None => self.block_timestamp(block_number).await?,
+        let timestamp = match (log.block_timestamp, log.block_hash) {
+            (Some(ts), _) => ts,
+            (None, Some(hash)) => self.block_timestamp(hash).await?,
+            (None, None) => {
+                return Err(LedgerError::Corrupt(
+                    "node returned a log without its block hash".into(),
+                ));
+            }
         };
         Ok(ChainLog {
             topics: log.topics().to_vec(),
@@ -443,29 +592,8 @@ impl Ledger for RpcChain {
     }
 
     async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
-        let mut query = Filter::new()
-            .address(self.registry)
-            .event_signature(filter.events.clone())
-            .from_block(self.logs_from_block)
-            .to_block(BlockNumberOrTag::Latest);
-        // Topic 0 is the event signature; the filter's topics are the indexed parameters.
-        for (slot, topic) in query.topics[1..].iter_mut().zip(filter.topics) {
-            if let Some(topic) = topic {
-                *slot = topic.into();
-            }
-        }
-        let raw = self
-            .shared
-            .retry("eth_getLogs", || self.shared.provider.get_logs(&query))
-            .await?;
-        let mut logs = Vec::with_capacity(raw.len());
-        for log in &raw {
-            if log.removed || !filter.matches(log.topics()) {
-                continue;
-            }
-            logs.push(self.shared.chain_log(log).await?);
-        }
-        logs.sort_by_key(|log| (log.block_number, log.log_index));
-        Ok(logs)
+        let mut cache = self.logs.lock().await;
+        self.sync_logs(&mut cache).await?;
+        Ok(cache.query(filter))
     }
 }

@@ -1,5 +1,11 @@
-//! Helpers shared by the embedded chain's integration tests.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+//! Helpers shared by the chain crate's integration tests.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -46,5 +52,42 @@ impl Rng {
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The JSON-RPC node of the RpcChain tests: `MEDSEAL_ETH_RPC` (loopback only; start one with
+/// `scripts/anvil-node.sh start`). `None` (skip, with a notice on stderr) when it is not set,
+/// except with `CI=true`, where that panics.
+pub fn node_url() -> Option<String> {
+    match std::env::var("MEDSEAL_ETH_RPC") {
+        Ok(url) if !url.trim().is_empty() => {
+            let parsed: alloy::transports::http::reqwest::Url =
+                url.parse().expect("MEDSEAL_ETH_RPC is not a URL");
+            let host = parsed.host_str().unwrap_or_default();
+            let loopback = host == "localhost"
+                || host == "[::1]"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            assert!(
+                loopback,
+                "MEDSEAL_ETH_RPC must be a loopback address, got {url}"
+            );
+            Some(url)
+        }
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "CI=true but MEDSEAL_ETH_RPC is not set: start a node with `scripts/anvil-node.sh start`"
+        ),
+        _ => {
+            static NOTICE: std::sync::Once = std::sync::Once::new();
+            NOTICE.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "notice: MEDSEAL_ETH_RPC is not set; skipping the RpcChain tests against a \
+                     node (start one with `scripts/anvil-node.sh start`)"
+                );
+            });
+            None
+        }
     }
 }
