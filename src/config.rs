@@ -29,6 +29,11 @@ use crate::storage::{ContentStore, KuboStore, LocalStore};
 /// The name of the configuration file in the data directory.
 pub const CONFIG_FILE: &str = "medseal.json";
 
+/// With an Ethereum node: the file (in the data directory) caching the registry's event
+/// logs between processes, so that a query fetches only blocks it has not seen (see
+/// `RpcChain::with_log_cache_file`). Deleting it is safe.
+pub const RPC_LOG_CACHE_FILE: &str = "rpc-logs.redb";
+
 /// Backend selection. `None` everywhere is the embedded default (no services).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,13 +156,21 @@ impl Config {
                         let address: Address = address
                             .parse()
                             .map_err(|_| ConfigError::Registry(address.clone()))?;
-                        Arc::new(RpcChain::connect(url, signer, address).await?)
+                        Arc::new(
+                            RpcChain::connect(url, signer, address)
+                                .await?
+                                .with_log_cache_file(dir.join(RPC_LOG_CACHE_FILE))
+                                .await?,
+                        )
                     }
                     None => {
                         if config.eth_key.is_none() {
                             return Err(ConfigError::NoRegistry.into());
                         }
-                        let chain = RpcChain::deploy(url, signer).await?;
+                        let chain = RpcChain::deploy(url, signer)
+                            .await?
+                            .with_log_cache_file(dir.join(RPC_LOG_CACHE_FILE))
+                            .await?;
                         let mut saved = Config::from_file(dir)?;
                         saved.eth_rpc = Some(url.clone());
                         saved.registry = Some(chain.registry_address().to_string());

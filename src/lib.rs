@@ -17,7 +17,7 @@ mod state;
 mod vault;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
-pub use config::{CONFIG_FILE, Config};
+pub use config::{CONFIG_FILE, Config, RPC_LOG_CACHE_FILE};
 pub use error::{ConfigError, Corruption, Error, InvalidInput, Pointer, Result, Tampering};
 pub use fsutil::AtomicFile;
 pub use identity::{Authority, MAX_NAME_LEN, Member, id_attribute};
