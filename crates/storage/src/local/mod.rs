@@ -41,7 +41,7 @@ use write_batch::{WRITE_BACK_EVERY, WriteBatch, start_write_back, write_back_ava
 
 use crate::block::Block;
 use crate::cid::Cid;
-use crate::dag_builder::DagBuilder;
+use crate::dag_builder::{DagBuilder, ImportFormat};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified, walk_dag};
 use crate::error::{Result, StorageError};
 use crate::store::{
@@ -373,6 +373,24 @@ struct BatchWriter {
 }
 
 impl BatchWriter {
+    /// Builds the DAG of everything `data` yields in `format`, pushing each
+    /// block as soon as it exists; returns the root. On error the caller
+    /// abandons the writer.
+    async fn write_dag(&mut self, data: &mut ByteStream, format: ImportFormat) -> Result<Cid> {
+        let mut builder = DagBuilder::new(format);
+        while let Some(piece) = data.next().await {
+            builder.write(&piece?);
+            for block in builder.take_blocks() {
+                self.push(block).await?;
+            }
+        }
+        let dag = builder.finish();
+        for block in dag.blocks {
+            self.push(block).await?;
+        }
+        Ok(dag.root)
+    }
+
     /// Starts staging `block`, waits for the oldest writes while more than
     /// [`WRITES_IN_FLIGHT`] are pending, and commits the batch so far if it
     /// is very large.
@@ -551,22 +569,7 @@ impl ContentStore for LocalStore {
     async fn put_stream(&self, mut data: ByteStream, options: PutOptions) -> Result<Cid> {
         let _shared = self.inner.pins.gc_lock.read().await;
         let mut writer = self.batch_writer().await?;
-        let mut builder = DagBuilder::new(options.format);
-        let built = async {
-            while let Some(piece) = data.next().await {
-                builder.write(&piece?);
-                for block in builder.take_blocks() {
-                    writer.push(block).await?;
-                }
-            }
-            let dag = builder.finish();
-            for block in dag.blocks {
-                writer.push(block).await?;
-            }
-            Ok::<_, StorageError>(dag.root)
-        }
-        .await;
-        let root = match built {
+        let root = match writer.write_dag(&mut data, options.format).await {
             Ok(root) => root,
             Err(e) => {
                 writer.abandon().await;
@@ -706,22 +709,7 @@ impl Drop for LocalBatch<'_> {
 impl ContentStore for LocalBatch<'_> {
     async fn put_stream(&self, mut data: ByteStream, options: PutOptions) -> Result<Cid> {
         let mut writer = self.store.batch_writer().await?;
-        let mut builder = DagBuilder::new(options.format);
-        let built = async {
-            while let Some(piece) = data.next().await {
-                builder.write(&piece?);
-                for block in builder.take_blocks() {
-                    writer.push(block).await?;
-                }
-            }
-            let dag = builder.finish();
-            for block in dag.blocks {
-                writer.push(block).await?;
-            }
-            Ok::<_, StorageError>(dag.root)
-        }
-        .await;
-        let root = match built {
+        let root = match writer.write_dag(&mut data, options.format).await {
             Ok(root) => root,
             Err(e) => {
                 writer.abandon().await;
@@ -811,7 +799,6 @@ impl PutBatch for LocalBatch<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dag_builder::ImportFormat;
 
     fn pseudo_random(len: usize) -> Vec<u8> {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
