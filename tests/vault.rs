@@ -1309,3 +1309,94 @@ async fn bulk_import_on_ipfs_and_ethereum_nodes() {
         ids
     );
 }
+
+/// Bulk import on the local store: a batch's attachments and manifests are made durable
+/// and pinned together (one pin transaction for the batch, not two per record), and a
+/// batch that fails while sealing pins and keeps nothing, so importing again completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_batch_pins_in_one_transaction_and_a_failed_one_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    let chain =
+        EmbeddedChain::open(dir.path().join("chain.journal"), PrivateKeySigner::random()).unwrap();
+    let store = LocalStore::open(dir.path().join("blocks")).await.unwrap();
+    let mut vault =
+        Vault::with_backends(dir.path(), Arc::new(store.clone()), Arc::new(chain)).unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    let records = |from: u32, n: u32| -> Vec<NewRecord> {
+        (from..from + n)
+            .map(|i| {
+                NewRecord::new(format!("import-{i}"), "role:doctor".parse().unwrap())
+                    .keyword(kw(&format!("term:case-{i}")))
+                    .attach(Attachment::bytes("note.txt", "text/plain", pdf(1024)))
+            })
+            .collect()
+    };
+    // A first record creates the partition, so the batch below only adds records.
+    vault
+        .put(&p.cardiologist, records(0, 1).pop().unwrap())
+        .await
+        .unwrap();
+
+    let before = store.stats();
+    let pins_before = store.pins().await.len();
+    let receipts = vault
+        .put_many(&p.cardiologist, records(1, 100))
+        .await
+        .unwrap();
+    let after = store.stats();
+    // 200 pinned puts (an attachment and a manifest per record) plus the index shard.
+    assert!(store.pins().await.len() >= pins_before + 200);
+    let pin_commits = after.pin_commits - before.pin_commits;
+    let block_commits = after.block_commits - before.block_commits;
+    eprintln!("one bulk batch: {pin_commits} pin transactions, {block_commits} block syncs");
+    assert!(
+        pin_commits <= 4,
+        "{pin_commits} pin transactions for one batch"
+    );
+    assert!(
+        block_commits <= 4,
+        "{block_commits} block syncs for one batch"
+    );
+    let opened = vault
+        .get(&p.cardiologist, receipts[99].record)
+        .await
+        .unwrap();
+    assert_eq!(
+        vault.read_attachment_bytes(&opened, 0).await.unwrap(),
+        pdf(1024)
+    );
+
+    // A batch whose 50th attachment cannot be read: nothing of it is pinned or kept,
+    // and no intent is left, so importing the records again stores each once.
+    let pins_before = store.pins().await;
+    let blocks_before = store.list_blocks().await.unwrap().len();
+    let mut failing = records(101, 100);
+    failing[50] =
+        NewRecord::new("import-151", "role:doctor".parse().unwrap()).attach(Attachment::file(
+            "scan.pdf",
+            "application/pdf",
+            dir.path().join("no-such-file"),
+        ));
+    assert!(vault.put_many(&p.cardiologist, failing).await.is_err());
+    assert_eq!(store.pins().await, pins_before);
+    assert_eq!(store.list_blocks().await.unwrap().len(), blocks_before);
+    let receipts = vault
+        .put_many(&p.cardiologist, records(101, 100))
+        .await
+        .unwrap();
+    assert_eq!(receipts[0].record, RecordId(102));
+    assert_eq!(receipts[99].record, RecordId(201));
+    let all = record_ids(&vault, p.cardiologist.address()).await;
+    assert_eq!(all, (1..=201).map(RecordId).collect::<Vec<_>>());
+    // Garbage collection (which takes superseded index shards) keeps every record.
+    store.gc().await.unwrap();
+    for receipt in [&receipts[0], &receipts[50], &receipts[99]] {
+        let opened = vault.get(&p.cardiologist, receipt.record).await.unwrap();
+        assert_eq!(
+            vault.read_attachment_bytes(&opened, 0).await.unwrap(),
+            pdf(1024)
+        );
+    }
+}

@@ -19,7 +19,7 @@ use crate::manifest::{
 };
 use crate::pipe::{self, Source};
 use crate::state::{OwnerState, PendingPut};
-use crate::storage::{Cid, PutOptions};
+use crate::storage::{Cid, ContentStore, PutOptions};
 
 /// Most keywords per record.
 pub const MAX_KEYWORDS: usize = 4096;
@@ -283,9 +283,11 @@ impl Vault {
         Ok(receipts)
     }
 
-    /// Encrypts and stores one record's attachments and manifest (pinned).
+    /// Encrypts one record's attachments and manifest and puts them (pinned) into
+    /// `batch`: they are durable and pinned once the batch is committed.
     async fn seal_record(
         &self,
+        batch: &dyn ContentStore,
         pk: &crate::abe::fame::PublicKey,
         owner: Address,
         record: NewRecord,
@@ -294,7 +296,7 @@ impl Vault {
         let mut attachments = Vec::with_capacity(record.attachments.len());
         for (index, a) in record.attachments.into_iter().enumerate() {
             let (cid, size) = pipe::seal_to_store(
-                &*self.store,
+                batch,
                 &dek,
                 attachment_aad(index as u32),
                 a.source,
@@ -321,8 +323,7 @@ impl Vault {
         })
         .await
         .map_err(|_| Error::TaskFailed("encryption"))??;
-        let manifest_cid = self
-            .store
+        let manifest_cid = batch
             .put(manifest.to_bytes().into(), PutOptions::new().with_pin(true))
             .await?;
         let mut keywords: Vec<String> = record
@@ -355,14 +356,21 @@ impl Vault {
             .await?;
 
         // Seal and store the records a few at a time (encryption on blocking threads, store
-        // writes overlapping), then register them in order.
+        // writes overlapping) into one store batch, then register them in order. Committing
+        // the batch makes all their blocks durable and then pins every attachment and
+        // manifest in one step (on the local store: one block sync and one pin transaction
+        // instead of one of each per put), before the intent below can name a manifest: a
+        // crash before the commit leaves at worst unpinned blocks and no intent, so the
+        // batch was not started and re-running the import stores it again.
+        let batch = self.store.begin_batch().await?;
         let sealed: Vec<SealedRecord> = futures_util::stream::iter(records)
-            .map(|record| self.seal_record(pk, owner.address(), record))
+            .map(|record| self.seal_record(&*batch, pk, owner.address(), record))
             .buffered(SEAL_CONCURRENCY)
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect::<Result<_>>()?;
+        batch.commit().await?;
         let mut stored = Vec::with_capacity(sealed.len());
         for s in sealed {
             if !s.keywords.is_empty() {

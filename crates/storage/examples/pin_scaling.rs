@@ -6,8 +6,10 @@
 //! does not hold: pins need no blocks to be listed or counted), through a
 //! `pins.json` in the format of earlier versions, which `open` reads or
 //! migrates. Then it times reopening the store, pinned puts of 1 KiB of
-//! distinct content, and opening the store after a process that had it
-//! open exited without closing it (as after a crash).
+//! distinct content, the same number of such puts in one batch
+//! ([`ContentStore::begin_batch`]: one block sync and one pin transaction
+//! for all of them; time per put), and opening the store after a process
+//! that had it open exited without closing it (as after a crash).
 //!
 //! `cargo run -p medseal-storage --release --example pin_scaling [N...]`
 //! (set MEDSEAL_BENCH_DIR to put the stores on another file system than
@@ -85,12 +87,13 @@ fn main() {
     let root = bench_root();
     std::fs::create_dir_all(&root).unwrap();
     println!(
-        "{:>8} {:>14} {:>10} {:>14} {:>14} {:>12} {:>14}",
+        "{:>8} {:>14} {:>10} {:>14} {:>14} {:>16} {:>12} {:>14}",
         "pins",
         "first open ms",
         "open ms",
         "put median ms",
         "put p90 ms",
+        "batched put ms",
         "files KiB",
         "crash open ms"
     );
@@ -135,8 +138,22 @@ fn main() {
                 .unwrap();
             puts.push(start.elapsed());
         }
+        let start = Instant::now();
+        runtime
+            .block_on(async {
+                let batch = store.begin_batch().await?;
+                for i in PUTS..2 * PUTS {
+                    let mut data = vec![0xa5u8; 1024];
+                    data[..4].copy_from_slice(&i.to_le_bytes());
+                    batch.put(Bytes::from(data), PutOptions::new()).await?;
+                }
+                batch.commit().await
+            })
+            .unwrap()
+            .unwrap();
+        let batched = start.elapsed() / PUTS;
         let pinned = runtime.block_on(store.pins()).unwrap().len();
-        assert_eq!(pinned, count as usize + PUTS as usize);
+        assert_eq!(pinned, count as usize + 2 * PUTS as usize);
         drop(store);
         let pin_files: u64 = std::fs::read_dir(dir.path())
             .unwrap()
@@ -162,12 +179,13 @@ fn main() {
         puts.sort();
         let p90 = puts[puts.len() * 9 / 10];
         println!(
-            "{:>8} {:>14.2} {:>10.2} {:>14.2} {:>14.2} {:>12} {:>14.2}",
+            "{:>8} {:>14.2} {:>10.2} {:>14.2} {:>14.2} {:>16.3} {:>12} {:>14.2}",
             count,
             ms(first_open),
             ms(median(opens)),
             ms(median(puts)),
             ms(p90),
+            ms(batched),
             pin_files / 1024,
             ms(crash_open)
         );

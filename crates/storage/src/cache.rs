@@ -14,7 +14,7 @@ use crate::cid::{Cid, Codec};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified};
 use crate::error::{Result, StorageError};
 use crate::local::LocalStore;
-use crate::store::{BlockSink, ByteStream, ContentStore, PutOptions};
+use crate::store::{BlockSink, ByteStream, ContentStore, PutBatch, PutOptions};
 
 /// Recency bookkeeping: digest → (size, last use), and last use → digest.
 #[derive(Debug, Default)]
@@ -252,6 +252,15 @@ impl ContentStore for CachedStore {
 
     async fn unpin(&self, cid: &Cid) -> Result<()> {
         self.inner.remote.unpin(cid).await
+    }
+
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        self.inner.remote.pin_many(cids).await
+    }
+
+    /// The remote store's batch: writes go straight to the remote store.
+    async fn begin_batch(&self) -> Result<Box<dyn PutBatch + '_>> {
+        self.inner.remote.begin_batch().await
     }
 }
 

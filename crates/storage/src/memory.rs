@@ -120,6 +120,15 @@ impl ContentStore for MemoryStore {
         Ok(())
     }
 
+    /// All or nothing: every DAG is checked before any pin is added.
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        for cid in cids {
+            walk_dag(self, cid, |_, _| true).await?;
+        }
+        self.lock().pins.extend(cids.iter().copied());
+        Ok(())
+    }
+
     async fn unpin(&self, cid: &Cid) -> Result<()> {
         self.lock().pins.remove(cid);
         Ok(())

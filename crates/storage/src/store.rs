@@ -103,6 +103,135 @@ pub trait ContentStore: Send + Sync + std::fmt::Debug {
     /// Removes a pin made by [`ContentStore::pin`] or a pinned put.
     /// Unpinning content that is not pinned succeeds (idempotent).
     async fn unpin(&self, cid: &Cid) -> Result<()>;
+
+    /// Pins every CID of `cids`, as [`ContentStore::pin`] does one. Stores
+    /// that can (such as [`LocalStore`](crate::LocalStore)) commit all the
+    /// pins in one durable step, so that after a crash either all or none
+    /// of them are pinned; the default pins them one by one.
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        for cid in cids {
+            self.pin(cid).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a [`PutBatch`]: puts whose blocks and pins become durable
+    /// together when the batch is committed, instead of one put at a time.
+    ///
+    /// The default batch stores each put unpinned right away and pins the
+    /// roots with [`ContentStore::pin_many`] at commit;
+    /// [`LocalStore`](crate::LocalStore) keeps the blocks in temp files
+    /// until the commit makes all of them durable in one step and then
+    /// commits all pins in one transaction.
+    async fn begin_batch(&self) -> Result<Box<dyn PutBatch + '_>> {
+        Ok(Box::new(DeferredPins::new(self)))
+    }
+}
+
+/// Puts gathered so that their blocks and pins become durable together
+/// (see [`ContentStore::begin_batch`]). A batch is itself a
+/// [`ContentStore`], so code that writes to a store can write to a batch:
+///
+/// - `put`/`put_stream` return the CID at once, but the content is durable
+///   (and, for a pinned put, pinned) only once [`PutBatch::commit`] has
+///   returned `Ok`. Until then it may not be readable, through the batch or
+///   the store.
+/// - `pin` is deferred to the commit too: it must name content that is
+///   complete once the batch's own puts are stored.
+/// - reads, `has` and `unpin` go straight to the store.
+///
+/// Crash safety: a pin is committed only after every block of the batch is
+/// durable, so a crash at any point leaves at worst unpinned blocks (which
+/// garbage collection removes), never a pin without its blocks. Dropping a
+/// batch without committing it pins nothing.
+#[async_trait]
+pub trait PutBatch: ContentStore {
+    /// Makes every put of the batch durable, then commits its pins (in one
+    /// step where the store can). On error nothing of the batch should be
+    /// relied on: repeat the puts (they are idempotent) in a new batch.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// The default [`PutBatch`]: unpinned puts at once, [`ContentStore::pin_many`]
+/// at commit.
+#[derive(Debug)]
+pub(crate) struct DeferredPins<'a, S: ContentStore + ?Sized> {
+    store: &'a S,
+    pins: std::sync::Mutex<Vec<Cid>>,
+}
+
+impl<'a, S: ContentStore + ?Sized> DeferredPins<'a, S> {
+    pub(crate) fn new(store: &'a S) -> Self {
+        Self {
+            store,
+            pins: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn pins(&self) -> std::sync::MutexGuard<'_, Vec<Cid>> {
+        self.pins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl<S: ContentStore + ?Sized> ContentStore for DeferredPins<'_, S> {
+    async fn put(&self, data: Bytes, options: PutOptions) -> Result<Cid> {
+        let cid = self.store.put(data, options.with_pin(false)).await?;
+        if options.pin {
+            self.pins().push(cid);
+        }
+        Ok(cid)
+    }
+    async fn put_stream(&self, data: ByteStream, options: PutOptions) -> Result<Cid> {
+        let cid = self.store.put_stream(data, options.with_pin(false)).await?;
+        if options.pin {
+            self.pins().push(cid);
+        }
+        Ok(cid)
+    }
+    async fn get(&self, cid: &Cid) -> Result<Bytes> {
+        self.store.get(cid).await
+    }
+    fn get_stream(&self, cid: &Cid) -> ByteStream {
+        self.store.get_stream(cid)
+    }
+    async fn get_block(&self, cid: &Cid) -> Result<Bytes> {
+        self.store.get_block(cid).await
+    }
+    async fn has(&self, cid: &Cid) -> Result<bool> {
+        self.store.has(cid).await
+    }
+    async fn pin(&self, cid: &Cid) -> Result<()> {
+        self.pins().push(*cid);
+        Ok(())
+    }
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        self.pins().extend_from_slice(cids);
+        Ok(())
+    }
+    async fn unpin(&self, cid: &Cid) -> Result<()> {
+        self.pins().retain(|p| p != cid);
+        self.store.unpin(cid).await
+    }
+    /// A nested batch: its pins join this batch's at its commit.
+    async fn begin_batch(&self) -> Result<Box<dyn PutBatch + '_>> {
+        Ok(Box::new(DeferredPins::new(self as &dyn ContentStore)))
+    }
+}
+
+#[async_trait]
+impl<S: ContentStore + ?Sized> PutBatch for DeferredPins<'_, S> {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let mut pins = std::mem::take(&mut *self.pins());
+        dedup_in_order(&mut pins);
+        self.store.pin_many(&pins).await
+    }
+}
+
+/// Removes repeated CIDs, keeping the first of each.
+pub(crate) fn dedup_in_order(cids: &mut Vec<Cid>) {
+    let mut seen = std::collections::HashSet::new();
+    cids.retain(|c| seen.insert(*c));
 }
 
 /// A store that accepts individual, already verified blocks (CAR import,
@@ -149,6 +278,12 @@ impl<T: ContentStore + ?Sized> ContentStore for Arc<T> {
     }
     async fn unpin(&self, cid: &Cid) -> Result<()> {
         (**self).unpin(cid).await
+    }
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        (**self).pin_many(cids).await
+    }
+    async fn begin_batch(&self) -> Result<Box<dyn PutBatch + '_>> {
+        (**self).begin_batch().await
     }
 }
 

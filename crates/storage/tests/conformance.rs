@@ -222,6 +222,47 @@ mod checks {
         assert_missing(h, &error, &missing);
     }
 
+    /// Puts into a batch return the same CIDs as plain puts, and after the
+    /// commit the content is stored; `pin_many` pins several DAGs and
+    /// fails if one is incomplete.
+    pub(super) async fn batches_store_and_pin_at_commit(h: &Harness) {
+        let items: Vec<(Bytes, PutOptions)> = (0..12u64)
+            .map(|i| {
+                let data = Bytes::from(pseudo_random(40 + i, (i as usize * 97_531) % 600_000));
+                let options = PutOptions::new()
+                    .with_format(FORMATS[i as usize % 2])
+                    .with_pin(i % 3 != 0);
+                (data, options)
+            })
+            .collect();
+        let batch = h.store.begin_batch().await.unwrap();
+        let mut cids = Vec::new();
+        for (i, (data, options)) in items.iter().enumerate() {
+            let cid = if i % 2 == 0 {
+                batch.put(data.clone(), *options).await.unwrap()
+            } else {
+                batch
+                    .put_stream(stream_of(data, 10_000), *options)
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(cid, cid_of_bytes(data, options.format));
+            cids.push(cid);
+        }
+        batch.commit().await.unwrap();
+        for (cid, (data, _)) in cids.iter().zip(&items) {
+            assert_eq!(&h.store.get(cid).await.unwrap(), data);
+        }
+        h.store.pin_many(&cids).await.unwrap();
+        h.store.pin_many(&cids[..3]).await.unwrap();
+        let missing = absent_cid("pin_many");
+        let failed = h.store.pin_many(&[cids[0], missing]).await;
+        assert!(failed.is_err());
+        for cid in &cids {
+            h.store.unpin(cid).await.unwrap();
+        }
+    }
+
     pub(super) async fn blocks_are_verified(h: &Harness) {
         let data = Bytes::from(pseudo_random(11, 3 * CHUNK_SIZE));
         for format in FORMATS {
@@ -326,6 +367,7 @@ macro_rules! conformance_suite {
             case!(input_stream_errors_fail_the_put);
             case!(missing_content_is_reported);
             case!(pins_and_unpins);
+            case!(batches_store_and_pin_at_commit);
             case!(blocks_are_verified);
             case!(concurrent_puts_and_gets);
             case!(duplicate_chunks_are_stored_once_and_read_back);

@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use medseal_storage::{Cid, ContentStore, ImportFormat, LocalStore, PutOptions};
+use medseal_storage::{Cid, ContentStore, ImportFormat, LocalStore, PutOptions, cid_of_bytes};
 
 use common::pseudo_random;
 
@@ -44,6 +44,15 @@ fn put_plan(seed: u64, index: u64) -> (u64, usize, ImportFormat) {
     (data_seed, size, format)
 }
 
+/// Puts per batch of the writer (every fourth step is a batch).
+const BATCH_LEN: u64 = 4;
+
+/// The CID the `index`-th put of writer `seed` gets.
+fn planned_cid(seed: u64, index: u64) -> Cid {
+    let (data_seed, size, format) = put_plan(seed, index);
+    cid_of_bytes(&pseudo_random(data_seed, size), format)
+}
+
 /// The writer process. Only does something when started by the parent test.
 #[test]
 #[ignore = "helper: runs only as the child process of killed_writers_never_lose_acknowledged_puts"]
@@ -61,15 +70,40 @@ fn crash_writer_child() {
         let store = LocalStore::open(&dir).await.unwrap();
         let mut out = std::io::stdout().lock();
         let mut acked = Vec::new();
-        for index in 0.. {
-            let (data_seed, size, format) = put_plan(seed, index);
-            let data = Bytes::from(pseudo_random(data_seed, size));
-            let options = PutOptions::new().with_format(format);
-            let cid = store.put(data, options).await.unwrap();
-            writeln!(out, "ACK {seed} {index} {cid}").unwrap();
-            out.flush().unwrap();
-            acked.push(cid);
-            if index % 5 == 4 {
+        let mut index = 0;
+        for step in 0u64.. {
+            if step % 4 == 3 {
+                // BATCH_LEN puts in one batch, acknowledged after its commit.
+                let batch = store.begin_batch().await.unwrap();
+                let mut cids = Vec::new();
+                for i in index..index + BATCH_LEN {
+                    let (data_seed, size, format) = put_plan(seed, i);
+                    let data = Bytes::from(pseudo_random(data_seed, size));
+                    let options = PutOptions::new().with_format(format);
+                    cids.push(batch.put(data, options).await.unwrap());
+                }
+                // Announced before the commit: a kill during it must leave
+                // all of the batch's pins or none.
+                writeln!(out, "BATCH {seed} {index}").unwrap();
+                out.flush().unwrap();
+                batch.commit().await.unwrap();
+                for (i, cid) in (index..).zip(&cids) {
+                    writeln!(out, "ACK {seed} {i} {cid}").unwrap();
+                }
+                out.flush().unwrap();
+                acked.extend(cids);
+                index += BATCH_LEN;
+            } else {
+                let (data_seed, size, format) = put_plan(seed, index);
+                let data = Bytes::from(pseudo_random(data_seed, size));
+                let options = PutOptions::new().with_format(format);
+                let cid = store.put(data, options).await.unwrap();
+                writeln!(out, "ACK {seed} {index} {cid}").unwrap();
+                out.flush().unwrap();
+                acked.push(cid);
+                index += 1;
+            }
+            if step % 5 == 4 {
                 // Drop one earlier pin and collect garbage while more is written.
                 let victim = acked.remove(acked.len() / 2);
                 // Announced before the call: a kill during the unpin leaves
@@ -119,6 +153,8 @@ fn killed_writers_never_lose_acknowledged_puts() {
     // cid -> (writer seed, put index)
     let mut acked: HashMap<Cid, (u64, u64)> = HashMap::new();
     let mut unpinned: HashSet<Cid> = HashSet::new();
+    // (writer seed, first put index) of every batch whose commit started.
+    let mut batches: Vec<(u64, u64)> = Vec::new();
     let mut killed_while_running = 0;
     let rounds = 10u64;
     for round in 0..rounds {
@@ -170,6 +206,9 @@ fn killed_writers_never_lose_acknowledged_puts() {
                         (seed.parse().unwrap(), index.parse().unwrap()),
                     );
                 }
+                ["BATCH", seed, index] => {
+                    batches.push((seed.parse().unwrap(), index.parse().unwrap()));
+                }
                 ["UNPINNING", cid] => {
                     unpinned.insert(cid.parse().unwrap());
                 }
@@ -211,6 +250,28 @@ fn killed_writers_never_lose_acknowledged_puts() {
                     "round {round}: {cid} ({format:?})"
                 );
             }
+            // A batch's pins are committed together: after a kill during
+            // its commit, all of them or none (none of a batch whose commit
+            // was not acknowledged is ever unpinned).
+            for &(seed, first) in &batches {
+                let planned: Vec<Cid> = (first..first + BATCH_LEN)
+                    .map(|i| planned_cid(seed, i))
+                    .collect();
+                if planned.iter().any(|cid| acked.contains_key(cid)) {
+                    continue;
+                }
+                let pinned = planned.iter().filter(|cid| pins.contains(cid)).count();
+                assert!(
+                    pinned == 0 || pinned == planned.len(),
+                    "round {round}: {pinned} of the {} pins of an interrupted batch",
+                    planned.len()
+                );
+                if pinned > 0 {
+                    for cid in &planned {
+                        assert!(store.get(cid).await.is_ok(), "round {round}: {cid}");
+                    }
+                }
+            }
             for cid in &pins {
                 assert!(
                     acked.contains_key(cid) || !unpinned.contains(cid),
@@ -220,8 +281,10 @@ fn killed_writers_never_lose_acknowledged_puts() {
         });
     }
     eprintln!(
-        "crash test: {} acknowledged puts over {rounds} kills ({killed_while_running} while writing)",
-        acked.len()
+        "crash test: {} acknowledged puts ({} batches) over {rounds} kills ({killed_while_running} \
+         while writing)",
+        acked.len(),
+        batches.len()
     );
     assert!(
         acked.len() >= rounds as usize,

@@ -328,3 +328,50 @@ async fn garbage_add_replies_are_backend_errors() {
         .unwrap_err();
     assert!(matches!(error, StorageError::Backend { .. }), "{error:?}");
 }
+
+/// The `arg` values of a request target, in order.
+fn args_of(target: &str) -> Vec<String> {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("arg="))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A node that pins what it is asked to, except the last `arg` of every call when
+/// `drop_last` (a node that did not pin everything).
+async fn pinning_node(drop_last: bool) -> FakeNode {
+    fake_node(Arc::new(move |target, _| {
+        let mut pins = args_of(target);
+        if drop_last {
+            pins.pop();
+        }
+        let reply = serde_json::json!({ "Pins": pins }).to_string();
+        Reply::Answer(200, reply.into_bytes())
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn pin_many_names_several_cids_per_call_and_checks_every_one() {
+    let cids: Vec<Cid> = (0..250u32)
+        .map(|i| raw_cid(format!("block {i}").as_bytes()))
+        .collect();
+    let node = pinning_node(false).await;
+    store(&node.url).pin_many(&cids).await.unwrap();
+    let requests = node.requests.lock().unwrap().clone();
+    let sizes: Vec<usize> = requests.iter().map(|r| args_of(&r.target).len()).collect();
+    assert_eq!(sizes, vec![100, 100, 50]);
+    let sent: Vec<String> = requests.iter().flat_map(|r| args_of(&r.target)).collect();
+    let expected: Vec<String> = cids.iter().map(Cid::to_string).collect();
+    assert_eq!(sent, expected);
+    for request in &requests {
+        assert!(request.target.starts_with("/api/v0/pin/add?"));
+        assert!(request.target.contains("recursive=true"));
+    }
+
+    let liar = pinning_node(true).await;
+    let error = store(&liar.url).pin_many(&cids[..3]).await.unwrap_err();
+    assert!(matches!(error, StorageError::Backend { .. }), "{error:?}");
+}

@@ -138,6 +138,10 @@ pub struct KuboStore {
     config: Arc<KuboConfig>,
 }
 
+/// Most CIDs named by one `pin/add` call of [`ContentStore::pin_many`]
+/// (keeps the request line short).
+const PINS_PER_CALL: usize = 100;
+
 #[derive(Deserialize)]
 struct AddReply {
     #[serde(rename = "Hash")]
@@ -418,6 +422,25 @@ impl ContentStore for KuboStore {
     async fn pin(&self, cid: &Cid) -> Result<()> {
         let body = self.rpc.post(&self.pin_call("pin/add", cid)).await?;
         Self::expect_pinned("pin/add", &body, cid)
+    }
+
+    /// One `pin/add` call per 100 CIDs (Kubo takes several `arg`s); every
+    /// CID must be named in the reply.
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        if let [cid] = cids {
+            return self.pin(cid).await;
+        }
+        for chunk in cids.chunks(PINS_PER_CALL) {
+            let mut call = self.pin_call("pin/add", &chunk[0]);
+            call.subject = None;
+            call.args
+                .extend(chunk[1..].iter().map(|cid| ("arg", cid.to_string())));
+            let body = self.rpc.post(&call).await?;
+            for cid in chunk {
+                Self::expect_pinned("pin/add", &body, cid)?;
+            }
+        }
+        Ok(())
     }
 
     async fn unpin(&self, cid: &Cid) -> Result<()> {

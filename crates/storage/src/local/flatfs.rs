@@ -33,6 +33,8 @@ pub(crate) struct BlockDir {
     blocks: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
+    /// Write batches committed (see [`BlockDir::note_commit`]).
+    commits: AtomicU64,
     /// Whether batches may use `syncfs` where the platform has it (tests
     /// turn it off to exercise the portable per-file path on Linux).
     syncfs_allowed: bool,
@@ -136,6 +138,7 @@ impl BlockDir {
             blocks,
             tmp,
             counter: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
             syncfs_allowed: true,
         };
         let created_shards = create_missing_shards(&dir.blocks)?;
@@ -174,6 +177,16 @@ impl BlockDir {
     /// The `blocks/` directory.
     pub(crate) fn blocks_path(&self) -> &Path {
         &self.blocks
+    }
+
+    /// Counts one write batch commit (a block-durability step).
+    pub(crate) fn note_commit(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Write batches committed since this directory was opened.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Whether write batches may use `syncfs`.

@@ -14,8 +14,12 @@
 //! only once every block it names is durable. The blocks of a put
 //! are made durable together by one [`WriteBatch`]
 //! (two `syncfs` calls on Linux) rather than one fsync pair per block; see
-//! [`write_batch`] for the ordering that keeps this crash safe. One
-//! process at a time may open a given directory.
+//! [`write_batch`] for the ordering that keeps this crash safe. A
+//! [`PutBatch`] ([`ContentStore::begin_batch`]) goes further: all blocks of
+//! all its puts are made durable by one write batch, and then all its pins
+//! are committed in one transaction, so a crash leaves at worst unpinned
+//! blocks. [`ContentStore::pin_many`] likewise commits several pins in one
+//! transaction. One process at a time may open a given directory.
 
 mod flatfs;
 mod pin_db;
@@ -31,15 +35,18 @@ use bytes::Bytes;
 use flatfs::Staged;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use tokio::sync::OwnedRwLockReadGuard;
 use tokio::task::JoinHandle;
 use write_batch::{WRITE_BACK_EVERY, WriteBatch, start_write_back, write_back_available};
 
 use crate::block::Block;
 use crate::cid::Cid;
-use crate::dag_builder::DagBuilder;
+use crate::dag_builder::{DagBuilder, ImportFormat};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified, walk_dag};
 use crate::error::{Result, StorageError};
-use crate::store::{BlockSink, ByteStream, ContentStore, PutOptions};
+use crate::store::{
+    BlockSink, ByteStream, ContentStore, DeferredPins, PutBatch, PutOptions, dedup_in_order,
+};
 use flatfs::BlockDir;
 use pin_db::PinDb;
 
@@ -283,6 +290,57 @@ impl LocalStore {
     async fn add_pin(&self, cid: Cid) -> Result<()> {
         self.with_pins(move |pins| pins.insert_all([&cid])).await
     }
+
+    /// Walks the DAG of every CID of `cids` (failing if one is incomplete)
+    /// and makes the directory entries of all their blocks durable in one
+    /// write batch: a block may have been renamed into place by a put whose
+    /// final sync has not run yet (or by a killed process), and a durable
+    /// pin must not name it before its entry is durable.
+    async fn sync_dags(&self, cids: &[Cid]) -> Result<()> {
+        let mut digests = Vec::new();
+        for cid in cids {
+            walk_dag(self, cid, |block, _| {
+                digests.push(*block.digest());
+                true
+            })
+            .await?;
+        }
+        let context = match cids {
+            [cid] => format!("syncing the blocks of {cid}"),
+            _ => format!("syncing the blocks of {} DAGs", cids.len()),
+        };
+        self.blocking(context, move |b| {
+            let mut batch = WriteBatch::new(b)?;
+            for digest in &digests {
+                batch.add_present(b.path_for(digest));
+            }
+            batch.commit(b)
+        })
+        .await
+    }
+
+    /// Durability steps taken so far (see [`LocalStats`]).
+    pub fn stats(&self) -> LocalStats {
+        LocalStats {
+            pin_commits: self.inner.pins.commits(),
+            block_commits: self.inner.blocks.commits(),
+        }
+    }
+}
+
+/// Durability steps of a [`LocalStore`], from [`LocalStore::stats`]: what a
+/// workload costs in syncs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalStats {
+    /// Durable pin transactions committed (pins added or removed), by every
+    /// store of this directory in this process since the pin database was
+    /// opened. Pinning only what is pinned already commits nothing.
+    pub pin_commits: u64,
+    /// Write batches committed (each makes a group of blocks durable: two
+    /// `syncfs` calls on Linux, or fsyncs of each file and directory) by
+    /// this store and its clones.
+    pub block_commits: u64,
 }
 
 #[async_trait]
@@ -315,6 +373,24 @@ struct BatchWriter {
 }
 
 impl BatchWriter {
+    /// Builds the DAG of everything `data` yields in `format`, pushing each
+    /// block as soon as it exists; returns the root. On error the caller
+    /// abandons the writer.
+    async fn write_dag(&mut self, data: &mut ByteStream, format: ImportFormat) -> Result<Cid> {
+        let mut builder = DagBuilder::new(format);
+        while let Some(piece) = data.next().await {
+            builder.write(&piece?);
+            for block in builder.take_blocks() {
+                self.push(block).await?;
+            }
+        }
+        let dag = builder.finish();
+        for block in dag.blocks {
+            self.push(block).await?;
+        }
+        Ok(dag.root)
+    }
+
     /// Starts staging `block`, waits for the oldest writes while more than
     /// [`WRITES_IN_FLIGHT`] are pending, and commits the batch so far if it
     /// is very large.
@@ -396,7 +472,15 @@ impl BatchWriter {
 
     /// Waits for every write, then makes all blocks durable. Once this
     /// returns `Ok`, every pushed block is durable at its final path.
-    async fn finish(mut self) -> Result<()> {
+    async fn finish(self) -> Result<()> {
+        let blocks = Arc::clone(&self.blocks);
+        let batch = self.into_staged().await?;
+        commit_batch(&blocks, batch).await
+    }
+
+    /// Waits for every write and returns the batch of staged blocks, not
+    /// committed (a [`LocalBatch`] commits it with the others of its puts).
+    async fn into_staged(mut self) -> Result<WriteBatch> {
         let failed = self.drain().await;
         let Some(batch) = self.batch.take() else {
             return Err(StorageError::backend("write batch already finished"));
@@ -406,7 +490,7 @@ impl BatchWriter {
                 discard_batch(batch).await;
                 Err(e)
             }
-            None => commit_batch(&self.blocks, batch).await,
+            None => Ok(batch),
         }
     }
 
@@ -485,22 +569,7 @@ impl ContentStore for LocalStore {
     async fn put_stream(&self, mut data: ByteStream, options: PutOptions) -> Result<Cid> {
         let _shared = self.inner.pins.gc_lock.read().await;
         let mut writer = self.batch_writer().await?;
-        let mut builder = DagBuilder::new(options.format);
-        let built = async {
-            while let Some(piece) = data.next().await {
-                builder.write(&piece?);
-                for block in builder.take_blocks() {
-                    writer.push(block).await?;
-                }
-            }
-            let dag = builder.finish();
-            for block in dag.blocks {
-                writer.push(block).await?;
-            }
-            Ok::<_, StorageError>(dag.root)
-        }
-        .await;
-        let root = match built {
+        let root = match writer.write_dag(&mut data, options.format).await {
             Ok(root) => root,
             Err(e) => {
                 writer.abandon().await;
@@ -533,25 +602,31 @@ impl ContentStore for LocalStore {
     }
 
     async fn pin(&self, cid: &Cid) -> Result<()> {
+        self.pin_many(std::slice::from_ref(cid)).await
+    }
+
+    /// Every DAG is walked (all must be complete, else nothing is pinned)
+    /// and its blocks' entries synced in one write batch, then all pins are
+    /// committed in one durable transaction: after a crash either all or
+    /// none of them are pinned.
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        if cids.is_empty() {
+            return Ok(());
+        }
         let _shared = self.inner.pins.gc_lock.read().await;
-        let mut digests = Vec::new();
-        walk_dag(self, cid, |block, _| {
-            digests.push(*block.digest());
-            true
-        })
-        .await?;
-        // A block may have been renamed into place by a put whose final
-        // sync has not run yet (or by a killed process): make the entries
-        // durable before a durable pin names them.
-        self.blocking(format!("syncing the blocks of {cid}"), move |b| {
-            let mut batch = WriteBatch::new(b)?;
-            for digest in &digests {
-                batch.add_present(b.path_for(digest));
-            }
-            batch.commit(b)
-        })
-        .await?;
-        self.add_pin(*cid).await
+        self.sync_dags(cids).await?;
+        let cids = cids.to_vec();
+        self.with_pins(move |pins| pins.insert_all(cids.iter()))
+            .await
+    }
+
+    /// The batch's blocks stay in temp files until its commit makes all of
+    /// them durable in one step; then its pins are committed in one
+    /// transaction. Garbage collection of this directory waits until the
+    /// batch is committed or dropped (and puts and pins started while a
+    /// collection waits, wait too): keep batches short-lived.
+    async fn begin_batch(&self) -> Result<Box<dyn PutBatch + '_>> {
+        Ok(Box::new(LocalBatch::begin(self).await?))
     }
 
     async fn unpin(&self, cid: &Cid) -> Result<()> {
@@ -561,10 +636,169 @@ impl ContentStore for LocalStore {
     }
 }
 
+/// The [`PutBatch`] of a [`LocalStore`]. Its puts stage their blocks in
+/// temp files (no sync) and add them to one [`WriteBatch`], opened when the
+/// batch begins; the commit makes all of them durable at once (two `syncfs`
+/// calls on Linux), and only then commits every pin in one transaction. A
+/// crash before the blocks are durable leaves temp files, which the next
+/// open deletes; a crash between the two steps leaves unpinned blocks. The
+/// batch holds the GC lock shared from its start to its end, so garbage
+/// collection never deletes a block of it (staged, or found present) before
+/// it is pinned.
+struct LocalBatch<'a> {
+    store: &'a LocalStore,
+    _shared: OwnedRwLockReadGuard<()>,
+    state: std::sync::Mutex<LocalBatchState>,
+}
+
+#[derive(Default)]
+struct LocalBatchState {
+    /// Every block staged by the batch's puts; `None` once committed.
+    blocks: Option<WriteBatch>,
+    /// Roots of pinned puts (their blocks are in `blocks`).
+    roots: Vec<Cid>,
+    /// CIDs given to [`ContentStore::pin`]: walked and synced at commit.
+    pins: Vec<Cid>,
+}
+
+impl std::fmt::Debug for LocalBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBatch")
+            .field("root", &self.store.root())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> LocalBatch<'a> {
+    async fn begin(store: &'a LocalStore) -> Result<Self> {
+        let shared = Arc::clone(&store.inner.pins.gc_lock).read_owned().await;
+        // Opened before any block of the batch is written (see
+        // `WriteBatch::absorb`).
+        let blocks = new_batch(&store.inner.blocks).await?;
+        Ok(Self {
+            store,
+            _shared: shared,
+            state: std::sync::Mutex::new(LocalBatchState {
+                blocks: Some(blocks),
+                ..LocalBatchState::default()
+            }),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LocalBatchState> {
+        // Every update is a single push or move: still consistent after a
+        // panic elsewhere.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for LocalBatch<'_> {
+    /// A batch dropped uncommitted: delete its temp files off the async
+    /// threads (as [`BatchWriter`] does).
+    fn drop(&mut self) {
+        if let Some(batch) = self.state().blocks.take()
+            && batch.len() > 0
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            drop(runtime.spawn_blocking(move || drop(batch)));
+        }
+    }
+}
+
+#[async_trait]
+impl ContentStore for LocalBatch<'_> {
+    async fn put_stream(&self, mut data: ByteStream, options: PutOptions) -> Result<Cid> {
+        let mut writer = self.store.batch_writer().await?;
+        let root = match writer.write_dag(&mut data, options.format).await {
+            Ok(root) => root,
+            Err(e) => {
+                writer.abandon().await;
+                return Err(e);
+            }
+        };
+        let staged = writer.into_staged().await?;
+        let mut state = self.state();
+        let Some(blocks) = state.blocks.as_mut() else {
+            return Err(StorageError::backend("put batch already committed"));
+        };
+        blocks.absorb(staged);
+        if options.pin {
+            state.roots.push(root);
+        }
+        Ok(root)
+    }
+
+    fn get_stream(&self, cid: &Cid) -> ByteStream {
+        self.store.get_stream(cid)
+    }
+
+    async fn get_block(&self, cid: &Cid) -> Result<Bytes> {
+        self.store.get_block(cid).await
+    }
+
+    async fn has(&self, cid: &Cid) -> Result<bool> {
+        self.store.has(cid).await
+    }
+
+    async fn pin(&self, cid: &Cid) -> Result<()> {
+        self.state().pins.push(*cid);
+        Ok(())
+    }
+
+    async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        self.state().pins.extend_from_slice(cids);
+        Ok(())
+    }
+
+    async fn unpin(&self, cid: &Cid) -> Result<()> {
+        {
+            let mut state = self.state();
+            state.roots.retain(|c| c != cid);
+            state.pins.retain(|c| c != cid);
+        }
+        self.store.unpin(cid).await
+    }
+
+    /// A nested batch: its puts join this batch, its pins this batch's at
+    /// its commit.
+    async fn begin_batch(&self) -> Result<Box<dyn PutBatch + '_>> {
+        Ok(Box::new(DeferredPins::new(self as &dyn ContentStore)))
+    }
+}
+
+#[async_trait]
+impl PutBatch for LocalBatch<'_> {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let (blocks, mut pins, walk) = {
+            let mut state = self.state();
+            let blocks = state.blocks.take();
+            let roots = std::mem::take(&mut state.roots);
+            let walk = std::mem::take(&mut state.pins);
+            (blocks, roots, walk)
+        };
+        // 1. Every block of the batch durable at its final path.
+        if let Some(blocks) = blocks {
+            commit_batch(&self.store.inner.blocks, blocks).await?;
+        }
+        // 2. Explicit pins: their DAGs complete and their entries durable.
+        if !walk.is_empty() {
+            self.store.sync_dags(&walk).await?;
+            pins.extend(walk);
+        }
+        // 3. One durable transaction for all pins.
+        dedup_in_order(&mut pins);
+        if !pins.is_empty() {
+            self.store
+                .with_pins(move |db| db.insert_all(pins.iter()))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dag_builder::ImportFormat;
 
     fn pseudo_random(len: usize) -> Vec<u8> {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;

@@ -1,7 +1,8 @@
 //! The persisted pin set: a table of an embedded redb database,
 //! `pins.redb`, keyed by the pinned CID's binary form.
 //!
-//! Pinning or unpinning is one write transaction, committed durably
+//! Pinning or unpinning (or pinning many CIDs at once, as a batch of puts
+//! or `pin_many` does) is one write transaction, committed durably
 //! (`Durability::Immediate`): it writes a few B-tree pages and syncs them,
 //! whatever the number of pins, and a crash leaves either the old or the
 //! new set, never a mix. Commits use redb's default single-sync protocol
@@ -37,6 +38,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -102,8 +104,12 @@ pub(crate) struct PinDb {
     /// Puts and pins of this directory hold it shared, GC exclusively: GC
     /// never sees the blocks of a DAG that is half written or being
     /// pinned. Here, not in each `LocalStore`, so that it covers every
-    /// store opened on the directory in this process.
-    pub(crate) gc_lock: RwLock<()>,
+    /// store opened on the directory in this process. In an `Arc` so that
+    /// a batch of puts can hold it from its first put to its commit.
+    pub(crate) gc_lock: Arc<RwLock<()>>,
+    /// Durable transactions committed by [`PinDb::insert_all`] and
+    /// [`PinDb::remove`] since the database was opened.
+    commits: AtomicU64,
 }
 
 impl PinDb {
@@ -130,7 +136,8 @@ impl PinDb {
                         db: Some(Self::create(&path)?),
                         path: path.clone(),
                         key: key.clone(),
-                        gc_lock: RwLock::new(()),
+                        gc_lock: Arc::new(RwLock::new(())),
+                        commits: AtomicU64::new(0),
                     });
                     open.insert(key.clone(), Arc::downgrade(&db));
                     break db;
@@ -236,7 +243,9 @@ impl PinDb {
             }
         }
         if added {
-            txn.commit().map_err(|e| fail(e.into()))
+            txn.commit().map_err(|e| fail(e.into()))?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            Ok(())
         } else {
             txn.abort().map_err(|e| fail(e.into()))
         }
@@ -257,10 +266,17 @@ impl PinDb {
         };
         if removed {
             txn.commit().map_err(|e| fail(e.into()))?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
         } else {
             txn.abort().map_err(|e| fail(e.into()))?;
         }
         Ok(removed)
+    }
+
+    /// Durable pin transactions committed (adding or removing pins) since
+    /// this database was opened in this process.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Whether `cid` is pinned.

@@ -1,5 +1,6 @@
 //! Batched durability for block files: the blocks of one put (or one CAR
-//! import batch) are made durable together instead of one by one.
+//! import batch, or every put of a [`PutBatch`](crate::PutBatch)) are made
+//! durable together instead of one by one.
 //!
 //! # Steps
 //!
@@ -123,6 +124,16 @@ impl WriteBatch {
         self.present.push(dest);
     }
 
+    /// Moves the blocks of `other` (staged after this batch was created)
+    /// into this batch, so that one commit makes them durable. `other`'s
+    /// `syncfs` descriptor is dropped: this batch's, opened before any of
+    /// `other`'s data was written, reports its write-back errors too.
+    pub(crate) fn absorb(&mut self, mut other: WriteBatch) {
+        self.bytes += other.bytes;
+        self.written.append(&mut other.written);
+        self.present.append(&mut other.present);
+    }
+
     /// Bytes written to temp files so far.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
@@ -140,6 +151,7 @@ impl WriteBatch {
         if self.len() == 0 {
             return Ok(());
         }
+        dir.note_commit();
         let fs = self.fs.take();
         let mode = match &fs {
             Some(fs) if self.len() >= SYNCFS_MIN_ENTRIES => SyncMode::FileSystem(fs),
