@@ -20,6 +20,8 @@
     missing_docs
 )]
 
+#[path = "support/gas.rs"]
+mod gas;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -27,11 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use async_trait::async_trait;
-use medseal::chain::{ChainLog, Ledger, LedgerResult, LogFilter, TxOutcome};
+use gas::GasMeter;
 use medseal::{
-    Address, Attachment, Authority, Config, Keyword, Member, NewRecord, PrivateKeySigner, RecordId,
-    Vault,
+    Attachment, Authority, Config, Keyword, Member, NewRecord, PrivateKeySigner, RecordId, Vault,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
@@ -39,40 +39,6 @@ use support::median;
 
 const POLICY: &str = "role:doctor and dept:cardiology";
 const COHORT: usize = 1_000;
-
-/// Counts the gas of every transaction sent through it (and through its signer handles).
-struct GasMeter {
-    inner: Arc<dyn Ledger>,
-    gas: Arc<AtomicU64>,
-}
-
-#[async_trait]
-impl Ledger for GasMeter {
-    fn sender(&self) -> Address {
-        self.inner.sender()
-    }
-    fn registry_address(&self) -> Address {
-        self.inner.registry_address()
-    }
-    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
-        Arc::new(GasMeter {
-            inner: self.inner.for_signer(signer),
-            gas: Arc::clone(&self.gas),
-        })
-    }
-    async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
-        let outcome = self.inner.transact(calldata).await?;
-        self.gas
-            .fetch_add(outcome.receipt.gas_used, Ordering::Relaxed);
-        Ok(outcome)
-    }
-    async fn call(&self, calldata: Vec<u8>) -> LedgerResult<Vec<u8>> {
-        self.inner.call(calldata).await
-    }
-    async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
-        self.inner.logs(filter).await
-    }
-}
 
 struct Archive {
     dir: std::path::PathBuf,

@@ -20,19 +20,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressStyle};
 use medseal::abe::Policy;
-use medseal::chain::{ChainLog, Ledger, LedgerResult, LogFilter, TxOutcome};
 use medseal::{
     Address, Attachment, BULK_BATCH, Config, Keyword, MAX_ATTACHMENTS, MAX_KEYWORDS,
-    MAX_RECORD_NAME_LEN, Member, NewRecord, PrivateKeySigner, RecordId, Vault,
+    MAX_RECORD_NAME_LEN, Member, NewRecord, RecordId, Vault,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fail::{CliResult, EXIT_USAGE, Failure};
+use crate::gas::GasMeter;
 use crate::local::{self, load_member};
 use crate::report::MemberRef;
 use crate::show::{self, printable};
@@ -545,40 +544,6 @@ impl Journal {
                 self.path.display()
             )))
         }
-    }
-}
-
-/// A ledger that adds up the gas of the transactions sent through it.
-struct GasMeter {
-    inner: Arc<dyn Ledger>,
-    gas: Arc<AtomicU64>,
-}
-
-#[async_trait]
-impl Ledger for GasMeter {
-    fn sender(&self) -> Address {
-        self.inner.sender()
-    }
-    fn registry_address(&self) -> Address {
-        self.inner.registry_address()
-    }
-    fn for_signer(&self, signer: PrivateKeySigner) -> Arc<dyn Ledger> {
-        Arc::new(GasMeter {
-            inner: self.inner.for_signer(signer),
-            gas: Arc::clone(&self.gas),
-        })
-    }
-    async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
-        let outcome = self.inner.transact(calldata).await?;
-        self.gas
-            .fetch_add(outcome.receipt.gas_used, Ordering::Relaxed);
-        Ok(outcome)
-    }
-    async fn call(&self, calldata: Vec<u8>) -> LedgerResult<Vec<u8>> {
-        self.inner.call(calldata).await
-    }
-    async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
-        self.inner.logs(filter).await
     }
 }
 

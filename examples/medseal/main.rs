@@ -19,6 +19,8 @@
 mod access;
 mod authority;
 mod fail;
+#[path = "../support/gas.rs"]
+mod gas;
 mod import;
 mod local;
 mod records;

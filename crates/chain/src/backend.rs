@@ -26,6 +26,44 @@ pub struct ChainLog {
     pub log_index: u64,
 }
 
+impl ChainLog {
+    /// The stored form of a log in the local databases (the embedded chain's snapshot, the
+    /// RPC log cache), keyed elsewhere by block and log index:
+    /// `timestamp u64 | tx hash (32) | u8 topic count | topics (32 each) | data`.
+    pub(crate) fn stored_value(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(41 + 32 * self.topics.len() + self.data.len());
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out.extend_from_slice(self.tx_hash.as_slice());
+        // An event has at most four topics.
+        out.push(u8::try_from(self.topics.len()).unwrap_or(u8::MAX));
+        for topic in &self.topics {
+            out.extend_from_slice(topic.as_slice());
+        }
+        out.extend_from_slice(&self.data);
+        out
+    }
+
+    /// Decodes [`ChainLog::stored_value`]; `None` if malformed.
+    pub(crate) fn from_stored(block_number: u64, log_index: u64, value: &[u8]) -> Option<Self> {
+        let timestamp = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+        let tx_hash = B256::from_slice(value.get(8..40)?);
+        let topics_end = 41 + 32 * usize::from(*value.get(40)?);
+        let topics = value
+            .get(41..topics_end)?
+            .chunks_exact(32)
+            .map(B256::from_slice)
+            .collect();
+        Some(Self {
+            topics,
+            data: value.get(topics_end..)?.to_vec(),
+            block_number,
+            timestamp,
+            tx_hash,
+            log_index,
+        })
+    }
+}
+
 /// Which registry logs to fetch: topic 0 must be one of `events`, and each given topic must
 /// match exactly (like `eth_getLogs` on the registry's address).
 ///

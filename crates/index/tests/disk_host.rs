@@ -72,17 +72,23 @@ fn assert_same_answers(owner: &OwnerPartition, host: &IndexHost, disk: &DiskHost
     }
 }
 
+/// A host at `path` that followed every step.
+fn filled(path: &std::path::Path, owner: &OwnerPartition, steps: &Steps) -> DiskHost {
+    let disk = DiskHost::open(path).unwrap();
+    for (live, new) in steps {
+        disk.update(owner.id(), live, std::slice::from_ref(new))
+            .unwrap();
+    }
+    disk
+}
+
 #[test]
 fn answers_survive_reopening_and_equal_the_memory_host() {
     let (owner, host, kws, steps) = build();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index-cache.redb");
     {
-        let disk = DiskHost::open(&path).unwrap();
-        for (live, new) in &steps {
-            disk.update(owner.id(), live, std::slice::from_ref(new))
-                .unwrap();
-        }
+        let _open = filled(&path, &owner, &steps);
         // A second handle on the same file is refused while the first is open.
         assert!(matches!(DiskHost::open(&path), Err(Error::CacheInUse)));
     }
@@ -179,13 +185,7 @@ fn a_damaged_file_never_gives_a_wrong_verified_answer() {
     let (owner, host, kws, steps) = build();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index-cache.redb");
-    {
-        let disk = DiskHost::open(&path).unwrap();
-        for (live, new) in &steps {
-            disk.update(owner.id(), live, std::slice::from_ref(new))
-                .unwrap();
-        }
-    }
+    drop(filled(&path, &owner, &steps));
     let pristine = std::fs::read(&path).unwrap();
     let roots = host.roots(owner.id());
     let mut rng = ChaCha20Rng::seed_from_u64(7);

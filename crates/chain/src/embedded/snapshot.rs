@@ -267,41 +267,12 @@ fn index_key(signature: &B256, position: u8, topic: &B256, block: u64, index: u6
     key
 }
 
-fn encode_log(log: &ChainLog) -> Vec<u8> {
-    let mut out = Vec::with_capacity(41 + 32 * log.topics.len() + log.data.len());
-    out.extend_from_slice(&log.timestamp.to_be_bytes());
-    out.extend_from_slice(log.tx_hash.as_slice());
-    out.push(log.topics.len() as u8);
-    for topic in &log.topics {
-        out.extend_from_slice(topic.as_slice());
-    }
-    out.extend_from_slice(&log.data);
-    out
-}
-
 fn decode_log(key: &[u8], value: &[u8]) -> LedgerResult<ChainLog> {
-    let bad = || corrupt("undecodable log entry");
-    let block_number = key.get(..8).and_then(u64_from).ok_or_else(bad)?;
-    let log_index = key.get(8..16).and_then(u64_from).ok_or_else(bad)?;
-    let timestamp = value.get(..8).and_then(u64_from).ok_or_else(bad)?;
-    let tx_hash = value.get(8..40).map(B256::from_slice).ok_or_else(bad)?;
-    let count = usize::from(*value.get(40).ok_or_else(bad)?);
-    let topics_end = 41 + 32 * count;
-    let topics = value
-        .get(41..topics_end)
-        .ok_or_else(bad)?
-        .chunks_exact(32)
-        .map(B256::from_slice)
-        .collect();
-    let data = value.get(topics_end..).ok_or_else(bad)?.to_vec();
-    Ok(ChainLog {
-        topics,
-        data,
-        block_number,
-        timestamp,
-        tx_hash,
-        log_index,
-    })
+    key.get(..8)
+        .and_then(u64_from)
+        .zip(key.get(8..16).and_then(u64_from))
+        .and_then(|(block, index)| ChainLog::from_stored(block, index, value))
+        .ok_or_else(|| corrupt("undecodable log entry"))
 }
 
 fn encode_head(head: &HeadMeta) -> Vec<u8> {
@@ -811,7 +782,7 @@ fn write_logs(txn: &WriteTransaction, digest: &mut U256, logs: &[ChainLog]) -> L
         log_table.put(
             digest,
             &log_key(log.block_number, log.log_index),
-            &encode_log(log),
+            &log.stored_value(),
         )?;
         for (position, signature, topic) in index_positions(log) {
             index.put(

@@ -87,42 +87,11 @@ fn log_key(scope: &[u8; SCOPE_LEN], block: u64, index: u64) -> [u8; SCOPE_LEN + 
     key
 }
 
-fn encode_log(log: &ChainLog) -> Vec<u8> {
-    let mut out = Vec::with_capacity(41 + 32 * log.topics.len() + log.data.len());
-    out.extend_from_slice(&log.timestamp.to_be_bytes());
-    out.extend_from_slice(log.tx_hash.as_slice());
-    // An event has at most four topics.
-    out.push(u8::try_from(log.topics.len()).unwrap_or(u8::MAX));
-    for topic in &log.topics {
-        out.extend_from_slice(topic.as_slice());
-    }
-    out.extend_from_slice(&log.data);
-    out
-}
-
 fn decode_log(key: &[u8], value: &[u8]) -> LedgerResult<ChainLog> {
-    let bad = || corrupt("undecodable log entry");
-    let block_number = u64_at(key, SCOPE_LEN).ok_or_else(bad)?;
-    let log_index = u64_at(key, SCOPE_LEN + 8).ok_or_else(bad)?;
-    let timestamp = u64_at(value, 0).ok_or_else(bad)?;
-    let tx_hash = value.get(8..40).map(B256::from_slice).ok_or_else(bad)?;
-    let count = usize::from(*value.get(40).ok_or_else(bad)?);
-    let topics_end = 41 + 32 * count;
-    let topics = value
-        .get(41..topics_end)
-        .ok_or_else(bad)?
-        .chunks_exact(32)
-        .map(B256::from_slice)
-        .collect();
-    let data = value.get(topics_end..).ok_or_else(bad)?.to_vec();
-    Ok(ChainLog {
-        topics,
-        data,
-        block_number,
-        timestamp,
-        tx_hash,
-        log_index,
-    })
+    u64_at(key, SCOPE_LEN)
+        .zip(u64_at(key, SCOPE_LEN + 8))
+        .and_then(|(block, index)| ChainLog::from_stored(block, index, value))
+        .ok_or_else(|| corrupt("undecodable log entry"))
 }
 
 fn encode_meta(from_block: u64, checkpoints: &[(u64, B256)]) -> Vec<u8> {
@@ -249,7 +218,7 @@ impl LogStore {
             }
             for log in &changes.logs {
                 let key = log_key(&self.scope, log.block_number, log.log_index);
-                logs.insert(key.as_slice(), encode_log(log).as_slice())
+                logs.insert(key.as_slice(), log.stored_value().as_slice())
                     .map_err(db_error)?;
             }
             let mut meta = txn.open_table(META).map_err(db_error)?;

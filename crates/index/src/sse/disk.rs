@@ -291,13 +291,7 @@ impl DiskHost {
         let mut tx = self.db.begin_write().map_err(db_err)?;
         tx.set_durability(Durability::Immediate);
         {
-            let mut t = Tables {
-                labels: tx.open_table(LABELS).map_err(db_err)?,
-                leaves: tx.open_table(LEAVES).map_err(db_err)?,
-                blocks: tx.open_table(BLOCKS).map_err(db_err)?,
-                shards: tx.open_table(SHARDS).map_err(db_err)?,
-                roots: tx.open_table(ROOTS).map_err(db_err)?,
-            };
+            let mut t = Tables::open(&tx)?;
             let mut partitions = tx.open_table(PARTITIONS).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let mut next = meta
@@ -400,13 +394,7 @@ impl DiskHost {
     fn remove_partition_unguarded(&self, partition: &PartitionId) -> Result<bool> {
         let tx = self.db.begin_write().map_err(db_err)?;
         let held = {
-            let mut t = Tables {
-                labels: tx.open_table(LABELS).map_err(db_err)?,
-                leaves: tx.open_table(LEAVES).map_err(db_err)?,
-                blocks: tx.open_table(BLOCKS).map_err(db_err)?,
-                shards: tx.open_table(SHARDS).map_err(db_err)?,
-                roots: tx.open_table(ROOTS).map_err(db_err)?,
-            };
+            let mut t = Tables::open(&tx)?;
             let mut partitions = tx.open_table(PARTITIONS).map_err(db_err)?;
             let ids = partitions
                 .remove(partition.as_bytes())
@@ -511,7 +499,17 @@ struct Tables<'t> {
     roots: redb::Table<'t, &'static [u8; 32], u64>,
 }
 
-impl Tables<'_> {
+impl<'t> Tables<'t> {
+    fn open(tx: &'t redb::WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            labels: tx.open_table(LABELS).map_err(db_err)?,
+            leaves: tx.open_table(LEAVES).map_err(db_err)?,
+            blocks: tx.open_table(BLOCKS).map_err(db_err)?,
+            shards: tx.open_table(SHARDS).map_err(db_err)?,
+            roots: tx.open_table(ROOTS).map_err(db_err)?,
+        })
+    }
+
     /// Stores shard `id`: its leaves, its blocks, and every label pointing
     /// at it (replacing labels of superseded shards; a label of another live shard is a
     /// conflict).
