@@ -1400,3 +1400,49 @@ async fn a_bulk_batch_pins_in_one_transaction_and_a_failed_one_leaves_nothing() 
         );
     }
 }
+
+/// Two vaults on one data directory and the same backends (as two processes would be):
+/// each keeps its owner state in memory between puts, and notices when the other changed
+/// the state's files, so no counter is reused and every record stays findable. The state
+/// is a base file and an append-only log beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_owner_state_follows_changes_made_by_another_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let p = people(&authority);
+    let chain = Arc::new(
+        EmbeddedChain::open(dir.path().join("chain.journal"), PrivateKeySigner::random()).unwrap(),
+    );
+    let store = Arc::new(LocalStore::open(dir.path().join("blocks")).await.unwrap());
+    let open = || {
+        let mut vault = Vault::with_backends(dir.path(), store.clone(), chain.clone()).unwrap();
+        vault.install_authority(authority.public_key()).unwrap();
+        vault
+    };
+    let (first, second) = (open(), open());
+    let record = |name: &str| {
+        NewRecord::new(name, "role:doctor".parse().unwrap())
+            .keyword(kw("icd10:I10"))
+            .keyword(kw(&format!("term:case-{name}")))
+    };
+    let mut ids = Vec::new();
+    for (i, vault) in [&first, &first, &second, &first, &second, &second, &first]
+        .into_iter()
+        .enumerate()
+    {
+        let put = vault
+            .put(&p.cardiologist, record(&i.to_string()))
+            .await
+            .unwrap();
+        ids.push(put.record);
+    }
+    for vault in [&first, &second] {
+        let hits = vault.search(&p.outsider, &kw("icd10:I10")).await.unwrap();
+        assert!(hits.rejected.is_empty(), "{:?}", hits.rejected);
+        assert_eq!(hits.records(), ids);
+    }
+    let owners = dir.path().join("owners");
+    let address = hex::encode(p.cardiologist.address().as_slice());
+    assert!(owners.join(format!("{address}.state")).exists());
+    assert!(owners.join(format!("{address}.log")).exists());
+}

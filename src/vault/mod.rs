@@ -46,6 +46,9 @@ pub struct Vault {
     ledger: Arc<dyn Ledger>,
     pk: Option<fame::PublicKey>,
     owner_lock: tokio::sync::Mutex<()>,
+    /// Owners' private index states kept decoded between owner operations (see
+    /// `Vault::owner_state`).
+    owner_states: std::sync::Mutex<std::collections::HashMap<Address, crate::state::OwnerState>>,
     search: std::sync::Mutex<search::SearchCache>,
     /// Members whose key was checked to come from the installed authority.
     checked: std::sync::Mutex<HashSet<Address>>,
@@ -118,6 +121,7 @@ impl Vault {
             ledger,
             pk,
             owner_lock: tokio::sync::Mutex::new(()),
+            owner_states: std::sync::Mutex::default(),
             checked: std::sync::Mutex::default(),
             search: std::sync::Mutex::new(search::SearchCache::default()),
             progress: None,

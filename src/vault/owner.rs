@@ -18,6 +18,32 @@ use crate::state::{OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
 
 impl Vault {
+    /// The private index state of `owner` (call with the owner lock held): the one the
+    /// last successful owner operation of this vault kept in memory, if the state's files
+    /// are unchanged since (same lengths, modification times and inodes), else loaded from
+    /// the files. A put thus neither decodes nor rewrites the whole state: a warm vault
+    /// does work proportional to the put, and a new process loads the state once (time
+    /// proportional to the state) on its first owner operation.
+    pub(super) fn owner_state(&self, owner: Address) -> Result<OwnerState> {
+        let kept = match self.owner_states.lock() {
+            Ok(mut states) => states.remove(&owner),
+            Err(_) => None,
+        };
+        match kept {
+            Some(state) if state.is_current(&self.dir, owner) => Ok(state),
+            _ => OwnerState::load(&self.dir, owner),
+        }
+    }
+
+    /// Keeps `state`, saved by an operation that succeeded, for the next owner operation.
+    /// A state an operation failed with is dropped instead (it may hold changes its files
+    /// do not): the next operation loads the files.
+    pub(super) fn keep_owner_state(&self, owner: Address, state: OwnerState) {
+        if let Ok(mut states) = self.owner_states.lock() {
+            states.insert(owner, state);
+        }
+    }
+
     /// Completes a put of `owner` that a crash interrupted (if any); returns its record (the
     /// last record, for an interrupted [`Vault::put_many`] batch).
     /// Called by every owner operation; call it directly after a restart to finish the
@@ -28,12 +54,12 @@ impl Vault {
     pub async fn recover(&self, owner: &Member) -> Result<Option<RecordId>> {
         let _guard = self.owner_lock.lock().await;
         let ledger = self.acting(owner);
-        let mut state = OwnerState::load(&self.dir, owner.address())?;
-        Ok(self
+        let mut state = self.owner_state(owner.address())?;
+        let done = self
             .complete_pending(&*ledger, owner, &mut state, false)
-            .await?
-            .last()
-            .map(|(id, _)| *id))
+            .await?;
+        self.keep_owner_state(owner.address(), state);
+        Ok(done.last().map(|(id, _)| *id))
     }
 
     /// Completes the pending put of `state` (one record or a bulk batch, if any) and clears
@@ -125,7 +151,9 @@ impl Vault {
             let members: Vec<usize> = (0..pending.len())
                 .filter(|&i| pending[i].policy == policy && !pending[i].keywords.is_empty())
                 .collect();
-            let mut slot = state.partition_by_hash(&policy)?.ok_or_else(|| {
+            // Taken out of the state (no copy of its counters); if anything below fails,
+            // the caller drops the state and the next operation reloads it from its files.
+            let mut slot = state.take_partition(&policy).ok_or_else(|| {
                 Error::inconsistent("owner state", "pending put has no partition")
             })?;
             let mut pairs = Vec::new();
@@ -167,7 +195,7 @@ impl Vault {
                         .await?;
                 }
             }
-            state.set_partition(&slot);
+            state.set_partition(slot);
             for &i in &members {
                 shard_cids[i] = Some(cid);
             }
@@ -229,12 +257,10 @@ impl Vault {
         state: &mut OwnerState,
         policy: &Policy,
     ) -> Result<()> {
-        // The common case (published) needs no decoding of the partition's counters.
         if state.is_published(policy) == Some(true) {
             return Ok(());
         }
-        match state.partition(policy)? {
-            Some(slot) if slot.published => Ok(()),
+        match state.take_partition(&policy_hash(policy).0) {
             // Created by an earlier call whose publication may have reached the chain.
             Some(slot) => {
                 self.publish_partition(ledger, owner, state, slot, true)
@@ -260,22 +286,21 @@ impl Vault {
         ledger: &dyn Ledger,
         owner: &Member,
         state: &mut OwnerState,
-        mut slot: PartitionSlot,
+        slot: PartitionSlot,
         check_chain: bool,
     ) -> Result<()> {
         let address = owner.address();
-        state.set_partition(&slot);
+        let policy = policy_hash(slot.partition.partition().policy());
+        state.set_partition(slot);
         state.save(&self.dir, address)?;
-        let partition = slot.partition.partition();
-        let pid = B256::from(*slot.partition.id().as_bytes());
+        let current = state
+            .current_by_hash(&policy.0)
+            .ok_or_else(|| Error::inconsistent("owner state", "the partition just stored"))?;
+        let partition = current.partition();
+        let pid = B256::from(*current.id().as_bytes());
         let epoch = partition.epoch();
         if !check_chain || ledger.capsule(address, pid, epoch).await?.is_none() {
-            let capsule = Capsule::seal(
-                self.public_key()?,
-                partition,
-                slot.partition.key(),
-                &mut OsRng,
-            )?;
+            let capsule = Capsule::seal(self.public_key()?, partition, current.key(), &mut OsRng)?;
             let cid = self
                 .store
                 .put(
@@ -283,13 +308,11 @@ impl Vault {
                     PutOptions::new().with_pin(true),
                 )
                 .await?;
-            let policy = policy_hash(partition.policy());
             ledger
                 .publish_capsule(pid, epoch, &cid.to_string(), policy)
                 .await?;
         }
-        slot.published = true;
-        state.set_partition(&slot);
+        state.mark_published(&policy.0);
         state.save(&self.dir, address)
     }
 
@@ -301,20 +324,23 @@ impl Vault {
         owner: &Member,
         policy: &Policy,
     ) -> Result<()> {
-        let mut state = OwnerState::load(&self.dir, owner.address())?;
+        let mut state = self.owner_state(owner.address())?;
         self.complete_pending(ledger, owner, &mut state, false)
             .await?;
-        let Some(current) = state.partition(policy)? else {
-            return Ok(()); // nothing indexed under this policy yet
+        let next = match state.current(policy) {
+            // The current epoch holds entries: start the next one.
+            Some(current) if current.next_shard_seq() > 0 => Some(PartitionSlot {
+                partition: current.rotate(policy.clone(), &mut OsRng)?,
+                published: false,
+            }),
+            // Nothing indexed under this policy yet, or nothing to rotate away from.
+            _ => None,
         };
-        if current.partition.next_shard_seq() == 0 {
-            return Ok(()); // the current epoch holds no entries: nothing to rotate away from
+        if let Some(next) = next {
+            self.publish_partition(ledger, owner, &mut state, next, false)
+                .await?;
         }
-        let next = PartitionSlot {
-            partition: current.partition.rotate(policy.clone(), &mut OsRng)?,
-            published: false,
-        };
-        self.publish_partition(ledger, owner, &mut state, next, false)
-            .await
+        self.keep_owner_state(owner.address(), state);
+        Ok(())
     }
 }

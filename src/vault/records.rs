@@ -18,7 +18,7 @@ use crate::manifest::{
     AttachmentInfo, Body, MAX_ATTACHMENTS, Manifest, attachment_aad, capsule_policy, policy_hash,
 };
 use crate::pipe::{self, Source};
-use crate::state::{OwnerState, PendingPut};
+use crate::state::PendingPut;
 use crate::storage::{Cid, ContentStore, PutOptions};
 
 /// Most keywords per record.
@@ -351,7 +351,7 @@ impl Vault {
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
         let ledger = self.acting(owner);
-        let mut state = OwnerState::load(&self.dir, owner.address())?;
+        let mut state = self.owner_state(owner.address())?;
         self.complete_pending(&*ledger, owner, &mut state, false)
             .await?;
 
@@ -390,6 +390,7 @@ impl Vault {
         let done = self
             .complete_pending(&*ledger, owner, &mut state, true)
             .await?;
+        self.keep_owner_state(owner.address(), state);
         Ok(stored
             .into_iter()
             .zip(done)

@@ -17,6 +17,7 @@ pub(crate) enum Kind {
     // 3 was the owner partition without its live shards (before logarithmic merging);
     // such states are refused as the wrong kind.
     OwnerPartition = 4,
+    OwnerPartitionDelta = 5,
 }
 
 impl Kind {
@@ -25,6 +26,7 @@ impl Kind {
             Kind::Shard => "shard",
             Kind::SearchToken => "search token",
             Kind::OwnerPartition => "owner partition",
+            Kind::OwnerPartitionDelta => "owner partition delta",
         }
     }
 

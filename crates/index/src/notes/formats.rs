@@ -46,6 +46,18 @@
 //! no keyword and cannot change which keyword a counter belongs to. The encoding holds
 //! the partition key: it is a secret.
 //!
+//! ## Owner partition delta (kind 5)
+//!
+//! What changed in an owner partition since the previous delta
+//! ([`crate::sse::OwnerPartition::delta`], applied with
+//! [`crate::sse::OwnerPartition::apply_delta`]): the owner partition layout above under
+//! kind 5, with the current header fields (partition, key, padding, next shard sequence
+//! number, live shards) and only the counters that changed, under the same rules (tags
+//! strictly increasing, counters non-zero). Applying it takes the header fields and
+//! upserts the counters; it is refused if it names another partition or key, or if its
+//! next shard sequence number or any of its counters is behind the state it is applied
+//! to (a counter going back would repeat labels). It holds the partition key: a secret.
+//!
 //! ## Capsule
 //!
 //! A medseal-abe envelope (FAME) of the 32-byte partition key with the partition id as

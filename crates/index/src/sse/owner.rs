@@ -10,7 +10,7 @@ use crate::keyword::Keyword;
 use crate::record::RecordRef;
 use medseal_abe::Policy;
 use rand_core::CryptoRngCore;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -134,7 +134,10 @@ impl Padding {
 /// shards instead of one per batch.
 ///
 /// Persist it with [`OwnerPartition::to_bytes`] and restore it with
-/// [`OwnerPartition::from_bytes`]. The counters are keyed by a 16-byte tag derived from
+/// [`OwnerPartition::from_bytes`]; between two full encodings, persist only what changed
+/// with [`OwnerPartition::delta`] (its size depends on the keywords changed since the
+/// previous delta, not on the partition's history) and replay it on the restored state
+/// with [`OwnerPartition::apply_delta`]. The counters are keyed by a 16-byte tag derived from
 /// `K` and the keyword (see `notes::formats`), not by keyword text: the state holds no
 /// plaintext keyword, and decoding it never normalises text again, so a restored state
 /// means exactly what was saved (re-normalising text that changed meaning could restart
@@ -158,6 +161,9 @@ pub struct OwnerPartition {
     padding: Padding,
     next_shard: u64,
     live: Vec<LiveShard>,
+    /// Tags whose counters changed since the last [`OwnerPartition::delta`] (not part of
+    /// the encoding).
+    changed: HashSet<KeywordTag, BuildHasherDefault<PrefixHasher>>,
 }
 
 impl OwnerPartition {
@@ -175,6 +181,7 @@ impl OwnerPartition {
             padding: Padding::None,
             next_shard: 0,
             live: Vec::new(),
+            changed: HashSet::default(),
         }
     }
 
@@ -414,6 +421,7 @@ impl OwnerPartition {
             limit: u64::MAX,
         })?;
         let shard = Shard::from_entries(self.id, entries)?;
+        self.changed.extend(updated.iter().map(|(tag, _)| *tag));
         self.counters.extend(updated);
         self.live.push(LiveShard {
             first: self.next_shard,
@@ -466,6 +474,68 @@ impl OwnerPartition {
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut counters: Vec<(&KeywordTag, &u64)> = self.counters.iter().collect();
         counters.sort_unstable_by_key(|(tag, _)| **tag);
+        self.encode(Kind::OwnerPartition, &counters)
+    }
+
+    /// What changed since the previous call (or since the state was created or
+    /// restored): the layout of [`OwnerPartition::to_bytes`] under its own object kind,
+    /// with the current partition, key, padding, next shard sequence number and live
+    /// shards, and only the counters that changed (layout in `notes::formats`). Its size
+    /// depends on the keywords changed, not on the partition's history. Clears the record
+    /// of changes: persist every delta, in order, on top of a full encoding, and replay
+    /// them with [`OwnerPartition::apply_delta`]. It contains the partition key: store it
+    /// as a secret.
+    pub fn delta(&mut self) -> Zeroizing<Vec<u8>> {
+        let mut counters: Vec<(&KeywordTag, &u64)> = self
+            .changed
+            .iter()
+            .filter_map(|tag| self.counters.get_key_value(tag))
+            .collect();
+        counters.sort_unstable_by_key(|(tag, _)| **tag);
+        let bytes = self.encode(Kind::OwnerPartitionDelta, &counters);
+        self.changed.clear();
+        bytes
+    }
+
+    /// Applies a [`OwnerPartition::delta`] of this partition: takes its padding, next
+    /// shard sequence number and live shards, and sets its counters. Changes nothing on
+    /// error.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] if it is not a well-formed delta; [`Error::StaleOwnerState`] if
+    /// it belongs to another partition or key, or its next shard sequence number or any
+    /// of its counters is behind this state's (applying it would move a counter back and
+    /// repeat labels); [`Error::LimitExceeded`] past [`MAX_PARTITION_KEYWORDS`].
+    pub fn apply_delta(&mut self, bytes: &[u8]) -> Result<()> {
+        let delta = Self::decode(Kind::OwnerPartitionDelta, bytes)?;
+        let behind = delta.next_shard < self.next_shard
+            || delta
+                .counters
+                .iter()
+                .any(|(tag, &count)| self.counters.get(tag).is_some_and(|&c| count < c));
+        if delta.id != self.id || delta.key != self.key || behind {
+            return Err(Error::StaleOwnerState);
+        }
+        let new = delta
+            .counters
+            .keys()
+            .filter(|tag| !self.counters.contains_key(*tag))
+            .count();
+        if self.counters.len().saturating_add(new) > MAX_PARTITION_KEYWORDS as usize {
+            return Err(Error::LimitExceeded {
+                what: "keywords in a partition",
+                limit: MAX_PARTITION_KEYWORDS.into(),
+            });
+        }
+        self.padding = delta.padding;
+        self.next_shard = delta.next_shard;
+        self.live.clone_from(&delta.live);
+        self.counters
+            .extend(delta.counters.iter().map(|(t, c)| (*t, *c)));
+        Ok(())
+    }
+
+    fn encode(&self, kind: Kind, counters: &[(&KeywordTag, &u64)]) -> Zeroizing<Vec<u8>> {
         let owner = self.partition.owner();
         let policy = self.partition.policy().to_string();
         let (mode, bucket) = match self.padding {
@@ -473,7 +543,7 @@ impl OwnerPartition {
             Padding::Multiple(b) => (1, b),
             Padding::PowerOfTwo => (2, 0),
         };
-        let mut w = Kind::OwnerPartition.writer();
+        let mut w = kind.writer();
         // Exact size, reserved before the key is written: no reallocation leaves a copy
         // of it behind.
         let fixed = 4 + owner.len() + 4 + policy.len() + 8 + 32 + 5 + 8 + 4 + 4;
@@ -491,7 +561,7 @@ impl OwnerPartition {
         }
         w.count(counters.len());
         for (tag, count) in counters {
-            w.raw(&tag.0).u64(*count);
+            w.raw(&tag.0).u64(**count);
         }
         Zeroizing::new(w.finish())
     }
@@ -503,11 +573,11 @@ impl OwnerPartition {
     /// # Errors
     /// [`Error::Decode`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Ok(Self::decode(bytes)?)
+        Ok(Self::decode(Kind::OwnerPartition, bytes)?)
     }
 
-    fn decode(bytes: &[u8]) -> core::result::Result<Self, DecodeError> {
-        let mut r = Kind::OwnerPartition.reader(bytes)?;
+    fn decode(kind: Kind, bytes: &[u8]) -> core::result::Result<Self, DecodeError> {
+        let mut r = kind.reader(bytes)?;
         let owner = r.bytes("owner identifier", MAX_OWNER_LEN)?;
         let policy = r.policy()?;
         let epoch = r.u64()?;
@@ -558,6 +628,7 @@ impl OwnerPartition {
             padding,
             next_shard,
             live,
+            changed: HashSet::default(),
         })
     }
 }
