@@ -336,16 +336,29 @@ impl Vault {
     /// only the shards the cache does not hold are fetched and verified.
     async fn load_partition(&self, entry: &PublishedCapsule) -> Result<Vec<ShardRoot>> {
         let pid = PartitionId::from_bytes(entry.partition.0);
-        let head = self
-            .ledger
-            .index_head(entry.publisher, entry.partition)
-            .await?;
         let cached = self
             .search_cache()?
             .loaded
             .get(&pid)
             .cloned()
             .unwrap_or_default();
+        // The head seen last time, still anchored and not followed by a new batch: O(1)
+        // storage reads instead of the O(log batches) search.
+        let head = match cached.last() {
+            Some(last) => {
+                let first = cached.iter().rev().nth(1).map_or(0, |s| s.last_seq + 1);
+                let root = B256::from(last.root.as_bytes());
+                let known = last.last_seq + 1;
+                self.ledger
+                    .index_head_after(entry.publisher, entry.partition, known, first, root)
+                    .await?
+            }
+            None => {
+                self.ledger
+                    .index_head(entry.publisher, entry.partition)
+                    .await?
+            }
+        };
         let mut fresh: Vec<IndexAnchor> = Vec::new();
         let mut end = head;
         let keep = loop {

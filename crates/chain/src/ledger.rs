@@ -378,6 +378,38 @@ pub trait Ledger: Send + Sync {
         query(self, R::indexHeadCall::new((anchorer, partition))).await
     }
 
+    /// [`Ledger::index_head`] for a reader who already saw `known` batches, the last of them
+    /// anchored by a shard starting at batch `known_first` with root `known_root`: when that
+    /// anchor is still there and batch `known` is not anchored (anchors come in order),
+    /// the head is `known`, found with two single-slot view calls (run concurrently)
+    /// instead of the O(log count) search; otherwise (new batches, or a reorganised chain)
+    /// [`Ledger::index_head`].
+    async fn index_head_after(
+        &self,
+        anchorer: Address,
+        partition: B256,
+        known: u64,
+        known_first: u64,
+        known_root: B256,
+    ) -> LedgerResult<u64> {
+        if let Some(last) = known.checked_sub(1) {
+            let (next, last_commitment) = tokio::join!(
+                query(
+                    self,
+                    R::anchorCommitmentCall::new((anchorer, partition, known))
+                ),
+                query(
+                    self,
+                    R::anchorCommitmentCall::new((anchorer, partition, last))
+                ),
+            );
+            if next?.is_zero() && last_commitment? == anchor_commitment(known_root, known_first) {
+                return Ok(known);
+            }
+        }
+        self.index_head(anchorer, partition).await
+    }
+
     /// The live shards of `partition` as anchored by `anchorer`, oldest first: from the newest
     /// anchor back, each next one ending where the previous one starts. They cover batches
     /// `0..index_head` exactly; superseded anchors are skipped. O(live shards) lookups, each

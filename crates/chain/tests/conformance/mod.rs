@@ -849,6 +849,32 @@ pub async fn live_index_anchors_walk_back_from_the_head(h: Harness) {
             .unwrap()
     };
     assert_eq!(h.bob.index_head(owner, partition).await.unwrap(), 6);
+    // From a known head: the quick answer when it still holds, the search otherwise.
+    let head_after = |known: u64, first: u64, root: B256| {
+        let bob = &h.bob;
+        async move {
+            bob.index_head_after(owner, partition, known, first, root)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(head_after(6, 5, digest(0x45)).await, 6);
+    // Batches anchored since the reader looked.
+    assert_eq!(head_after(5, 3, digest(0x44)).await, 6);
+    assert_eq!(head_after(3, 0, digest(0x42)).await, 6);
+    // A known anchor that is not the one on chain (another first batch or root, as after
+    // a reorganisation), or a head from nowhere: the full search.
+    assert_eq!(head_after(6, 4, digest(0x45)).await, 6);
+    assert_eq!(head_after(6, 5, digest(0x99)).await, 6);
+    assert_eq!(head_after(9, 8, digest(0x48)).await, 6);
+    assert_eq!(head_after(0, 0, digest(0x40)).await, 6);
+    assert_eq!(
+        h.bob
+            .index_head_after(owner, digest(0x55), 2, 0, digest(0x41))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         h.bob.live_index_anchors(owner, partition).await.unwrap(),
         vec![

@@ -12,14 +12,16 @@
 //! |---|---|---|
 //! | `labels` | partition id ‖ label | shard id, leaf index, value (the O(1) probe) |
 //! | `leaves` | shard id ‖ label | leaf index, value (sorted: neighbours are range scans) |
-//! | `blocks` | shard id ‖ block | the block's 16 leaf hashes, its path from level 4 up |
+//! | `blocks` | shard id ‖ block | the subtree of the block's 16 leaves, its path from level 4 up |
 //! | `shards`, `roots` | shard id / root | root, partition, entry count / shard id |
 //! | `partitions` | partition id | its live shard ids, oldest first |
 //!
-//! Levels 1–3 of a path are recomputed from the leaf hashes of the aligned block of 16
-//! leaves around the leaf (15 hashes); the siblings above are the same for the whole
-//! block and stored with it (`log2(n) - 4` hashes per 16 leaves). A proved result costs
-//! two reads (its label, its block), whatever the shard size.
+//! Levels 0–3 of a path come from the stored subtree of the aligned block of 16 leaves
+//! around the leaf (31 hashes; storing them rather than the 16 leaves alone saves
+//! rebuilding it, 15 hashes, on every read); the siblings above are the same for the
+//! whole block and stored with it (`log2(n) - 4` hashes per 16 leaves). A proved result
+//! costs two reads (its label, its block), whatever the shard size, and an absence proof
+//! usually finds both neighbours in one block.
 //!
 //! **Trust.** The database is a cache, not an authority: [`DiskHost::update`] only
 //! accepts shards whose roots the caller names as live (read from the chain anchors), and
@@ -51,7 +53,7 @@ const PARTITIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("part
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Layout version, in `meta`; a file of another version is refused (rebuild it).
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
 /// Leaves per block; tree levels below `STORED_LEVEL` are recomputed from one block, the
 /// siblings above (the same for every leaf of the block) are stored per block.
 const BLOCK: u64 = 16;
@@ -545,8 +547,11 @@ impl<'t> Tables<'t> {
             path.clear();
             let start = usize::try_from(block * BLOCK).unwrap_or(usize::MAX);
             let leaves = levels.first().map_or(&[][..], |l| &l[..]);
-            for hash in leaves.iter().skip(start).take(BLOCK as usize) {
-                path.extend_from_slice(hash);
+            let block_leaves = leaves.iter().skip(start).take(BLOCK as usize).copied();
+            for level in MerkleTree::build(block_leaves.collect()).levels() {
+                for hash in level {
+                    path.extend_from_slice(hash);
+                }
             }
             let mut k = STORED_LEVEL;
             while level_len(n, k) > 1 {
@@ -628,59 +633,82 @@ impl Reader {
         value: &[u8; 32],
         n: u64,
     ) -> Result<Vec<[u8; 32]>> {
-        let start = index - index % BLOCK;
+        self.block(id, index / BLOCK, n)?.path(index, label, value)
+    }
+
+    /// Block `block` of shard `id` of `n` leaves: its subtree and the path above it.
+    fn block(&self, id: u64, block: u64, n: u64) -> Result<BlockTree> {
+        let start = block * BLOCK;
         let len = BLOCK.min(n.saturating_sub(start));
         let row = self
             .blocks
-            .get(&block_key(id, index / BLOCK))
+            .get(&block_key(id, block))
             .map_err(db_err)?
             .ok_or_else(|| corrupt("a block is missing"))?;
         let row = row.value();
-        let split = (len as usize) * 32;
-        if row.len() < split || row.len() % 32 != 0 {
+        if row.len() % 32 != 0 {
             return Err(corrupt("a block is malformed"));
         }
-        let (leaves, above) = row.split_at(split);
-        let hash = |c: &[u8]| {
-            let mut h = [0u8; 32];
-            h.copy_from_slice(c);
-            h
-        };
-        let hashes: Vec<[u8; 32]> = leaves.chunks_exact(32).map(hash).collect();
-        let before = (index - start) as usize;
-        if hashes.get(before) != Some(&leaf_hash(label, value)) {
-            return Err(corrupt("a leaf does not match its block"));
+        let mut hashes = row.chunks_exact(32).map(hash_of);
+        let mut levels = Vec::with_capacity(5);
+        let mut width = len;
+        loop {
+            let level: Vec<[u8; 32]> = hashes.by_ref().take(width as usize).collect();
+            if level.len() as u64 != width {
+                return Err(corrupt("a block is malformed"));
+            }
+            levels.push(level);
+            if width <= 1 {
+                break;
+            }
+            width = width.div_ceil(2);
         }
-        let mut path = MerkleTree::build(hashes).path(before);
-        path.extend(above.chunks_exact(32).map(hash));
-        Ok(path)
+        Ok(BlockTree {
+            start,
+            tree: MerkleTree::from_levels(levels),
+            above: hashes.collect(),
+        })
     }
 
-    /// The sorted-neighbour proof that `label` is not in shard `id` of `n` leaves.
+    /// The sorted-neighbour proof that `label` is not in shard `id` of `n` leaves. The
+    /// two neighbours are usually in one block, which is then read and hashed once.
     fn absence(&self, id: u64, n: u64, label: &Label) -> Result<AbsenceProof> {
         let (lo, hi) = (
             leaf_key(id, &Label([0; 16])),
             leaf_key(id, &Label([0xff; 16])),
         );
         let key = leaf_key(id, label);
-        let right = self
-            .leaves
-            .range::<&[u8; 24]>(&key..=&hi)
-            .map_err(db_err)?
-            .next();
-        let left = self
-            .leaves
-            .range::<&[u8; 24]>(&lo..&key)
-            .map_err(db_err)?
-            .next_back();
-        let neighbour = |row: Option<core::result::Result<_, redb::StorageError>>| -> Result<Option<Neighbour>> {
+        let leaf = |row: Option<core::result::Result<_, redb::StorageError>>| -> Result<Option<(Label, u64, [u8; 32])>> {
             let Some(row) = row else {
                 return Ok(None);
             };
             let (k, v): (redb::AccessGuard<'_, &[u8; 24]>, redb::AccessGuard<'_, &[u8; 36]>) =
                 row.map_err(db_err)?;
-            let (label, index, value) = read_leaf(k.value(), v.value());
-            let path = self.member(id, index, &label, &value, n)?;
+            Ok(Some(read_leaf(k.value(), v.value())))
+        };
+        let right = leaf(
+            self.leaves
+                .range::<&[u8; 24]>(&key..=&hi)
+                .map_err(db_err)?
+                .next(),
+        )?;
+        let left = leaf(
+            self.leaves
+                .range::<&[u8; 24]>(&lo..&key)
+                .map_err(db_err)?
+                .next_back(),
+        )?;
+        let mut held: Option<BlockTree> = None;
+        let mut neighbour = |found: Option<(Label, u64, [u8; 32])>| -> Result<Option<Neighbour>> {
+            let Some((label, index, value)) = found else {
+                return Ok(None);
+            };
+            let block = match held.take() {
+                Some(b) if b.start == index - index % BLOCK => b,
+                _ => self.block(id, index / BLOCK, n)?,
+            };
+            let path = block.path(index, &label, &value)?;
+            held = Some(block);
             Ok(Some(Neighbour {
                 index,
                 label,
@@ -693,4 +721,30 @@ impl Reader {
             right: neighbour(right)?,
         })
     }
+}
+
+/// One block of a stored shard: its leaves' tree (levels 0–3) and the stored path above.
+struct BlockTree {
+    start: u64,
+    tree: MerkleTree,
+    above: Vec<[u8; 32]>,
+}
+
+impl BlockTree {
+    /// The membership path of leaf `index` (`label`, `value`) of this block.
+    fn path(&self, index: u64, label: &Label, value: &[u8; 32]) -> Result<Vec<[u8; 32]>> {
+        let at = usize::try_from(index - self.start).unwrap_or(usize::MAX);
+        if self.tree.levels().first().and_then(|l| l.get(at)) != Some(&leaf_hash(label, value)) {
+            return Err(corrupt("a leaf does not match its block"));
+        }
+        let mut path = self.tree.path(at);
+        path.extend_from_slice(&self.above);
+        Ok(path)
+    }
+}
+
+fn hash_of(chunk: &[u8]) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h.copy_from_slice(chunk);
+    h
 }

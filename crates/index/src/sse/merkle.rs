@@ -90,6 +90,12 @@ impl MerkleTree {
         Self { levels }
     }
 
+    /// The tree whose levels (leaves first) are `levels`, as [`MerkleTree::levels`] gave
+    /// them.
+    pub(crate) fn from_levels(levels: Vec<Vec<[u8; 32]>>) -> Self {
+        Self { levels }
+    }
+
     /// The levels, leaves first (the last holds the top).
     pub(crate) fn levels(&self) -> &[Vec<[u8; 32]>] {
         &self.levels
