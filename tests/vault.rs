@@ -898,6 +898,22 @@ async fn index_shards_merge_logarithmically_and_search_stays_complete() {
         .await
         .unwrap();
     assert_eq!(one.records(), vec![ids[17]]);
+    // Past 32 batches a warm vault checks its known head in O(1) reads: unchanged, it
+    // answers the same; after another put, it sees the new batch.
+    assert_eq!(
+        vault.search(&p.outsider, &common).await.unwrap().records(),
+        ids
+    );
+    let record = NewRecord::new("r48", "role:doctor".parse().unwrap()).keyword(common.clone());
+    ids.push(vault.put(&p.cardiologist, record).await.unwrap().record);
+    assert_eq!(
+        vault.search(&p.outsider, &common).await.unwrap().records(),
+        ids
+    );
+    assert_eq!(
+        vault.search(&p.outsider, &common).await.unwrap().records(),
+        ids
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,6 +83,10 @@ struct LoadedShard {
     root: ShardRoot,
 }
 
+/// From this many anchored batches on, a partition's unchanged head is checked with
+/// [`crate::chain::Ledger::index_head_after`] rather than searched for.
+const QUICK_HEAD_MIN: u64 = 32;
+
 /// Marks the index cache file as failing: the next open replaces it.
 const STALE_MARKER: &str = "index-cache.redb.stale";
 
@@ -342,10 +346,11 @@ impl Vault {
             .get(&pid)
             .cloned()
             .unwrap_or_default();
-        // The head seen last time, still anchored and not followed by a new batch: O(1)
-        // storage reads instead of the O(log batches) search.
+        // The head seen last time, still anchored and not followed by a new batch: two
+        // single-slot reads instead of the O(log batches) search, which is cheaper only
+        // for a few batches (one call of a few reads against two calls).
         let head = match cached.last() {
-            Some(last) => {
+            Some(last) if last.last_seq + 1 >= QUICK_HEAD_MIN => {
                 let first = cached.iter().rev().nth(1).map_or(0, |s| s.last_seq + 1);
                 let root = B256::from(last.root.as_bytes());
                 let known = last.last_seq + 1;
@@ -353,7 +358,7 @@ impl Vault {
                     .index_head_after(entry.publisher, entry.partition, known, first, root)
                     .await?
             }
-            None => {
+            _ => {
                 self.ledger
                     .index_head(entry.publisher, entry.partition)
                     .await?
