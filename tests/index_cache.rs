@@ -167,3 +167,60 @@ async fn a_damaged_cache_is_rebuilt_and_never_changes_an_answer() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_import_leaves_the_index_cache_filled_for_the_next_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let doctor = authority
+        .issue(
+            "dr. ada",
+            ["role:doctor"],
+            PrivateKeySigner::random(),
+            &mut OsRng,
+        )
+        .unwrap();
+    let s = Setup {
+        store: Arc::new(LocalStore::open(dir.path().join("blocks")).await.unwrap()),
+        ledger: Arc::new(EmbeddedChain::in_memory(PrivateKeySigner::random()).unwrap()),
+        authority,
+        doctor,
+        common: Keyword::parse("icd10:I10").unwrap(),
+        ids: Vec::new(),
+    };
+    let records = (0..250u32)
+        .map(|n| {
+            NewRecord::new(format!("r{n}"), "role:doctor".parse().unwrap())
+                .keyword(s.common.clone())
+                .keyword(Keyword::parse(&format!("term:case-{n}")).unwrap())
+        })
+        .collect();
+    let receipts = vault(dir.path(), &s)
+        .put_many(&s.doctor, records)
+        .await
+        .unwrap();
+    let ids: Vec<RecordId> = receipts.iter().map(|r| r.record).collect();
+    // No search ran; without any shard in the store, only the cache the import filled
+    // can answer.
+    let owner = s.doctor.address();
+    for capsule in s.ledger.capsules(Some(owner)).await.unwrap() {
+        for anchor in s
+            .ledger
+            .index_anchors(owner, capsule.partition)
+            .await
+            .unwrap()
+        {
+            let cid: Cid = anchor.shard_cid.parse().unwrap();
+            s.store.remove_block(&cid).await.unwrap();
+        }
+    }
+    let cold = vault(dir.path(), &s);
+    let found = cold.search(&s.doctor, &s.common).await.unwrap();
+    assert!(found.rejected.is_empty(), "{:?}", found.rejected);
+    assert_eq!(found.records(), ids);
+    let one = cold
+        .search(&s.doctor, &Keyword::parse("term:case-201").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(one.records(), vec![ids[201]]);
+}

@@ -778,6 +778,15 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
+    if report.imported > 0 {
+        // So that the first search after the import does not fetch every new shard.
+        if ctx.progress {
+            eprintln!("updating the search cache ...");
+        }
+        if let Err(e) = vault.refresh_index_cache(member.address()).await {
+            eprintln!("warning: the search cache was not updated ({e}); the next search will");
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
     report.seconds = elapsed;
     report.records_per_second = if elapsed > 0.0 {

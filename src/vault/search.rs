@@ -338,6 +338,22 @@ impl Vault {
     /// the newest shard still current (the live shards before it are unchanged: anchors
     /// are immutable and unique per last batch; a new vault walks back to the first), and
     /// only the shards the cache does not hold are fetched and verified.
+    /// Brings this directory's index cache up to date with the partitions `publisher`
+    /// published: fetches (checked against their anchors) and stores the live shards it
+    /// does not hold, in time proportional to them. A search does this itself for the
+    /// partitions it reads; [`Vault::put_many`] calls it after a bulk import, so that the
+    /// first search after it, in this process or a new one, does not pay for it.
+    ///
+    /// # Errors
+    /// Storage and chain failures; [`Error::Tampered`] if a shard does not match its
+    /// anchor.
+    pub async fn refresh_index_cache(&self, publisher: Address) -> Result<()> {
+        for entry in self.ledger.capsules(Some(publisher)).await? {
+            self.load_partition(&entry).await?;
+        }
+        Ok(())
+    }
+
     async fn load_partition(&self, entry: &PublishedCapsule) -> Result<Vec<ShardRoot>> {
         let pid = PartitionId::from_bytes(entry.partition.0);
         let cached = self
