@@ -6,6 +6,8 @@
 #   scripts/cli-smoke.sh [path/to/medseal]     # default: target/release/examples/medseal
 #
 # Builds nothing. Prints every check; exits non-zero at the first unexpected result.
+# With MEDSEAL_SMOKE_ETH_RPC set to a local anvil node (scripts/anvil-node.sh), it also checks
+# how an unfunded key is reported there.
 # Needs bash, coreutils, grep, od, dd; uses node (if installed) to validate JSON output.
 set -euo pipefail
 
@@ -60,6 +62,12 @@ check_json() {
 out_has() { grep -qF -- "$1" <<<"$OUT" || fail "stdout lacks '$1': $OUT"; }
 out_lacks() { ! grep -qF -- "$1" <<<"$OUT" || fail "stdout has '$1': $OUT"; }
 err_has() { grep -qF -- "$1" <<<"$ERR" || fail "stderr lacks '$1': $ERR"; }
+err_lacks() { ! grep -qF -- "$1" <<<"$ERR" || fail "stderr has '$1': $ERR"; }
+# How many "accessed" events the audit trail of record $1 holds.
+reads_of() {
+    "$BIN" --json audit "$1" >"$WORK/audit.json" 2>/dev/null || fail "audit $1 failed"
+    grep -o '"type":"accessed"' "$WORK/audit.json" | wc -l
+}
 # The value of the first "record":N in the JSON on stdout.
 record_id() { grep -o '"record":[0-9]*' <<<"$OUT" | head -n1 | cut -d: -f2; }
 # Every "record":N in the JSON on stdout, sorted, space-separated.
@@ -109,6 +117,7 @@ ms 0 --json put --as dr-ada --name "ECG report" --policy "role:doctor and dept:c
     --attach "$WORK/ecg.pdf" --attach "$WORK/xray.png" --attach "$WORK/note.bin=text/plain"
 check_json
 A=$(record_id)
+err_lacks "warning"
 out_has '"content_type":"application/pdf"'
 out_has '"content_type":"image/png"'
 out_has '"content_type":"text/plain"'
@@ -123,19 +132,34 @@ out_has '"content_type":"application/dicom"'
 out_has '"size":8388608'
 [[ -n $A && -n $B && $A != "$B" ]] || fail "record ids A=$A B=$B"
 pass "record B = $B (8 MiB DICOM attachment)"
+ms 0 --json put --as dr-ada --name "Bare word" --policy "doctor or (role:docter and dept:cardiology)" \
+    --attach "$WORK/note.bin"
+err_has "no issued key carries the policy's attribute \`doctor\`"
+err_has "did you mean \`role:doctor\`"
+err_has "attribute \`role:docter\`"
+err_lacks "\`dept:cardiology\`"
+pass "a policy naming attributes no issued key carries is stored with a warning naming them and close issued ones"
+ms 0 put --as dr-ada --name "Numeric" --policy "lvl >= 2 and role:researcher" --attach "$WORK/note.bin"
+err_has "attribute \`lvl\`"
+err_has "\`level\`"
+pass "a misspelt numeric attribute is named too"
 
 step "get: allowed and refused readers"
 ms 0 get --as dr-ada "$A" --out "$WORK/ada"
 cmp -s "$WORK/ecg.pdf" "$WORK/ada/ecg.pdf" && cmp -s "$WORK/xray.png" "$WORK/ada/xray.png" &&
     cmp -s "$WORK/note.bin" "$WORK/ada/note.bin" || fail "owner's attachments differ from the originals"
 pass "owner reads record A's attachments back byte for byte"
+READS=$(reads_of "$A")
 ms 1 get --as dr-ada "$A" --out "$WORK/ada"
 err_has "already exists"
-pass "get --out refuses to overwrite"
+[[ $(reads_of "$A") == "$READS" ]] || fail "a refused get --out logged a read ($READS -> $(reads_of "$A"))"
+pass "get --out refuses to overwrite, and logs no read on chain"
 ms 0 get --as dr-ada "$A" --out "$WORK/ada" --force
+[[ $(reads_of "$A") == $((READS + 1)) ]] || fail "a get --out --force logged $(reads_of "$A") reads, expected $((READS + 1))"
+pass "the get that does write logs one read"
 ms 3 get --as nurse-sam "$A"
 err_has "access denied"
-err_has "hint:"
+err_has "hint: ask the owner for access: \`medseal request --as nurse-sam $A\`"
 ms 3 get --as rui "$A"
 ms 3 --json get --as dr-olu "$A"
 check_json
@@ -164,6 +188,22 @@ ms 0 --json search --as nurse-sam icd10:I10
 pass "nurse finds nothing"
 ms 0 --json search --as dr-olu term:hypertension
 [[ -z $(record_ids) ]] || fail "outside doctor finds [$(record_ids)]"
+ms 0 search --as dr-ada icd10:E11.9
+out_has "1 record(s) for icd10:E11.9:"
+out_lacks "icd10:e119"
+ms 0 search --as nurse-sam ICD10:I10
+out_has "no records found for ICD10:I10 that nurse-sam can search"
+pass "search echoes the keyword as given, not its normalised form"
+ms 2 search --as rui icd:I48.0
+err_has "unknown keyword type \`icd\`"
+err_has "icd10, term"
+BEFORE=$(find "$MEDSEAL_DIR/blocks" -type f | wc -l)
+ms 2 --json put --as dr-ada --name "typo" --policy role:doctor --keyword icd-10:I48.0 --attach "$WORK/note.bin"
+check_json
+out_has '"kind":"invalid_keyword"'
+out_has 'icd10, term'
+[[ $(find "$MEDSEAL_DIR/blocks" -type f | wc -l) == "$BEFORE" ]] || fail "a rejected keyword stored blocks"
+pass "unknown keyword types exit 2, list the known ones, store nothing"
 ms 2 search --as rui nocolon
 err_has "keyword"
 ms 2 put --as dr-ada --name "bad policy" --policy "role:doctor and"
@@ -178,11 +218,14 @@ pass "nurse reads A once shared"
 ms 0 --json records --as nurse-sam
 check_json
 grep -q "\"shared_with_me\":\[{[^]]*\"record\":$A" <<<"$OUT" || fail "A is not in nurse's shared records: $OUT"
-pass "records lists A as shared with the nurse"
+out_has '"title":"ECG report"'
+pass "records lists A as shared with the nurse, with its title"
 ms 3 share --as nurse-sam "$A" --with rui
 err_has "not by the acting member"
 pass "a non-owner cannot share (exit 3)"
 ms 0 revoke --as dr-ada "$A" --from nurse-sam
+out_has "re-encrypted under a new key"
+out_lacks "re-wrapped"
 ms 3 get --as nurse-sam "$A"
 pass "nurse is refused after revocation"
 
@@ -194,6 +237,8 @@ out_has '"name":"dr-olu"'
 [[ $(record_ids) == "$A" ]] || fail "pending requests: $OUT"
 ms 1 request --as dr-olu "$A"
 err_has "already requested"
+err_has "\`medseal requests --as dr-ada\`"
+pass "a repeated request names the owner who answers it"
 ms 0 answer --as dr-ada "$A" --requester dr-olu --deny
 ms 0 --json requests --as dr-ada
 [[ $OUT == '{"requests":[]}' ]] || fail "requests after deny: $OUT"
@@ -205,7 +250,12 @@ ms 0 get --as dr-olu "$A" --out "$WORK/olu"
 cmp -s "$WORK/ecg.pdf" "$WORK/olu/ecg.pdf" || fail "approved reader's copy differs"
 pass "approved requester reads A"
 ms 2 answer --as dr-ada "$A" --requester dr-olu
+err_has "--approve"
+err_has "--deny"
 ms 2 answer --as dr-ada "$A" --requester dr-olu --approve --deny
+ms 1 answer --as dr-ada "$A" --requester nurse-sam --deny
+err_has "\`medseal requests --as dr-ada\`"
+pass "answer names both --approve and --deny; hints name the acting member"
 
 step "records and audit"
 ms 0 --json records --as dr-ada
@@ -214,8 +264,18 @@ grep -q "\"owned\":\[{\"created_at\":[0-9]*,\"manifest_cid\":\"[^\"]*\",\"owner\
     fail "dr-ada's owned records: $OUT"
 out_has "\"record\":$B"
 pass "owner lists A and B"
+READS=$(reads_of "$A")
 ms 0 records --as dr-ada
-out_has "dr-ada owns 2 record(s)"
+out_has "dr-ada owns 4 record(s)"
+out_has "record $A  \"ECG report\""
+out_has "record $B  \"Cohort imaging\""
+ms 0 --json records --as dr-ada
+out_has '"title":"Cohort imaging"'
+[[ $(reads_of "$A") == "$READS" ]] || fail "listing logged a read of A"
+pass "records shows titles to the owner, and logs no read"
+ms 0 --json records --as nurse-sam
+out_lacks '"title"'
+pass "after the revocation the nurse lists no record (and no title)"
 ms 0 --json audit "$A"
 check_json
 for t in created updated access_granted access_revoked access_requested access_denied accessed; do
@@ -227,15 +287,23 @@ pass "audit trail of A has every event kind, with member names"
 ms 0 audit "$A"
 out_has "access revoked from nurse-sam"
 out_has "read by dr-olu"
+out_has "updated by dr-ada"
+out_lacks "re-wrapped"
 
 step "not found and usage errors"
 ms 4 get --as dr-ada 999
 err_has "unknown record 999"
+err_has "\`medseal records --as dr-ada\`"
 ms 4 --json audit 999
 check_json
 out_has '"kind":"unknown_record"'
+out_has '--as <member>'
+out_lacks 'NAME'
 ms 4 get --as nobody "$A"
 err_has "medseal members"
+err_has "keygen nobody"
+err_lacks "NAME"
+pass "hints name the member, never a literal NAME"
 ms 4 share --as dr-ada "$A" --with nobody
 ms 4 --dir "$WORK/missing" records --as dr-ada
 err_has "medseal init"
@@ -351,5 +419,35 @@ ms 0 --json records --as rui
 [[ $(grep -o '"record":' <<<"$OUT" | wc -l) == 300 ]] || fail "rui owns $(grep -o '"record":' <<<"$OUT" | wc -l) records"
 pass "the re-run completed the import: 300 records, none twice"
 ms 2 import --as dr-ada
+
+if [[ -n ${MEDSEAL_SMOKE_ETH_RPC:-} ]]; then
+    step "an unfunded key on an Ethereum node ($MEDSEAL_SMOKE_ETH_RPC)"
+    ETH=(--dir "$WORK/eth")
+    # anvil's well-known dev accounts (public test keys): 0 deploys the registry, 1 is funded.
+    DEV0=ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+    DEV1=59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+    MEDSEAL_ETH_KEY=$DEV0 ms 0 "${ETH[@]}" init --eth-rpc "$MEDSEAL_SMOKE_ETH_RPC"
+    ms 0 "${ETH[@]}" authority setup
+    ms 0 "${ETH[@]}" --json authority keygen poor --attr role:doctor
+    check_json
+    POOR=$(grep -o '"address":"0x[0-9a-fA-F]*"' <<<"$OUT" | cut -d'"' -f4)
+    out_has '"balance_wei":"0"'
+    err_has "warning: poor ($POOR) holds no ETH"
+    pass "keygen warns that the new key $POOR holds no ETH"
+    ms 0 "${ETH[@]}" authority keygen rich --attr role:doctor --eth-key "$DEV1"
+    err_lacks "warning"
+    out_has "balance: "
+    pass "keygen of a funded key does not warn"
+    ms 1 "${ETH[@]}" put --as poor --name "unpaid" --policy role:doctor --attach "$WORK/note.bin"
+    err_has "account $POOR cannot pay for this transaction: it holds 0 ETH (0 wei)"
+    err_has "hint: send ETH to $POOR"
+    err_lacks "running"
+    ms 1 "${ETH[@]}" --json put --as poor --name "unpaid" --policy role:doctor --attach "$WORK/note.bin"
+    check_json
+    out_has '"kind":"insufficient_funds"'
+    pass "a put from the unfunded key names the address and the amounts, not a node problem"
+    ms 0 "${ETH[@]}" put --as rich --name "paid" --policy role:doctor --attach "$WORK/note.bin"
+    pass "the funded member stores"
+fi
 
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

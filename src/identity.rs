@@ -89,10 +89,14 @@ impl Authority {
         w.finish()
     }
 
-    /// Parses [`Authority::to_bytes`].
+    /// Parses [`Authority::to_bytes`]; checks that the master key belongs to the public
+    /// key (the check key issuance makes, [`Scheme::check_master_key`]), so that a file
+    /// pairing keys of two setups is refused here rather than issuing keys that open
+    /// nothing.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] or [`Error::Abe`] for malformed input.
+    /// [`Error::Corrupt`] or [`Error::Abe`] for malformed input; [`Error::Corrupt`] for a
+    /// master key of another setup than the public key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let corrupt = |e| Error::corrupt("authority key", e);
         let mut r = Reader::new(bytes, *b"MSAU", 1).map_err(corrupt)?;
@@ -101,6 +105,12 @@ impl Authority {
         let msk =
             fame::MasterKey::from_bytes(r.bytes("master key", MAX_KEY_BYTES).map_err(corrupt)?)?;
         r.finish().map_err(corrupt)?;
+        Fame::check_master_key(&pk, &msk).map_err(|_| {
+            Error::inconsistent(
+                "authority key",
+                "the master key does not belong to the public key",
+            )
+        })?;
         Ok(Self { pk, msk })
     }
 }
@@ -303,6 +313,38 @@ mod tests {
             damaged[i] ^= 0x5a;
             let _ = Member::from_bytes(&damaged);
         }
+    }
+
+    /// Found in review: a public key and a master key of two setups were accepted
+    /// together, and every key issued from the file then opened nothing.
+    #[test]
+    fn an_authority_of_mismatched_keys_is_refused() {
+        let (a, b) = (Authority::setup(&mut OsRng), Authority::setup(&mut OsRng));
+        let spliced = |pk: &Authority, msk: &Authority| {
+            let mut w = Writer::new(*b"MSAU", 1);
+            w.bytes(&pk.pk.to_bytes()).bytes(&msk.msk.to_bytes());
+            Authority::from_bytes(&w.finish())
+        };
+        assert!(spliced(&a, &a).is_ok());
+        for bad in [spliced(&a, &b), spliced(&b, &a)] {
+            assert!(
+                matches!(
+                    &bad,
+                    Err(Error::Corrupt {
+                        what: "authority key",
+                        reason: crate::error::Corruption::Inconsistent(_)
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            bad_message(spliced(&a, &b)).contains("master key does not belong to the public key")
+        );
+    }
+
+    fn bad_message(result: Result<Authority>) -> String {
+        result.map(|_| ()).unwrap_err().to_string()
     }
 
     #[test]

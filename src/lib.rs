@@ -27,5 +27,5 @@ pub use pipe::Progress;
 pub use vault::{
     AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_KEYWORDS,
     MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt, RejectedPartition, SEARCH_KEYS_DIR,
-    SearchHit, SearchResults, Vault,
+    SearchHit, SearchResults, TITLES_DIR, Vault,
 };

@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use clap::Args;
+use clap::{ArgGroup, Args};
 use medseal::{AuditEvent, RecordId};
 use serde::Serialize;
 
-use crate::fail::CliResult;
+use crate::fail::{CliResult, Failure};
 use crate::local::{self, Directory, open, open_as};
 use crate::report::MemberRef;
 use crate::show;
@@ -33,8 +33,8 @@ impl fmt::Display for Shared {
             Action::Shared => writeln!(f, "shared record {record} with {who}"),
             Action::Revoked => writeln!(
                 f,
-                "revoked {who}'s access to record {record} (the record key was re-wrapped; \
-                 what they already read stays with them)"
+                "revoked {who}'s access to record {record} (the record was re-encrypted under \
+                 a new key; what they already read stays with them)"
             ),
         }
     }
@@ -82,9 +82,24 @@ impl fmt::Display for Requested {
 
 pub async fn request(ctx: &Ctx, name: &str, record: RecordId) -> CliResult<Requested> {
     let (vault, user) = open_as(ctx, name).await?;
-    vault.request_access(&user, record).await?;
+    let requested = vault.request_access(&user, record).await;
     let owner = vault.ledger().record(record).await.ok().map(|i| i.owner);
     let directory = Directory::load(&ctx.dir);
+    if let Err(e) = requested {
+        let failure = Failure::from(e);
+        // Name the owner who has to answer.
+        return Err(match (failure.kind, owner) {
+            ("already_requested", Some(owner)) => {
+                let owner = directory.member(owner);
+                let how = match &owner.name {
+                    Some(name) => format!("`medseal requests --as {name}`"),
+                    None => "`medseal requests`".to_owned(),
+                };
+                failure.hint(format!("the record's owner {owner} sees it in {how}"))
+            }
+            _ => failure,
+        });
+    }
     Ok(Requested {
         record: record.0,
         requester: MemberRef::from(&user),
@@ -152,16 +167,17 @@ impl fmt::Display for Answered {
 }
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("verdict").required(true).args(["approve", "deny"])))]
 pub struct AnswerArgs {
     #[command(flatten)]
-    actor: Actor,
+    pub actor: Actor,
     #[arg(value_parser = parse_record)]
     record: RecordId,
     /// Member name or 0x address of the requester
     #[arg(long, value_name = "MEMBER")]
     requester: String,
     /// Share the record with the requester
-    #[arg(long, conflicts_with = "deny", required_unless_present = "deny")]
+    #[arg(long)]
     approve: bool,
     /// Deny the request
     #[arg(long)]
@@ -222,7 +238,8 @@ enum Event {
     },
 }
 
-/// The record key wrapped under a policy: at creation, then on every share and revocation.
+/// The record's manifest: at creation, then on every share (record key re-wrapped) and
+/// revocation (record re-encrypted under a new key).
 #[derive(Serialize)]
 struct Wrap {
     owner: MemberRef,
@@ -268,9 +285,10 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Created(w) => write!(f, "created by {} (manifest {})", w.owner, w.manifest_cid),
+            // Sharing re-wraps the record key; revoking re-encrypts the record.
             Self::Updated(w) => {
                 let (owner, cid) = (&w.owner, &w.manifest_cid);
-                write!(f, "updated by {owner} (key re-wrapped, manifest {cid})")
+                write!(f, "updated by {owner} (new manifest {cid})")
             }
             Self::AccessGranted { user } => write!(f, "access granted to {user}"),
             Self::AccessRevoked { user } => write!(f, "access revoked from {user}"),

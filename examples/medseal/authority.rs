@@ -5,6 +5,7 @@ use std::path::Path;
 
 use clap::Args;
 use medseal::abe::Encoding;
+use medseal::chain::U256;
 use medseal::{
     AUTHORITY_PUBLIC_KEY_FILE, Authority, CONFIG_FILE, Config, Member, PrivateKeySigner, Vault,
 };
@@ -113,7 +114,7 @@ impl fmt::Display for AuthorityCreated {
             "attribute authority created\n  \
              secret key: {secret} (mode 0600; keep it offline)\n  \
              public key: {public} (installed)\n\
-             next: `medseal authority keygen NAME --attr role:doctor --attr dept:cardiology`"
+             next: `medseal authority keygen <name> --attr role:doctor --attr dept:cardiology`"
         )
     }
 }
@@ -180,6 +181,10 @@ pub struct Issued {
     #[serde(flatten)]
     member: MemberView,
     key_file: String,
+    /// The account's balance in wei on an Ethereum node (absent on the embedded chain,
+    /// which charges no gas, or if the node could not be asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    balance_wei: Option<String>,
 }
 
 impl fmt::Display for Issued {
@@ -188,7 +193,47 @@ impl fmt::Display for Issued {
         writeln!(f, "issued a key to {}", m.name)?;
         writeln!(f, "  address:    {}", m.address)?;
         writeln!(f, "  attributes: {}", m.attributes.join(", "))?;
-        writeln!(f, "  key file:   {} (mode 0600)", self.key_file)
+        writeln!(f, "  key file:   {} (mode 0600)", self.key_file)?;
+        if let Some(wei) = &self.balance_wei {
+            writeln!(f, "  balance:    {wei} wei")?;
+        }
+        Ok(())
+    }
+}
+
+/// On an Ethereum node, the new member's balance, with a warning on stderr if it holds
+/// nothing: every put, share and request the member makes pays gas. `None` on the
+/// embedded chain (no gas) or if the node cannot be asked (also a warning: the key is
+/// issued either way).
+async fn check_funds(ctx: &Ctx, member: &Member) -> Option<U256> {
+    let config = Config::load(&ctx.dir).ok()?;
+    let url = config.eth_rpc?;
+    let address = member.address();
+    let balance = match open(ctx).await {
+        Ok(vault) => vault
+            .ledger()
+            .balance(address)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(failure) => Err(failure.message),
+    };
+    match balance {
+        Ok(Some(balance)) => {
+            if balance.is_zero() {
+                eprintln!(
+                    "warning: {} ({address}) holds no ETH on {url}: its puts, shares and \
+                     requests pay gas and will fail until the account is funded (send ETH to \
+                     {address})",
+                    member.name()
+                );
+            }
+            Some(balance)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("warning: could not check the balance of {address} on {url}: {e}");
+            None
+        }
     }
 }
 
@@ -205,7 +250,7 @@ pub struct KeygenArgs {
     eth_key: Option<String>,
 }
 
-pub fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
+pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
     let name = args.name.as_str();
     local::existing_dir(&ctx.dir)?;
     local::check_member_name(name)?;
@@ -245,9 +290,11 @@ pub fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
     };
     let member = authority.issue(name, &args.attrs, signer, &mut OsRng)?;
     local::write_secret(&path, &member.to_bytes(), false)?;
+    let balance = check_funds(ctx, &member).await;
     Ok(Issued {
         member: MemberView::from(&member),
         key_file: path.display().to_string(),
+        balance_wei: balance.map(|b| b.to_string()),
     })
 }
 
@@ -261,7 +308,7 @@ impl fmt::Display for Members {
         if self.members.is_empty() {
             writeln!(
                 f,
-                "no members yet: `medseal authority keygen NAME --attr role:doctor`"
+                "no members yet: `medseal authority keygen <name> --attr role:doctor`"
             )?;
         }
         for m in &self.members {

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use medseal::Error;
 use medseal::chain::LedgerError;
+use medseal::storage::StorageError;
 
 /// Exit code of anything not listed below.
 pub const EXIT_OTHER: u8 = 1;
-/// Exit code of a command-line usage error (clap's own).
+/// Exit code of a command-line usage error: clap's own, and a malformed policy or keyword.
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code of a refusal: the key does not satisfy the policy, or the member does not
 /// own the record.
@@ -17,6 +18,10 @@ pub const EXIT_DENIED: u8 = 3;
 pub const EXIT_NOT_FOUND: u8 = 4;
 /// Exit code of data that failed verification.
 pub const EXIT_TAMPERED: u8 = 5;
+
+/// Stands for the acting member (`--as`) in hints; [`Failure::acting_as`] puts in the
+/// name (or `<member>` for a command without one).
+pub const ACTOR: &str = "{as}";
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -50,6 +55,13 @@ impl Failure {
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Names the acting member in the hint (see [`ACTOR`]).
+    pub fn acting_as(mut self, name: Option<&str>) -> Self {
+        let name = name.unwrap_or("<member>");
+        self.hint = self.hint.map(|hint| hint.replace(ACTOR, name));
         self
     }
 
@@ -92,10 +104,10 @@ impl Failure {
                 dir.join("members").display()
             ),
         )
-        .hint(
-            "`medseal members` lists the members; `medseal authority keygen NAME --attr \
-             role:doctor` creates one (a member can also be given as a 0x address)",
-        )
+        .hint(format!(
+            "`medseal members` lists the members; `medseal authority keygen {name} --attr \
+             role:doctor` creates one (a member can also be given as a 0x address)"
+        ))
     }
 
     pub fn no_authority(dir: &Path) -> Self {
@@ -110,7 +122,7 @@ impl Failure {
 
 fn unknown_record(record: u64, message: String) -> Failure {
     Failure::new(EXIT_NOT_FOUND, "unknown_record", message).hint(format!(
-        "no record {record} exists; `medseal records --as NAME` lists a member's records"
+        "no record {record} exists; `medseal records --as {ACTOR}` lists a member's records"
     ))
 }
 
@@ -121,13 +133,17 @@ fn ledger_failure(e: LedgerError) -> Failure {
         LedgerError::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
             .hint("only the record's owner can do this"),
         LedgerError::NotAuthorized { .. } => Failure::new(EXIT_DENIED, "access_denied", message),
-        LedgerError::AlreadyRequested { .. } => {
-            Failure::other("already_requested", message)
-                .hint("the owner sees it in `medseal requests --as OWNER`")
-        }
-        LedgerError::NoPendingRequest { .. } => {
-            Failure::other("no_pending_request", message)
-                .hint("`medseal requests --as OWNER` lists the pending requests")
+        // `request` names the owner in the hint (it knows the record).
+        LedgerError::AlreadyRequested { .. } => Failure::other("already_requested", message)
+            .hint("the record's owner sees it in `medseal requests`"),
+        // Only the owner answers requests: the acting member is the owner.
+        LedgerError::NoPendingRequest { .. } => Failure::other("no_pending_request", message)
+            .hint(format!("`medseal requests --as {ACTOR}` lists the pending requests")),
+        LedgerError::InsufficientFunds { address, .. } => {
+            Failure::other("insufficient_funds", message).hint(format!(
+                "send ETH to {address} on the Ethereum node (eth_rpc in medseal.json or \
+                 MEDSEAL_ETH_RPC); `medseal members` lists the members' addresses"
+            ))
         }
         LedgerError::InvalidUser { .. } => Failure::other("invalid_user", message)
             .hint("the owner of a record always has access; it cannot be shared with, revoked from or requested by them"),
@@ -154,7 +170,7 @@ impl From<Error> for Failure {
         match e {
             Error::AccessDenied { record } => Failure::new(EXIT_DENIED, "access_denied", message)
                 .hint(format!(
-                    "ask the owner for access: `medseal request --as NAME {}`",
+                    "ask the owner for access: `medseal request --as {ACTOR} {}`",
                     record.0
                 )),
             Error::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
@@ -172,6 +188,11 @@ impl From<Error> for Failure {
                 .hint("check medseal.json in the data directory and the MEDSEAL_* variables"),
             Error::Io { .. } => Failure::other("io", message),
             Error::Corrupt { .. } => Failure::other("corrupt", message),
+            Error::Storage(StorageError::Timeout { .. }) => Failure::other("storage", message)
+                .hint(
+                    "the IPFS node did not answer in time: check that it is running and holds \
+                     or can find the block (ipfs_api in medseal.json or MEDSEAL_IPFS_API)",
+                ),
             Error::Storage(_) => Failure::other("storage", message),
             Error::Ledger(e) => ledger_failure(e),
             Error::Abe(_) => Failure::other("encryption", message),

@@ -30,11 +30,12 @@ use medseal::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fail::{CliResult, EXIT_USAGE, Failure};
+use crate::fail::{ACTOR, CliResult, EXIT_USAGE, Failure};
 use crate::gas::GasMeter;
 use crate::local::{self, load_member};
 use crate::report::MemberRef;
 use crate::show::{self, printable};
+use crate::vocab::Vocabulary;
 use crate::{Actor, Ctx};
 
 /// The import subcommand's help after the options.
@@ -540,7 +541,7 @@ impl Journal {
                 ),
             )
             .hint(format!(
-                "check `medseal records --as NAME`; {} holds the import journal",
+                "check `medseal records --as {ACTOR}`; {} holds the import journal",
                 self.path.display()
             )))
         }
@@ -712,6 +713,13 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
     }
     local::existing_dir(&ctx.dir)?;
     let member = load_member(&ctx.dir, &args.actor.name)?;
+    let vocabulary = Vocabulary::load(&ctx.dir);
+    let mut policies: Vec<&Policy> = planned.iter().map(|p| &p.policy).collect();
+    policies.sort_by_cached_key(|p| p.to_string());
+    policies.dedup_by_key(|p| p.to_string());
+    for policy in policies {
+        vocabulary.warn(policy);
+    }
     let mut journal = Journal::load(Journal::path(&ctx.dir, member.address()))?;
     let mut report = Imported {
         member: MemberRef::from(&member),

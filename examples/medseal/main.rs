@@ -1,13 +1,15 @@
 //! `medseal`: the command-line tool over [`medseal::Vault`].
 //!
 //! ```text
-//! cargo run --release --example medseal -- [--dir DIR] [--json] <command>
+//! cargo build --release --example medseal      # once, in the checkout
+//! target/release/examples/medseal [--dir DIR] [--json] <command>
 //! ```
 //!
-//! DIR defaults to `$MEDSEAL_DIR`, else `./medseal-data`. Backends come from
+//! DIR defaults to `$MEDSEAL_DIR`, else `./medseal-data` (in the current directory: keep
+//! it outside the repository). Backends come from
 //! `<DIR>/medseal.json` and the `MEDSEAL_*` variables (embedded store and chain by
-//! default). Exit codes: 0 ok, 1 other error, 2 usage, 3 access denied, 4 not found,
-//! 5 tampering detected. With `--json`, stdout carries exactly one JSON document (the
+//! default). Exit codes: 0 ok, 1 other error, 2 usage (malformed policies and keywords
+//! included), 3 access denied, 4 not found, 5 tampering detected. With `--json`, stdout carries exactly one JSON document (the
 //! result, or `{"error": {"kind", "message"}}`).
 #![allow(
     clippy::print_stdout,
@@ -26,6 +28,7 @@ mod local;
 mod records;
 mod report;
 mod show;
+mod vocab;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -213,15 +216,39 @@ fn main() -> ExitCode {
         json: cli.json,
         progress: !cli.json && std::io::stderr().is_terminal(),
     };
+    let actor = cli.command.actor().map(str::to_owned);
     match execute(&ctx, cli.command) {
         Ok(output) => {
             emit(&output);
             ExitCode::SUCCESS
         }
         Err(failure) => {
+            let failure = failure.acting_as(actor.as_deref());
             report(&failure, ctx.json);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+impl Command {
+    /// The member the command acts as (`--as`), if it takes one.
+    fn actor(&self) -> Option<&str> {
+        let actor = match self {
+            Command::Put(args) => &args.actor,
+            Command::Import(args) => &args.actor,
+            Command::Get(args) => &args.actor,
+            Command::Answer(args) => &args.actor,
+            Command::Search { actor, .. }
+            | Command::Share { actor, .. }
+            | Command::Revoke { actor, .. }
+            | Command::Request { actor, .. }
+            | Command::Requests(actor)
+            | Command::Records(actor) => actor,
+            Command::Init(_) | Command::Authority(_) | Command::Members | Command::Audit { .. } => {
+                return None;
+            }
+        };
+        Some(&actor.name)
     }
 }
 
@@ -249,7 +276,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
             Box::new(authority::setup(ctx, force).await?)
         }
         Command::Authority(AuthorityCommand::Keygen(args)) => {
-            Box::new(authority::keygen(ctx, &args)?)
+            Box::new(authority::keygen(ctx, &args).await?)
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use medseal::abe::Policy;
 use medseal::{
-    AtomicFile, Attachment, Keyword, NewRecord, OpenedRecord, RecordId, RecordInfo, Vault,
+    AtomicFile, Attachment, Keyword, Member, NewRecord, OpenedRecord, RecordId, RecordInfo, Vault,
 };
 use serde::Serialize;
 
@@ -16,6 +16,7 @@ use crate::fail::{CliResult, Failure};
 use crate::local::{self, Directory, open_as};
 use crate::report::{AttachmentView, MemberRef};
 use crate::show::{self, Bars, printable};
+use crate::vocab::Vocabulary;
 use crate::{Actor, Ctx, parse_record};
 
 #[derive(Serialize)]
@@ -94,7 +95,7 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
     for k in &args.keywords {
         keywords.push(Keyword::parse(k).map_err(medseal::Error::from)?);
     }
-    let mut record = NewRecord::new(args.name.clone(), policy).keywords(keywords.clone());
+    let mut record = NewRecord::new(args.name.clone(), policy.clone()).keywords(keywords.clone());
     for spec in &args.attachments {
         let (path, content_type) = parse_attachment(spec)?;
         let name = path
@@ -104,6 +105,7 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
         record = record.attach(Attachment::file(name, content_type, path));
     }
     let (mut vault, owner) = open_as(ctx, &args.actor.name).await?;
+    Vocabulary::load(&ctx.dir).warn(&policy);
     let bars = Bars::install(&mut vault, "encrypting", ctx.progress);
     let receipt = vault.put(&owner, record).await;
     bars.finish();
@@ -122,7 +124,10 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
 
 #[derive(Serialize)]
 pub struct Found {
+    /// As given.
     keyword: String,
+    /// As searched (normalised: lowercase, ICD-10 codes without dots).
+    normalised: String,
     hits: Vec<Hit>,
     rejected_partitions: Vec<RejectedPartition>,
     #[serde(skip)]
@@ -146,7 +151,9 @@ struct RejectedPartition {
 
 impl fmt::Display for Found {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (keyword, n) = (&self.keyword, self.hits.len());
+        // The keyword as the user wrote it: the normalised form (`icd10:i480`) is not
+        // how anyone writes a code.
+        let (keyword, n) = (printable(&self.keyword), self.hits.len());
         if n == 0 {
             writeln!(
                 f,
@@ -163,13 +170,14 @@ impl fmt::Display for Found {
     }
 }
 
-pub async fn search(ctx: &Ctx, name: &str, keyword: &str) -> CliResult<Found> {
-    let keyword = Keyword::parse(keyword).map_err(medseal::Error::from)?;
+pub async fn search(ctx: &Ctx, name: &str, text: &str) -> CliResult<Found> {
+    let keyword = Keyword::parse(text).map_err(medseal::Error::from)?;
     let (vault, member) = open_as(ctx, name).await?;
     let results = vault.search(&member, &keyword).await?;
     let directory = Directory::load(&ctx.dir);
     let found = Found {
-        keyword: keyword.as_str().to_owned(),
+        keyword: text.trim().to_owned(),
+        normalised: keyword.as_str().to_owned(),
         hits: results
             .hits
             .iter()
@@ -238,7 +246,7 @@ impl fmt::Display for Opened {
 #[derive(Args, Debug)]
 pub struct GetArgs {
     #[command(flatten)]
-    actor: Actor,
+    pub actor: Actor,
     #[arg(value_parser = parse_record)]
     record: RecordId,
     /// Write the attachments into this directory
@@ -252,12 +260,19 @@ pub struct GetArgs {
 pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
     let (mut vault, reader) = open_as(ctx, &args.actor.name).await?;
     let bars = Bars::install(&mut vault, "decrypting", ctx.progress);
-    let opened = vault.get(&reader, args.record).await?;
-    let saved = match &args.out {
-        Some(out) => {
-            let result = save_attachments(&vault, &opened, out, args.force).await;
+    // Opened without logging: a refusal to overwrite must not leave a read in the trail.
+    let opened = vault.open_record(&reader, args.record).await?;
+    let targets = match &args.out {
+        Some(out) => Some(save_targets(&opened, out, args.force)?),
+        None => None,
+    };
+    vault.log_read(&reader, &opened).await?;
+    let saved = match &targets {
+        Some(targets) => {
+            let result = save_attachments(&vault, &opened, targets, args.force).await;
             bars.finish();
-            result?
+            result?;
+            targets.clone()
         }
         None => Vec::new(),
     };
@@ -280,14 +295,9 @@ pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
     })
 }
 
-/// Decrypts every attachment, streamed, into a temporary file in `out`, then moves them
-/// all into place: on any error (tampering included) no output file is left behind.
-async fn save_attachments(
-    vault: &Vault,
-    opened: &OpenedRecord,
-    out: &Path,
-    force: bool,
-) -> CliResult<Vec<PathBuf>> {
+/// Where `--out` puts each attachment; refuses (before anything is read or logged) if
+/// one exists, unless `force`.
+fn save_targets(opened: &OpenedRecord, out: &Path, force: bool) -> CliResult<Vec<PathBuf>> {
     let mut used = BTreeSet::new();
     let mut targets = Vec::new();
     for (index, a) in opened.attachments.iter().enumerate() {
@@ -303,6 +313,18 @@ async fn save_attachments(
         }
         targets.push(dest);
     }
+    Ok(targets)
+}
+
+/// Decrypts every attachment, streamed, into a temporary file beside its target, then
+/// moves them all into place: on any error (tampering included) no output file is left
+/// behind.
+async fn save_attachments(
+    vault: &Vault,
+    opened: &OpenedRecord,
+    targets: &[PathBuf],
+    force: bool,
+) -> CliResult<()> {
     // Uncommitted files remove their temporary file when dropped (on any early return).
     let mut files = Vec::with_capacity(targets.len());
     for (index, (dest, info)) in targets.iter().zip(&opened.attachments).enumerate() {
@@ -326,13 +348,15 @@ async fn save_attachments(
     for file in files {
         file.commit(force).map_err(Failure::from_commit)?;
     }
-    Ok(targets)
+    Ok(())
 }
 
 /// A record in a listing.
 #[derive(Serialize)]
 struct Listed {
     record: u64,
+    /// The record's name, opened with the member's key (`None` if it could not be).
+    title: Option<String>,
     owner: MemberRef,
     created_at: u64,
     updated_at: u64,
@@ -340,9 +364,10 @@ struct Listed {
 }
 
 impl Listed {
-    fn new(info: RecordInfo, directory: &Directory) -> Self {
+    fn new(info: RecordInfo, title: Option<String>, directory: &Directory) -> Self {
         Self {
             record: info.record.0,
+            title,
             owner: directory.member(info.owner),
             created_at: info.created_at,
             updated_at: info.updated_at,
@@ -352,7 +377,11 @@ impl Listed {
 
     fn write_line(&self, f: &mut fmt::Formatter<'_>, with_owner: bool) -> fmt::Result {
         let (record, created) = (self.record, show::utc(self.created_at));
-        write!(f, "  record {record}  created {created}")?;
+        write!(f, "  record {record}")?;
+        if let Some(title) = &self.title {
+            write!(f, "  \"{}\"", printable(title))?;
+        }
+        write!(f, "  created {created}")?;
         if self.updated_at != self.created_at {
             write!(f, "  updated {}", show::utc(self.updated_at))?;
         }
@@ -384,20 +413,40 @@ impl fmt::Display for Records {
     }
 }
 
+/// The records with their titles, as `member` may read them ([`Vault::titles`]: nothing
+/// is logged). A title that cannot be opened is left out with a warning; the listing
+/// itself does not fail for it.
+async fn with_titles(
+    vault: &Vault,
+    member: &Member,
+    infos: Vec<RecordInfo>,
+    directory: &Directory,
+) -> Vec<Listed> {
+    let titles = vault.titles(member, &infos).await;
+    infos
+        .into_iter()
+        .zip(titles)
+        .map(|(info, title)| {
+            let title = title
+                .inspect_err(|e| {
+                    let record = info.record.0;
+                    let e = printable(&e.to_string());
+                    eprintln!("warning: no title for record {record}: {e}");
+                })
+                .ok();
+            Listed::new(info, title, directory)
+        })
+        .collect()
+}
+
 pub async fn records(ctx: &Ctx, name: &str) -> CliResult<Records> {
     let (vault, member) = open_as(ctx, name).await?;
     let own = vault.records_of(member.address()).await?;
     let shared = vault.shared_with(member.address()).await?;
     let directory = Directory::load(&ctx.dir);
-    let list = |infos: Vec<RecordInfo>| {
-        infos
-            .into_iter()
-            .map(|info| Listed::new(info, &directory))
-            .collect()
-    };
     Ok(Records {
         member: MemberRef::from(&member),
-        owned: list(own),
-        shared_with_me: list(shared),
+        owned: with_titles(&vault, &member, own, &directory).await,
+        shared_with_me: with_titles(&vault, &member, shared, &directory).await,
     })
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use medseal::chain::{ChainLog, Ledger, LedgerResult, LogFilter, TxOutcome};
+use medseal::chain::{ChainLog, Ledger, LedgerResult, LogFilter, TxOutcome, U256};
 use medseal::{Address, PrivateKeySigner};
 
 /// Counts the gas of every transaction sent through it.
@@ -39,5 +39,8 @@ impl Ledger for GasMeter {
     }
     async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>> {
         self.inner.logs(filter).await
+    }
+    async fn balance(&self, account: Address) -> LedgerResult<Option<U256>> {
+        self.inner.balance(account).await
     }
 }

@@ -101,6 +101,7 @@ impl Vault {
         ledger
             .update_record(info.record, &cid.to_string(), policy_hash(&wanted))
             .await?;
+        self.remember_titles(owner, [(cid.to_string().as_str(), body.name.as_str())]);
         for old_cid in superseded {
             if let Err(e) = self.store.unpin(&old_cid).await {
                 tracing::warn!(cid = %old_cid, error = %e, "could not unpin a superseded object");
@@ -132,6 +133,7 @@ impl Vault {
             ledger
                 .update_record(info.record, &cid.to_string(), policy_hash(&wanted))
                 .await?;
+            self.remember_titles(owner, [(cid.to_string().as_str(), body.name.as_str())]);
             // The superseded manifest is no longer referenced (attachments are shared and
             // stay pinned); as for revocation, a failed unpin only leaves garbage.
             let old = parse_cid(&info.manifest_cid, Pointer::Record)?;

@@ -1,14 +1,15 @@
 //! [`Vault`]: the end-to-end API over a content store and a ledger.
 //!
 //! One file per concept: [`records`] (put, get, read), [`search`], [`access`] (sharing,
-//! revocation, requests, listings, audit) and [`owner`] (the owner's index state and the
-//! recovery of interrupted puts).
+//! revocation, requests, listings, audit), [`titles`] (record titles for listings) and
+//! [`owner`] (the owner's index state and the recovery of interrupted puts).
 
 mod access;
 mod keycache;
 mod owner;
 mod records;
 mod search;
+mod titles;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use records::{
     Attachment, BULK_BATCH, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,
 };
 pub use search::{INDEX_CACHE_FILE, RejectedPartition, SearchHit, SearchResults};
+pub use titles::TITLES_DIR;
 
 /// File (in the data directory) holding the attribute authority's public key.
 pub const AUTHORITY_PUBLIC_KEY_FILE: &str = "authority.pub";

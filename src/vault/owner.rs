@@ -160,7 +160,8 @@ impl Vault {
             for &i in &members {
                 let reference = record_ref(ids[i])?;
                 for k in &pending[i].keywords {
-                    pairs.push((Keyword::parse(k)?, reference));
+                    // Stored text: earlier versions accepted keywords of any type.
+                    pairs.push((Keyword::parse_any_type(k)?, reference));
                 }
             }
             let seq = slot.partition.next_shard_seq();

@@ -360,6 +360,7 @@ impl Vault {
             record.validate()?;
         }
         let pk = self.public_key()?;
+        let names: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
         let ledger = self.acting(owner);
@@ -403,6 +404,14 @@ impl Vault {
             .complete_pending(&*ledger, owner, &mut state, true)
             .await?;
         self.keep_owner_state(owner.address(), state);
+        let manifests: Vec<String> = stored.iter().map(|(cid, _)| cid.to_string()).collect();
+        self.remember_titles(
+            owner,
+            manifests
+                .iter()
+                .map(String::as_str)
+                .zip(names.iter().map(String::as_str)),
+        );
         Ok(stored
             .into_iter()
             .zip(done)
@@ -420,15 +429,56 @@ impl Vault {
     /// Opens a record with `reader`'s key: fetches the manifest the chain points to
     /// (verified against its CID and the chain's policy hash), unwraps the record key and
     /// decrypts the manifest. If the chain lets `reader` log accesses (owner or grantee),
-    /// the access is recorded in the audit trail.
+    /// the access is recorded in the audit trail. The same as [`Vault::open_record`] then
+    /// [`Vault::log_read`].
     ///
     /// # Errors
     /// [`Error::UnknownRecord`], [`Error::AccessDenied`] if the reader's attributes do
     /// not satisfy the record's policy, [`Error::Tampered`] if anything fails
     /// verification.
     pub async fn get(&self, reader: &Member, record: RecordId) -> Result<OpenedRecord> {
+        let opened = self.open_record(reader, record).await?;
+        self.log_read(reader, &opened).await?;
+        Ok(opened)
+    }
+
+    /// Opens a record as [`Vault::get`] does, without recording the access: for a caller
+    /// that checks something before it reads (where attachments would be saved, say) and
+    /// then calls [`Vault::log_read`], so that a read it refuses leaves no entry.
+    ///
+    /// The audit trail is kept by honest clients (whoever holds a key can decrypt without
+    /// logging), so this opens nothing that `get` does not; it only lets the caller choose
+    /// when the entry is written.
+    ///
+    /// # Errors
+    /// As for [`Vault::get`].
+    pub async fn open_record(&self, reader: &Member, record: RecordId) -> Result<OpenedRecord> {
         let info = self.record_info(record).await?;
-        let manifest = self.fetch_manifest(&info).await?;
+        self.open_info(reader, &info).await
+    }
+
+    /// Records in the audit trail that `reader` read `opened`, if the chain lets it log
+    /// accesses to the record (its owner or a grantee; a reader whose attributes satisfy
+    /// the policy cannot). Returns whether an entry was written.
+    ///
+    /// # Errors
+    /// Chain errors.
+    pub async fn log_read(&self, reader: &Member, opened: &OpenedRecord) -> Result<bool> {
+        let (record, address) = (opened.record, reader.address());
+        if opened.owner == address || self.ledger.can_access(record, address).await? {
+            self.acting(reader).log_access(record).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    pub(super) async fn open_info(
+        &self,
+        reader: &Member,
+        info: &RecordInfo,
+    ) -> Result<OpenedRecord> {
+        let record = info.record;
+        let manifest = self.fetch_manifest(info).await?;
         let dek = match manifest.open_key(reader.key()) {
             Ok(dek) => dek,
             Err(crate::abe::Error::PolicyNotSatisfied) => {
@@ -438,10 +488,6 @@ impl Vault {
         };
         let body = manifest.open_body(&dek)?;
         let policy: Policy = body.policy.parse()?;
-        let address = reader.address();
-        if info.owner == address || self.ledger.can_access(record, address).await? {
-            self.acting(reader).log_access(record).await?;
-        }
         Ok(OpenedRecord {
             record,
             owner: info.owner,

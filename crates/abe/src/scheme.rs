@@ -62,6 +62,14 @@ pub trait Scheme: Sealed + Sized + 'static {
     /// Generates public parameters and the master secret.
     fn setup<R: CryptoRngCore + ?Sized>(rng: &mut R) -> (Self::PublicKey, Self::MasterKey);
 
+    /// Checks that `msk` comes from the same setup as `pk` (the check [`Scheme::keygen`]
+    /// makes first): for an authority's keys loaded from storage, where a public key and
+    /// a master key of different setups could have been put together.
+    ///
+    /// # Errors
+    /// [`crate::Error::MasterKeyMismatch`] if they do not belong together.
+    fn check_master_key(pk: &Self::PublicKey, msk: &Self::MasterKey) -> Result<()>;
+
     /// Issues a key for `attrs`.
     ///
     /// # Errors

@@ -105,6 +105,10 @@ macro_rules! scheme_types {
                 (PublicKey(pk), MasterKey(msk))
             }
 
+            fn check_master_key(pk: &PublicKey, msk: &MasterKey) -> Result<()> {
+                core::check_master_key(&pk.0, &msk.0)
+            }
+
             fn keygen<R: CryptoRngCore + ?Sized>(
                 pk: &PublicKey,
                 msk: &MasterKey,

@@ -324,8 +324,14 @@ fn keygen_refuses_foreign_master_key<S: Scheme>() {
             S::keygen(pk, msk, &attrs, &mut rng),
             Err(Error::MasterKeyMismatch)
         ));
+        // The same check on its own, for keys loaded from storage.
+        assert!(matches!(
+            S::check_master_key(pk, msk),
+            Err(Error::MasterKeyMismatch)
+        ));
     }
     for (pk, msk) in [(&pk1, &msk1), (&pk2, &msk2)] {
+        S::check_master_key(pk, msk).unwrap();
         let key = S::keygen(pk, msk, &attrs, &mut rng).unwrap();
         let (kem, ct) = S::encapsulate(pk, &"role:doctor".parse().unwrap(), &mut rng).unwrap();
         assert_eq!(S::decapsulate(&key, &ct).unwrap(), kem);

@@ -1,6 +1,7 @@
 //! The one error type of every [`Ledger`](crate::Ledger) operation.
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::utils::format_ether;
+use alloy::primitives::{Address, B256, U256};
 
 use crate::types::RecordId;
 
@@ -19,6 +20,18 @@ pub type LedgerResult<T> = Result<T, LedgerError>;
 
 /// Boxed error of a lower layer (HTTP client, file system, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `wei` in ETH, without trailing zeros (`0`, `1.5`, `0.000126779088684765`).
+fn ether(wei: U256) -> String {
+    let text = format_ether(wei);
+    match text.split_once('.') {
+        Some((whole, fraction)) => match fraction.trim_end_matches('0') {
+            "" => whole.to_owned(),
+            fraction => format!("{whole}.{fraction}"),
+        },
+        None => text,
+    }
+}
 
 /// Errors of [`Ledger`](crate::Ledger) operations.
 ///
@@ -154,6 +167,24 @@ pub enum LedgerError {
         /// Why the EVM halted.
         reason: String,
     },
+    /// The sender cannot pay for the transaction: its balance is below the most the
+    /// transaction may cost (gas limit × max fee per gas). Checked before signing, so
+    /// nothing was sent; fund `address` and retry.
+    #[error(
+        "account {address} cannot pay for this transaction: it holds {} ETH ({balance} wei) \
+         and the transaction may cost up to {} ETH ({needed} wei); send at least {} ETH to it",
+        ether(*.balance),
+        ether(*.needed),
+        ether(.needed.saturating_sub(*.balance))
+    )]
+    InsufficientFunds {
+        /// The account that signs and pays.
+        address: Address,
+        /// Its balance, in wei.
+        balance: U256,
+        /// The most the transaction may cost, in wei.
+        needed: U256,
+    },
     /// The JSON-RPC node could not be reached, even after retrying.
     #[error(
         "Ethereum JSON-RPC node at {endpoint} is unreachable after {attempts} attempts: {source}"
@@ -192,4 +223,35 @@ pub enum LedgerError {
     /// The EVM rejected the transaction itself (bad nonce, invalid signature, ...).
     #[error("transaction rejected: {0}")]
     InvalidTransaction(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insufficient_funds_names_the_account_and_both_amounts() {
+        let error = LedgerError::InsufficientFunds {
+            address: Address::repeat_byte(0xab),
+            balance: U256::from(5u64) * U256::from(10u64).pow(U256::from(17u64)),
+            needed: U256::from(126_779_088_684_765u64),
+        };
+        assert_eq!(ether(U256::ZERO), "0");
+        assert_eq!(ether(U256::from(10u64).pow(U256::from(18u64))), "1");
+        let text = error.to_string();
+        assert!(
+            text.contains(&Address::repeat_byte(0xab).to_string()),
+            "{text}"
+        );
+        assert!(
+            text.contains("holds 0.5 ETH (500000000000000000 wei)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("up to 0.000126779088684765 ETH (126779088684765 wei)"),
+            "{text}"
+        );
+        // Never a negative shortfall.
+        assert!(text.ends_with("send at least 0 ETH to it"), "{text}");
+    }
 }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use alloy::primitives::{Address, B256, keccak256};
+use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
 use async_trait::async_trait;
@@ -76,6 +76,18 @@ pub trait Ledger: Send + Sync {
 
     /// The registry's logs that pass `filter`, in chain order (block, then log index).
     async fn logs(&self, filter: &LogFilter) -> LedgerResult<Vec<ChainLog>>;
+
+    /// What `account` holds to pay for gas, in wei; `None` if this chain charges nothing
+    /// for transactions (the [`EmbeddedChain`](crate::EmbeddedChain)). An
+    /// [`RpcChain`](crate::RpcChain) asks the node (`eth_getBalance`, latest block).
+    ///
+    /// Lets a caller warn about an unfunded account before its first transaction fails
+    /// with [`LedgerError::InsufficientFunds`]. Provided, answering `None`: a wrapper of a
+    /// chain that charges for gas forwards it to the inner ledger.
+    async fn balance(&self, account: Address) -> LedgerResult<Option<U256>> {
+        let _ = account;
+        Ok(None)
+    }
 
     /// Creates a record owned by the sender. `manifest_cid` must be non-empty and
     /// `policy_hash` nonzero ([`LedgerError::EmptyField`] otherwise).

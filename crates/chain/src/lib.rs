@@ -119,7 +119,7 @@ mod rpc;
 mod signing;
 mod types;
 
-pub use alloy::primitives::{Address, B256};
+pub use alloy::primitives::{Address, B256, U256};
 pub use alloy::signers::local::PrivateKeySigner;
 
 pub use crate::backend::{ChainLog, LogFilter, TxOutcome};

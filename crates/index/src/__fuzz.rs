@@ -78,16 +78,29 @@ pub fn decode_owner_partition(data: &[u8]) {
 }
 
 /// Parses a keyword; whatever parses re-parses from its canonical text to the same
-/// keyword (issue 12), and its canonical text is within the length limit.
+/// keyword (issue 12), and its canonical text is within the length limit. The same for
+/// `parse_any_type`, which accepts everything `parse` does, with the same result.
 pub fn parse_keyword(data: &[u8]) {
     let Ok(text) = core::str::from_utf8(data) else {
         return;
     };
-    if let Ok(k) = Keyword::parse(text) {
+    let any = Keyword::parse_any_type(text);
+    if let Ok(k) = &any {
         assert!(
             k.as_str().len() <= crate::MAX_KEYWORD_LEN,
             "a canonical keyword is too long"
         );
+        assert!(
+            Keyword::parse_any_type(k.as_str()).is_ok_and(|again| &again == k),
+            "a canonical keyword does not re-parse to itself"
+        );
+    }
+    if let Ok(k) = Keyword::parse(text) {
+        assert!(
+            crate::KEYWORD_TYPES.contains(&k.kind()),
+            "a keyword of an unknown type parsed"
+        );
+        assert!(any.as_ref() == Ok(&k), "parse and parse_any_type disagree");
         assert!(
             Keyword::parse(k.as_str()).is_ok_and(|again| again == k),
             "a canonical keyword does not re-parse to itself"

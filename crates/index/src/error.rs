@@ -88,6 +88,16 @@ pub enum KeywordError {
     /// normalisation.
     #[error("invalid type prefix")]
     InvalidType,
+    /// The type prefix is well formed but not one of [`crate::KEYWORD_TYPES`]: a keyword
+    /// of another type would match nothing any owner indexed.
+    #[error(
+        "unknown keyword type `{kind}` (the known types are {})",
+        crate::KEYWORD_TYPES.join(", ")
+    )]
+    UnknownType {
+        /// The type as normalised (lowercase).
+        kind: String,
+    },
     /// The value is empty after normalisation.
     #[error("empty keyword value")]
     EmptyValue,

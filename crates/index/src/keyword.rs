@@ -14,6 +14,13 @@ pub const MAX_KEYWORD_INPUT_LEN: usize = 1024;
 /// fixed point (the last pass only confirms that nothing changes).
 pub const MAX_NORMALISATION_PASSES: usize = 4;
 
+/// The keyword types [`Keyword::parse`] accepts: `icd10` (ICD-10 diagnosis codes) and
+/// `term` (free-text terms).
+///
+/// A keyword of any other type (a typo such as `icd:I48.0` or `icd-10:I48.0`) would
+/// silently match nothing, so it is refused with [`KeywordError::UnknownType`].
+pub const KEYWORD_TYPES: [&str; 2] = ["icd10", "term"];
+
 /// A normalised search keyword `type:value`.
 ///
 /// A keyword is `type:value`, e.g. `icd10:I10` or `term:asthma`. One normalisation pass
@@ -27,6 +34,9 @@ pub const MAX_NORMALISATION_PASSES: usize = 4;
 /// 5. for type `icd10` the dots are removed from the value (`I10.1` and `I101` are the
 ///    same code; the CDC code list writes codes without dots), and the value is trimmed
 ///    again.
+///
+/// The type must then be one of [`KEYWORD_TYPES`] ([`Keyword::parse_any_type`] skips
+/// this check, for keyword text stored by earlier versions).
 ///
 /// [`Keyword::parse`] repeats the pass until the text no longer changes (at most
 /// [`MAX_NORMALISATION_PASSES`] passes, else [`KeywordError::Unstable`]): the canonical
@@ -43,12 +53,30 @@ pub const MAX_NORMALISATION_PASSES: usize = 4;
 pub struct Keyword(String);
 
 impl Keyword {
-    /// Parses and normalises `type:value` (rules: see [`Keyword`]).
+    /// Parses and normalises `type:value` (rules: see [`Keyword`]); the type must be one
+    /// of [`KEYWORD_TYPES`].
     ///
     /// # Errors
-    /// [`KeywordError`] if the input is too long, lacks a type, has an invalid type or an
-    /// empty value, or does not reach a fixed point of normalisation.
+    /// [`KeywordError`] if the input is too long, lacks a type, has an invalid or unknown
+    /// type ([`KeywordError::UnknownType`]) or an empty value, or does not reach a fixed
+    /// point of normalisation.
     pub fn parse(text: &str) -> Result<Self, KeywordError> {
+        let keyword = Self::parse_any_type(text)?;
+        if !KEYWORD_TYPES.contains(&keyword.kind()) {
+            return Err(KeywordError::UnknownType {
+                kind: keyword.kind().to_owned(),
+            });
+        }
+        Ok(keyword)
+    }
+
+    /// [`Keyword::parse`] without the check that the type is one of [`KEYWORD_TYPES`]:
+    /// for keyword text that earlier versions stored (they accepted any well-formed
+    /// type), never for what a user typed. Idempotent like `parse`.
+    ///
+    /// # Errors
+    /// As for [`Keyword::parse`], except [`KeywordError::UnknownType`].
+    pub fn parse_any_type(text: &str) -> Result<Self, KeywordError> {
         if text.len() > MAX_KEYWORD_INPUT_LEN {
             return Err(KeywordError::TooLong {
                 len: text.len(),
@@ -219,6 +247,48 @@ mod tests {
         let t = Keyword::term("a.\u{0308}").unwrap();
         assert_eq!(t.as_str(), "term:a.\u{0308}");
         assert_eq!(Keyword::parse(t.as_str()).unwrap(), t);
+    }
+
+    /// Issue 12: `icd:I48.0` and `icd-10:I48.0` were accepted and matched nothing.
+    #[test]
+    fn unknown_types_are_refused_with_the_known_ones() {
+        for text in [
+            "icd:I48.0",
+            "icd-10:I48.0",
+            "ICD_10:I48.0",
+            "loinc:1234-5",
+            "Term2:x",
+        ] {
+            let error = Keyword::parse(text).unwrap_err();
+            assert!(
+                matches!(&error, KeywordError::UnknownType { kind } if text.to_lowercase().starts_with(kind.as_str())),
+                "{text}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains("icd10") && message.contains("term"),
+                "{message}"
+            );
+            assert!(Keyword::typed(text.split(':').next().unwrap(), "x").is_err());
+        }
+        // Case and width fold before the check.
+        assert_eq!(
+            Keyword::parse("ICD10:I48.0").unwrap().as_str(),
+            "icd10:i480"
+        );
+        assert_eq!(Keyword::parse("ｔｅｒｍ:x").unwrap().as_str(), "term:x");
+        // Stored text of another type still parses where it has to, idempotently.
+        let stored = Keyword::parse_any_type("LOINC:1234-5").unwrap();
+        assert_eq!(stored.as_str(), "loinc:1234-5");
+        assert_eq!(Keyword::parse_any_type(stored.as_str()).unwrap(), stored);
+        assert_eq!(
+            Keyword::parse_any_type("icd10:I48.0").unwrap(),
+            Keyword::icd10("I48.0").unwrap()
+        );
+        assert_eq!(
+            Keyword::parse_any_type("nocolon"),
+            Err(KeywordError::MissingType)
+        );
     }
 
     #[test]

@@ -59,5 +59,7 @@ pub mod sse;
 pub mod __fuzz;
 
 pub use error::{DecodeError, Error, KeywordError, Result, VerifyError};
-pub use keyword::{Keyword, MAX_KEYWORD_INPUT_LEN, MAX_KEYWORD_LEN, MAX_NORMALISATION_PASSES};
+pub use keyword::{
+    KEYWORD_TYPES, Keyword, MAX_KEYWORD_INPUT_LEN, MAX_KEYWORD_LEN, MAX_NORMALISATION_PASSES,
+};
 pub use record::RecordRef;

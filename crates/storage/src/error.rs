@@ -49,10 +49,12 @@ pub enum StorageError {
     InvalidCid(#[from] CidError),
 
     /// An operation did not finish in time.
-    #[error("{operation} timed out after {after:?}")]
+    #[error("{operation} timed out after {after:?}{}", about(.cid))]
     Timeout {
         /// What was being done.
         operation: String,
+        /// The block or content it was about, when there is one.
+        cid: Option<Cid>,
         /// The limit that was exceeded.
         after: Duration,
     },
@@ -87,7 +89,29 @@ pub enum StorageError {
     InvalidCar(String),
 }
 
+/// ` (block <cid>)`, or nothing.
+fn about(cid: &Option<Cid>) -> String {
+    cid.map(|cid| format!(" (block {cid})")).unwrap_or_default()
+}
+
 impl StorageError {
+    /// Names `cid` in a [`StorageError::Timeout`] that names none yet (other errors are
+    /// returned unchanged).
+    pub fn about(self, cid: Cid) -> Self {
+        match self {
+            Self::Timeout {
+                operation,
+                cid: None,
+                after,
+            } => Self::Timeout {
+                operation,
+                cid: Some(cid),
+                after,
+            },
+            other => other,
+        }
+    }
+
     /// Builds a [`StorageError::Backend`] without an underlying error.
     pub fn backend(context: impl Into<String>) -> Self {
         Self::Backend {

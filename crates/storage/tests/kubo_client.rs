@@ -261,6 +261,38 @@ async fn a_hanging_node_times_out() {
     assert_eq!(node.requests.lock().unwrap().len(), 2, "one retry");
 }
 
+/// Issue 12: a timeout named the RPC command but not what it was waiting for.
+#[tokio::test]
+async fn timeouts_name_the_block() {
+    let node = fake_node(Arc::new(|_, _| Reply::Hang)).await;
+    let kubo = KuboStore::with_config(
+        KuboConfig::new(&node.url)
+            .with_read_timeout(Duration::from_millis(100))
+            .with_request_timeout(Duration::from_millis(200))
+            .with_retries(0, Duration::from_millis(10)),
+    )
+    .unwrap();
+    let cid = raw_cid(b"late");
+    let error = kubo.get_block(&cid).await.unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Timeout { cid: Some(c), .. } if *c == cid),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&cid.to_string()), "{error}");
+    // An upload names the CID computed locally.
+    let data = Bytes::from_static(b"never stored");
+    let expected = cid_of_bytes(&data, medseal_storage::ImportFormat::CidV0);
+    let error = kubo.put(data, PutOptions::new()).await.unwrap_err();
+    assert!(error.to_string().contains(&expected.to_string()), "{error}");
+    // The node's own timeout answer names it too.
+    let node = fake_node(Arc::new(|_, _| {
+        Reply::Answer(500, br#"{"Message":"context deadline exceeded"}"#.to_vec())
+    }))
+    .await;
+    let error = store(&node.url).get_block(&cid).await.unwrap_err();
+    assert!(error.to_string().contains(&cid.to_string()), "{error}");
+}
+
 #[tokio::test]
 async fn a_node_storing_different_content_is_caught() {
     let data = Bytes::from_static(b"patient record");

@@ -91,18 +91,25 @@ pub(crate) fn setup<B: Backend>(
     (pk, msk)
 }
 
+/// Whether `msk` comes from the same setup as `pk` ([`Error::MasterKeyMismatch`] if not).
+///
+/// The master key belongs to `pk` iff h = g1^beta (one G1 multiplication; checking
+/// e(g1, g2^alpha) against pk's e(g,g)^alpha would cost a pairing and beta alone already
+/// identifies the setup).
+pub(crate) fn check_master_key<B: Backend>(pk: &PublicKey<B>, msk: &MasterKey<B>) -> Result<()> {
+    if (B::G1::generator() * *msk.beta).to_affine() != pk.h {
+        return Err(Error::MasterKeyMismatch);
+    }
+    Ok(())
+}
+
 pub(crate) fn keygen<B: Backend>(
     pk: &PublicKey<B>,
     msk: &MasterKey<B>,
     attrs: &AttributeSet,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<UserKey<B>> {
-    // The master key belongs to `pk` iff h = g1^beta (one G1 multiplication; checking
-    // e(g1, g2^alpha) against pk's e(g,g)^alpha would cost a pairing and beta alone already
-    // identifies the setup).
-    if (B::G1::generator() * *msk.beta).to_affine() != pk.h {
-        return Err(Error::MasterKeyMismatch);
-    }
+    check_master_key(pk, msk)?;
     let r = SecretScalar(random_scalar::<B::Scalar>(rng));
     let inv_beta: Option<B::Scalar> = msk.beta.invert().into();
     let inv_beta = SecretScalar(inv_beta.ok_or(Error::Decryption)?);

@@ -104,22 +104,30 @@ pub(crate) fn setup<B: Backend>(
     (pk, msk)
 }
 
+/// Whether `msk` comes from the same setup as `pk` ([`Error::MasterKeyMismatch`] if not).
+///
+/// The master key belongs to `pk` iff (among others) H_t = h^(a_t): two G2
+/// multiplications, no pairing. It identifies the setup (the a_t are random per setup);
+/// b1, b2 appear in no public value, so no check can cover them.
+pub(crate) fn check_master_key<B: Backend>(pk: &PublicKey<B>, msk: &MasterKey<B>) -> Result<()> {
+    let h = B::G2::generator();
+    for (a, h_a) in msk.a.iter().zip(&pk.h_a) {
+        if (h * **a).to_affine() != *h_a {
+            return Err(Error::MasterKeyMismatch);
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn keygen<B: Backend>(
     pk: &PublicKey<B>,
     msk: &MasterKey<B>,
     attrs: &AttributeSet,
     rng: &mut (impl CryptoRngCore + ?Sized),
 ) -> Result<UserKey<B>> {
+    check_master_key(pk, msk)?;
     let g = B::G1::generator();
     let h = B::G2::generator();
-    // The master key belongs to `pk` iff (among others) H_t = h^(a_t): two G2
-    // multiplications, no pairing. It identifies the setup (the a_t are random per setup);
-    // b1, b2 appear in no public value, so no check can cover them.
-    for (a, h_a) in msk.a.iter().zip(&pk.h_a) {
-        if (h * **a).to_affine() != *h_a {
-            return Err(Error::MasterKeyMismatch);
-        }
-    }
     let r1 = SecretScalar(random_scalar::<B::Scalar>(rng));
     let r2 = SecretScalar(random_scalar::<B::Scalar>(rng));
     let (b1r1, b2r2, r12) = (

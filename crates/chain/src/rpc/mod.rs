@@ -5,6 +5,10 @@
 //!   `eth_sendRawTransaction`; the node never holds a key.
 //! * Before sending, `eth_estimateGas` simulates the call: a revert is decoded into the typed
 //!   contract error and nothing is sent. The gas limit is the estimate plus 20 %.
+//! * Before signing, the sender's balance (`eth_getBalance`) is checked against the most the
+//!   transaction may cost (gas limit × max fee per gas): an account that cannot pay fails with
+//!   [`LedgerError::InsufficientFunds`](crate::LedgerError::InsufficientFunds), naming the
+//!   address and both amounts, and nothing is sent.
 //! * Every send waits for the receipt (polling); a transaction that reverts on chain anyway
 //!   (state changed in between) is reported with the decoded error.
 //! * Transport failures (connection refused/reset, timeouts, HTTP 5xx/429) are retried with
@@ -28,7 +32,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, Bytes, TxKind};
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::{
@@ -412,12 +416,26 @@ impl Shared {
         let fees = self
             .retry("eth_feeHistory", || self.provider.estimate_eip1559_fees())
             .await?;
+        let gas_limit = estimate.saturating_add(estimate / 5);
+        // The node refuses a transaction whose sender cannot cover gas limit × max fee
+        // (with a bare "insufficient funds"): check first and say who needs how much.
+        let needed = U256::from(gas_limit).saturating_mul(U256::from(fees.max_fee_per_gas));
+        if !needed.is_zero() {
+            let balance = self.balance(from).await?;
+            if balance < needed {
+                return Err(LedgerError::InsufficientFunds {
+                    address: from,
+                    balance,
+                    needed,
+                });
+            }
+        }
         let signed = sign_call(
             signer,
             UnsignedCall {
                 chain_id: self.chain_id,
                 nonce,
-                gas_limit: estimate.saturating_add(estimate / 5),
+                gas_limit,
                 max_fee_per_gas: fees.max_fee_per_gas,
                 max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
                 to,
@@ -477,6 +495,12 @@ impl Shared {
             }
             tokio::time::sleep(self.options.poll_interval).await;
         }
+    }
+
+    /// The balance of `account` at the latest block, in wei.
+    async fn balance(&self, account: Address) -> LedgerResult<U256> {
+        self.retry("eth_getBalance", || self.provider.get_balance(account))
+            .await
     }
 
     /// The hash of block `number` on the node's current chain (`None` if it has no such block).
@@ -595,5 +619,9 @@ impl Ledger for RpcChain {
         let mut cache = self.logs.lock().await;
         self.sync_logs(&mut cache).await?;
         Ok(cache.query(filter))
+    }
+
+    async fn balance(&self, account: Address) -> LedgerResult<Option<U256>> {
+        self.shared.balance(account).await.map(Some)
     }
 }

@@ -341,7 +341,8 @@ impl ContentStore for KuboStore {
                 let response = self.rpc.send_once(&call, request).await?;
                 self.rpc.read_reply(&call, response).await
             })
-            .await?;
+            .await
+            .map_err(|e| e.about(expected))?;
         Self::compare_root(expected, parse_add_reply(&body)?)
     }
 

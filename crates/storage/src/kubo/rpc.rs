@@ -168,6 +168,7 @@ impl RpcClient {
             Failure {
                 error: StorageError::Timeout {
                     operation: format!("IPFS RPC {}", call.command),
+                    cid: call.subject,
                     after: call.timeout,
                 },
                 transient: true,
@@ -263,6 +264,7 @@ fn node_error(call: &Call<'_>, status: StatusCode, body: &[u8]) -> Failure {
         return Failure {
             error: StorageError::Timeout {
                 operation: format!("IPFS RPC {} (node-side timeout)", call.command),
+                cid: call.subject,
                 after: call.timeout,
             },
             transient: false,
