@@ -195,12 +195,15 @@ async fn a_bulk_import_leaves_the_index_cache_filled_for_the_next_search() {
                 .keyword(Keyword::parse(&format!("term:case-{n}")).unwrap())
         })
         .collect();
-    let receipts = vault(dir.path(), &s)
-        .put_many(&s.doctor, records)
+    let importer = vault(dir.path(), &s);
+    let receipts = importer.put_many(&s.doctor, records).await.unwrap();
+    importer
+        .refresh_index_cache(s.doctor.address())
         .await
         .unwrap();
+    drop(importer);
     let ids: Vec<RecordId> = receipts.iter().map(|r| r.record).collect();
-    // No search ran; without any shard in the store, only the cache the import filled
+    // No search ran; without any shard in the store, only the cache the refresh filled
     // can answer.
     let owner = s.doctor.address();
     for capsule in s.ledger.capsules(Some(owner)).await.unwrap() {

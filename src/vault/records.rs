@@ -259,9 +259,8 @@ impl Vault {
     /// `createRecords` transaction and, per policy, one index shard and anchor, so chain
     /// cost and index growth are amortised. Receipts come in input order.
     ///
-    /// A call of more than one batch then updates the directory's index cache
-    /// ([`Vault::refresh_index_cache`]), so that the next search does not fetch the new
-    /// shards.
+    /// Call [`Vault::refresh_index_cache`] at the end of an import, so that the first
+    /// search after it does not fetch the new shards.
     ///
     /// Crash-safe per batch like [`Vault::put`]: a batch's intent is persisted before its
     /// first chain transaction; an interrupted batch is completed by the next owner
@@ -278,19 +277,11 @@ impl Vault {
         for record in &records {
             record.validate()?;
         }
-        let bulk = records.len() > BULK_BATCH;
         let mut receipts = Vec::with_capacity(records.len());
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
             let batch: Vec<NewRecord> = records.by_ref().take(BULK_BATCH).collect();
             receipts.extend(self.put_batch(owner, batch).await?);
-        }
-        if bulk {
-            // The records are stored: a cache that cannot be updated now is updated by
-            // the next search.
-            if let Err(e) = self.refresh_index_cache(owner.address()).await {
-                tracing::warn!(error = %e, "could not update the index cache after a bulk import");
-            }
         }
         Ok(receipts)
     }

@@ -341,8 +341,10 @@ impl Vault {
     /// Brings this directory's index cache up to date with the partitions `publisher`
     /// published: fetches (checked against their anchors) and stores the live shards it
     /// does not hold, in time proportional to them. A search does this itself for the
-    /// partitions it reads; [`Vault::put_many`] calls it after a bulk import, so that the
-    /// first search after it, in this process or a new one, does not pay for it.
+    /// partitions it reads; call it once at the end of a bulk import ([`Vault::put_many`]
+    /// calls), so that the first search after it, in this process or a new one, does not
+    /// pay for it. (Once, not after every call: each update of the cache file rewrites the
+    /// pages of the shards it replaces.)
     ///
     /// # Errors
     /// Storage and chain failures; [`Error::Tampered`] if a shard does not match its
