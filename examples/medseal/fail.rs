@@ -5,6 +5,7 @@ use std::path::Path;
 
 use medseal::Error;
 use medseal::chain::LedgerError;
+use medseal::storage::StorageError;
 
 /// Exit code of anything not listed below.
 pub const EXIT_OTHER: u8 = 1;
@@ -172,6 +173,11 @@ impl From<Error> for Failure {
                 .hint("check medseal.json in the data directory and the MEDSEAL_* variables"),
             Error::Io { .. } => Failure::other("io", message),
             Error::Corrupt { .. } => Failure::other("corrupt", message),
+            Error::Storage(StorageError::InvalidCar(_)) => Failure::other("invalid_car", message)
+                .hint(
+                    "the file is not a whole CAR v1 archive (cut short, damaged, or another \
+                     format); nothing was pinned: write it again with `medseal export --car`",
+                ),
             Error::Storage(_) => Failure::other("storage", message),
             Error::Ledger(e) => ledger_failure(e),
             Error::Abe(_) => Failure::other("encryption", message),

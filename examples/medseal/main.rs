@@ -18,6 +18,7 @@
 
 mod access;
 mod authority;
+mod car;
 mod fail;
 #[path = "../support/gas.rs"]
 mod gas;
@@ -67,9 +68,12 @@ pub enum Command {
     Members,
     /// Store a record
     Put(records::PutArgs),
-    /// Import an archive (a directory or a manifest) in bulk; re-runs skip what is stored
+    /// Import an archive (a directory or a manifest) in bulk, or a CAR file into the store
     #[command(after_help = import::HELP)]
     Import(import::ImportArgs),
+    /// Write records (with their owners' search index) to a CAR file for another store
+    #[command(after_help = car::EXPORT_HELP)]
+    Export(car::ExportArgs),
     /// Find records by keyword (`icd10:I10`, `term:...`)
     Search {
         #[command(flatten)]
@@ -253,7 +257,11 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),
-        Command::Import(args) => Box::new(import::import(ctx, args).await?),
+        Command::Import(mut args) => match args.car.take() {
+            Some(file) => Box::new(car::import(ctx, &file, args.dry_run).await?),
+            None => Box::new(import::import(ctx, args).await?),
+        },
+        Command::Export(args) => Box::new(car::export(ctx, args).await?),
         Command::Search { actor, keyword } => {
             Box::new(records::search(ctx, &actor.name, &keyword).await?)
         }

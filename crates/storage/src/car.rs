@@ -347,10 +347,14 @@ impl StreamReader {
         Ok(Some(value))
     }
 
-    async fn exact(&mut self, len: usize) -> Result<Bytes> {
+    /// The next `len` bytes of `what` (named in the error if the input ends first).
+    async fn exact(&mut self, len: usize, what: &str) -> Result<Bytes> {
         self.fill(len).await?;
         if self.buffer.len() < len {
-            return Err(StorageError::InvalidCar("truncated section".into()));
+            return Err(StorageError::InvalidCar(format!(
+                "the input ends inside the {what} ({} of its {len} bytes present)",
+                self.buffer.len()
+            )));
         }
         Ok(self.buffer.split_to(len).freeze())
     }
@@ -379,10 +383,10 @@ pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Res
         .ok_or_else(|| StorageError::InvalidCar("empty input".into()))?;
     if header_len == 0 || header_len > MAX_HEADER {
         return Err(StorageError::InvalidCar(format!(
-            "header length {header_len}"
+            "header length {header_len} is out of range (1 to {MAX_HEADER}): not a CAR v1 file"
         )));
     }
-    let header = reader.exact(header_len as usize).await?;
+    let header = reader.exact(header_len as usize, "header").await?;
     let roots = decode_header(&header)?;
     let mut completeness = Completeness::default();
     for root in &roots {
@@ -395,10 +399,10 @@ pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Res
     while let Some(section_len) = reader.varint().await? {
         if section_len == 0 || section_len > MAX_SECTION {
             return Err(StorageError::InvalidCar(format!(
-                "section length {section_len}"
+                "section length {section_len} is out of range (1 to {MAX_SECTION})"
             )));
         }
-        let section = reader.exact(section_len as usize).await?;
+        let section = reader.exact(section_len as usize, "last section").await?;
         let (cid, used) = Cid::read_prefix(&section)?;
         let block = Block::new(cid, section.slice(used..))?;
         completeness.carry(&block);
