@@ -279,10 +279,12 @@ pub struct CarImport {
     pub missing: Vec<Cid>,
 }
 
-/// The CIDs an archive carries and the ones its blocks and header name.
+/// The blocks an archive carries and the CIDs its blocks and header name.
+/// Blocks count by multihash, as blockstores key them: a block carried
+/// under a CIDv0 also serves its CIDv1 (and the other codec's).
 #[derive(Default)]
 struct Completeness {
-    carried: HashSet<Cid>,
+    carried: HashSet<[u8; 32]>,
     /// Named but not (yet) carried, in the order first met.
     wanted: Vec<Cid>,
     wanted_set: HashSet<Cid>,
@@ -290,7 +292,7 @@ struct Completeness {
 
 impl Completeness {
     fn want(&mut self, cid: Cid) {
-        if !self.carried.contains(&cid) && self.wanted_set.insert(cid) {
+        if !self.carried.contains(cid.digest()) && self.wanted_set.insert(cid) {
             self.wanted.push(cid);
         }
     }
@@ -299,7 +301,7 @@ impl Completeness {
     /// decode links to nothing this can tell (it is stored all the same:
     /// the archive's blocks need not be UnixFS).
     fn carry(&mut self, block: &Block) {
-        self.carried.insert(*block.cid());
+        self.carried.insert(*block.cid().digest());
         if let Ok(links) = child_links(block.cid(), block.data()) {
             for link in links {
                 self.want(link);
@@ -311,7 +313,7 @@ impl Completeness {
         let carried = self.carried;
         self.wanted
             .into_iter()
-            .filter(|cid| !carried.contains(cid))
+            .filter(|cid| !carried.contains(cid.digest()))
             .collect()
     }
 }
@@ -446,6 +448,34 @@ mod tests {
         expected.push(0x01);
         assert_eq!(header, expected);
         assert_eq!(decode_header(&header[1..]).unwrap(), vec![root]);
+    }
+
+    /// A block counts as carried whatever CID the archive names it by: stores key blocks
+    /// by multihash, so a leaf carried as CIDv0 serves the CIDv1 its parent links to.
+    #[tokio::test]
+    async fn completeness_counts_blocks_by_multihash() {
+        use crate::ImportFormat;
+        use crate::dag_builder::{CHUNK_SIZE, DagBuilder};
+        let mut builder = DagBuilder::new(ImportFormat::CidV1RawLeaves);
+        builder.write(&vec![7u8; 2 * CHUNK_SIZE + 5]);
+        let dag = builder.finish();
+        let relabelled: Vec<Block> = dag
+            .blocks
+            .iter()
+            .map(|b| match b.cid().codec() {
+                crate::Codec::Raw => Block::computed(Cid::v0(*b.cid().digest()), b.data().clone()),
+                crate::Codec::DagPb => b.clone(),
+            })
+            .collect();
+        let pieces = car_pieces(&[dag.root], &relabelled);
+        let stream: ByteStream = Box::pin(futures_util::stream::iter(pieces.into_iter().map(Ok)));
+        let store = crate::MemoryStore::new();
+        let imported = import_car(&store, stream).await.unwrap();
+        assert!(imported.missing.is_empty(), "{:?}", imported.missing);
+        assert_eq!(
+            store.get(&dag.root).await.unwrap().len(),
+            2 * CHUNK_SIZE + 5
+        );
     }
 
     #[test]
