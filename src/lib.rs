@@ -6,6 +6,8 @@ pub use medseal_chain as chain;
 pub use medseal_index as index;
 pub use medseal_storage as storage;
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod config;
 mod error;
 mod fsutil;

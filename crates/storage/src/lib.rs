@@ -13,6 +13,8 @@
 //!   ([`BlockSink`]).
 //! - [`BlockingRuntime`]: drives the async API from synchronous code.
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod block;
 mod blocking;
 mod cache;
