@@ -313,6 +313,69 @@ check_json
 out_has '"kind":"usage"'
 ms 2 get --as dr-ada not-a-number
 
+step "move records to another store through a CAR file"
+CAR=$WORK/ada.car
+ms 0 --json export --as dr-ada --all-mine --car "$CAR"
+check_json
+out_has "\"records\":[$A,$B]"
+out_has '"manifests":2'
+out_has '"attachments":4'
+[[ -s $CAR ]] || fail "no CAR file written"
+pass "dr-ada's records and index exported to a CAR file ($(stat -c %s "$CAR") bytes)"
+ms 1 export --as dr-ada --record "$A" --car "$CAR"
+err_has "already exists"
+ms 3 export --as nurse-sam --record "$A" --car "$WORK/nurse.car"
+ms 4 export --as nurse-sam --all-mine --car "$WORK/nurse.car"
+err_has "owns no records"
+[[ ! -e $WORK/nurse.car ]] || fail "a refused export left a file"
+ms 2 export --as dr-ada --car "$WORK/nothing.car"
+pass "export refuses to overwrite, refuses unreadable records, needs a selection"
+# Another data directory on the same chain: the chain journal, authority and member keys are
+# copied; its block store starts empty.
+MOVED=$WORK/moved
+mkdir "$MOVED"
+cp -r "$MEDSEAL_DIR"/chain.journal* "$MEDSEAL_DIR/authority.pub" "$MEDSEAL_DIR/members" "$MOVED/"
+ms 1 --dir "$MOVED" get --as dr-ada "$A"
+err_has "not found"
+printf 'not a car\n' >"$WORK/garbage.car"
+ms 1 --json --dir "$MOVED" import --car "$WORK/garbage.car"
+check_json
+out_has '"kind":"invalid_car"'
+# A byte of the first block (past the header and the section's length and CID) altered.
+read -r B0 B1 <<<"$(od -An -tu1 -N2 "$CAR")"
+if ((B0 < 128)); then HEADER_END=$((1 + B0)); else HEADER_END=$((2 + (B0 - 128) + 128 * B1)); fi
+OFF=$((HEADER_END + 3 + 34 + 20))
+BYTE=$(od -An -tu1 -j "$OFF" -N1 "$CAR" | tr -d ' ')
+cp "$CAR" "$WORK/flipped.car"
+# shellcheck disable=SC2059
+printf "\\$(printf '%03o' $((BYTE ^ 0x5a)))" | dd of="$WORK/flipped.car" bs=1 seek="$OFF" conv=notrunc status=none
+cmp -s "$CAR" "$WORK/flipped.car" && fail "byte not flipped"
+ms 5 --dir "$MOVED" import --car "$WORK/flipped.car"
+err_has "tampering detected"
+ms 0 --json --dir "$MOVED" import --car "$CAR" --dry-run
+out_has '"dry_run":true'
+ms 1 --dir "$MOVED" get --as dr-ada "$A"
+pass "garbage and altered CAR files are refused (exit 1, 5); a dry run stores nothing"
+head -c $(($(stat -c %s "$CAR") / 2)) "$CAR" >"$WORK/cut.car"
+ms 1 --json --dir "$MOVED" import --car "$WORK/cut.car"
+check_json
+out_has '"kind":"invalid_car"'
+pass "a CAR file cut short is refused (exit 1)"
+ms 0 --json --dir "$MOVED" import --car "$CAR"
+check_json
+out_has '"dry_run":false'
+ms 0 --dir "$MOVED" get --as dr-ada "$A" --out "$WORK/moved-ada"
+cmp -s "$WORK/ecg.pdf" "$WORK/moved-ada/ecg.pdf" && cmp -s "$WORK/note.bin" "$WORK/moved-ada/note.bin" ||
+    fail "record A read from the moved store differs"
+ms 0 --dir "$MOVED" get --as rui "$B" --out "$WORK/moved-rui"
+cmp -s "$WORK/scan.dcm" "$WORK/moved-rui/scan.dcm" || fail "record B's 8 MiB attachment differs after the move"
+ms 0 --json --dir "$MOVED" search --as dr-ada icd10:I10
+[[ $(record_ids) == "$A $B" ]] || fail "search in the moved store finds [$(record_ids)], expected [$A $B]"
+pass "the imported store reads A and B byte for byte and searches them"
+ms 0 --dir "$MOVED" import --car "$CAR"
+out_has "pinned"
+pass "importing the same file again is harmless"
+
 step "tampered block"
 BLOCK=$(find "$MEDSEAL_DIR/blocks" -type f -name '*.data' -printf '%s %p\n' | sort -n | tail -n1 | cut -d' ' -f2-)
 [[ -n $BLOCK ]] || fail "no block files under $MEDSEAL_DIR/blocks"

@@ -6,6 +6,8 @@ pub use medseal_chain as chain;
 pub use medseal_index as index;
 pub use medseal_storage as storage;
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod config;
 mod error;
 mod fsutil;
@@ -26,6 +28,6 @@ pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};
 pub use pipe::Progress;
 pub use vault::{
     AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_KEYWORDS,
-    MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt, RejectedPartition, SEARCH_KEYS_DIR,
-    SearchHit, SearchResults, TITLES_DIR, Vault,
+    MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt, RecordContent, RejectedPartition,
+    SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
 };

@@ -193,6 +193,11 @@ impl From<Error> for Failure {
                     "the IPFS node did not answer in time: check that it is running and holds \
                      or can find the block (ipfs_api in medseal.json or MEDSEAL_IPFS_API)",
                 ),
+            Error::Storage(StorageError::InvalidCar(_)) => Failure::other("invalid_car", message)
+                .hint(
+                    "the file is not a whole CAR v1 archive (cut short, damaged, or another \
+                     format); nothing was pinned: write it again with `medseal export --car`",
+                ),
             Error::Storage(_) => Failure::other("storage", message),
             Error::Ledger(e) => ledger_failure(e),
             Error::Abe(_) => Failure::other("encryption", message),

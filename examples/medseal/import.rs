@@ -30,13 +30,13 @@ use medseal::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::Ctx;
 use crate::fail::{ACTOR, CliResult, EXIT_USAGE, Failure};
 use crate::gas::GasMeter;
 use crate::local::{self, load_member};
 use crate::report::MemberRef;
 use crate::show::{self, printable};
 use crate::vocab::Vocabulary;
-use crate::{Actor, Ctx};
 
 /// The import subcommand's help after the options.
 pub const HELP: &str = "\
@@ -57,19 +57,36 @@ Re-running an interrupted import (Ctrl-C, kill, node down) with the same input s
 only what is missing: a record whose name, policy, keywords and attachment paths were
 imported before by the same member is skipped (the journal is imports/<address>.jsonl
 in the data directory). Re-run an interrupted import before storing other records as the
-same member, and run one import at a time per data directory.";
+same member, and run one import at a time per data directory.
+
+--car FILE instead loads a CAR v1 file (`medseal export --car`, `ipfs dag export`) into
+the configured store (DIR/blocks, or the IPFS node): every block is checked against its
+CID as it streams in, and the file's roots are pinned once all of it is stored. A file
+that is cut short, damaged or not a CAR v1 is refused and nothing is pinned; importing
+a file twice is harmless. With --dry-run the file is only read and checked.";
 
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("input").required(true).args(["source", "manifest"])))]
+#[command(group(ArgGroup::new("input").required(true).args(["source", "manifest", "car"])))]
 pub struct ImportArgs {
-    #[command(flatten)]
-    pub actor: Actor,
+    /// The acting member (a name in DIR/members); not with --car
+    #[arg(
+        id = "as",
+        long = "as",
+        value_name = "NAME",
+        required_unless_present = "car",
+        conflicts_with = "car"
+    )]
+    pub name: Option<String>,
     /// Directory whose files each become one record
     #[arg(value_name = "DIR")]
     pub source: Option<PathBuf>,
     /// Manifest: one JSON object per line (see below)
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// A CAR v1 file (from `medseal export --car` or `ipfs dag export`): its blocks go into
+    /// the configured store, each verified against its CID, and its roots are pinned
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "keywords"])]
+    pub car: Option<PathBuf>,
     /// Access policy of every record (a manifest line's "policy" wins)
     #[arg(long, value_name = "POLICY")]
     pub policy: Option<String>,
@@ -702,7 +719,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
             return Err(Failure::new(
                 EXIT_USAGE,
                 "usage",
-                "give a directory or --manifest FILE",
+                "give a directory, --manifest FILE or --car FILE",
             ));
         }
     };
@@ -712,7 +729,11 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
         )));
     }
     local::existing_dir(&ctx.dir)?;
-    let member = load_member(&ctx.dir, &args.actor.name)?;
+    let name = args
+        .name
+        .as_deref()
+        .ok_or_else(|| Failure::new(EXIT_USAGE, "usage", "give the acting member with --as"))?;
+    let member = load_member(&ctx.dir, name)?;
     let vocabulary = Vocabulary::load(&ctx.dir);
     let mut policies: Vec<&Policy> = planned.iter().map(|p| &p.policy).collect();
     policies.sort_by_cached_key(|p| p.to_string());

@@ -20,6 +20,7 @@
 
 mod access;
 mod authority;
+mod car;
 mod fail;
 #[path = "../support/gas.rs"]
 mod gas;
@@ -70,9 +71,12 @@ pub enum Command {
     Members,
     /// Store a record
     Put(records::PutArgs),
-    /// Import an archive (a directory or a manifest) in bulk; re-runs skip what is stored
+    /// Import an archive (a directory or a manifest) in bulk, or a CAR file into the store
     #[command(after_help = import::HELP)]
     Import(import::ImportArgs),
+    /// Write records (with their owners' search index) to a CAR file for another store
+    #[command(after_help = car::EXPORT_HELP)]
+    Export(car::ExportArgs),
     /// Find records by keyword (`icd10:I10`, `term:...`)
     Search {
         #[command(flatten)]
@@ -235,8 +239,9 @@ impl Command {
     fn actor(&self) -> Option<&str> {
         let actor = match self {
             Command::Put(args) => &args.actor,
-            Command::Import(args) => &args.actor,
+            Command::Import(args) => return args.name.as_deref(),
             Command::Get(args) => &args.actor,
+            Command::Export(args) => &args.actor,
             Command::Answer(args) => &args.actor,
             Command::Search { actor, .. }
             | Command::Share { actor, .. }
@@ -280,7 +285,11 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),
-        Command::Import(args) => Box::new(import::import(ctx, args).await?),
+        Command::Import(mut args) => match args.car.take() {
+            Some(file) => Box::new(car::import(ctx, &file, args.dry_run).await?),
+            None => Box::new(import::import(ctx, args).await?),
+        },
+        Command::Export(args) => Box::new(car::export(ctx, args).await?),
         Command::Search { actor, keyword } => {
             Box::new(records::search(ctx, &actor.name, &keyword).await?)
         }

@@ -1,10 +1,12 @@
 //! [`Vault`]: the end-to-end API over a content store and a ledger.
 //!
 //! One file per concept: [`records`] (put, get, read), [`search`], [`access`] (sharing,
-//! revocation, requests, listings, audit), [`titles`] (record titles for listings) and
-//! [`owner`] (the owner's index state and the recovery of interrupted puts).
+//! revocation, requests, listings, audit), [`titles`] (record titles for listings),
+//! [`owner`] (the owner's index state and the recovery of interrupted puts) and [`car`]
+//! (moving records between stores).
 
 mod access;
+mod car;
 mod keycache;
 mod owner;
 mod records;
@@ -26,6 +28,7 @@ use crate::identity::{Member, id_attribute};
 use crate::pipe::Progress;
 use crate::storage::{Cid, ContentStore};
 
+pub use car::RecordContent;
 pub use keycache::SEARCH_KEYS_DIR;
 pub use records::{
     Attachment, BULK_BATCH, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,

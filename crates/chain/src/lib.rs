@@ -106,6 +106,11 @@
 //! # }
 //! ```
 
+#[doc(hidden)]
+pub mod __fuzz {
+    //! Fuzzing entry points (not a public API).
+    pub use crate::embedded::fuzz::decode_journal;
+}
 mod backend;
 pub mod bindings;
 pub mod dev_keys;

@@ -221,6 +221,18 @@ impl BlockSource for CachedStore {
     }
 }
 
+/// Blocks go to the remote store (as puts do), not into the cache.
+#[async_trait]
+impl BlockSink for CachedStore {
+    async fn put_block(&self, block: Block) -> Result<()> {
+        self.inner.remote.put_block(block).await
+    }
+
+    async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
+        self.inner.remote.put_blocks(blocks).await
+    }
+}
+
 #[async_trait]
 impl ContentStore for CachedStore {
     async fn put(&self, data: Bytes, options: PutOptions) -> Result<Cid> {

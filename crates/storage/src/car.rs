@@ -1,8 +1,8 @@
-//! CAR v1 (content-addressed archive) export and import of one DAG, the
+//! CAR v1 (content-addressed archive) export and import of DAGs, the
 //! format `ipfs dag export` writes and `ipfs dag import` reads.
 //!
-//! Layout: `varint(len) dag-cbor{"roots": [CID], "version": 1}` followed by
-//! sections `varint(len) CID block-bytes`.
+//! Layout: `varint(len) dag-cbor{"roots": [CID, ...], "version": 1}`
+//! followed by sections `varint(len) CID block-bytes`.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -68,6 +68,28 @@ fn cbor_head(out: &mut Vec<u8>, major: u8, value: u64) {
         out.push(major | 27);
         out.extend_from_slice(&value.to_be_bytes());
     }
+}
+
+/// The length prefix and CID of a section holding `block_len` bytes of
+/// `cid`'s block (the block's bytes follow it).
+fn section_prefix(cid: &Cid, block_len: usize) -> Bytes {
+    let cid_bytes = cid.to_bytes();
+    let mut prefix = Vec::with_capacity(cid_bytes.len() + 10);
+    write_uvarint(&mut prefix, (cid_bytes.len() + block_len) as u64);
+    prefix.extend_from_slice(&cid_bytes);
+    Bytes::from(prefix)
+}
+
+/// A whole CAR v1 of `blocks` in order, naming `roots`, as pieces (the
+/// blocks' bytes are not copied).
+pub(crate) fn car_pieces(roots: &[Cid], blocks: &[Block]) -> Vec<Bytes> {
+    let mut pieces = Vec::with_capacity(1 + 2 * blocks.len());
+    pieces.push(Bytes::from(encode_header(roots)));
+    for block in blocks {
+        pieces.push(section_prefix(block.cid(), block.data().len()));
+        pieces.push(block.data().clone());
+    }
+    pieces
 }
 
 /// A cursor over header bytes with just enough CBOR to read a CAR header.
@@ -200,12 +222,9 @@ impl<S: ContentStore> Exporter<S> {
             let block = self.store.get_block(&cid).await?;
             let links = child_links(&cid, &block)?;
             self.stack.push(links.into_iter());
-            let cid_bytes = cid.to_bytes();
-            let mut prefix = Vec::with_capacity(cid_bytes.len() + 10);
-            write_uvarint(&mut prefix, (cid_bytes.len() + block.len()) as u64);
-            prefix.extend_from_slice(&cid_bytes);
+            let prefix = section_prefix(&cid, block.len());
             self.output.push_back(block);
-            return Ok(Some(Bytes::from(prefix)));
+            return Ok(Some(prefix));
         }
         Ok(None)
     }
@@ -215,10 +234,24 @@ impl<S: ContentStore> Exporter<S> {
 /// depth-first order, root first, duplicates once), the way
 /// `ipfs dag export` does. Every block is verified as it is read.
 pub fn export_car<S: ContentStore + 'static>(store: S, root: Cid) -> ByteStream {
+    export_car_roots(store, vec![root])
+}
+
+/// Streams the DAGs under `roots` from `store` as one CAR v1 file whose
+/// header names them all (in the order given, repeats once): each DAG
+/// depth first, root first, and a block shared by several DAGs only where
+/// it first occurs. Every block is verified as it is read; memory stays
+/// O(one block + the CIDs written), whatever the DAGs' sizes.
+///
+/// `ipfs dag import` pins every root of such a file. An empty `roots`
+/// gives a header without roots, which Kubo refuses to import.
+pub fn export_car_roots<S: ContentStore + 'static>(store: S, roots: Vec<Cid>) -> ByteStream {
+    let mut unique = roots;
+    crate::store::dedup_in_order(&mut unique);
     let exporter = Exporter {
         store,
-        header: Some(Bytes::from(encode_header(&[root]))),
-        stack: vec![vec![root].into_iter()],
+        header: Some(Bytes::from(encode_header(&unique))),
+        stack: vec![unique.into_iter()],
         seen: HashSet::new(),
         output: VecDeque::new(),
     };
@@ -236,6 +269,53 @@ pub struct CarImport {
     pub roots: Vec<Cid>,
     /// Blocks stored (each verified against its CID).
     pub blocks: u64,
+    /// Bytes of those blocks.
+    pub bytes: u64,
+    /// CIDs that blocks of the archive link to (dag-pb links) or that its
+    /// header names as roots, but that the archive does not carry, in the
+    /// order first met: the archive holds partial DAGs, or it was cut short
+    /// at a section boundary. Empty for a complete archive such as
+    /// [`export_car_roots`] writes.
+    pub missing: Vec<Cid>,
+}
+
+/// The blocks an archive carries and the CIDs its blocks and header name.
+/// Blocks count by multihash, as blockstores key them: a block carried
+/// under a CIDv0 also serves its CIDv1 (and the other codec's).
+#[derive(Default)]
+struct Completeness {
+    carried: HashSet<[u8; 32]>,
+    /// Named but not (yet) carried, in the order first met.
+    wanted: Vec<Cid>,
+    wanted_set: HashSet<Cid>,
+}
+
+impl Completeness {
+    fn want(&mut self, cid: Cid) {
+        if !self.carried.contains(cid.digest()) && self.wanted_set.insert(cid) {
+            self.wanted.push(cid);
+        }
+    }
+
+    /// Records `block`; its links are wanted. A dag-pb block that does not
+    /// decode links to nothing this can tell (it is stored all the same:
+    /// the archive's blocks need not be UnixFS).
+    fn carry(&mut self, block: &Block) {
+        self.carried.insert(*block.cid().digest());
+        if let Ok(links) = child_links(block.cid(), block.data()) {
+            for link in links {
+                self.want(link);
+            }
+        }
+    }
+
+    fn missing(self) -> Vec<Cid> {
+        let carried = self.carried;
+        self.wanted
+            .into_iter()
+            .filter(|cid| !carried.contains(cid.digest()))
+            .collect()
+    }
 }
 
 /// Buffered reading of a [`ByteStream`].
@@ -269,10 +349,14 @@ impl StreamReader {
         Ok(Some(value))
     }
 
-    async fn exact(&mut self, len: usize) -> Result<Bytes> {
+    /// The next `len` bytes of `what` (named in the error if the input ends first).
+    async fn exact(&mut self, len: usize, what: &str) -> Result<Bytes> {
         self.fill(len).await?;
         if self.buffer.len() < len {
-            return Err(StorageError::InvalidCar("truncated section".into()));
+            return Err(StorageError::InvalidCar(format!(
+                "the input ends inside the {what} ({} of its {len} bytes present)",
+                self.buffer.len()
+            )));
         }
         Ok(self.buffer.split_to(len).freeze())
     }
@@ -282,6 +366,13 @@ impl StreamReader {
 /// CID ([`StorageError::IntegrityViolation`] on a mismatch). Does not pin.
 /// Blocks reach the sink in groups of about 16 MiB
 /// ([`BlockSink::put_blocks`]); when this returns `Ok`, all are stored.
+/// Memory stays O(16 MiB + the CIDs read), whatever the archive's size.
+///
+/// Input that is not a whole CAR v1 (garbage, another version, a section
+/// cut off in the middle, an oversized header or section) fails with
+/// [`StorageError::InvalidCar`]; what was stored before the failure stays
+/// (unpinned). An archive cut at a section boundary reads as a shorter
+/// archive: its [`CarImport::missing`] names what it lacks.
 pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Result<CarImport> {
     let mut reader = StreamReader {
         stream: car,
@@ -294,24 +385,31 @@ pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Res
         .ok_or_else(|| StorageError::InvalidCar("empty input".into()))?;
     if header_len == 0 || header_len > MAX_HEADER {
         return Err(StorageError::InvalidCar(format!(
-            "header length {header_len}"
+            "header length {header_len} is out of range (1 to {MAX_HEADER}): not a CAR v1 file"
         )));
     }
-    let header = reader.exact(header_len as usize).await?;
+    let header = reader.exact(header_len as usize, "header").await?;
     let roots = decode_header(&header)?;
+    let mut completeness = Completeness::default();
+    for root in &roots {
+        completeness.want(*root);
+    }
     let mut blocks = 0;
+    let mut bytes = 0u64;
     let mut pending = Vec::new();
     let mut pending_bytes = 0;
     while let Some(section_len) = reader.varint().await? {
         if section_len == 0 || section_len > MAX_SECTION {
             return Err(StorageError::InvalidCar(format!(
-                "section length {section_len}"
+                "section length {section_len} is out of range (1 to {MAX_SECTION})"
             )));
         }
-        let section = reader.exact(section_len as usize).await?;
+        let section = reader.exact(section_len as usize, "last section").await?;
         let (cid, used) = Cid::read_prefix(&section)?;
         let block = Block::new(cid, section.slice(used..))?;
+        completeness.carry(&block);
         pending_bytes += block.data().len();
+        bytes += block.data().len() as u64;
         pending.push(block);
         blocks += 1;
         if pending_bytes >= IMPORT_BATCH_BYTES {
@@ -322,7 +420,12 @@ pub async fn import_car<K: BlockSink + ?Sized>(sink: &K, car: ByteStream) -> Res
     if !pending.is_empty() {
         sink.put_blocks(pending).await?;
     }
-    Ok(CarImport { roots, blocks })
+    Ok(CarImport {
+        roots,
+        blocks,
+        bytes,
+        missing: completeness.missing(),
+    })
 }
 
 #[cfg(test)]
@@ -345,6 +448,34 @@ mod tests {
         expected.push(0x01);
         assert_eq!(header, expected);
         assert_eq!(decode_header(&header[1..]).unwrap(), vec![root]);
+    }
+
+    /// A block counts as carried whatever CID the archive names it by: stores key blocks
+    /// by multihash, so a leaf carried as CIDv0 serves the CIDv1 its parent links to.
+    #[tokio::test]
+    async fn completeness_counts_blocks_by_multihash() {
+        use crate::ImportFormat;
+        use crate::dag_builder::{CHUNK_SIZE, DagBuilder};
+        let mut builder = DagBuilder::new(ImportFormat::CidV1RawLeaves);
+        builder.write(&vec![7u8; 2 * CHUNK_SIZE + 5]);
+        let dag = builder.finish();
+        let relabelled: Vec<Block> = dag
+            .blocks
+            .iter()
+            .map(|b| match b.cid().codec() {
+                crate::Codec::Raw => Block::computed(Cid::v0(*b.cid().digest()), b.data().clone()),
+                crate::Codec::DagPb => b.clone(),
+            })
+            .collect();
+        let pieces = car_pieces(&[dag.root], &relabelled);
+        let stream: ByteStream = Box::pin(futures_util::stream::iter(pieces.into_iter().map(Ok)));
+        let store = crate::MemoryStore::new();
+        let imported = import_car(&store, stream).await.unwrap();
+        assert!(imported.missing.is_empty(), "{:?}", imported.missing);
+        assert_eq!(
+            store.get(&dag.root).await.unwrap().len(),
+            2 * CHUNK_SIZE + 5
+        );
     }
 
     #[test]

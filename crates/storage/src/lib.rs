@@ -8,9 +8,13 @@
 //! - [`MemoryStore`]: in-memory store.
 //! - [`CachedStore`]: bounded LRU read-through cache in front of any store.
 //! - [`KuboStore`]: trustless client of a Kubo/js-ipfs node's RPC API.
-//! - [`export_car`] / [`import_car`]: CAR v1, for `ipfs dag import`/`export`.
+//! - [`export_car`] / [`export_car_roots`] / [`import_car`]: CAR v1, for
+//!   `ipfs dag import`/`export`; every store takes imported blocks
+//!   ([`BlockSink`]).
 //! - [`BlockingRuntime`]: drives the async API from synchronous code.
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod block;
 mod blocking;
 mod cache;
@@ -32,7 +36,7 @@ mod varint;
 pub use block::Block;
 pub use blocking::BlockingRuntime;
 pub use cache::{CacheStats, CachedStore};
-pub use car::{CarImport, export_car, import_car};
+pub use car::{CarImport, export_car, export_car_roots, import_car};
 pub use cid::{Cid, CidError, CidVersion, Codec};
 pub use dag_builder::{
     CHUNK_SIZE, DagBuilder, FinishedDag, ImportFormat, MAX_LINKS, cid_of_bytes, cid_of_reader,

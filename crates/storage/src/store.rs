@@ -64,8 +64,11 @@ impl PutOptions {
 /// asked for, whatever the backend; a mismatch is
 /// [`StorageError::IntegrityViolation`](crate::StorageError::IntegrityViolation),
 /// never silently returned data.
+///
+/// Every store also takes already verified blocks ([`BlockSink`]), which is
+/// how a CAR file is imported into it ([`import_car`](crate::import_car)).
 #[async_trait]
-pub trait ContentStore: Send + Sync + std::fmt::Debug {
+pub trait ContentStore: BlockSink + Send + Sync + std::fmt::Debug {
     /// Stores `data` as a UnixFS file and returns its CID, which is the
     /// one `ipfs add` would print for the same bytes and format.
     async fn put(&self, data: Bytes, options: PutOptions) -> Result<Cid> {
@@ -138,7 +141,8 @@ pub trait ContentStore: Send + Sync + std::fmt::Debug {
 ///   the store.
 /// - `pin` is deferred to the commit too: it must name content that is
 ///   complete once the batch's own puts are stored.
-/// - reads, `has` and `unpin` go straight to the store.
+/// - reads, `has`, `unpin` and [`BlockSink`] writes go straight to the
+///   store.
 ///
 /// Crash safety: a pin is committed only after every block of the batch is
 /// durable, so a crash at any point leaves at worst unpinned blocks (which
@@ -220,6 +224,16 @@ impl<S: ContentStore + ?Sized> ContentStore for DeferredPins<'_, S> {
 }
 
 #[async_trait]
+impl<S: ContentStore + ?Sized> BlockSink for DeferredPins<'_, S> {
+    async fn put_block(&self, block: Block) -> Result<()> {
+        self.store.put_block(block).await
+    }
+    async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
+        self.store.put_blocks(blocks).await
+    }
+}
+
+#[async_trait]
 impl<S: ContentStore + ?Sized> PutBatch for DeferredPins<'_, S> {
     async fn commit(self: Box<Self>) -> Result<()> {
         let mut pins = std::mem::take(&mut *self.pins());
@@ -235,7 +249,7 @@ pub(crate) fn dedup_in_order(cids: &mut Vec<Cid>) {
 }
 
 /// A store that accepts individual, already verified blocks (CAR import,
-/// caches).
+/// caches). Every [`ContentStore`] is one. Blocks are stored unpinned.
 #[async_trait]
 pub trait BlockSink: Send + Sync {
     /// Stores one block durably.

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use medseal_storage::{
-    ByteStream, CHUNK_SIZE, CachedStore, Cid, ContentStore, LocalStore, MemoryStore, PutOptions,
-    Result,
+    Block, BlockSink, ByteStream, CHUNK_SIZE, CachedStore, Cid, ContentStore, LocalStore,
+    MemoryStore, PutOptions, Result,
 };
 
 use common::pseudo_random;
@@ -21,6 +21,13 @@ use common::pseudo_random;
 struct CountingRemote {
     inner: MemoryStore,
     block_reads: AtomicU64,
+}
+
+#[async_trait]
+impl BlockSink for CountingRemote {
+    async fn put_block(&self, block: Block) -> Result<()> {
+        self.inner.put_block(block).await
+    }
 }
 
 #[async_trait]

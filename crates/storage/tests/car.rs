@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use medseal_storage::{
     ByteStream, CHUNK_SIZE, ContentStore, ImportFormat, LocalStore, MemoryStore, PutOptions,
-    StorageError, export_car, import_car,
+    StorageError, export_car, export_car_roots, import_car,
 };
 
 use common::{pseudo_random, stream_of};
@@ -137,4 +137,122 @@ async fn exporting_an_incomplete_dag_fails() {
         }
     }
     assert!(failed);
+}
+
+/// Several DAGs in one archive: every root named in the header, a block two
+/// DAGs share carried once, nothing missing; an archive cut at a section
+/// boundary imports as a shorter one whose `missing` names what it lacks.
+#[tokio::test]
+async fn several_roots_share_blocks_and_cut_archives_name_what_they_lack() {
+    let source = MemoryStore::new();
+    let shared = pseudo_random(7, CHUNK_SIZE);
+    let mut first = shared.clone();
+    first.extend(pseudo_random(8, 1000));
+    let mut second = shared.clone();
+    second.extend(pseudo_random(9, 2000));
+    let small = pseudo_random(10, 99);
+    let options = PutOptions::new().with_format(ImportFormat::CidV1RawLeaves);
+    let mut roots = Vec::new();
+    for data in [&first, &second, &small] {
+        roots.push(
+            source
+                .put(Bytes::from(data.clone()), options)
+                .await
+                .unwrap(),
+        );
+    }
+    // A repeated root is named and carried once.
+    let mut asked = roots.clone();
+    asked.push(roots[0]);
+    let car = collect(export_car_roots(source.clone(), asked)).await;
+
+    let target = MemoryStore::new();
+    let imported = import_car(&target, stream_of(&car, 1000)).await.unwrap();
+    assert_eq!(imported.roots, roots);
+    // Two roots, the shared leaf once, two tails, the small file (one raw block).
+    assert_eq!(imported.blocks, 6);
+    assert_eq!(target.block_count(), 6);
+    assert!(imported.missing.is_empty(), "{:?}", imported.missing);
+    assert_eq!(
+        imported.bytes,
+        (CHUNK_SIZE + 1000 + 2000 + 99) as u64 + block_bytes_of_roots(&source, &roots[..2]).await
+    );
+    for (root, data) in roots.iter().zip([&first, &second, &small]) {
+        assert_eq!(&target.get(root).await.unwrap()[..], &data[..]);
+    }
+
+    // Cut after the first section (the first root): its leaves and the
+    // other roots are missing, in the order the archive names them.
+    let (len, used) = varint(&car);
+    let header_end = used + len;
+    let (len, used) = varint(&car[header_end..]);
+    let cut = &car[..header_end + used + len];
+    let target = MemoryStore::new();
+    let imported = import_car(&target, stream_of(cut, 1000)).await.unwrap();
+    assert_eq!(imported.blocks, 1);
+    assert_eq!(imported.missing.len(), 4, "{:?}", imported.missing);
+    assert_eq!(imported.missing[..2], roots[1..]);
+}
+
+/// A LEB128 varint at the start of `bytes`: its value and length.
+fn varint(bytes: &[u8]) -> (usize, usize) {
+    let mut value = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        value |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return (value, i + 1);
+        }
+    }
+    panic!("truncated varint");
+}
+
+/// Bytes of the root blocks themselves (the leaves are counted separately).
+async fn block_bytes_of_roots(store: &MemoryStore, roots: &[medseal_storage::Cid]) -> u64 {
+    let mut total = 0;
+    for root in roots {
+        total += store.get_block(root).await.unwrap().len() as u64;
+    }
+    total
+}
+
+/// Every store takes a CAR's blocks, also through `dyn ContentStore` (how the
+/// vault holds its store) and inside a put batch.
+#[tokio::test]
+async fn every_store_imports_through_dyn_content_store() {
+    let source = MemoryStore::new();
+    let data = pseudo_random(11, 2 * CHUNK_SIZE + 5);
+    let root = source
+        .put(Bytes::from(data.clone()), PutOptions::new())
+        .await
+        .unwrap();
+    let car = collect(export_car(source, root)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(dir.path().join("local")).await.unwrap();
+    let cache = LocalStore::open(dir.path().join("cache")).await.unwrap();
+    let remote = MemoryStore::new();
+    let cached =
+        medseal_storage::CachedStore::new(std::sync::Arc::new(remote.clone()), cache, 1 << 20)
+            .await
+            .unwrap();
+    let stores: Vec<(&str, std::sync::Arc<dyn ContentStore>)> = vec![
+        ("local", std::sync::Arc::new(local.clone())),
+        ("memory", std::sync::Arc::new(MemoryStore::new())),
+        ("cached", std::sync::Arc::new(cached)),
+    ];
+    for (name, store) in stores {
+        let imported = import_car(&*store, stream_of(&car, 7000)).await.unwrap();
+        assert_eq!(imported.blocks, 4, "{name}");
+        store.pin(&root).await.unwrap();
+        assert_eq!(store.get(&root).await.unwrap(), data, "{name}");
+    }
+    assert_eq!(remote.block_count(), 4, "the cache passes blocks on");
+
+    let fresh = LocalStore::open(dir.path().join("batch")).await.unwrap();
+    let batch = fresh.begin_batch().await.unwrap();
+    import_car(&*batch, stream_of(&car, 7000)).await.unwrap();
+    batch.pin(&root).await.unwrap();
+    batch.commit().await.unwrap();
+    assert_eq!(fresh.get(&root).await.unwrap(), data);
+    assert!(fresh.is_pinned(&root).await.unwrap());
 }

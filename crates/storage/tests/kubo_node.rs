@@ -154,3 +154,47 @@ async fn cars_move_between_local_store_and_the_node() {
         kubo.unpin(&root).await.unwrap();
     }
 }
+
+/// `import_car` into the `KuboStore` itself (what `medseal import --car` does on a node):
+/// the blocks reach the node through its own `dag/import`, unpinned until the roots are
+/// pinned, and read back verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_car_imports_into_the_node_through_the_store() {
+    let Some(kubo) = kubo_store_from_env().await else {
+        return;
+    };
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let source = MemoryStore::new();
+    let big = pseudo_random(nonce, 2 * CHUNK_SIZE + 17);
+    let small = pseudo_random(nonce + 1, 300);
+    let mut roots = Vec::new();
+    for data in [&big, &small] {
+        roots.push(
+            source
+                .put(Bytes::from(data.clone()), PutOptions::new())
+                .await
+                .unwrap(),
+        );
+    }
+    let mut car = BytesMut::new();
+    let mut export = medseal_storage::export_car_roots(source.clone(), roots.clone());
+    while let Some(piece) = export.next().await {
+        car.extend_from_slice(&piece.unwrap());
+    }
+    for root in &roots {
+        assert!(!kubo.has(root).await.unwrap(), "node must not have it yet");
+    }
+    let imported = import_car(&kubo, stream_of(&car, 100_000)).await.unwrap();
+    assert_eq!(imported.roots, roots);
+    assert_eq!(imported.blocks, source.block_count() as u64);
+    assert!(imported.missing.is_empty());
+    kubo.pin_many(&roots).await.unwrap();
+    assert_eq!(kubo.get(&roots[0]).await.unwrap(), big);
+    assert_eq!(kubo.get(&roots[1]).await.unwrap(), small);
+    for root in &roots {
+        kubo.unpin(root).await.unwrap();
+    }
+}

@@ -24,7 +24,7 @@ use crate::error::LedgerError;
 use crate::error::LedgerResult;
 
 /// File magic (also the format version).
-const MAGIC: &[u8; 8] = b"MSLJRNL1";
+pub(crate) const MAGIC: &[u8; 8] = b"MSLJRNL1";
 /// Bytes of the length prefix.
 const LEN_BYTES: usize = 4;
 /// Bytes of the checksum suffix.
@@ -125,6 +125,66 @@ fn is_torn_tail(rest: &[u8]) -> bool {
     !(1..rest.len()).any(|at| {
         rest.get(at..)
             .is_some_and(|tail| matches!(parse_record(tail), Parsed::Record(..)))
+    })
+}
+
+/// The records found in the bytes of a journal after its header.
+#[derive(Debug)]
+pub(crate) struct Scanned {
+    /// Every intact record, in order.
+    pub(crate) records: Vec<JournalRecord>,
+    /// File offset of a torn tail (cut off by [`Journal::open_from`]), if any.
+    pub(crate) torn_at: Option<usize>,
+    /// File offset where the intact records end (where the next record goes).
+    pub(crate) end: usize,
+}
+
+/// An invalid record that cannot be a torn tail (intact data follows it).
+#[derive(Debug)]
+pub(crate) struct CorruptRecord {
+    /// How many intact records precede it.
+    pub(crate) records_before: usize,
+    /// Its file offset.
+    pub(crate) offset: usize,
+}
+
+/// Parses journal records from `bytes`, which start at file offset `base`: every intact
+/// record, then either the end of `bytes` or a torn tail (an interrupted append), else
+/// [`CorruptRecord`]. Pure: [`Journal::open_from`] acts on the outcome.
+pub(crate) fn scan_records(bytes: &[u8], base: usize) -> Result<Scanned, CorruptRecord> {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = bytes.get(at..).unwrap_or_default();
+        let offset = base + at;
+        match parse_record(rest) {
+            Parsed::Record(payload, size) => {
+                records.push(JournalRecord {
+                    payload,
+                    start: offset as u64,
+                    end: (offset + size) as u64,
+                });
+                at += size;
+            }
+            Parsed::Invalid if is_torn_tail(rest) => {
+                return Ok(Scanned {
+                    records,
+                    torn_at: Some(offset),
+                    end: offset,
+                });
+            }
+            Parsed::Invalid => {
+                return Err(CorruptRecord {
+                    records_before: records.len(),
+                    offset,
+                });
+            }
+        }
+    }
+    Ok(Scanned {
+        records,
+        torn_at: None,
+        end: base + at,
     })
 }
 
@@ -229,53 +289,41 @@ impl Journal {
         base: usize,
     ) -> LedgerResult<(Self, Vec<JournalRecord>, Recovery)> {
         let mut recovery = Recovery::default();
-        let mut records = Vec::new();
-        let mut at = 0;
-        while at < bytes.len() {
-            let rest = bytes.get(at..).unwrap_or_default();
-            let offset = base + at;
-            match parse_record(rest) {
-                Parsed::Record(payload, size) => {
-                    records.push(JournalRecord {
-                        payload,
-                        start: offset as u64,
-                        end: (offset + size) as u64,
-                    });
-                    at += size;
-                }
-                Parsed::Invalid if is_torn_tail(rest) => {
-                    let dropped = rest.len();
-                    tracing::warn!(
-                        path = %path.display(),
-                        offset,
-                        dropped_bytes = dropped,
-                        kept_records = records.len(),
-                        "chain journal: dropping torn tail of {dropped} bytes at offset {offset} \
-                         (incomplete or unchecksummed final record from an interrupted append); \
-                         {} intact records kept{}",
-                        records.len(),
-                        if base > MAGIC.len() {
-                            " after the position read from"
-                        } else {
-                            ""
-                        }
-                    );
-                    recovery.dropped_bytes = dropped as u64;
-                    file.set_len(offset as u64)?;
-                    file.sync_all()?;
-                    break;
-                }
-                Parsed::Invalid => {
-                    return Err(LedgerError::Corrupt(format!(
-                        "{}: record {} at offset {offset} fails its checksum but is followed by \
-                         more data (not a torn tail)",
-                        path.display(),
-                        records.len()
-                    )));
-                }
+        let scanned = match scan_records(&bytes, base) {
+            Ok(scanned) => scanned,
+            Err(corrupt) => {
+                return Err(LedgerError::Corrupt(format!(
+                    "{}: record {} at offset {} fails its checksum but is followed by more \
+                     data (not a torn tail)",
+                    path.display(),
+                    corrupt.records_before,
+                    corrupt.offset
+                )));
             }
+        };
+        let records = scanned.records;
+        if let Some(offset) = scanned.torn_at {
+            let dropped = base + bytes.len() - offset;
+            tracing::warn!(
+                path = %path.display(),
+                offset,
+                dropped_bytes = dropped,
+                kept_records = records.len(),
+                "chain journal: dropping torn tail of {dropped} bytes at offset {offset} \
+                 (incomplete or unchecksummed final record from an interrupted append); \
+                 {} intact records kept{}",
+                records.len(),
+                if base > MAGIC.len() {
+                    " after the position read from"
+                } else {
+                    ""
+                }
+            );
+            recovery.dropped_bytes = dropped as u64;
+            file.set_len(offset as u64)?;
+            file.sync_all()?;
         }
-        let len = (base + at) as u64;
+        let len = scanned.end as u64;
         file.seek(SeekFrom::Start(len))?;
         let journal = Self {
             file,

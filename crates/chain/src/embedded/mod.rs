@@ -72,6 +72,7 @@
 
 mod block;
 mod chain_state;
+pub(crate) mod fuzz;
 mod journal;
 mod snapshot;
 

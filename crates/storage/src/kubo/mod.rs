@@ -17,11 +17,13 @@ use futures_util::StreamExt;
 use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 
+use crate::block::Block;
+use crate::car::car_pieces;
 use crate::cid::Cid;
 use crate::dag_builder::{CHUNK_SIZE, DagBuilder, ImportFormat, cid_of_bytes};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified};
 use crate::error::{Result, StorageError};
-use crate::store::{ByteStream, ContentStore, PutOptions};
+use crate::store::{BlockSink, ByteStream, ContentStore, PutOptions};
 use rpc::{Call, RpcClient, is_not_pinned, permanent};
 
 /// Connection and retry settings of a [`KuboStore`].
@@ -302,6 +304,59 @@ impl KuboStore {
             .file_name("data")
             .mime_str("application/octet-stream")
             .map_err(|e| StorageError::backend_with("building the multipart upload", e))
+    }
+}
+
+/// Blocks are sent as a CAR to the node's own importer (`dag/import`, roots
+/// not pinned): one request per group of blocks, retried on transient
+/// failures since the blocks are at hand. The node's reply carries no
+/// per-block answer; pinning the imported roots afterwards
+/// ([`ContentStore::pin_many`]) is what proves the node holds their DAGs.
+#[async_trait]
+impl BlockSink for KuboStore {
+    async fn put_block(&self, block: Block) -> Result<()> {
+        self.put_blocks(vec![block]).await
+    }
+
+    async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
+        let Some(first) = blocks.first() else {
+            return Ok(());
+        };
+        // Kubo refuses a CAR header without roots; any CID in it will do
+        // (nothing is pinned).
+        let pieces = car_pieces(&[*first.cid()], &blocks);
+        let call = Call {
+            command: "dag/import",
+            args: vec![("pin-roots", "false".to_owned())],
+            timeout: self.config.request_timeout,
+            subject: None,
+        };
+        self.rpc
+            .with_retries(&call, || async {
+                let url = self.rpc.url(call.command, &call.args).map_err(permanent)?;
+                let body = futures_util::stream::iter(
+                    pieces.clone().into_iter().map(Ok::<_, std::io::Error>),
+                );
+                let part = Part::stream(reqwest::Body::wrap_stream(body))
+                    .file_name("blocks.car")
+                    .mime_str("application/vnd.ipld.car")
+                    .map_err(|e| {
+                        permanent(StorageError::backend_with(
+                            "building the multipart upload",
+                            e,
+                        ))
+                    })?;
+                let request = self
+                    .rpc
+                    .http()
+                    .post(url)
+                    .timeout(call.timeout)
+                    .multipart(Form::new().part("file", part));
+                let response = self.rpc.send_once(&call, request).await?;
+                self.rpc.read_reply(&call, response).await
+            })
+            .await
+            .map(drop)
     }
 }
 

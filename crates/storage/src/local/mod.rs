@@ -553,6 +553,14 @@ impl BlockSink for LocalStore {
     /// All of `blocks` are made durable together (one write batch).
     async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
         let _shared = self.inner.pins.gc_lock.read().await;
+        self.write_blocks(blocks).await
+    }
+}
+
+impl LocalStore {
+    /// Writes `blocks` durably in one write batch; the caller holds the GC
+    /// lock (shared).
+    async fn write_blocks(&self, blocks: Vec<Block>) -> Result<()> {
         let mut writer = self.batch_writer().await?;
         for block in blocks {
             if let Err(e) = writer.push(block).await {
@@ -702,6 +710,19 @@ impl Drop for LocalBatch<'_> {
         {
             drop(runtime.spawn_blocking(move || drop(batch)));
         }
+    }
+}
+
+/// Blocks are made durable at once (not at the commit), under the GC lock
+/// the batch already holds.
+#[async_trait]
+impl BlockSink for LocalBatch<'_> {
+    async fn put_block(&self, block: Block) -> Result<()> {
+        self.store.write_blocks(vec![block]).await
+    }
+
+    async fn put_blocks(&self, blocks: Vec<Block>) -> Result<()> {
+        self.store.write_blocks(blocks).await
     }
 }
 
