@@ -14,7 +14,7 @@ use crate::cid::{Cid, Codec};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified};
 use crate::error::{Result, StorageError};
 use crate::local::LocalStore;
-use crate::store::{BlockSink, ByteStream, ContentStore, PutBatch, PutOptions};
+use crate::store::{BlockSink, ByteStream, ContentStore, GcReport, PutBatch, PutOptions};
 
 /// Recency bookkeeping: digest → (size, last use), and last use → digest.
 #[derive(Debug, Default)]
@@ -256,6 +256,11 @@ impl ContentStore for CachedStore {
 
     async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
         self.inner.remote.pin_many(cids).await
+    }
+
+    /// The remote store's collection (the cache manages its own size).
+    async fn collect_garbage(&self, dry_run: bool) -> Result<GcReport> {
+        self.inner.remote.collect_garbage(dry_run).await
     }
 
     /// The remote store's batch: writes go straight to the remote store.
