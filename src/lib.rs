@@ -25,7 +25,7 @@ pub use index::Keyword;
 pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};
 pub use pipe::Progress;
 pub use vault::{
-    AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_KEYWORDS,
-    MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt, RejectedPartition, SEARCH_KEYS_DIR,
-    SearchHit, SearchResults, Vault,
+    AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutOutcome, PutReceipt,
+    RejectedPartition, SEARCH_KEYS_DIR, SearchHit, SearchResults, Vault,
 };
