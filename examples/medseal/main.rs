@@ -7,8 +7,12 @@
 //! DIR defaults to `$MEDSEAL_DIR`, else `./medseal-data`. Backends come from
 //! `<DIR>/medseal.json` and the `MEDSEAL_*` variables (embedded store and chain by
 //! default). Exit codes: 0 ok, 1 other error, 2 usage, 3 access denied, 4 not found,
-//! 5 tampering detected. With `--json`, stdout carries exactly one JSON document (the
-//! result, or `{"error": {"kind", "message"}}`).
+//! 5 tampering detected, 130 interrupted (Ctrl-C during `put` or `import`). With
+//! `--json`, stdout carries exactly one JSON document (the result, or
+//! `{"error": {"kind", "message"}}`).
+//!
+//! Every command run as a member (`--as`) first completes that member's put if one was
+//! interrupted after its intent was saved, and says so on stderr.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -26,6 +30,7 @@ mod local;
 mod records;
 mod report;
 mod show;
+mod upkeep;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -43,7 +48,7 @@ use crate::report::Report;
     name = "medseal",
     version,
     about = "Encrypted, searchable, chain-audited medical records",
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 access denied, 4 not found, 5 tampering detected."
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 access denied, 4 not found, 5 tampering detected, 130 interrupted (Ctrl-C)."
 )]
 pub struct Cli {
     /// Data directory [default: $MEDSEAL_DIR, else ./medseal-data]
@@ -117,6 +122,12 @@ pub enum Command {
         #[arg(value_parser = parse_record)]
         record: RecordId,
     },
+    /// Complete the member's put if one was interrupted (every command run as the
+    /// member does this first)
+    Recover(Actor),
+    /// Remove blocks no record needs (left by interrupted puts, merged index shards,
+    /// re-shared manifests) from the embedded store
+    Gc(upkeep::GcArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -275,5 +286,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         Command::Requests(actor) => Box::new(access::requests(ctx, &actor.name).await?),
         Command::Answer(args) => Box::new(access::answer(ctx, args).await?),
         Command::Audit { record } => Box::new(access::audit(ctx, record).await?),
+        Command::Recover(actor) => Box::new(upkeep::recover(ctx, &actor).await?),
+        Command::Gc(args) => Box::new(upkeep::gc(ctx, &args).await?),
     })
 }
