@@ -546,3 +546,46 @@ async fn gc_removes_exactly_the_unpinned_blocks() {
     );
     assert_eq!(found(&vault, &s.reader).await, [kept.record]);
 }
+
+/// Garbage collection beside puts of the same vault: it waits for their blocks to be
+/// pinned (the store's GC lock), so every record stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_beside_puts_keeps_every_record() {
+    let s = setup();
+    let (vault, _) = s.open().await;
+    let vault = Arc::new(vault);
+    let puts = {
+        let vault = Arc::clone(&vault);
+        let doctor = Member::from_bytes(&s.doctor.to_bytes()).unwrap();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..6u8 {
+                ids.push(
+                    vault
+                        .put(&doctor, record(&format!("r{i}"), i))
+                        .await
+                        .unwrap()
+                        .record,
+                );
+            }
+            ids
+        })
+    };
+    let mut collections = 0;
+    while !puts.is_finished() {
+        vault.gc(false).await.unwrap();
+        collections += 1;
+    }
+    let ids = puts.await.unwrap();
+    eprintln!("{collections} collections ran beside 6 puts");
+    assert!(collections > 1);
+    vault.gc(false).await.unwrap();
+    for (i, id) in ids.into_iter().enumerate() {
+        let opened = vault.get(&s.reader, id).await.unwrap();
+        assert_eq!(
+            vault.read_attachment_bytes(&opened, 0).await.unwrap(),
+            bytes(i as u8, 300_000)
+        );
+    }
+    assert_eq!(found(&vault, &s.reader).await.len(), 6);
+}

@@ -585,10 +585,22 @@ impl Vault {
             // batch makes all their blocks durable and then pins every attachment and
             // manifest in one step (on the local store: one block sync and one pin
             // transaction instead of one of each per put), before the intent below can
-            // name a manifest. Everything that can wait on the chain (partitions, the
-            // record count) is done before the commit, so that an interruption leaves
-            // either no pin (the batch's temp files are removed, or at worst blocks wait
-            // unpinned for garbage collection) or a saved intent.
+            // name a manifest. What can wait on the chain is done before the commit (the
+            // record count) or before the batch begins (the partitions: publishing one
+            // stores its capsule, and a store put inside an open batch could wait behind
+            // a garbage collection that waits for the batch), so that an interruption
+            // leaves either no pin (the batch's temp files are removed, or at worst
+            // blocks wait unpinned for garbage collection) or a saved intent.
+            // (The policies are copied out: a record's reader need not be `Sync`.)
+            let indexed: Vec<Policy> = to_seal
+                .iter()
+                .filter(|(_, record, _)| !record.keywords.is_empty())
+                .map(|(_, record, _)| record.policy.clone())
+                .collect();
+            for policy in &indexed {
+                self.ensure_partition(&*ledger, owner, &mut state, policy)
+                    .await?;
+            }
             let batch = self.store.begin_batch().await?;
             let sealed: Vec<(usize, SealedRecord)> = futures_util::stream::iter(to_seal)
                 .map(|(i, record, description)| {
@@ -634,12 +646,6 @@ impl Vault {
                     batch.unpin(&s.manifest_cid).await?;
                     for a in &s.attachments {
                         batch.unpin(&parse_cid(&a.cid, Pointer::Manifest)?).await?;
-                    }
-                }
-                for (_, s) in &fresh {
-                    if !s.keywords.is_empty() {
-                        self.ensure_partition(&*ledger, owner, &mut state, &s.policy)
-                            .await?;
                     }
                 }
                 let before = ledger.record_count().await?;
