@@ -127,6 +127,12 @@ impl CachedStore {
         let mut lru = Lru::default();
         let mut evicted = Vec::new();
         for block in cache.list_blocks().await? {
+            // As `remember` never caches a block larger than the budget, one adopted
+            // is dropped (the LRU would keep it, being the newest, whatever its size).
+            if block.size > capacity_bytes {
+                evicted.push(block.digest);
+                continue;
+            }
             evicted.extend(lru.insert(block.digest, block.size, capacity_bytes));
         }
         for digest in evicted {
