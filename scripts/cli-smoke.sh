@@ -513,4 +513,119 @@ if [[ -n ${MEDSEAL_SMOKE_ETH_RPC:-} ]]; then
     pass "the funded member stores"
 fi
 
+step "a put that failed after its intent, repeated; idempotency keys; Ctrl-C during a put; gc"
+# dr-olu's records, counted from `records --json` (its recovery note goes to stderr).
+owned_count() {
+    "$BIN" --json records --as dr-olu >"$WORK/owned" 2>"$WORK/owned.err" || fail "records --as dr-olu failed"
+    grep -o '"owned":\[[^]]*\]' "$WORK/owned" | grep -o '"record":' | wc -l
+}
+# The newest block file: the index shard the last put anchored.
+newest_block() {
+    find "$MEDSEAL_DIR/blocks/blocks" -name '*.data' -printf '%T@ %p\n' | sort -n | tail -n1 | cut -d' ' -f2
+}
+block_count() { find "$MEDSEAL_DIR/blocks/blocks" -name '*.data' | wc -l; }
+# The second put under a policy merges the first one's index shard. With that shard's
+# block taken away (as if the store lost it), the second put fails after its intent was
+# saved and its record created on chain.
+fail_second_put() {
+    local policy=$1
+    printf 'EEG %s\n' "$policy" >"$WORK/eeg-a.txt"
+    printf 'EEG follow-up %s\n' "$policy" >"$WORK/eeg-b.txt"
+    ms 0 put --as dr-olu --name "EEG" --policy "$policy" --keyword icd10:G40 --attach "$WORK/eeg-a.txt"
+    SHARD=$(newest_block)
+    mv "$SHARD" "$WORK/shard.data"
+    BEFORE=$(owned_count)
+    ms 1 put --as dr-olu --name "EEG follow-up" --policy "$policy" --keyword icd10:G40 \
+        --attach "$WORK/eeg-b.txt"
+    err_has "not found"
+    mv "$WORK/shard.data" "$SHARD"
+    pass "a put under \"$policy\" failed after its intent (a block it needed was missing)"
+}
+fail_second_put "role:doctor and dept:neurology"
+ms 0 put --as dr-olu --name "EEG follow-up" --policy "role:doctor and dept:neurology" \
+    --keyword icd10:G40 --attach "$WORK/eeg-b.txt"
+out_has "completed the interrupted put of record"
+[[ $(owned_count) == $((BEFORE + 1)) ]] || fail "dr-olu owns $(owned_count) records, expected $((BEFORE + 1))"
+pass "repeating the failed put completed it: one record, not two"
+fail_second_put "dept:neurology"
+ms 0 --json recover --as dr-olu
+check_json
+[[ $(grep -o '"completed":\[[0-9]*\]' <<<"$OUT") != '"completed":[]' ]] || fail "recover completed nothing: $OUT"
+ms 0 --json recover --as dr-olu
+out_has '"completed":[]'
+ms 0 --json put --as dr-olu --name "EEG follow-up" --policy "dept:neurology" \
+    --keyword icd10:G40 --attach "$WORK/eeg-b.txt"
+check_json
+out_has '"outcome":"completed_interrupted"'
+out_has '"completed_interrupted":true'
+[[ $(owned_count) == $((BEFORE + 1)) ]] || fail "dr-olu owns $(owned_count) records, expected $((BEFORE + 1))"
+ms 0 --json search --as dr-olu icd10:G40
+[[ $(wc -w <<<"$(record_ids)") == 4 ]] || fail "icd10:G40 finds [$(record_ids)], expected 4 records"
+pass "recover completed it, the repeated put claimed it (JSON), every record is searchable"
+
+BEFORE=$(owned_count)
+ms 0 --json put --as dr-olu --name "Referral" --policy role:doctor --key ref-77
+out_has '"outcome":"created"'
+ms 0 put --as dr-olu --name "Referral" --policy role:doctor --idempotency-key ref-77
+out_has 'already stored under key "ref-77"'
+ms 1 --json put --as dr-olu --name "Another referral" --policy role:doctor --key ref-77
+out_has '"kind":"idempotency_key_reused"'
+[[ $(owned_count) == $((BEFORE + 1)) ]] || fail "a keyed put repeated stored $(($(owned_count) - BEFORE)) records"
+pass "a keyed put repeated returns its record; the key cannot name another record"
+
+# Ctrl-C while a 200 MB attachment is being encrypted.
+head -c $((200 * 1024 * 1024)) /dev/urandom >"$WORK/mri.bin"
+BEFORE=$(owned_count)
+"$BIN" put --as dr-olu --name "MRI" --policy role:doctor --keyword icd10:G35 \
+    --attach "$WORK/mri.bin" >"$WORK/stdout" 2>"$WORK/stderr" &
+PID=$!
+for _ in $(seq 1 400); do
+    [[ -n $(ls -A "$MEDSEAL_DIR/blocks/tmp") ]] && break
+    sleep 0.02
+done
+kill -INT "$PID"
+CODE=0
+wait "$PID" || CODE=$?
+ERR=$(cat "$WORK/stderr")
+[[ $CODE == 130 ]] || fail "put after Ctrl-C: exit $CODE, expected 130 ($ERR)"
+err_has "interrupted"
+empty_dir "$MEDSEAL_DIR/blocks/tmp" || fail "temp files left after Ctrl-C: $(ls "$MEDSEAL_DIR/blocks/tmp" | head -3)"
+if grep -qF "was not created" <<<"$ERR"; then
+    [[ $(owned_count) == "$BEFORE" ]] || fail "Ctrl-C said not created, yet dr-olu owns a new record"
+else
+    err_has "intent was saved"
+fi
+printf '      %s\n' "$ERR"
+pass "Ctrl-C during the put: exit 130, it says what happened and what was kept, no temp file left"
+BLOCKS=$(block_count)
+ms 5 gc --dry-run
+err_has "tampering detected"
+ms 5 gc
+[[ $(block_count) == "$BLOCKS" ]] || fail "gc deleted blocks while a pinned block was damaged"
+pass "gc refuses, deleting nothing, while a pinned block is damaged (the one flipped above)"
+# shellcheck disable=SC2059
+printf "\\$(printf '%03o' "$BYTE")" | dd of="$BLOCK" bs=1 seek="$OFF" conv=notrunc status=none
+ms 0 --json gc --dry-run
+check_json
+out_has '"dry_run":true'
+WOULD=$(grep -o '"removed_blocks":[0-9]*' <<<"$OUT" | cut -d: -f2)
+BLOCKS=$(block_count)
+[[ $WOULD -ge 1 ]] || fail "gc --dry-run finds nothing to remove (the merged index shards are unpinned)"
+ms 0 gc --dry-run
+out_has "would remove $WOULD unpinned block(s)"
+[[ $(block_count) == "$BLOCKS" ]] || fail "gc --dry-run deleted blocks"
+ms 0 gc
+out_has "removed $WOULD unpinned block(s)"
+[[ $(block_count) == $((BLOCKS - WOULD)) ]] || fail "gc left $(block_count) blocks, expected $((BLOCKS - WOULD))"
+ms 0 --json gc --dry-run
+out_has '"removed_blocks":0'
+pass "gc --dry-run counted $WOULD unpinned blocks and deleted none; gc removed exactly them"
+ms 0 --json put --as dr-olu --name "MRI" --policy role:doctor --keyword icd10:G35 --attach "$WORK/mri.bin"
+grep -qE '"outcome":"(created|completed_interrupted)"' <<<"$OUT" || fail "the re-run put: $OUT"
+[[ $(owned_count) == $((BEFORE + 1)) ]] || fail "after the re-run dr-olu owns $(owned_count) records, expected $((BEFORE + 1))"
+ms 0 get --as dr-olu "$(record_id)" --out "$WORK/mri-out"
+cmp -s "$WORK/mri.bin" "$WORK/mri-out/mri.bin" || fail "the re-run put's attachment differs"
+rm -f "$WORK/mri.bin" "$WORK/mri-out/mri.bin"
+pass "the same put run again stored exactly one record, and it reads back"
+
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

@@ -270,6 +270,18 @@ pub enum InvalidInput {
         /// The member.
         member: Address,
     },
+    /// An idempotency key ([`crate::NewRecord::idempotency_key`]) that names another
+    /// record: one stored with a different name, policy, keywords or attachments, or a
+    /// second record of the same call.
+    #[error(
+        "idempotency key {key:?} already names another record (a different name, policy, \
+         keywords or attachments, or another record of the same call): give each record \
+         its own key"
+    )]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+    },
     /// The data directory already holds another authority's public key.
     #[error("{} already holds a different authority public key", path.display())]
     OtherAuthority {

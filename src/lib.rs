@@ -27,7 +27,7 @@ pub use index::Keyword;
 pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};
 pub use pipe::Progress;
 pub use vault::{
-    AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_KEYWORDS,
-    MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt, RecordContent, RejectedPartition,
-    SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
+    AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutOutcome, PutReceipt,
+    RecordContent, RejectedPartition, SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
 };

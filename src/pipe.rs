@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::abe::envelope::{self, DataKey};
@@ -65,6 +66,8 @@ struct Counting<R> {
     label: String,
     progress: Option<Progress>,
     reported: u64,
+    /// SHA-256 of what was read (sealing: the record's content digest).
+    digest: Option<Sha256>,
 }
 
 impl<R> Counting<R> {
@@ -82,6 +85,9 @@ impl<R> Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let (Some(digest), Some(read)) = (&mut self.digest, buf.get(..n)) {
+            digest.update(read);
+        }
         self.add(n);
         Ok(n)
     }
@@ -134,8 +140,18 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Encrypts `source` under `dek` with `aad` and stores the result; returns its CID and
-/// the plaintext size.
+/// What [`seal_to_store`] stored.
+pub(crate) struct Sealed {
+    /// The ciphertext's CID.
+    pub(crate) cid: Cid,
+    /// The plaintext size.
+    pub(crate) size: u64,
+    /// SHA-256 of the plaintext.
+    pub(crate) sha256: [u8; 32],
+}
+
+/// Encrypts `source` under `dek` with `aad` and stores the result; returns its CID, the
+/// plaintext size and the plaintext's SHA-256 (computed as it streams through).
 pub(crate) async fn seal_to_store(
     store: &dyn ContentStore,
     dek: &Arc<DataKey>,
@@ -143,30 +159,33 @@ pub(crate) async fn seal_to_store(
     source: Source,
     label: String,
     progress: Option<Progress>,
-) -> Result<(Cid, u64)> {
+) -> Result<Sealed> {
     let (tx, rx) = mpsc::channel::<crate::storage::Result<Bytes>>(DEPTH);
     // The blocking task shares the key; no copy of its bytes is made.
     let key = Arc::clone(dek);
-    let sealer = tokio::task::spawn_blocking(move || -> Result<u64> {
+    let sealer = tokio::task::spawn_blocking(move || -> Result<(u64, [u8; 32])> {
         let (reader, total) = source.open()?;
-        let reader = Counting {
+        let mut reader = Counting {
             inner: reader,
             done: 0,
             total,
             label,
             progress,
             reported: 0,
+            digest: Some(Sha256::new()),
         };
         let mut writer = ChannelWriter {
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        let sealed = envelope::seal_with_key(&key, &aad, SEGMENT_SIZE, reader, &mut writer);
+        let sealed = envelope::seal_with_key(&key, &aad, SEGMENT_SIZE, &mut reader, &mut writer);
         if let Err(e) = &sealed {
             // Make the upload fail instead of storing a truncated ciphertext.
             let _ = tx.blocking_send(Err(StorageError::Input(e.to_string().into())));
         }
-        Ok(sealed?)
+        let size = sealed?;
+        let digest = reader.digest.take().unwrap_or_default().finalize();
+        Ok((size, digest.into()))
     });
     let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
@@ -174,10 +193,14 @@ pub(crate) async fn seal_to_store(
     let stored = store
         .put_stream(stream, PutOptions::new().with_pin(true))
         .await;
-    let size = sealer
+    let (size, sha256) = sealer
         .await
         .map_err(|_| Error::TaskFailed("encryption"))??;
-    Ok((stored?, size))
+    Ok(Sealed {
+        cid: stored?,
+        size,
+        sha256,
+    })
 }
 
 /// Reads a sealed object from the store (every block verified), decrypts it and writes
@@ -207,6 +230,7 @@ pub(crate) async fn open_from_store<W: Write + Send + 'static>(
             label,
             progress,
             reported: 0,
+            digest: None,
         };
         let opened = envelope::open_with_key(&key, &aad, reader, &mut writer);
         (opened, writer.inner)
@@ -290,5 +314,5 @@ pub(crate) async fn reseal_in_store(
     );
     let (opened, sealed) = tokio::join!(opening, sealing);
     opened?;
-    Ok(sealed?.0)
+    Ok(sealed?.cid)
 }

@@ -6,16 +6,23 @@
 //!
 //! ```text
 //! owners/<address>.state:
-//! state     = "MSOS" | 3 | u64 generation | u32 n | n × partition | pending section
+//! state     = "MSOS" | 4 | u64 generation | u32 n | n × partition | pending section
+//!           | u32 r | r × completed (recovered) | u32 q | q × completed (keyed)
 //! partition = base-policy hash [32] | u8 published | bytes OwnerPartition
 //! pending section = u64 records before | u32 m | m × pending
 //! pending   = str manifest CID | capsule-policy hash [32] | base-policy hash [32]
-//!           | u32 k | k × str keyword
+//!           | u32 k | k × str keyword | identity | attachments
+//! identity  = 0 (none) | 1 | content digest [32] | 2 | str key | description digest [32]
+//! attachments = u32 a | a × (str name | str content type | u64 size | str CID)
+//! completed = identity (1 or 2) | u64 record id | str manifest CID | attachments
+//!           | u8 0 | u8 1 str shard CID
 //!
 //! owners/<address>.log:
 //! log       = "MSOL" | 1 | u64 generation | record*
 //! record    = u32 len | payload (len bytes) | checksum [8]
-//! payload   = "MSOR" | 1 | pending section | u32 c | c × change
+//! payload   = "MSOR" | 2 | pending section | u32 c | c × change
+//!           | u8 0 | u8 1 u32 r r × completed (the recovered puts, replaced)
+//!           | u32 q | q × completed (keyed puts added)
 //! change    = base-policy hash [32] | u8 published | u8 form | bytes encoding
 //! ```
 //!
@@ -32,9 +39,19 @@
 //! completed by the next owner operation (see [`crate::Vault::recover`]), which looks for
 //! the batch's records only among those created since.
 //!
-//! **Saving** appends one record to the log and fsyncs it: the pending section (always)
-//! and, per partition changed since the previous save, its delta or full encoding. Its
-//! size depends on the put (its keywords, the partition's live shards), not on the
+//! **Retries.** Each pending record carries its identity: the caller's idempotency key
+//! (with a digest of the record's description, to refuse a key reused for another
+//! record), or else the digest of its content. The records of the last put a recovery
+//! completed are kept as *recovered* until a retry of that put claims them (see
+//! `Vault::put`); the next recovery replaces them. Every completed keyed record is kept
+//! under its key for good (O(keyed records) on disk; a save appends only the keys it
+//! added). Records written by version 3 (without identities) are completed as before
+//! and never matched.
+//!
+//! **Saving** appends one record to the log and fsyncs it: the pending section (always),
+//! per partition changed since the previous save its delta or full encoding, the
+//! recovered puts if they changed, and the keyed puts completed since. Its size depends
+//! on the put (its keywords and attachments, the partition's live shards), not on the
 //! owner's history. When the log outgrows the base (and [`COMPACT_MIN`]), the state is
 //! **compacted**: the whole state is written as a base of the next generation (atomically:
 //! a temporary file, fsync, rename, directory fsync), then the log is replaced by an empty
@@ -54,8 +71,9 @@
 //!
 //! Loading decodes the whole state (O(state), once per process: the vault keeps the
 //! decoded state between operations and reloads it only when the files changed behind
-//! it; see `Vault::owner_state`). Version 2 of the base (no generation) is read as
-//! generation 0; version 1 (no live shards, one pending record) is refused.
+//! it; see `Vault::owner_state`). Versions 2 (no generation, read as generation 0) and 3
+//! of the base and version 1 of the log records (no identities, recovered or keyed puts)
+//! are still read; version 1 of the base (no live shards, one pending record) is refused.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -65,22 +83,28 @@ use zeroize::Zeroizing;
 
 use crate::abe::codec::{Reader, Writer};
 use crate::abe::{DecodeError, Policy};
+use std::collections::HashMap;
+
 use crate::chain::Address;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::index::sse::{OwnerPartition, PartitionId};
-use crate::manifest::policy_hash;
+use crate::manifest::{AttachmentInfo, MAX_ATTACHMENTS, policy_hash};
 
 const MAGIC: [u8; 4] = *b"MSOS";
-const VERSION: u8 = 3;
-/// The base version without a generation, still read (as generation 0).
+const VERSION: u8 = 4;
+/// The base version without identities, recovered or keyed puts, still read.
+const VERSION_3: u8 = 3;
+/// The base version without a generation either, still read (as generation 0).
 const VERSION_2: u8 = 2;
 const LOG_MAGIC: [u8; 4] = *b"MSOL";
 const LOG_VERSION: u8 = 1;
 /// Length of the log header: magic, version, generation.
 const LOG_HEADER: u64 = 4 + 1 + 8;
 const RECORD_MAGIC: [u8; 4] = *b"MSOR";
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
+/// The log record version without identities, recovered or keyed puts, still read.
+const RECORD_VERSION_1: u8 = 1;
 /// Length of a record's checksum.
 const CHECKSUM: usize = 8;
 /// Largest log record accepted.
@@ -97,6 +121,12 @@ const MAX_PARTITION_BYTES: usize = 1 << 30;
 const MAX_CID_TEXT: usize = 256;
 /// Longest keyword text accepted (the index's own limit is lower).
 const MAX_KEYWORD_TEXT: usize = 4096;
+/// Longest attachment name or content type accepted.
+const MAX_NAME_TEXT: usize = crate::MAX_RECORD_NAME_LEN;
+/// Most recovered records kept for their retries (the oldest are dropped first).
+pub(crate) const MAX_RECOVERED: usize = 2 * crate::BULK_BATCH;
+/// Most keyed puts kept.
+const MAX_KEYED: usize = u32::MAX as usize;
 
 const WHAT: &str = "owner state";
 
@@ -110,6 +140,14 @@ pub(crate) struct OwnerState {
     /// The chain's record count before the pending put's first transaction: its records,
     /// if created, have larger ids.
     pub(crate) pending_after: u64,
+    /// The records of the last put a recovery completed, not yet claimed by its retry.
+    recovered: Vec<CompletedPut>,
+    /// Whether `recovered` changed since the last save.
+    recovered_changed: bool,
+    /// Every completed keyed put, by key.
+    keyed: HashMap<String, CompletedPut>,
+    /// Keys added to `keyed` since the last save.
+    keyed_added: Vec<String>,
     files: Files,
 }
 
@@ -178,6 +216,37 @@ pub(crate) struct PendingPut {
     pub(crate) policy: [u8; 32],
     /// Canonical keyword texts.
     pub(crate) keywords: Vec<String>,
+    /// How a retry of the put recognises the record (`None` in intents of version 3).
+    pub(crate) identity: Option<PutIdentity>,
+    /// The attachments as stored (for the receipt of a completion).
+    pub(crate) attachments: Vec<AttachmentInfo>,
+}
+
+/// How a retried put recognises a record it stored before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PutIdentity {
+    /// The digest of the record's content: its description and each attachment's size
+    /// and SHA-256.
+    Content([u8; 32]),
+    /// The caller's idempotency key, and the digest of the record's description (name,
+    /// policy, keywords, attachment names and content types): a key reused for another
+    /// record is refused.
+    Key {
+        /// The key.
+        key: String,
+        /// The description digest.
+        description: [u8; 32],
+    },
+}
+
+/// A record a put stored: what its receipt names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CompletedPut {
+    pub(crate) identity: PutIdentity,
+    pub(crate) record: u64,
+    pub(crate) manifest_cid: String,
+    pub(crate) attachments: Vec<AttachmentInfo>,
+    pub(crate) shard_cid: Option<String>,
 }
 
 fn state_path(dir: &Path, owner: Address) -> PathBuf {
@@ -268,6 +337,8 @@ impl OwnerState {
         self.partitions
             .iter()
             .all(|p| p.partition.is_some() && p.dirty == Dirty::Clean)
+            && !self.recovered_changed
+            && self.keyed_added.is_empty()
             && fingerprint(dir, owner).is_ok_and(|f| f == self.files.fingerprint)
     }
 
@@ -319,6 +390,8 @@ impl OwnerState {
                 entry.dirty = Dirty::Clean;
             }
         }
+        self.recovered_changed = false;
+        self.keyed_added.clear();
         write_atomic(&log_path(dir, owner), &log_header(generation), true)?;
         self.files.log_len = LOG_HEADER;
         self.files.fingerprint = fingerprint(dir, owner)?;
@@ -384,6 +457,16 @@ impl OwnerState {
                 .u8(*form)
                 .bytes(encoding);
         }
+        if self.recovered_changed {
+            w.u8(1);
+            write_completed_list(&mut w, &self.recovered.iter().collect::<Vec<_>>());
+        } else {
+            w.u8(0);
+        }
+        self.recovered_changed = false;
+        let added = std::mem::take(&mut self.keyed_added);
+        let added: Vec<&CompletedPut> = added.iter().filter_map(|k| self.keyed.get(k)).collect();
+        write_completed_list(&mut w, &added);
         Zeroizing::new(w.finish())
     }
 
@@ -441,8 +524,13 @@ impl OwnerState {
     /// Applies one record's payload.
     fn apply(&mut self, payload: &[u8]) -> Result<()> {
         let corrupt = |e| Error::corrupt(WHAT, e);
-        let mut r = Reader::new(payload, RECORD_MAGIC, RECORD_VERSION).map_err(corrupt)?;
-        let (pending_after, pending) = read_pending(&mut r).map_err(corrupt)?;
+        let version = match payload.get(4) {
+            Some(&RECORD_VERSION_1) => RECORD_VERSION_1,
+            _ => RECORD_VERSION,
+        };
+        let mut r = Reader::new(payload, RECORD_MAGIC, version).map_err(corrupt)?;
+        let (pending_after, pending) =
+            read_pending(&mut r, version == RECORD_VERSION).map_err(corrupt)?;
         let n = r.count("changes", MAX_PARTITIONS, 38).map_err(corrupt)?;
         for _ in 0..n {
             let policy = r.array().map_err(corrupt)?;
@@ -505,6 +593,16 @@ impl OwnerState {
                 }
                 _ => {
                     return Err(Error::inconsistent(WHAT, "unknown partition form"));
+                }
+            }
+        }
+        if version == RECORD_VERSION {
+            if flag(&mut r).map_err(corrupt)? {
+                self.recovered = read_completed_list(&mut r, MAX_RECOVERED).map_err(corrupt)?;
+            }
+            for completed in read_completed_list(&mut r, MAX_KEYED).map_err(corrupt)? {
+                if let PutIdentity::Key { key, .. } = &completed.identity {
+                    self.keyed.insert(key.clone(), completed);
                 }
             }
         }
@@ -596,6 +694,49 @@ impl OwnerState {
             for k in &pending.keywords {
                 w.str(k);
             }
+            write_identity(w, pending.identity.as_ref());
+            write_attachments(w, &pending.attachments);
+        }
+    }
+
+    /// The records of the last put a recovery completed, not yet claimed by a retry.
+    pub(crate) fn recovered(&self) -> &[CompletedPut] {
+        &self.recovered
+    }
+
+    /// Adds the records a recovery just completed, keeping the newest
+    /// [`MAX_RECOVERED`].
+    pub(crate) fn add_recovered(&mut self, completed: Vec<CompletedPut>) {
+        if completed.is_empty() {
+            return;
+        }
+        self.recovered.extend(completed);
+        let excess = self.recovered.len().saturating_sub(MAX_RECOVERED);
+        self.recovered.drain(..excess);
+        self.recovered_changed = true;
+    }
+
+    /// Removes the recovered records at `indices` (claimed by a retry).
+    pub(crate) fn claim_recovered(&mut self, indices: &[usize]) {
+        let mut index = 0;
+        self.recovered.retain(|_| {
+            let keep = !indices.contains(&index);
+            index += 1;
+            keep
+        });
+        self.recovered_changed = true;
+    }
+
+    /// The completed keyed put with `key`, if any.
+    pub(crate) fn keyed(&self, key: &str) -> Option<&CompletedPut> {
+        self.keyed.get(key)
+    }
+
+    /// Keeps a completed keyed put (others are ignored).
+    pub(crate) fn add_keyed(&mut self, completed: CompletedPut) {
+        if let PutIdentity::Key { key, .. } = &completed.identity {
+            self.keyed_added.push(key.clone());
+            self.keyed.insert(key.clone(), completed);
         }
     }
 
@@ -620,16 +761,22 @@ impl OwnerState {
             w.raw(&p.policy).u8(u8::from(p.published)).bytes(bytes);
         }
         self.write_pending(&mut w);
+        write_completed_list(&mut w, &self.recovered.iter().collect::<Vec<_>>());
+        // Sorted by key: the same state always encodes to the same bytes.
+        let mut keyed: Vec<&CompletedPut> = self.keyed.values().collect();
+        keyed.sort_unstable_by(|a, b| key_of(a).cmp(key_of(b)));
+        write_completed_list(&mut w, &keyed);
         Ok(Zeroizing::new(w.finish()))
     }
 
     fn decode(bytes: &[u8]) -> core::result::Result<Self, DecodeError> {
         let version = match bytes.get(4) {
             Some(&VERSION_2) => VERSION_2,
+            Some(&VERSION_3) => VERSION_3,
             _ => VERSION,
         };
         let mut r = Reader::new(bytes, MAGIC, version)?;
-        let generation = if version == VERSION { r.u64()? } else { 0 };
+        let generation = if version == VERSION_2 { 0 } else { r.u64()? };
         let n = r.count("partitions", MAX_PARTITIONS, 37)?;
         let mut partitions: Vec<PartitionEntry> = Vec::with_capacity(n);
         for _ in 0..n {
@@ -651,12 +798,30 @@ impl OwnerState {
                 dirty: Dirty::Clean,
             });
         }
-        let (pending_after, pending) = read_pending(&mut r)?;
+        let (pending_after, pending) = read_pending(&mut r, version == VERSION)?;
+        let (recovered, keyed) = if version == VERSION {
+            let recovered = read_completed_list(&mut r, MAX_RECOVERED)?;
+            let mut keyed = HashMap::new();
+            for completed in read_completed_list(&mut r, MAX_KEYED)? {
+                if let PutIdentity::Key { key, .. } = &completed.identity
+                    && keyed.insert(key.clone(), completed).is_some()
+                {
+                    return Err(DecodeError::Inconsistent("two keyed puts with one key"));
+                }
+            }
+            (recovered, keyed)
+        } else {
+            (Vec::new(), HashMap::new())
+        };
         r.finish()?;
         Ok(Self {
             partitions,
             pending,
             pending_after,
+            recovered,
+            recovered_changed: false,
+            keyed,
+            keyed_added: Vec::new(),
             files: Files {
                 generation,
                 ..Files::default()
@@ -665,7 +830,12 @@ impl OwnerState {
     }
 }
 
-fn read_pending(r: &mut Reader<'_>) -> core::result::Result<(u64, Vec<PendingPut>), DecodeError> {
+/// The pending section; `identities`: with each record's identity and attachments
+/// (from base version 4 and log record version 2 on).
+fn read_pending(
+    r: &mut Reader<'_>,
+    identities: bool,
+) -> core::result::Result<(u64, Vec<PendingPut>), DecodeError> {
     let pending_after = r.u64()?;
     let m = r.count("pending records", MAX_PENDING, 72)?;
     let mut pending = Vec::with_capacity(m);
@@ -678,11 +848,18 @@ fn read_pending(r: &mut Reader<'_>) -> core::result::Result<(u64, Vec<PendingPut
         for _ in 0..k {
             keywords.push(r.str("keyword", MAX_KEYWORD_TEXT)?.to_owned());
         }
+        let (identity, attachments) = if identities {
+            (read_identity(r)?, read_attachments(r)?)
+        } else {
+            (None, Vec::new())
+        };
         pending.push(PendingPut {
             manifest_cid,
             capsule_policy,
             policy,
             keywords,
+            identity,
+            attachments,
         });
     }
     if pending.is_empty() && pending_after != 0 {
@@ -691,6 +868,109 @@ fn read_pending(r: &mut Reader<'_>) -> core::result::Result<(u64, Vec<PendingPut
         ));
     }
     Ok((pending_after, pending))
+}
+
+/// The idempotency key of a keyed put ("" for others).
+fn key_of(completed: &CompletedPut) -> &str {
+    match &completed.identity {
+        PutIdentity::Key { key, .. } => key,
+        PutIdentity::Content(_) => "",
+    }
+}
+
+fn write_identity(w: &mut Writer, identity: Option<&PutIdentity>) {
+    match identity {
+        None => {
+            w.u8(0);
+        }
+        Some(PutIdentity::Content(digest)) => {
+            w.u8(1).raw(digest);
+        }
+        Some(PutIdentity::Key { key, description }) => {
+            w.u8(2).str(key).raw(description);
+        }
+    }
+}
+
+fn read_identity(r: &mut Reader<'_>) -> core::result::Result<Option<PutIdentity>, DecodeError> {
+    Ok(match r.u8()? {
+        0 => None,
+        1 => Some(PutIdentity::Content(r.array()?)),
+        2 => {
+            let key = r.str("idempotency key", crate::MAX_IDEMPOTENCY_KEY_LEN)?;
+            if key.is_empty() {
+                return Err(DecodeError::Inconsistent("empty idempotency key"));
+            }
+            Some(PutIdentity::Key {
+                key: key.to_owned(),
+                description: r.array()?,
+            })
+        }
+        _ => return Err(DecodeError::Inconsistent("unknown put identity")),
+    })
+}
+
+fn write_attachments(w: &mut Writer, attachments: &[AttachmentInfo]) {
+    w.count(attachments.len());
+    for a in attachments {
+        w.str(&a.name).str(&a.content_type).u64(a.size).str(&a.cid);
+    }
+}
+
+fn read_attachments(r: &mut Reader<'_>) -> core::result::Result<Vec<AttachmentInfo>, DecodeError> {
+    let n = r.count("attachments", MAX_ATTACHMENTS, 20)?;
+    let mut attachments = Vec::with_capacity(n);
+    for _ in 0..n {
+        attachments.push(AttachmentInfo {
+            name: r.str("attachment name", MAX_NAME_TEXT)?.to_owned(),
+            content_type: r.str("content type", MAX_NAME_TEXT)?.to_owned(),
+            size: r.u64()?,
+            cid: r.str("attachment CID", MAX_CID_TEXT)?.to_owned(),
+        });
+    }
+    Ok(attachments)
+}
+
+fn write_completed_list(w: &mut Writer, list: &[&CompletedPut]) {
+    w.count(list.len());
+    for c in list {
+        write_identity(w, Some(&c.identity));
+        w.u64(c.record).str(&c.manifest_cid);
+        write_attachments(w, &c.attachments);
+        match &c.shard_cid {
+            Some(shard) => w.u8(1).str(shard),
+            None => w.u8(0),
+        };
+    }
+}
+
+fn read_completed_list(
+    r: &mut Reader<'_>,
+    limit: usize,
+) -> core::result::Result<Vec<CompletedPut>, DecodeError> {
+    let n = r.count("completed puts", limit, 47)?;
+    let mut list = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        let identity = read_identity(r)?.ok_or(DecodeError::Inconsistent(
+            "a completed put without identity",
+        ))?;
+        let record = r.u64()?;
+        let manifest_cid = r.str("manifest CID", MAX_CID_TEXT)?.to_owned();
+        let attachments = read_attachments(r)?;
+        let shard_cid = if flag(r)? {
+            Some(r.str("shard CID", MAX_CID_TEXT)?.to_owned())
+        } else {
+            None
+        };
+        list.push(CompletedPut {
+            identity,
+            record,
+            manifest_cid,
+            attachments,
+            shard_cid,
+        });
+    }
+    Ok(list)
 }
 
 fn flag(r: &mut Reader<'_>) -> core::result::Result<bool, DecodeError> {
@@ -731,16 +1011,80 @@ mod tests {
                 capsule_policy: [2; 32],
                 policy: [3; 32],
                 keywords: vec!["icd10:i10".into(), "term:asthma".into()],
+                identity: Some(PutIdentity::Key {
+                    key: "doc-17".into(),
+                    description: [5; 32],
+                }),
+                attachments: vec![attachment("ecg.pdf")],
             },
             PendingPut {
                 manifest_cid: "bafy-manifest-2".into(),
                 capsule_policy: [4; 32],
                 policy: [3; 32],
                 keywords: vec![],
+                identity: Some(PutIdentity::Content([6; 32])),
+                attachments: vec![],
             },
         ];
         state.pending_after = 41;
+        state.add_recovered(vec![completed(PutIdentity::Content([7; 32]), 40)]);
+        state.add_keyed(completed(
+            PutIdentity::Key {
+                key: "doc-9".into(),
+                description: [8; 32],
+            },
+            39,
+        ));
         state
+    }
+
+    fn attachment(name: &str) -> AttachmentInfo {
+        AttachmentInfo {
+            name: name.into(),
+            content_type: "application/pdf".into(),
+            size: 1234,
+            cid: "bafy-attachment".into(),
+        }
+    }
+
+    fn completed(identity: PutIdentity, record: u64) -> CompletedPut {
+        CompletedPut {
+            identity,
+            record,
+            manifest_cid: format!("bafy-manifest-{record}"),
+            attachments: vec![attachment("scan.dcm")],
+            shard_cid: record.is_multiple_of(2).then(|| "bafy-shard".into()),
+        }
+    }
+
+    /// `state` in the base format of version 2 or 3 (no identities, no recovered or
+    /// keyed puts).
+    fn encode_old(state: &OwnerState, version: u8) -> Vec<u8> {
+        let mut w = Writer::new(MAGIC, version);
+        if version == VERSION_3 {
+            w.u64(state.files.generation);
+        }
+        w.count(state.partitions.len());
+        for p in &state.partitions {
+            w.raw(&p.policy)
+                .u8(u8::from(p.published))
+                .bytes(&p.partition.as_ref().unwrap().to_bytes());
+        }
+        write_pending_v1(&mut w, state);
+        w.finish()
+    }
+
+    fn write_pending_v1(w: &mut Writer, state: &OwnerState) {
+        w.u64(state.pending_after).count(state.pending.len());
+        for p in &state.pending {
+            w.str(&p.manifest_cid)
+                .raw(&p.capsule_policy)
+                .raw(&p.policy)
+                .count(p.keywords.len());
+            for k in &p.keywords {
+                w.str(k);
+            }
+        }
     }
 
     fn hash() -> [u8; 32] {
@@ -772,6 +1116,8 @@ mod tests {
             capsule_policy: [2; 32],
             policy: hash(),
             keywords: vec![keyword.into()],
+            identity: Some(PutIdentity::Content([1; 32])),
+            attachments: Vec::new(),
         }];
         state.pending_after = u64::from(i) + 1;
         state.save(dir, owner).unwrap();
@@ -838,13 +1184,31 @@ mod tests {
         // magic, version, generation, count, policy hash: the published flag follows.
         bad_flag[4 + 1 + 8 + 4 + 32] = 2;
         assert!(OwnerState::decode(&bad_flag).is_err());
-        // Version 2 (no generation) is read as generation 0.
-        let mut v2 = bytes[..5].to_vec();
-        v2[4] = 2;
-        v2.extend_from_slice(&bytes[13..]);
-        let old = OwnerState::decode(&v2).unwrap();
-        assert_eq!(old.files.generation, 0);
-        assert_eq!(old.encode(5).unwrap(), bytes);
+        // Versions 3 and 2 (no generation: read as generation 0) are read, without
+        // identities, recovered or keyed puts.
+        for version in [VERSION_3, VERSION_2] {
+            let old = OwnerState::decode(&encode_old(&state, version)).unwrap();
+            let generation = if version == VERSION_2 { 0 } else { 1 };
+            assert_eq!(old.files.generation, generation);
+            assert!(old.recovered().is_empty() && old.keyed("doc-9").is_none());
+            assert_eq!(old.pending.len(), 2);
+            assert!(old.pending.iter().all(|p| p.identity.is_none()));
+            assert_eq!(old.pending[0].keywords, state.pending[0].keywords);
+            let mut upgraded = OwnerState::decode(&state.encode(5).unwrap()).unwrap();
+            for p in &mut upgraded.pending {
+                p.identity = None;
+                p.attachments.clear();
+            }
+            upgraded.recovered.clear();
+            upgraded.keyed.clear();
+            assert_eq!(old.encode(5).unwrap(), upgraded.encode(5).unwrap());
+        }
+        assert_eq!(loaded.recovered(), sample().recovered());
+        assert_eq!(
+            loaded.keyed("doc-9").map(|c| c.record),
+            Some(39),
+            "keyed puts round-trip"
+        );
         // Version 1 (one pending record, partitions without live shards) is refused.
         let mut v1 = bytes.to_vec();
         v1[4] = 1;
@@ -852,6 +1216,75 @@ mod tests {
             OwnerState::decode(&v1),
             Err(DecodeError::UnsupportedVersion(1))
         ));
+    }
+
+    /// Recovered and keyed puts are appended to the log when they change (and only
+    /// then), replayed on load, and a log record of version 1 still applies.
+    #[test]
+    fn retry_records_survive_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Address::repeat_byte(7);
+        let mut state = sample();
+        state.save(dir.path(), owner).unwrap();
+        let quiet = state.files.log_len;
+        state.save(dir.path(), owner).unwrap();
+        let unchanged = state.files.log_len - quiet;
+        let key = |k: &str| PutIdentity::Key {
+            key: k.into(),
+            description: [9; 32],
+        };
+        state.add_keyed(completed(key("doc-10"), 50));
+        state.add_recovered(vec![
+            completed(key("doc-10"), 50),
+            completed(PutIdentity::Content([3; 32]), 51),
+        ]);
+        let before = state.files.log_len;
+        state.save(dir.path(), owner).unwrap();
+        assert!(
+            state.files.log_len - before > unchanged,
+            "the changes are logged"
+        );
+        let loaded = OwnerState::load(dir.path(), owner).unwrap();
+        assert_eq!(loaded.recovered().len(), 3);
+        assert_eq!(loaded.keyed("doc-10").map(|c| c.record), Some(50));
+        assert_eq!(loaded.keyed("doc-9").map(|c| c.record), Some(39));
+        assert_eq!(bytes(&loaded), bytes(&state));
+        // A claim is logged too.
+        state.claim_recovered(&[0, 2]);
+        state.save(dir.path(), owner).unwrap();
+        let loaded = OwnerState::load(dir.path(), owner).unwrap();
+        assert_eq!(loaded.recovered(), [completed(key("doc-10"), 50)]);
+        // At most MAX_RECOVERED are kept, the newest.
+        state.add_recovered(
+            (0..MAX_RECOVERED as u64 + 5)
+                .map(|i| completed(PutIdentity::Content([4; 32]), 100 + i))
+                .collect(),
+        );
+        assert_eq!(state.recovered().len(), MAX_RECOVERED);
+        assert_eq!(state.recovered()[0].record, 105);
+        // A record of log version 1 (an older medseal) applies: its pending section
+        // replaces the intent, and identities, recovered and keyed puts are untouched.
+        state.save(dir.path(), owner).unwrap();
+        let mut old = Writer::new(RECORD_MAGIC, RECORD_VERSION_1);
+        let intent = OwnerState {
+            pending: vec![PendingPut {
+                identity: None,
+                attachments: Vec::new(),
+                ..sample().pending[1].clone()
+            }],
+            pending_after: 77,
+            ..OwnerState::default()
+        };
+        write_pending_v1(&mut old, &intent);
+        old.count(0);
+        let payload = old.finish();
+        state.append(dir.path(), owner, &payload).unwrap();
+        let loaded = OwnerState::load(dir.path(), owner).unwrap();
+        assert_eq!(loaded.pending_after, 77);
+        assert_eq!(loaded.pending.len(), 1);
+        assert!(loaded.pending[0].identity.is_none());
+        assert_eq!(loaded.recovered().len(), MAX_RECOVERED);
+        assert_eq!(loaded.keyed("doc-10").map(|c| c.record), Some(50));
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use medseal::Error;
 use medseal::chain::LedgerError;
 use medseal::storage::StorageError;
+use medseal::{Error, InvalidInput};
 
 /// Exit code of anything not listed below.
 pub const EXIT_OTHER: u8 = 1;
@@ -18,6 +18,8 @@ pub const EXIT_DENIED: u8 = 3;
 pub const EXIT_NOT_FOUND: u8 = 4;
 /// Exit code of data that failed verification.
 pub const EXIT_TAMPERED: u8 = 5;
+/// Exit code of a command stopped by Ctrl-C (SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Stands for the acting member (`--as`) in hints; [`Failure::acting_as`] puts in the
 /// name (or `<member>` for a command without one).
@@ -178,6 +180,11 @@ impl From<Error> for Failure {
             Error::UnknownRecord(record) => unknown_record(record.0, message),
             Error::NoAuthority(_) => Failure::new(EXIT_NOT_FOUND, "no_authority", message)
                 .hint("run `medseal authority setup` first"),
+            Error::InvalidInput(InvalidInput::IdempotencyKeyReused { .. }) => {
+                Failure::other("idempotency_key_reused", message).hint(
+                    "an idempotency key names one record for good: use a new key for a new record",
+                )
+            }
             Error::InvalidInput(_) => Failure::other("invalid_input", message),
             // Policies and keywords come from the command line: a syntax error is usage.
             Error::Policy(_) => Failure::new(EXIT_USAGE, "invalid_policy", message)
@@ -198,6 +205,9 @@ impl From<Error> for Failure {
                     "the file is not a whole CAR v1 archive (cut short, damaged, or another \
                      format); nothing was pinned: write it again with `medseal export --car`",
                 ),
+            Error::Storage(StorageError::Unsupported { .. }) => {
+                Failure::other("unsupported", message)
+            }
             Error::Storage(_) => Failure::other("storage", message),
             Error::Ledger(e) => ledger_failure(e),
             Error::Abe(_) => Failure::other("encryption", message),

@@ -778,6 +778,9 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
     report.already_imported = planned.len() - todo.len();
     let bar = progress_bar(ctx.progress, todo.len() as u64);
     let started = Instant::now();
+    // One listener for the whole run, so that Ctrl-C between batches is seen too.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     for batch in todo.chunks(BULK_BATCH) {
         let before = vault
             .ledger()
@@ -789,11 +792,28 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
             chain_records_before: before,
         })?;
         let records = batch.iter().map(|p| p.new_record()).collect();
-        let receipts = match vault.put_many(&member, records).await {
-            Ok(receipts) => receipts,
-            Err(e) => {
+        let stored = tokio::select! {
+            stored = vault.put_many(&member, records) => Some(stored),
+            _ = &mut ctrl_c => None,
+        };
+        let receipts = match stored {
+            Some(Ok(receipts)) => receipts,
+            Some(Err(e)) => {
                 bar.finish_and_clear();
                 return Err(e.into());
+            }
+            None => {
+                bar.finish_and_clear();
+                let what = format!("the batch under way ({} records)", batch.len());
+                let mut failure = crate::upkeep::interrupted(ctx, &vault, &member, &what).await;
+                failure.message = format!(
+                    "{} record(s) imported by this run; {}",
+                    report.imported, failure.message
+                );
+                return Err(failure.hint(
+                    "run the same import again: it completes or re-imports the batch under way \
+                     and skips what is stored",
+                ));
             }
         };
         journal.append(&Entry::End)?;

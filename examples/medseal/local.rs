@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use medseal::{Address, AtomicFile, Authority, Member, Vault};
+use medseal::storage::LocalStore;
+use medseal::{Address, AtomicFile, Authority, Config, Member, Vault};
 
 use crate::Ctx;
 use crate::fail::{CliResult, EXIT_NOT_FOUND, Failure};
@@ -43,11 +44,30 @@ pub async fn open(ctx: &Ctx) -> CliResult<Vault> {
     Ok(Vault::open(&ctx.dir).await?)
 }
 
-/// Opens the vault and the acting member's key.
+/// Opens the vault and the acting member's key, and completes the member's interrupted
+/// put, if any (said on stderr; a failure to is a warning: the command goes on).
 pub async fn open_as(ctx: &Ctx, name: &str) -> CliResult<(Vault, Member)> {
+    let (vault, member) = open_member(ctx, name).await?;
+    crate::upkeep::complete_interrupted(&vault, &member).await;
+    Ok((vault, member))
+}
+
+/// Opens the vault and the acting member's key, nothing else (for the commands that
+/// complete an interrupted put themselves: `put`, `import`, `recover`).
+pub async fn open_member(ctx: &Ctx, name: &str) -> CliResult<(Vault, Member)> {
     let vault = open(ctx).await?;
     let member = load_member(&ctx.dir, name)?;
     Ok((vault, member))
+}
+
+/// The embedded block store of the data directory, if the vault uses it; opened after
+/// the vault, it shares the vault's pin database and counters in this process.
+pub async fn local_store(ctx: &Ctx) -> Option<LocalStore> {
+    let config = Config::load(&ctx.dir).ok()?;
+    if config.ipfs_api.is_some() {
+        return None;
+    }
+    LocalStore::open(ctx.dir.join("blocks")).await.ok()
 }
 
 /// Checks that `name` can be a member name (and so a file name).

@@ -9,8 +9,12 @@
 //! it outside the repository). Backends come from
 //! `<DIR>/medseal.json` and the `MEDSEAL_*` variables (embedded store and chain by
 //! default). Exit codes: 0 ok, 1 other error, 2 usage (malformed policies and keywords
-//! included), 3 access denied, 4 not found, 5 tampering detected. With `--json`, stdout carries exactly one JSON document (the
+//! included), 3 access denied, 4 not found, 5 tampering detected, 130 interrupted (Ctrl-C
+//! during `put` or `import`). With `--json`, stdout carries exactly one JSON document (the
 //! result, or `{"error": {"kind", "message"}}`).
+//!
+//! Every command run as a member (`--as`) first completes that member's put if one was
+//! interrupted after its intent was saved, and says so on stderr.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -29,6 +33,7 @@ mod local;
 mod records;
 mod report;
 mod show;
+mod upkeep;
 mod vocab;
 
 use std::io::{IsTerminal, Write};
@@ -47,7 +52,7 @@ use crate::report::Report;
     name = "medseal",
     version,
     about = "Encrypted, searchable, chain-audited medical records",
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 access denied, 4 not found, 5 tampering detected."
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 access denied, 4 not found, 5 tampering detected, 130 interrupted (Ctrl-C)."
 )]
 pub struct Cli {
     /// Data directory [default: $MEDSEAL_DIR, else ./medseal-data]
@@ -124,6 +129,12 @@ pub enum Command {
         #[arg(value_parser = parse_record)]
         record: RecordId,
     },
+    /// Complete the member's put if one was interrupted (every command run as the
+    /// member does this first)
+    Recover(Actor),
+    /// Remove blocks no record needs (left by interrupted puts, merged index shards,
+    /// re-shared manifests) from the embedded store
+    Gc(upkeep::GcArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -248,8 +259,13 @@ impl Command {
             | Command::Revoke { actor, .. }
             | Command::Request { actor, .. }
             | Command::Requests(actor)
+            | Command::Recover(actor)
             | Command::Records(actor) => actor,
-            Command::Init(_) | Command::Authority(_) | Command::Members | Command::Audit { .. } => {
+            Command::Init(_)
+            | Command::Authority(_)
+            | Command::Members
+            | Command::Audit { .. }
+            | Command::Gc(_) => {
                 return None;
             }
         };
@@ -311,5 +327,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         Command::Requests(actor) => Box::new(access::requests(ctx, &actor.name).await?),
         Command::Answer(args) => Box::new(access::answer(ctx, args).await?),
         Command::Audit { record } => Box::new(access::audit(ctx, record).await?),
+        Command::Recover(actor) => Box::new(upkeep::recover(ctx, &actor).await?),
+        Command::Gc(args) => Box::new(upkeep::gc(ctx, &args).await?),
     })
 }

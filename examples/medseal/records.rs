@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use medseal::abe::Policy;
 use medseal::{
-    AtomicFile, Attachment, Keyword, Member, NewRecord, OpenedRecord, RecordId, RecordInfo, Vault,
+    AtomicFile, Attachment, Keyword, Member, NewRecord, OpenedRecord, PutOutcome, RecordId,
+    RecordInfo, Vault,
 };
 use serde::Serialize;
 
@@ -28,6 +29,14 @@ pub struct Stored {
     shard_cid: Option<String>,
     keywords: Vec<String>,
     attachments: Vec<AttachmentView>,
+    /// `created`, `completed_interrupted` (an interrupted put of this record was
+    /// completed: nothing new stored) or `already_stored` (the idempotency key's record).
+    outcome: &'static str,
+    /// Whether this put completed an interrupted put of the same record.
+    completed_interrupted: bool,
+    idempotency_key: Option<String>,
+    /// Records of another interrupted put completed before this one.
+    recovered: Vec<u64>,
     /// As the owner wrote it.
     #[serde(skip)]
     policy: String,
@@ -36,7 +45,27 @@ pub struct Stored {
 impl fmt::Display for Stored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (record, name, owner) = (self.record, printable(&self.name), self.owner.short());
-        writeln!(f, "stored record {record} \"{name}\" owned by {owner}")?;
+        if !self.recovered.is_empty() {
+            let ids: Vec<RecordId> = self.recovered.iter().copied().map(RecordId).collect();
+            writeln!(
+                f,
+                "first completed an earlier interrupted put: {}",
+                crate::upkeep::records_phrase(&ids)
+            )?;
+        }
+        match self.outcome {
+            "completed_interrupted" => writeln!(
+                f,
+                "completed the interrupted put of record {record} \"{name}\" owned by {owner} \
+                 (not stored twice)"
+            )?,
+            "already_stored" => writeln!(
+                f,
+                "record {record} \"{name}\" owned by {owner} was already stored under key {:?}",
+                self.idempotency_key.as_deref().unwrap_or_default()
+            )?,
+            _ => writeln!(f, "stored record {record} \"{name}\" owned by {owner}")?,
+        }
         writeln!(
             f,
             "  policy:      {}\n  manifest:    {}",
@@ -67,6 +96,11 @@ pub struct PutArgs {
     /// Attachment file, optionally with its content type (repeatable)
     #[arg(long = "attach", value_name = "PATH[=CONTENT_TYPE]")]
     pub attachments: Vec<String>,
+    /// Names this put for retries, e.g. the source system's document id: repeating a put
+    /// with the same key returns the stored record instead of storing it again (without
+    /// a key, a repeated put is matched only if it was interrupted)
+    #[arg(long, alias = "key", value_name = "KEY")]
+    pub idempotency_key: Option<String>,
 }
 
 /// `PATH[=CONTENT_TYPE]`: an existing file wins over splitting at `=`.
@@ -104,12 +138,28 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
             .unwrap_or_else(|| spec.clone());
         record = record.attach(Attachment::file(name, content_type, path));
     }
-    let (mut vault, owner) = open_as(ctx, &args.actor.name).await?;
+    if let Some(key) = &args.idempotency_key {
+        record = record.idempotency_key(key.clone());
+    }
+    // The put itself completes an interrupted put first, and reports it.
+    let (mut vault, owner) = local::open_member(ctx, &args.actor.name).await?;
     Vocabulary::load(&ctx.dir).warn(&policy);
     let bars = Bars::install(&mut vault, "encrypting", ctx.progress);
-    let receipt = vault.put(&owner, record).await;
+    let receipt = tokio::select! {
+        receipt = vault.put(&owner, record) => Some(receipt),
+        _ = tokio::signal::ctrl_c() => None,
+    };
     bars.finish();
+    let Some(receipt) = receipt else {
+        // The put's future is dropped: its temp files are gone.
+        return Err(crate::upkeep::interrupted(ctx, &vault, &owner, "the record").await);
+    };
     let receipt = receipt?;
+    let outcome = match receipt.outcome {
+        PutOutcome::CompletedInterrupted => "completed_interrupted",
+        PutOutcome::AlreadyStored => "already_stored",
+        _ => "created",
+    };
     Ok(Stored {
         record: receipt.record.0,
         owner: MemberRef::from(&owner),
@@ -118,6 +168,10 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
         shard_cid: receipt.shard_cid.map(|c| c.to_string()),
         keywords: keywords.iter().map(|k| k.as_str().to_owned()).collect(),
         attachments: AttachmentView::list(&receipt.attachments),
+        outcome,
+        completed_interrupted: receipt.outcome == PutOutcome::CompletedInterrupted,
+        idempotency_key: args.idempotency_key,
+        recovered: receipt.recovered.iter().map(|id| id.0).collect(),
         policy: args.policy,
     })
 }

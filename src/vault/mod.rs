@@ -26,12 +26,13 @@ use crate::error::{Error, InvalidInput, Pointer, Result, Tampering};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::identity::{Member, id_attribute};
 use crate::pipe::Progress;
-use crate::storage::{Cid, ContentStore};
+use crate::storage::{Cid, ContentStore, GcReport};
 
 pub use car::RecordContent;
 pub use keycache::SEARCH_KEYS_DIR;
 pub use records::{
-    Attachment, BULK_BATCH, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutReceipt,
+    Attachment, BULK_BATCH, MAX_IDEMPOTENCY_KEY_LEN, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord,
+    OpenedRecord, PutOutcome, PutReceipt,
 };
 pub use search::{INDEX_CACHE_FILE, RejectedPartition, SearchHit, SearchResults};
 pub use titles::TITLES_DIR;
@@ -181,6 +182,23 @@ impl Vault {
     /// The content store.
     pub fn store(&self) -> &Arc<dyn ContentStore> {
         &self.store
+    }
+
+    /// Removes the blocks of the content store that no pin reaches (see
+    /// [`ContentStore::collect_garbage`]): what interrupted puts left behind (blocks
+    /// committed before the put stopped; a put's temporary files are removed when it
+    /// is cancelled, and by the next open after a crash), index shards that merges
+    /// superseded, manifests that sharing replaced. With `dry_run`, only counts them.
+    /// Every record stays readable: whatever a record, index or capsule needs is
+    /// pinned before the chain names it, and puts under way wait for the collection
+    /// (and it for them).
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: `StorageError::Unsupported` on an IPFS node (whose operator
+    /// collects its garbage), or a pinned DAG that cannot be read completely (nothing
+    /// is deleted then).
+    pub async fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        Ok(self.store.collect_garbage(dry_run).await?)
     }
 
     /// The ledger (signing as an arbitrary account; use [`Ledger::for_signer`] to act).

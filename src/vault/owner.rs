@@ -14,7 +14,7 @@ use crate::identity::Member;
 use crate::index::Keyword;
 use crate::index::sse::{Capsule, OwnerPartition, Partition, Shard};
 use crate::manifest::policy_hash;
-use crate::state::{OwnerState, PartitionSlot};
+use crate::state::{CompletedPut, OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
 
 impl Vault {
@@ -45,13 +45,30 @@ impl Vault {
     }
 
     /// Completes a put of `owner` that a crash interrupted (if any); returns its record (the
-    /// last record, for an interrupted [`Vault::put_many`] batch).
-    /// Called by every owner operation; call it directly after a restart to finish the
-    /// work early.
+    /// last record, for an interrupted [`Vault::put_many`] batch). See
+    /// [`Vault::complete_interrupted`].
     ///
     /// # Errors
     /// Storage and chain errors (the intent stays persisted; call again).
     pub async fn recover(&self, owner: &Member) -> Result<Option<RecordId>> {
+        Ok(self.complete_interrupted(owner).await?.last().copied())
+    }
+
+    /// Completes a put of `owner` that was interrupted after its intent was saved (a
+    /// crash, a cancelled future, a chain that failed), if any, and returns its records
+    /// (empty if there was none). The records are kept for a retry of that put to claim
+    /// ([`Vault::put`] returns them with [`PutOutcome::CompletedInterrupted`] instead of
+    /// storing them again).
+    ///
+    /// Puts complete an interrupted put first anyway; call this when an owner starts
+    /// working with a vault (the `medseal` tool does on every command run as a member),
+    /// so that the record is on chain and searchable before anything else happens.
+    ///
+    /// # Errors
+    /// Storage and chain errors (the intent stays persisted; call again).
+    ///
+    /// [`PutOutcome::CompletedInterrupted`]: crate::PutOutcome::CompletedInterrupted
+    pub async fn complete_interrupted(&self, owner: &Member) -> Result<Vec<RecordId>> {
         let _guard = self.owner_lock.lock().await;
         let ledger = self.acting(owner);
         let mut state = self.owner_state(owner.address())?;
@@ -59,13 +76,29 @@ impl Vault {
             .complete_pending(&*ledger, owner, &mut state, false)
             .await?;
         self.keep_owner_state(owner.address(), state);
-        Ok(done.last().map(|(id, _)| *id))
+        Ok(done.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Whether `owner` has a put whose intent was saved and which is not complete yet
+    /// (the next owner operation, or [`Vault::complete_interrupted`], completes it). Loads
+    /// the owner's state, sends no transaction.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Corrupt`] if the owner's state cannot be read.
+    pub async fn has_interrupted_put(&self, owner: Address) -> Result<bool> {
+        let _guard = self.owner_lock.lock().await;
+        let state = self.owner_state(owner)?;
+        let pending = !state.pending.is_empty();
+        self.keep_owner_state(owner, state);
+        Ok(pending)
     }
 
     /// Completes the pending put of `state` (one record or a bulk batch, if any) and clears
     /// it; returns each pending record's id and index shard, in order. `fresh`: the intent
     /// was just written by this process, so no chain transaction of it can have happened
-    /// and the chain need not be searched for one.
+    /// and the chain need not be searched for one. Keyed records are kept under their
+    /// keys; the records of a recovery (not `fresh`) are kept as recovered, for a retry
+    /// of their put to claim.
     pub(super) async fn complete_pending(
         &self,
         ledger: &dyn Ledger,
@@ -201,6 +234,24 @@ impl Vault {
                 shard_cids[i] = Some(cid);
             }
         }
+        let mut recovered = Vec::new();
+        for ((p, id), shard) in pending.iter().zip(&ids).zip(&shard_cids) {
+            let Some(identity) = &p.identity else {
+                continue; // an intent of an earlier version: nothing to match it by
+            };
+            let completed = CompletedPut {
+                identity: identity.clone(),
+                record: id.0,
+                manifest_cid: p.manifest_cid.clone(),
+                attachments: p.attachments.clone(),
+                shard_cid: shard.map(|c| c.to_string()),
+            };
+            state.add_keyed(completed.clone());
+            if !fresh {
+                recovered.push(completed);
+            }
+        }
+        state.add_recovered(recovered);
         state.pending.clear();
         state.pending_after = 0;
         state.save(&self.dir, address)?;

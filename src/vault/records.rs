@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rand_core::OsRng;
+use sha2::{Digest, Sha256};
 
 use super::{Vault, parse_cid};
 use crate::abe::Policy;
@@ -18,7 +19,7 @@ use crate::manifest::{
     AttachmentInfo, Body, MAX_ATTACHMENTS, Manifest, attachment_aad, capsule_policy, policy_hash,
 };
 use crate::pipe::{self, Source};
-use crate::state::PendingPut;
+use crate::state::{CompletedPut, OwnerState, PendingPut, PutIdentity};
 use crate::storage::{Cid, ContentStore, PutOptions};
 
 /// Most keywords per record.
@@ -28,6 +29,8 @@ pub const MAX_KEYWORDS: usize = 4096;
 pub const BULK_BATCH: usize = 100;
 /// Longest record or attachment name, in bytes.
 pub const MAX_RECORD_NAME_LEN: usize = 1024;
+/// Longest idempotency key ([`NewRecord::idempotency_key`]), in bytes.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 
 /// A record to store: a name, an access policy, search keywords and attachments.
 #[derive(Debug)]
@@ -36,6 +39,7 @@ pub struct NewRecord {
     policy: Policy,
     keywords: Vec<Keyword>,
     attachments: Vec<Attachment>,
+    key: Option<String>,
 }
 
 impl NewRecord {
@@ -46,6 +50,7 @@ impl NewRecord {
             policy,
             keywords: Vec::new(),
             attachments: Vec::new(),
+            key: None,
         }
     }
 
@@ -67,8 +72,59 @@ impl NewRecord {
         self
     }
 
+    /// Names this put for retries (1 to [`MAX_IDEMPOTENCY_KEY_LEN`] bytes, chosen by the
+    /// caller, e.g. the source system's document id): a put of the owner with a key
+    /// already stored returns that put's receipt ([`PutOutcome::AlreadyStored`]) and
+    /// stores nothing; one whose put was interrupted completes it
+    /// ([`PutOutcome::CompletedInterrupted`]). Keys are kept for good in the owner's
+    /// state. A key must always name the same record (name, policy, keywords,
+    /// attachment names and content types): reusing it for another record is
+    /// [`InvalidInput::IdempotencyKeyReused`]. Without a key, only a put that was
+    /// interrupted is matched, by content (see [`Vault::put`]).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The digest of what describes the record without reading its attachments: name,
+    /// policy, keywords (canonical, sorted, once each), attachment names and content
+    /// types.
+    fn description_digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        field(b"medseal put description v1");
+        field(self.name.as_bytes());
+        field(self.policy.to_string().as_bytes());
+        let mut keywords: Vec<&str> = self.keywords.iter().map(Keyword::as_str).collect();
+        keywords.sort_unstable();
+        keywords.dedup();
+        field(&(keywords.len() as u64).to_be_bytes());
+        for k in keywords {
+            field(k.as_bytes());
+        }
+        field(&(self.attachments.len() as u64).to_be_bytes());
+        for a in &self.attachments {
+            field(a.name.as_bytes());
+            field(a.content_type.as_bytes());
+        }
+        h.finalize().into()
+    }
+
     fn validate(&self) -> Result<()> {
         check_name("record name", &self.name)?;
+        if let Some(key) = &self.key
+            && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN)
+        {
+            return Err(InvalidInput::Name {
+                what: "idempotency key",
+                name: key.clone(),
+                max: MAX_IDEMPOTENCY_KEY_LEN,
+            }
+            .into());
+        }
         if self.attachments.len() > MAX_ATTACHMENTS {
             return Err(InvalidInput::TooMany {
                 what: "attachments",
@@ -169,6 +225,36 @@ struct SealedRecord {
     wrapped: Policy,
     policy: Policy,
     keywords: Vec<String>,
+    identity: PutIdentity,
+}
+
+/// The digest of a record's content: its description digest, and each attachment's
+/// size and SHA-256 (computed while sealing).
+fn content_digest(description: &[u8; 32], attachments: &[(u64, [u8; 32])]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"medseal put content v1");
+    h.update(description);
+    for (size, sha256) in attachments {
+        h.update(size.to_be_bytes());
+        h.update(sha256);
+    }
+    h.finalize().into()
+}
+
+/// How [`Vault::put`] came by a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PutOutcome {
+    /// This call stored the record.
+    Created,
+    /// An earlier put of the same record (the same idempotency key, or without a key
+    /// the same content) was interrupted after its intent was saved; it was completed
+    /// (by this call, or by a recovery since) and this is its record. This call stored
+    /// nothing new.
+    CompletedInterrupted,
+    /// A put with the same idempotency key stored the record before; this is its
+    /// receipt and nothing was stored.
+    AlreadyStored,
 }
 
 /// What [`Vault::put`] stored.
@@ -177,12 +263,81 @@ struct SealedRecord {
 pub struct PutReceipt {
     /// The record's id on the chain.
     pub record: RecordId,
-    /// CID of the sealed manifest.
+    /// CID of the sealed manifest (as first stored: sharing replaces it on chain).
     pub manifest_cid: Cid,
     /// The attachments as stored.
     pub attachments: Vec<AttachmentInfo>,
-    /// CID of the index shard holding the record's keywords (none without keywords).
+    /// CID of the index shard holding the record's keywords (none without keywords; as
+    /// first anchored: later merges supersede it).
     pub shard_cid: Option<Cid>,
+    /// Whether this call created the record or found it stored by an earlier put.
+    pub outcome: PutOutcome,
+    /// Records of another put of this owner, interrupted earlier, that this call
+    /// completed before its own (on the first receipt of a call only; usually empty).
+    /// A retry of that put will claim them instead of storing them again.
+    pub recovered: Vec<RecordId>,
+}
+
+impl PutReceipt {
+    fn completed(c: &CompletedPut, outcome: PutOutcome) -> Result<Self> {
+        let cid = |text: &str| {
+            text.parse::<Cid>()
+                .map_err(|_| Error::inconsistent("owner state", "a stored receipt has a bad CID"))
+        };
+        Ok(Self {
+            record: RecordId(c.record),
+            manifest_cid: cid(&c.manifest_cid)?,
+            attachments: c.attachments.clone(),
+            shard_cid: c.shard_cid.as_deref().map(cid).transpose()?,
+            outcome,
+            recovered: Vec::new(),
+        })
+    }
+}
+
+/// A record of the call found stored by an earlier put.
+enum Found {
+    /// The recovered record at this index of [`OwnerState::recovered`] (claimed once the
+    /// call succeeds).
+    Recovered(usize),
+    /// A completed keyed put.
+    Keyed(CompletedPut),
+}
+
+/// The earlier put of `identity` (a keyed one) the state knows of, if any; refuses a
+/// key reused for another record.
+fn find_keyed(
+    state: &OwnerState,
+    identity: &PutIdentity,
+    claimed: &[usize],
+) -> Result<Option<Found>> {
+    let PutIdentity::Key { key, description } = identity else {
+        return Ok(None);
+    };
+    let same_key =
+        |c: &CompletedPut| matches!(&c.identity, PutIdentity::Key { key: k, .. } if k == key);
+    let check = |c: &CompletedPut| match &c.identity {
+        PutIdentity::Key { description: d, .. } if d == description => Ok(()),
+        _ => Err(Error::from(InvalidInput::IdempotencyKeyReused {
+            key: key.clone(),
+        })),
+    };
+    let recovered = state
+        .recovered()
+        .iter()
+        .enumerate()
+        .find(|(i, c)| !claimed.contains(i) && same_key(c));
+    if let Some((i, c)) = recovered {
+        check(c)?;
+        return Ok(Some(Found::Recovered(i)));
+    }
+    match state.keyed(key) {
+        Some(c) => {
+            check(c)?;
+            Ok(Some(Found::Keyed(c.clone())))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A record opened with a reader's key: its metadata, and the key to read attachments
@@ -239,14 +394,28 @@ impl Vault {
     /// owner's partition for this policy.
     ///
     /// Crash-safe: the intent is persisted (fsynced) before the first chain transaction
-    /// and the new index state after the last; if the process dies in between, the next
-    /// owner operation ([`Vault::recover`]) completes the put: it finds the record on
-    /// chain (or creates it), rebuilds the same shard deterministically and anchors it if
-    /// the chain does not have it yet.
+    /// and the new index state after the last; if the process dies in between (or the
+    /// chain fails), the next owner operation ([`Vault::recover`]) completes the put: it
+    /// finds the record on chain (or creates it), rebuilds the same shard
+    /// deterministically and anchors it if the chain does not have it yet.
+    ///
+    /// Idempotent under retry: a put of the record an interrupted put began does not
+    /// store it again. It completes that put (if a recovery has not already) and returns
+    /// its receipt with [`PutOutcome::CompletedInterrupted`]. The record is recognised
+    /// by its idempotency key ([`NewRecord::idempotency_key`]; a key stored before also
+    /// returns its receipt, [`PutOutcome::AlreadyStored`], without reading the
+    /// attachments), or without a key by its content: name, policy, keywords and each
+    /// attachment's name, content type, size and SHA-256 (computed while encrypting, so
+    /// such a retry encrypts once more and then discards the copy). An unkeyed record
+    /// is matched only against the last interrupted puts a recovery completed and no
+    /// retry has claimed yet, each at most once: an identical record put on purpose
+    /// after a completed put is a new record. A pending put that does not match is
+    /// completed first and reported in [`PutReceipt::recovered`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for bad names or too many attachments/keywords,
-    /// [`Error::NoAuthority`], and storage/chain errors (nothing already stored is lost).
+    /// [`Error::InvalidInput`] for bad names, keys or too many attachments/keywords (and
+    /// [`InvalidInput::IdempotencyKeyReused`]), [`Error::NoAuthority`], and
+    /// storage/chain errors (nothing already stored is lost).
     pub async fn put(&self, owner: &Member, record: NewRecord) -> Result<PutReceipt> {
         let mut receipts = self.put_batch(owner, vec![record]).await?;
         receipts
@@ -265,17 +434,27 @@ impl Vault {
     /// Crash-safe per batch like [`Vault::put`]: a batch's intent is persisted before its
     /// first chain transaction; an interrupted batch is completed by the next owner
     /// operation ([`Vault::recover`]); batches before it are complete, batches after it
-    /// were not started (call again with the remaining records).
+    /// were not started (call again with the remaining records). Retries are matched per
+    /// record as for [`Vault::put`]: give the records idempotency keys to make a repeated
+    /// call of the whole input safe (without keys, only the interrupted batch's records
+    /// are recognised).
     ///
     /// # Errors
-    /// As [`Vault::put`]; all records are validated before anything is stored.
+    /// As [`Vault::put`]; all records are validated before anything is stored, and two
+    /// records with one idempotency key are refused.
     pub async fn put_many(
         &self,
         owner: &Member,
         records: Vec<NewRecord>,
     ) -> Result<Vec<PutReceipt>> {
+        let mut keys = std::collections::HashSet::new();
         for record in &records {
             record.validate()?;
+            if let Some(key) = &record.key
+                && !keys.insert(key.as_str())
+            {
+                return Err(InvalidInput::IdempotencyKeyReused { key: key.clone() }.into());
+            }
         }
         let mut receipts = Vec::with_capacity(records.len());
         let mut records = records.into_iter().peekable();
@@ -294,11 +473,13 @@ impl Vault {
         pk: &crate::abe::fame::PublicKey,
         owner: Address,
         record: NewRecord,
+        description: [u8; 32],
     ) -> Result<SealedRecord> {
         let dek = Arc::new(DataKey::generate(&mut OsRng));
         let mut attachments = Vec::with_capacity(record.attachments.len());
+        let mut digests = Vec::with_capacity(record.attachments.len());
         for (index, a) in record.attachments.into_iter().enumerate() {
-            let (cid, size) = pipe::seal_to_store(
+            let sealed = pipe::seal_to_store(
                 batch,
                 &dek,
                 attachment_aad(index as u32),
@@ -307,13 +488,18 @@ impl Vault {
                 self.progress.clone(),
             )
             .await?;
+            digests.push((sealed.size, sealed.sha256));
             attachments.push(AttachmentInfo {
                 name: a.name,
                 content_type: a.content_type,
-                size,
-                cid: cid.to_string(),
+                size: sealed.size,
+                cid: sealed.cid.to_string(),
             });
         }
+        let identity = match record.key {
+            Some(key) => PutIdentity::Key { key, description },
+            None => PutIdentity::Content(content_digest(&description, &digests)),
+        };
         let body = Body {
             name: record.name,
             policy: record.policy.to_string(),
@@ -342,79 +528,210 @@ impl Vault {
             wrapped,
             policy: record.policy,
             keywords,
+            identity,
         })
     }
 
-    /// Stores one batch of records (at most [`BULK_BATCH`]) under one intent.
+    /// Stores one batch of records (at most [`BULK_BATCH`]) under one intent, after
+    /// completing a pending put and setting aside the records earlier puts stored.
     async fn put_batch(&self, owner: &Member, records: Vec<NewRecord>) -> Result<Vec<PutReceipt>> {
         for record in &records {
             record.validate()?;
         }
+        let descriptions: Vec<[u8; 32]> =
+            records.iter().map(NewRecord::description_digest).collect();
         let pk = self.public_key()?;
         let names: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
         let ledger = self.acting(owner);
         let mut state = self.owner_state(owner.address())?;
-        self.complete_pending(&*ledger, owner, &mut state, false)
-            .await?;
-
-        // Seal and store the records a few at a time (encryption on blocking threads, store
-        // writes overlapping) into one store batch, then register them in order. Committing
-        // the batch makes all their blocks durable and then pins every attachment and
-        // manifest in one step (on the local store: one block sync and one pin transaction
-        // instead of one of each per put), before the intent below can name a manifest: a
-        // crash before the commit leaves at worst unpinned blocks and no intent, so the
-        // batch was not started and re-running the import stores it again.
-        let batch = self.store.begin_batch().await?;
-        let sealed: Vec<SealedRecord> = futures_util::stream::iter(records)
-            .map(|record| self.seal_record(&*batch, pk, owner.address(), record))
-            .buffered(SEAL_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
+        let recovered: Vec<RecordId> = self
+            .complete_pending(&*ledger, owner, &mut state, false)
+            .await?
             .into_iter()
-            .collect::<Result<_>>()?;
-        batch.commit().await?;
-        let mut stored = Vec::with_capacity(sealed.len());
-        for s in sealed {
-            if !s.keywords.is_empty() {
-                self.ensure_partition(&*ledger, owner, &mut state, &s.policy)
+            .map(|(id, _)| id)
+            .collect();
+
+        // Records stored before: keyed ones are found without sealing them. Claims of
+        // recovered records take effect only once the call succeeds (a failed call
+        // leaves them for its retry).
+        let mut found: Vec<Option<Found>> = Vec::with_capacity(records.len());
+        let mut claimed: Vec<usize> = Vec::new();
+        let mut to_seal = Vec::new();
+        for (i, (record, description)) in records.into_iter().zip(descriptions).enumerate() {
+            let identity = record
+                .key
+                .clone()
+                .map(|key| PutIdentity::Key { key, description });
+            match identity
+                .map(|id| find_keyed(&state, &id, &claimed))
+                .transpose()?
+                .flatten()
+            {
+                Some(f) => {
+                    if let Found::Recovered(index) = f {
+                        claimed.push(index);
+                    }
+                    found.push(Some(f));
+                }
+                None => {
+                    found.push(None);
+                    to_seal.push((i, record, description));
+                }
+            }
+        }
+
+        let mut created: Vec<(usize, SealedRecord, RecordId, Option<Cid>)> = Vec::new();
+        if !to_seal.is_empty() {
+            // Seal and store the records a few at a time (encryption on blocking
+            // threads, store writes overlapping) into one store batch. Committing the
+            // batch makes all their blocks durable and then pins every attachment and
+            // manifest in one step (on the local store: one block sync and one pin
+            // transaction instead of one of each per put), before the intent below can
+            // name a manifest. What can wait on the chain is done before the commit (the
+            // record count) or before the batch begins (the partitions: publishing one
+            // stores its capsule, and a store put inside an open batch could wait behind
+            // a garbage collection that waits for the batch), so that an interruption
+            // leaves either no pin (the batch's temp files are removed, or at worst
+            // blocks wait unpinned for garbage collection) or a saved intent.
+            // (The policies are copied out: a record's reader need not be `Sync`.)
+            let indexed: Vec<Policy> = to_seal
+                .iter()
+                .filter(|(_, record, _)| !record.keywords.is_empty())
+                .map(|(_, record, _)| record.policy.clone())
+                .collect();
+            for policy in &indexed {
+                self.ensure_partition(&*ledger, owner, &mut state, policy)
                     .await?;
             }
-            state.pending.push(PendingPut {
-                manifest_cid: s.manifest_cid.to_string(),
-                capsule_policy: policy_hash(&s.wrapped).0,
-                policy: policy_hash(&s.policy).0,
-                keywords: s.keywords,
-            });
-            stored.push((s.manifest_cid, s.attachments));
+            let batch = self.store.begin_batch().await?;
+            let sealed: Vec<(usize, SealedRecord)> = futures_util::stream::iter(to_seal)
+                .map(|(i, record, description)| {
+                    let batch = &*batch;
+                    async move {
+                        let sealed = self
+                            .seal_record(batch, pk, owner.address(), record, description)
+                            .await?;
+                        Ok::<_, Error>((i, sealed))
+                    }
+                })
+                .buffered(SEAL_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_>>()?;
+            // Unkeyed records an interrupted put stored already: the new copy is dropped.
+            let mut fresh = Vec::with_capacity(sealed.len());
+            let mut discarded = Vec::new();
+            for (i, s) in sealed {
+                let earlier =
+                    matches!(s.identity, PutIdentity::Content(_))
+                        .then(|| {
+                            state.recovered().iter().enumerate().position(|(j, c)| {
+                                !claimed.contains(&j) && c.identity == s.identity
+                            })
+                        })
+                        .flatten();
+                match earlier {
+                    Some(index) => {
+                        claimed.push(index);
+                        found[i] = Some(Found::Recovered(index));
+                        discarded.push(s);
+                    }
+                    None => fresh.push((i, s)),
+                }
+            }
+            if fresh.is_empty() {
+                // Nothing to commit: dropping the batch deletes what it staged.
+                drop(batch);
+            } else {
+                for s in &discarded {
+                    batch.unpin(&s.manifest_cid).await?;
+                    for a in &s.attachments {
+                        batch.unpin(&parse_cid(&a.cid, Pointer::Manifest)?).await?;
+                    }
+                }
+                let before = ledger.record_count().await?;
+                batch.commit().await?;
+                for (_, s) in &fresh {
+                    state.pending.push(PendingPut {
+                        manifest_cid: s.manifest_cid.to_string(),
+                        capsule_policy: policy_hash(&s.wrapped).0,
+                        policy: policy_hash(&s.policy).0,
+                        keywords: s.keywords.clone(),
+                        identity: Some(s.identity.clone()),
+                        attachments: s.attachments.clone(),
+                    });
+                }
+                state.pending_after = before;
+                state.save(&self.dir, owner.address())?;
+                let done = self
+                    .complete_pending(&*ledger, owner, &mut state, true)
+                    .await?;
+                created = fresh
+                    .into_iter()
+                    .zip(done)
+                    .map(|((i, s), (record, shard))| (i, s, record, shard))
+                    .collect();
+            }
         }
-        state.pending_after = ledger.record_count().await?;
-        state.save(&self.dir, owner.address())?;
-        let done = self
-            .complete_pending(&*ledger, owner, &mut state, true)
-            .await?;
+
+        // Everything is stored: build the receipts, then make the claims durable.
+        let mut receipts: Vec<Option<PutReceipt>> = Vec::with_capacity(found.len());
+        for f in &found {
+            receipts.push(match f {
+                Some(Found::Recovered(index)) => {
+                    let c = state.recovered().get(*index).ok_or_else(|| {
+                        Error::inconsistent("owner state", "a claimed record vanished")
+                    })?;
+                    Some(PutReceipt::completed(c, PutOutcome::CompletedInterrupted)?)
+                }
+                Some(Found::Keyed(c)) => Some(PutReceipt::completed(c, PutOutcome::AlreadyStored)?),
+                None => None,
+            });
+        }
+        let titles: Vec<(String, usize)> = created
+            .iter()
+            .map(|(i, s, _, _)| (s.manifest_cid.to_string(), *i))
+            .collect();
+        for (i, s, record, shard_cid) in created {
+            if let Some(slot) = receipts.get_mut(i) {
+                *slot = Some(PutReceipt {
+                    record,
+                    manifest_cid: s.manifest_cid,
+                    attachments: s.attachments,
+                    shard_cid,
+                    outcome: PutOutcome::Created,
+                    recovered: Vec::new(),
+                });
+            }
+        }
+        if !claimed.is_empty() {
+            state.claim_recovered(&claimed);
+            state.save(&self.dir, owner.address())?;
+        }
         self.keep_owner_state(owner.address(), state);
-        let manifests: Vec<String> = stored.iter().map(|(cid, _)| cid.to_string()).collect();
         self.remember_titles(
             owner,
-            manifests
+            titles
                 .iter()
-                .map(String::as_str)
-                .zip(names.iter().map(String::as_str)),
+                .filter_map(|(manifest, i)| Some((manifest.as_str(), names.get(*i)?.as_str()))),
         );
-        Ok(stored
+        let mut receipts: Vec<PutReceipt> = receipts
             .into_iter()
-            .zip(done)
-            .map(
-                |((manifest_cid, attachments), (record, shard_cid))| PutReceipt {
-                    record,
-                    manifest_cid,
-                    attachments,
-                    shard_cid,
-                },
-            )
-            .collect())
+            .map(|r| {
+                r.ok_or_else(|| Error::inconsistent("owner state", "a record without receipt"))
+            })
+            .collect::<Result<_>>()?;
+        let own: Vec<RecordId> = receipts.iter().map(|r| r.record).collect();
+        if let Some(first) = receipts.first_mut() {
+            first.recovered = recovered
+                .into_iter()
+                .filter(|id| !own.contains(id))
+                .collect();
+        }
+        Ok(receipts)
     }
 
     /// Opens a record with `reader`'s key: fetches the manifest the chain points to

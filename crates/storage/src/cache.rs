@@ -14,7 +14,7 @@ use crate::cid::{Cid, Codec};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified};
 use crate::error::{Result, StorageError};
 use crate::local::LocalStore;
-use crate::store::{BlockSink, ByteStream, ContentStore, PutBatch, PutOptions};
+use crate::store::{BlockSink, ByteStream, ContentStore, GcReport, PutBatch, PutOptions};
 
 /// Recency bookkeeping: digest → (size, last use), and last use → digest.
 #[derive(Debug, Default)]
@@ -127,6 +127,12 @@ impl CachedStore {
         let mut lru = Lru::default();
         let mut evicted = Vec::new();
         for block in cache.list_blocks().await? {
+            // As `remember` never caches a block larger than the budget, one adopted
+            // is dropped (the LRU would keep it, being the newest, whatever its size).
+            if block.size > capacity_bytes {
+                evicted.push(block.digest);
+                continue;
+            }
             evicted.extend(lru.insert(block.digest, block.size, capacity_bytes));
         }
         for digest in evicted {
@@ -268,6 +274,11 @@ impl ContentStore for CachedStore {
 
     async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
         self.inner.remote.pin_many(cids).await
+    }
+
+    /// The remote store's collection (the cache manages its own size).
+    async fn collect_garbage(&self, dry_run: bool) -> Result<GcReport> {
+        self.inner.remote.collect_garbage(dry_run).await
     }
 
     /// The remote store's batch: writes go straight to the remote store.

@@ -84,6 +84,15 @@ pub enum StorageError {
     #[error("input stream failed")]
     Input(#[source] BoxError),
 
+    /// The store does not offer this operation.
+    #[error("{operation} is not supported by this store: {reason}")]
+    Unsupported {
+        /// What was asked for.
+        operation: &'static str,
+        /// Why not, and what to do instead.
+        reason: String,
+    },
+
     /// A CAR file is malformed or not CAR version 1.
     #[error("invalid CAR data: {0}")]
     InvalidCar(String),

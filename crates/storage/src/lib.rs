@@ -43,10 +43,11 @@ pub use dag_builder::{
 };
 pub use error::{BoxError, Result, StorageError};
 pub use kubo::{KuboConfig, KuboStore};
-pub use local::{GcReport, LocalStats, LocalStore, StoredBlockInfo, VerifyReport};
+pub use local::{LocalStats, LocalStore, StoredBlockInfo, VerifyReport};
 pub use memory::MemoryStore;
 pub use store::{
-    BlockSink, ByteStream, ContentStore, PutBatch, PutOptions, bytes_as_stream, write_stream_to,
+    BlockSink, ByteStream, ContentStore, GcReport, PutBatch, PutOptions, bytes_as_stream,
+    write_stream_to,
 };
 
 /// The byte buffer type of the API (re-exported so callers need not depend

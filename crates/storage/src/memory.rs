@@ -10,7 +10,7 @@ use crate::block::Block;
 use crate::cid::Cid;
 use crate::dag_reader::{BlockSource, DagReader, walk_dag};
 use crate::error::{Result, StorageError};
-use crate::store::{BlockSink, ByteStream, ContentStore, PutOptions, import_stream};
+use crate::store::{BlockSink, ByteStream, ContentStore, GcReport, PutOptions, import_stream};
 
 /// Blocks keyed by sha2-256 digest (so CIDv0 and CIDv1 of one block share
 /// an entry, as in Kubo's blockstore), plus a pin set.
@@ -24,6 +24,8 @@ struct MemoryInner {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<MemoryInner>>,
+    /// Held shared by puts and pins, exclusively by garbage collection.
+    gc_lock: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl MemoryStore {
@@ -95,6 +97,7 @@ impl BlockSink for MemoryStore {
 #[async_trait]
 impl ContentStore for MemoryStore {
     async fn put_stream(&self, data: ByteStream, options: PutOptions) -> Result<Cid> {
+        let _shared = self.gc_lock.read().await;
         let dag = import_stream(data, options.format, |block| self.put_block(block)).await?;
         if options.pin {
             self.lock().pins.insert(dag.root);
@@ -115,6 +118,7 @@ impl ContentStore for MemoryStore {
     }
 
     async fn pin(&self, cid: &Cid) -> Result<()> {
+        let _shared = self.gc_lock.read().await;
         walk_dag(self, cid, |_, _| true).await?;
         self.lock().pins.insert(*cid);
         Ok(())
@@ -122,6 +126,7 @@ impl ContentStore for MemoryStore {
 
     /// All or nothing: every DAG is checked before any pin is added.
     async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
+        let _shared = self.gc_lock.read().await;
         for cid in cids {
             walk_dag(self, cid, |_, _| true).await?;
         }
@@ -132,5 +137,35 @@ impl ContentStore for MemoryStore {
     async fn unpin(&self, cid: &Cid) -> Result<()> {
         self.lock().pins.remove(cid);
         Ok(())
+    }
+
+    /// Marks what the pins reach, then drops the rest (everything is in
+    /// memory anyway). Fails, removing nothing, if a pinned DAG is
+    /// incomplete.
+    async fn collect_garbage(&self, dry_run: bool) -> Result<GcReport> {
+        let _exclusive = self.gc_lock.write().await;
+        let pins = self.pins();
+        let mut reachable = HashSet::new();
+        for pin in &pins {
+            walk_dag(self, pin, |cid, _| reachable.insert(*cid.digest())).await?;
+        }
+        let mut inner = self.lock();
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
+        for (digest, data) in &inner.blocks {
+            if reachable.contains(digest) {
+                report.kept_blocks += 1;
+                report.kept_bytes += data.len() as u64;
+            } else {
+                report.removed_blocks += 1;
+                report.removed_bytes += data.len() as u64;
+            }
+        }
+        if !dry_run {
+            inner.blocks.retain(|digest, _| reachable.contains(digest));
+        }
+        Ok(report)
     }
 }

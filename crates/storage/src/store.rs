@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 use crate::block::Block;
 use crate::cid::Cid;
 use crate::dag_builder::{CHUNK_SIZE, DagBuilder, FinishedDag, ImportFormat};
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 
 /// A stream of byte pieces, used both for content going in and coming out.
 /// An `Err` item ends the stream.
@@ -55,6 +55,24 @@ impl PutOptions {
         self.pin = pin;
         self
     }
+}
+
+/// What a garbage collection ([`ContentStore::collect_garbage`]) found,
+/// and removed unless it was a dry run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Whether this was a dry run: `removed_*` then counts what a real
+    /// collection would remove, and nothing was deleted.
+    pub dry_run: bool,
+    /// Blocks kept because a pin reaches them.
+    pub kept_blocks: usize,
+    /// Bytes of the kept block files.
+    pub kept_bytes: u64,
+    /// Blocks deleted (or, in a dry run, that would be).
+    pub removed_blocks: usize,
+    /// Bytes of the deleted block files (or, in a dry run, that would be).
+    pub removed_bytes: u64,
 }
 
 /// A content-addressed store of UnixFS files.
@@ -116,6 +134,24 @@ pub trait ContentStore: BlockSink + Send + Sync + std::fmt::Debug {
             self.pin(cid).await?;
         }
         Ok(())
+    }
+
+    /// Removes every block that no pin reaches (a recursive pin keeps its
+    /// whole DAG); with `dry_run`, only counts what would be removed. A put
+    /// that was interrupted before its pins were committed leaves such
+    /// blocks. Never removes a block a committed pin needs, and waits for
+    /// puts and pins of the store under way (they see no half-collected
+    /// store).
+    ///
+    /// The default is [`StorageError::Unsupported`]: stores that manage
+    /// their own garbage (an IPFS node) or that cannot tell pinned from
+    /// unpinned content do not collect on request.
+    async fn collect_garbage(&self, dry_run: bool) -> Result<GcReport> {
+        let _ = dry_run;
+        Err(StorageError::Unsupported {
+            operation: "garbage collection",
+            reason: "this store does not collect garbage on request".into(),
+        })
     }
 
     /// Starts a [`PutBatch`]: puts whose blocks and pins become durable
@@ -295,6 +331,9 @@ impl<T: ContentStore + ?Sized> ContentStore for Arc<T> {
     }
     async fn pin_many(&self, cids: &[Cid]) -> Result<()> {
         (**self).pin_many(cids).await
+    }
+    async fn collect_garbage(&self, dry_run: bool) -> Result<GcReport> {
+        (**self).collect_garbage(dry_run).await
     }
     async fn begin_batch(&self) -> Result<Box<dyn PutBatch + '_>> {
         (**self).begin_batch().await

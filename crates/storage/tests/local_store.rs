@@ -436,3 +436,111 @@ async fn a_corrupt_pin_database_stops_open() {
     let error = LocalStore::open(dir.path()).await.unwrap_err();
     assert!(error.to_string().contains("pins.redb"), "{error}");
 }
+
+/// A stream that yields `chunks` pieces of `CHUNK_SIZE` bytes, then never ends (a
+/// put still reading when it is cancelled).
+fn endless(chunks: usize) -> medseal_storage::ByteStream {
+    let pieces = (0..chunks).map(|i| Ok(Bytes::from(pseudo_random(100 + i as u64, CHUNK_SIZE))));
+    Box::pin(futures_util::StreamExt::chain(
+        futures_util::stream::iter(pieces),
+        futures_util::stream::pending(),
+    ))
+}
+
+fn temp_files(root: &std::path::Path) -> usize {
+    std::fs::read_dir(root.join("tmp")).unwrap().count()
+}
+
+/// A put (alone or in a batch) whose future is dropped while it reads leaves no temp
+/// file once the drop has returned: neither its staged blocks nor those whose writes
+/// had ended but were not collected yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_put_leaves_no_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let put = store.put_stream(endless(40), PutOptions::new());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), put)
+            .await
+            .is_err()
+    );
+    assert_eq!(temp_files(dir.path()), 0);
+
+    let batch = store.begin_batch().await.unwrap();
+    batch
+        .put(
+            Bytes::from(pseudo_random(7, 3 * CHUNK_SIZE)),
+            PutOptions::new(),
+        )
+        .await
+        .unwrap();
+    let put = batch.put_stream(endless(20), PutOptions::new());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), put)
+            .await
+            .is_err()
+    );
+    assert!(temp_files(dir.path()) > 0, "the first put is staged");
+    drop(batch);
+    assert_eq!(temp_files(dir.path()), 0);
+    assert!(store.pins().await.is_empty());
+    assert!(store.list_blocks().await.unwrap().is_empty());
+    assert_eq!(
+        store.stats().abandoned_blocks,
+        0,
+        "nothing was made durable"
+    );
+}
+
+/// A dry run counts what a collection removes and deletes nothing; the counts cover
+/// blocks and bytes, kept and removed.
+#[tokio::test]
+async fn a_gc_dry_run_counts_without_deleting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).await.unwrap();
+    let pinned = store
+        .put(
+            Bytes::from(pseudo_random(1, 2 * CHUNK_SIZE)),
+            PutOptions::new(),
+        )
+        .await
+        .unwrap();
+    let kept_bytes: u64 = store
+        .list_blocks()
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.size)
+        .sum();
+    let loose = store
+        .put(Bytes::from_static(b"loose"), unpinned())
+        .await
+        .unwrap();
+    let dry = store.collect_garbage(true).await.unwrap();
+    assert!(dry.dry_run);
+    assert_eq!((dry.kept_blocks, dry.kept_bytes), (3, kept_bytes));
+    assert_eq!(dry.removed_blocks, 1);
+    assert_eq!(
+        dry.removed_bytes,
+        std::fs::metadata(store.block_path(&loose)).unwrap().len()
+    );
+    assert!(store.has(&loose).await.unwrap());
+    let done = store.collect_garbage(false).await.unwrap();
+    assert!(!done.dry_run);
+    assert_eq!(
+        (done.removed_blocks, done.removed_bytes),
+        (dry.removed_blocks, dry.removed_bytes)
+    );
+    assert!(!store.has(&loose).await.unwrap());
+    assert!(store.has(&pinned).await.unwrap());
+}
+
+/// An IPFS node's garbage is its operator's: the client refuses, without a request.
+#[tokio::test]
+async fn gc_is_not_offered_on_an_ipfs_node() {
+    let kubo = medseal_storage::KuboStore::new("http://127.0.0.1:9").unwrap();
+    assert!(matches!(
+        kubo.collect_garbage(true).await,
+        Err(StorageError::Unsupported { .. })
+    ));
+}

@@ -23,7 +23,7 @@ use crate::cid::Cid;
 use crate::dag_builder::{CHUNK_SIZE, DagBuilder, ImportFormat, cid_of_bytes};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified};
 use crate::error::{Result, StorageError};
-use crate::store::{BlockSink, ByteStream, ContentStore, PutOptions};
+use crate::store::{BlockSink, ByteStream, ContentStore, GcReport, PutOptions};
 use rpc::{Call, RpcClient, is_not_pinned, permanent};
 
 /// Connection and retry settings of a [`KuboStore`].
@@ -497,6 +497,21 @@ impl ContentStore for KuboStore {
             }
         }
         Ok(())
+    }
+
+    /// Not supported: the node's `repo/gc` removes every unpinned block of
+    /// the node (other applications' and its cache too), cannot report
+    /// what it would remove, and is the node operator's to schedule (Kubo
+    /// collects by itself under `ipfs daemon --enable-gc`). Unpinned blocks
+    /// of interrupted puts are left to it.
+    async fn collect_garbage(&self, _dry_run: bool) -> Result<GcReport> {
+        Err(StorageError::Unsupported {
+            operation: "garbage collection",
+            reason: "the IPFS node collects its own garbage: its operator runs `ipfs repo gc` \
+                     (which removes every unpinned block of the node, not only medseal's) or \
+                     starts it with `ipfs daemon --enable-gc`"
+                .into(),
+        })
     }
 
     async fn unpin(&self, cid: &Cid) -> Result<()> {

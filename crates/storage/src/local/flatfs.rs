@@ -32,7 +32,6 @@ const BLOCK_EXT: &str = ".data";
 pub(crate) struct BlockDir {
     blocks: PathBuf,
     tmp: PathBuf,
-    counter: AtomicU64,
     /// Write batches committed (see [`BlockDir::note_commit`]).
     commits: AtomicU64,
     /// Whether batches may use `syncfs` where the platform has it (tests
@@ -65,6 +64,18 @@ fn shard_of(key: &str) -> &str {
     let len = key.len();
     key.get(len.saturating_sub(3)..len.saturating_sub(1))
         .unwrap_or("__")
+}
+
+/// Numbers temp files: one counter for the process, so that two stores
+/// opened on one directory never pick the same name.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Whether `name` is a temp file this process may be writing: temp files are
+/// named `<pid>-<n>.tmp`.
+fn is_own_temp_file(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .and_then(|n| n.split_once('-'))
+        .is_some_and(|(pid, _)| pid == std::process::id().to_string())
 }
 
 /// Every shard a block can land in: two base32 (upper case) characters.
@@ -118,7 +129,10 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 impl BlockDir {
     /// Opens (creating if needed) `root/blocks` and `root/tmp`, removing
-    /// temp files left by an interrupted process, and creates the shard
+    /// temp files left by an interrupted process (those of another process
+    /// id: one process at a time may open a store, and those of this process
+    /// may belong to another store open on the directory, whose dropped
+    /// writers remove their own), and creates the shard
     /// directories that are missing: all of them for a new store, none
     /// afterwards (one directory listing per open checks this), some for a
     /// store created by an older version or by Kubo. `SHARDING` is written
@@ -130,14 +144,16 @@ impl BlockDir {
         fs::create_dir_all(&tmp)?;
         for entry in fs::read_dir(&tmp)? {
             let entry = entry?;
-            if entry.file_type()?.is_file() {
-                fs::remove_file(entry.path())?;
+            if entry.file_type()?.is_file() && !is_own_temp_file(&entry.file_name()) {
+                match fs::remove_file(entry.path()) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
             }
         }
         let dir = Self {
             blocks,
             tmp,
-            counter: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             syncfs_allowed: true,
         };
@@ -206,7 +222,7 @@ impl BlockDir {
         self.tmp.join(format!(
             "{}-{}.tmp",
             std::process::id(),
-            self.counter.fetch_add(1, Ordering::Relaxed)
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ))
     }
 
@@ -294,23 +310,50 @@ impl BlockDir {
     /// block files (foreign names) are skipped.
     pub(crate) fn list(&self) -> io::Result<Vec<StoredBlock>> {
         let mut out = Vec::new();
+        for shard in self.shards()? {
+            out.extend(Self::list_shard(&shard)?);
+        }
+        Ok(out)
+    }
+
+    /// The shard directories under `blocks/`.
+    pub(crate) fn shards(&self) -> io::Result<Vec<PathBuf>> {
+        let mut shards = Vec::new();
         for shard in fs::read_dir(&self.blocks)? {
             let shard = shard?;
-            if !shard.file_type()?.is_dir() {
+            if shard.file_type()?.is_dir() {
+                shards.push(shard.path());
+            }
+        }
+        shards.sort();
+        Ok(shards)
+    }
+
+    /// The block files of one shard directory (foreign names skipped; a
+    /// shard removed meanwhile has none).
+    pub(crate) fn list_shard(shard: &Path) -> io::Result<Vec<StoredBlock>> {
+        let entries = match fs::read_dir(shard) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(digest) = name.to_str().and_then(digest_of_file_name) else {
                 continue;
-            }
-            for entry in fs::read_dir(shard.path())? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(digest) = name.to_str().and_then(digest_of_file_name) else {
-                    continue;
-                };
-                out.push(StoredBlock {
-                    digest,
-                    size: entry.metadata()?.len(),
-                    path: entry.path(),
-                });
-            }
+            };
+            let size = match entry.metadata() {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            out.push(StoredBlock {
+                digest,
+                size,
+                path: entry.path(),
+            });
         }
         Ok(out)
     }
@@ -455,8 +498,28 @@ mod tests {
     fn open_clears_stale_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         drop(BlockDir::open(dir.path()).unwrap());
-        fs::write(dir.path().join("tmp").join("123-0.tmp"), b"half a blo").unwrap();
+        let other = if std::process::id() == 123 { 124 } else { 123 };
+        let stale = dir.path().join("tmp").join(format!("{other}-0.tmp"));
+        fs::write(&stale, b"half a blo").unwrap();
+        // One of this process: another store open on the directory may be
+        // writing it.
+        let live = dir
+            .path()
+            .join("tmp")
+            .join(format!("{}-77.tmp", std::process::id()));
+        fs::write(&live, b"being written").unwrap();
         drop(BlockDir::open(dir.path()).unwrap());
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert!(!stale.exists());
+        assert!(live.exists());
+    }
+
+    #[test]
+    fn two_stores_on_one_directory_never_share_a_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            BlockDir::open(dir.path()).unwrap(),
+            BlockDir::open(dir.path()).unwrap(),
+        );
+        assert_ne!(a.temp_path(), b.temp_path());
     }
 }

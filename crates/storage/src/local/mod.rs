@@ -20,13 +20,22 @@
 //! are committed in one transaction, so a crash leaves at worst unpinned
 //! blocks. [`ContentStore::pin_many`] likewise commits several pins in one
 //! transaction. One process at a time may open a given directory.
+//!
+//! A put or batch that is cancelled (its future dropped, e.g. on Ctrl-C)
+//! deletes its temp files before the drop returns; blocks it had already
+//! made durable (a put larger than a write batch, or a batch dropped while
+//! committing) stay unpinned, counted in [`LocalStats::abandoned_bytes`],
+//! until garbage collection ([`ContentStore::collect_garbage`], which can
+//! first be a dry run) removes them. See [`gc`] for how the collection
+//! bounds its memory and why it never deletes a pinned block.
 
 mod flatfs;
+mod gc;
 mod pin_db;
 mod pin_file;
 mod write_batch;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -45,7 +54,8 @@ use crate::dag_builder::{DagBuilder, ImportFormat};
 use crate::dag_reader::{BlockSource, DagReader, fetch_verified, walk_dag};
 use crate::error::{Result, StorageError};
 use crate::store::{
-    BlockSink, ByteStream, ContentStore, DeferredPins, PutBatch, PutOptions, dedup_in_order,
+    BlockSink, ByteStream, ContentStore, DeferredPins, GcReport, PutBatch, PutOptions,
+    dedup_in_order,
 };
 use flatfs::BlockDir;
 use pin_db::PinDb;
@@ -61,18 +71,6 @@ const WRITES_IN_FLIGHT: usize = 4;
 const MAX_BATCH_BYTES: u64 = if cfg!(test) { 8 << 20 } else { 1 << 30 };
 /// Likewise for the number of blocks (written or already present).
 const MAX_BATCH_BLOCKS: usize = 16_384;
-
-/// What [`LocalStore::gc`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GcReport {
-    /// Blocks kept because a pin reaches them.
-    pub kept_blocks: usize,
-    /// Blocks deleted.
-    pub removed_blocks: usize,
-    /// Bytes of the deleted block files.
-    pub removed_bytes: u64,
-}
 
 /// What [`LocalStore::verify_all`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -203,10 +201,12 @@ impl LocalStore {
         Ok(BatchWriter {
             write_back: write_back_available(&blocks),
             blocks,
+            pins: Arc::clone(&self.inner.pins),
             in_flight: VecDeque::new(),
             batch: Some(batch),
             unsynced: 0,
             write_back_task: None,
+            durable: Durable::default(),
         })
     }
 
@@ -230,39 +230,10 @@ impl LocalStore {
             .collect())
     }
 
-    /// Deletes every block that no pin reaches. Fails, deleting nothing, if
-    /// a pinned DAG cannot be walked completely (missing or corrupt block),
-    /// since its unreadable parts would otherwise look unreachable.
+    /// Deletes every block that no pin reaches: [`ContentStore::collect_garbage`]
+    /// without a dry run.
     pub async fn gc(&self) -> Result<GcReport> {
-        let _exclusive = self.inner.pins.gc_lock.write().await;
-        // Puts and pins hold the lock shared until their pin is committed,
-        // so this snapshot has every pin whose DAG is complete.
-        let pins = self.try_pins().await?;
-        let mut reachable: HashSet<[u8; 32]> = HashSet::new();
-        for pin in &pins {
-            walk_dag(self, pin, |cid, _| reachable.insert(*cid.digest())).await?;
-        }
-        let stored = self.blocking("listing blocks", |b| b.list()).await?;
-        let mut report = GcReport::default();
-        let mut doomed = Vec::new();
-        for block in stored {
-            if reachable.contains(&block.digest) {
-                report.kept_blocks += 1;
-            } else {
-                report.removed_blocks += 1;
-                report.removed_bytes += block.size;
-                doomed.push(block.digest);
-            }
-        }
-        self.blocking("deleting unreachable blocks", move |b| {
-            for digest in &doomed {
-                b.remove(digest)?;
-            }
-            Ok(())
-        })
-        .await?;
-        tracing::debug!(?report, "garbage collection done");
-        Ok(report)
+        self.collect(false).await
     }
 
     /// Reads and hashes every block file; with `remove_corrupt`, deletes the
@@ -321,9 +292,12 @@ impl LocalStore {
 
     /// Durability steps taken so far (see [`LocalStats`]).
     pub fn stats(&self) -> LocalStats {
+        let (abandoned_blocks, abandoned_bytes) = self.inner.pins.abandoned();
         LocalStats {
             pin_commits: self.inner.pins.commits(),
             block_commits: self.inner.blocks.commits(),
+            abandoned_blocks,
+            abandoned_bytes,
         }
     }
 }
@@ -341,6 +315,15 @@ pub struct LocalStats {
     /// `syncfs` calls on Linux, or fsyncs of each file and directory) by
     /// this store and its clones.
     pub block_commits: u64,
+    /// Blocks that puts made durable and then abandoned before pinning them
+    /// (a put or batch that was cancelled or failed after part of its
+    /// blocks had been committed, e.g. the first GiB of a larger
+    /// attachment), by every store of this directory in this process since
+    /// the pin database was opened. They stay until garbage collection
+    /// removes them. Temp files of abandoned puts are deleted, not counted.
+    pub abandoned_blocks: u64,
+    /// Bytes of [`LocalStats::abandoned_blocks`].
+    pub abandoned_bytes: u64,
 }
 
 #[async_trait]
@@ -354,14 +337,72 @@ impl BlockSource for LocalStore {
     }
 }
 
+/// Blocks and bytes made durable and not yet pinned.
+#[derive(Debug, Default, Clone, Copy)]
+struct Durable {
+    blocks: u64,
+    bytes: u64,
+}
+
+impl Durable {
+    fn add(&mut self, other: Durable) {
+        self.blocks += other.blocks;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Where a block write in flight leaves its outcome: the staging task puts
+/// it here unless the writer was dropped meanwhile (a cancelled put), in
+/// which case the task deletes its own temp file. Taking the outcome and
+/// abandoning the slot are done under its lock, so that every temp file
+/// has exactly one owner who deletes it.
+#[derive(Debug, Default)]
+enum Slot {
+    #[default]
+    Pending,
+    Done(Staged),
+    Abandoned,
+}
+
+/// A block write in flight.
+struct InFlight {
+    task: JoinHandle<Result<()>>,
+    slot: Arc<std::sync::Mutex<Slot>>,
+}
+
+fn lock_slot(slot: &std::sync::Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    // Every update is one assignment: still consistent after a panic.
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the file-system work of a `Drop` (deleting the temp files of a
+/// cancelled put) before the drop returns, so that nothing is left behind
+/// even if the runtime shuts down right after (a queued blocking task would
+/// never run): through `block_in_place` on a multi-thread runtime (the
+/// worker's other tasks move to another thread), inline elsewhere. Only
+/// cancelled or failed puts get here.
+fn blocking_in_drop(work: impl FnOnce()) {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work);
+    } else {
+        work();
+    }
+}
+
 /// Writes blocks to temp files, a few at a time in the blocking pool, and
 /// gathers them into a [`WriteBatch`] that [`BatchWriter::finish`] makes
-/// durable. Every path out of a put goes through `finish` or `abandon`,
-/// which wait for all started work, so nothing keeps writing after the put
-/// has returned.
+/// durable. Every path out of a put goes through `finish`, `into_staged`
+/// or `abandon`, which wait for all started work, so nothing keeps writing
+/// after the put has returned; a writer dropped instead (a cancelled put)
+/// deletes its temp files before the drop returns, and writes still in
+/// flight delete theirs when they end.
 struct BatchWriter {
     blocks: Arc<BlockDir>,
-    in_flight: VecDeque<JoinHandle<Result<Staged>>>,
+    /// Where abandoned durable blocks are counted.
+    pins: Arc<PinDb>,
+    in_flight: VecDeque<InFlight>,
     /// `None` only once finished or abandoned.
     batch: Option<WriteBatch>,
     /// Whether to start write-back early ([`start_write_back`]).
@@ -370,6 +411,9 @@ struct BatchWriter {
     unsynced: u64,
     /// The running early write-back, if any (at most one at a time).
     write_back_task: Option<JoinHandle<()>>,
+    /// Blocks of batches committed early (a very large put), not yet handed
+    /// to a caller that pins them: abandoned if the writer is.
+    durable: Durable,
 }
 
 impl BatchWriter {
@@ -396,12 +440,23 @@ impl BatchWriter {
     /// is very large.
     async fn push(&mut self, block: Block) -> Result<()> {
         let blocks = Arc::clone(&self.blocks);
-        self.in_flight
-            .push_back(tokio::task::spawn_blocking(move || {
-                blocks
-                    .stage(block.cid(), block.data())
-                    .map_err(|e| StorageError::io(format!("writing block {}", block.cid()), e))
-            }));
+        let slot = Arc::new(std::sync::Mutex::new(Slot::Pending));
+        let outcome = Arc::clone(&slot);
+        let task = tokio::task::spawn_blocking(move || {
+            let staged = blocks
+                .stage(block.cid(), block.data())
+                .map_err(|e| StorageError::io(format!("writing block {}", block.cid()), e))?;
+            let mut slot = lock_slot(&outcome);
+            if matches!(*slot, Slot::Abandoned) {
+                if let Staged::Written { tmp, .. } = &staged {
+                    let _ = std::fs::remove_file(tmp);
+                }
+            } else {
+                *slot = Slot::Done(staged);
+            }
+            Ok(())
+        });
+        self.in_flight.push_back(InFlight { task, slot });
         while self.in_flight.len() > WRITES_IN_FLIGHT {
             self.collect_oldest().await?;
         }
@@ -414,6 +469,13 @@ impl BatchWriter {
             // that every write-back error is reported to one of them.
             let next = new_batch(&self.blocks).await?;
             if let Some(full) = self.batch.replace(next) {
+                let written = Durable {
+                    blocks: full.written_len() as u64,
+                    bytes: full.bytes(),
+                };
+                // Counted before the commit: a commit cancelled half-way
+                // runs to its end in the blocking pool.
+                self.durable.add(written);
                 commit_batch(&self.blocks, full).await?;
             }
         }
@@ -421,16 +483,32 @@ impl BatchWriter {
     }
 
     async fn collect_oldest(&mut self) -> Result<()> {
-        if let Some(write) = self.in_flight.pop_front() {
-            let staged = write.await.map_err(join_error)??;
-            if let Staged::Written { len, .. } = &staged {
-                self.unsynced += len;
+        // Awaited in place, not popped first: should this future be
+        // dropped while waiting, the write is still in `in_flight` for
+        // `Drop` to abandon.
+        let Some(write) = self.in_flight.front_mut() else {
+            return Ok(());
+        };
+        let result = (&mut write.task).await;
+        let Some(write) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        result.map_err(join_error)??;
+        let staged = match std::mem::take(&mut *lock_slot(&write.slot)) {
+            Slot::Done(staged) => staged,
+            _ => {
+                return Err(StorageError::backend(
+                    "a block write ended without its outcome",
+                ));
             }
-            if let Some(batch) = &mut self.batch {
-                batch.add(staged);
-            }
-            self.maybe_start_write_back();
+        };
+        if let Staged::Written { len, .. } = &staged {
+            self.unsynced += len;
         }
+        if let Some(batch) = &mut self.batch {
+            batch.add(staged);
+        }
+        self.maybe_start_write_back();
         Ok(())
     }
 
@@ -474,13 +552,15 @@ impl BatchWriter {
     /// returns `Ok`, every pushed block is durable at its final path.
     async fn finish(self) -> Result<()> {
         let blocks = Arc::clone(&self.blocks);
-        let batch = self.into_staged().await?;
+        let (batch, _) = self.into_staged().await?;
         commit_batch(&blocks, batch).await
     }
 
     /// Waits for every write and returns the batch of staged blocks, not
-    /// committed (a [`LocalBatch`] commits it with the others of its puts).
-    async fn into_staged(mut self) -> Result<WriteBatch> {
+    /// committed (a [`LocalBatch`] commits it with the others of its puts),
+    /// and the blocks this writer already made durable: the caller now
+    /// answers for both.
+    async fn into_staged(mut self) -> Result<(WriteBatch, Durable)> {
         let failed = self.drain().await;
         let Some(batch) = self.batch.take() else {
             return Err(StorageError::backend("write batch already finished"));
@@ -490,7 +570,7 @@ impl BatchWriter {
                 discard_batch(batch).await;
                 Err(e)
             }
-            None => Ok(batch),
+            None => Ok((batch, std::mem::take(&mut self.durable))),
         }
     }
 
@@ -504,15 +584,28 @@ impl BatchWriter {
 }
 
 impl Drop for BatchWriter {
-    /// A cancelled put: delete its temp files off the async threads. Writes
-    /// still in flight leave theirs for the next open to clear.
+    /// An abandoned or cancelled put: deletes its temp files (those of
+    /// writes still in flight are deleted by the writes themselves) and
+    /// counts the blocks it made durable without pinning them.
     fn drop(&mut self) {
-        if let Some(batch) = self.batch.take()
-            && batch.len() > 0
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            drop(runtime.spawn_blocking(move || drop(batch)));
+        let mut orphans = Vec::new();
+        for write in self.in_flight.drain(..) {
+            let outcome = std::mem::replace(&mut *lock_slot(&write.slot), Slot::Abandoned);
+            if let Slot::Done(Staged::Written { tmp, .. }) = outcome {
+                orphans.push(tmp);
+            }
         }
+        let batch = self.batch.take().filter(|b| b.len() > 0);
+        if !orphans.is_empty() || batch.is_some() {
+            blocking_in_drop(move || {
+                for tmp in orphans {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                drop(batch);
+            });
+        }
+        let durable = std::mem::take(&mut self.durable);
+        self.pins.note_abandoned(durable.blocks, durable.bytes);
     }
 }
 
@@ -642,6 +735,17 @@ impl ContentStore for LocalStore {
         self.with_pins(move |pins| pins.remove(&cid).map(drop))
             .await
     }
+
+    /// Marks what the pins reach, then sweeps the block files shard by
+    /// shard. Fails, deleting nothing, if a pinned DAG cannot be walked
+    /// completely (missing or corrupt block). Holds the directory's GC lock
+    /// exclusively: puts, batches and pins of this directory in this process
+    /// wait while it runs, and it waits for those under way. Memory: about 16
+    /// bytes per reachable block, one shard listing, one page of pins (see
+    /// the `gc` module of the source).
+    async fn collect_garbage(&self, dry_run: bool) -> Result<GcReport> {
+        self.collect(dry_run).await
+    }
 }
 
 /// The [`PutBatch`] of a [`LocalStore`]. Its puts stage their blocks in
@@ -667,6 +771,10 @@ struct LocalBatchState {
     roots: Vec<Cid>,
     /// CIDs given to [`ContentStore::pin`]: walked and synced at commit.
     pins: Vec<Cid>,
+    /// Blocks made durable (by a very large put, or by the commit) and not
+    /// yet pinned: abandoned if the batch is dropped before its pins are
+    /// committed.
+    durable: Durable,
 }
 
 impl std::fmt::Debug for LocalBatch<'_> {
@@ -701,15 +809,24 @@ impl<'a> LocalBatch<'a> {
 }
 
 impl Drop for LocalBatch<'_> {
-    /// A batch dropped uncommitted: delete its temp files off the async
-    /// threads (as [`BatchWriter`] does).
+    /// A batch dropped uncommitted (or while committing): deletes its temp
+    /// files before the drop returns (as [`BatchWriter`] does) and counts
+    /// the blocks it made durable without pinning them.
     fn drop(&mut self) {
-        if let Some(batch) = self.state().blocks.take()
-            && batch.len() > 0
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            drop(runtime.spawn_blocking(move || drop(batch)));
+        let (batch, durable) = {
+            let mut state = self.state();
+            (
+                state.blocks.take().filter(|b| b.len() > 0),
+                std::mem::take(&mut state.durable),
+            )
+        };
+        if let Some(batch) = batch {
+            blocking_in_drop(move || drop(batch));
         }
+        self.store
+            .inner
+            .pins
+            .note_abandoned(durable.blocks, durable.bytes);
     }
 }
 
@@ -737,8 +854,9 @@ impl ContentStore for LocalBatch<'_> {
                 return Err(e);
             }
         };
-        let staged = writer.into_staged().await?;
+        let (staged, durable) = writer.into_staged().await?;
         let mut state = self.state();
+        state.durable.add(durable);
         let Some(blocks) = state.blocks.as_mut() else {
             return Err(StorageError::backend("put batch already committed"));
         };
@@ -797,8 +915,14 @@ impl PutBatch for LocalBatch<'_> {
             let walk = std::mem::take(&mut state.pins);
             (blocks, roots, walk)
         };
-        // 1. Every block of the batch durable at its final path.
+        // 1. Every block of the batch durable at its final path (counted
+        // first: a commit cancelled half-way runs to its end in the
+        // blocking pool).
         if let Some(blocks) = blocks {
+            self.state().durable.add(Durable {
+                blocks: blocks.written_len() as u64,
+                bytes: blocks.bytes(),
+            });
             commit_batch(&self.store.inner.blocks, blocks).await?;
         }
         // 2. Explicit pins: their DAGs complete and their entries durable.
@@ -813,6 +937,7 @@ impl PutBatch for LocalBatch<'_> {
                 .with_pins(move |db| db.insert_all(pins.iter()))
                 .await?;
         }
+        self.state().durable = Durable::default();
         Ok(())
     }
 }
@@ -852,5 +977,45 @@ mod tests {
         );
         assert_eq!(store.get(&cid).await.unwrap(), data);
         assert!(store.verify_all(false).await.unwrap().corrupt.is_empty());
+    }
+
+    /// A put cancelled after it committed its first batch (more than 8 MiB in tests)
+    /// deletes its temp files and counts the committed blocks as abandoned; a dry run
+    /// of garbage collection finds exactly them, and the collection removes them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_large_put_reports_what_it_left_for_gc() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        let data = pseudo_random(12 * 1024 * 1024);
+        let pieces: Vec<Result<Bytes>> = data
+            .chunks(crate::CHUNK_SIZE)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let stream: ByteStream = Box::pin(futures_util::StreamExt::chain(
+            futures_util::stream::iter(pieces),
+            futures_util::stream::pending(),
+        ));
+        let put = store.put_stream(stream, PutOptions::new());
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), put)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        let stats = store.stats();
+        assert!(stats.abandoned_blocks >= 32, "{stats:?}");
+        assert!(stats.abandoned_bytes >= MAX_BATCH_BYTES, "{stats:?}");
+        let stored = store.list_blocks().await.unwrap();
+        assert_eq!(stored.len() as u64, stats.abandoned_blocks);
+        let dry = store.collect_garbage(true).await.unwrap();
+        assert_eq!(dry.removed_blocks as u64, stats.abandoned_blocks);
+        assert_eq!(dry.removed_bytes, stats.abandoned_bytes);
+        assert_eq!(store.list_blocks().await.unwrap().len(), stored.len());
+        let done = store.gc().await.unwrap();
+        assert_eq!(done.removed_bytes, stats.abandoned_bytes);
+        assert!(store.list_blocks().await.unwrap().is_empty());
     }
 }

@@ -110,6 +110,10 @@ pub(crate) struct PinDb {
     /// Durable transactions committed by [`PinDb::insert_all`] and
     /// [`PinDb::remove`] since the database was opened.
     commits: AtomicU64,
+    /// Blocks, and their bytes, that puts of this directory made durable
+    /// and then abandoned unpinned (see `LocalStats::abandoned_bytes`).
+    abandoned_blocks: AtomicU64,
+    abandoned_bytes: AtomicU64,
 }
 
 impl PinDb {
@@ -138,6 +142,8 @@ impl PinDb {
                         key: key.clone(),
                         gc_lock: Arc::new(RwLock::new(())),
                         commits: AtomicU64::new(0),
+                        abandoned_blocks: AtomicU64::new(0),
+                        abandoned_bytes: AtomicU64::new(0),
                     });
                     open.insert(key.clone(), Arc::downgrade(&db));
                     break db;
@@ -279,6 +285,49 @@ impl PinDb {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// Counts `blocks` blocks of `bytes` bytes that a put made durable and
+    /// then abandoned without pinning them.
+    pub(crate) fn note_abandoned(&self, blocks: u64, bytes: u64) {
+        if blocks > 0 {
+            self.abandoned_blocks.fetch_add(blocks, Ordering::Relaxed);
+            self.abandoned_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Blocks and bytes counted by [`PinDb::note_abandoned`] since the
+    /// database was opened.
+    pub(crate) fn abandoned(&self) -> (u64, u64) {
+        (
+            self.abandoned_blocks.load(Ordering::Relaxed),
+            self.abandoned_bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// At most `limit` pins after `after` (from the first if `None`), in
+    /// key order, from one read transaction: garbage collection pages
+    /// through the pins instead of loading them all.
+    pub(crate) fn page(&self, after: Option<&Cid>, limit: usize) -> Result<Vec<Cid>> {
+        use std::ops::Bound;
+        let path = &self.path;
+        let fail = |e: redb::Error| db_error(path, "reading the pins", e);
+        let txn = self.db()?.begin_read().map_err(|e| fail(e.into()))?;
+        let table = txn.open_table(PINS).map_err(|e| fail(e.into()))?;
+        let start = after.map(Cid::to_bytes);
+        let lower = match &start {
+            Some(key) => Bound::Excluded(key.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let range = table
+            .range::<&[u8]>((lower, Bound::Unbounded))
+            .map_err(|e| fail(e.into()))?;
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for entry in range.take(limit) {
+            let (key, _) = entry.map_err(|e| fail(e.into()))?;
+            out.push(decode_pin(path, key.value())?);
+        }
+        Ok(out)
+    }
+
     /// Whether `cid` is pinned.
     pub(crate) fn contains(&self, cid: &Cid) -> Result<bool> {
         let path = &self.path;
@@ -301,21 +350,24 @@ impl PinDb {
         let mut pins = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         for entry in table.iter().map_err(|e| fail(e.into()))? {
             let (key, _) = entry.map_err(|e| fail(e.into()))?;
-            let key = key.value();
-            let cid = Cid::from_bytes(key).map_err(|e| {
-                StorageError::io(
-                    format!("reading the pins (pin database {})", path.display()),
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("stored pin is not a valid CID: {e}"),
-                    ),
-                )
-            })?;
-            pins.push(cid);
+            pins.push(decode_pin(path, key.value())?);
         }
         pins.sort_unstable();
         Ok(pins)
     }
+}
+
+/// A pin's key back as a CID.
+fn decode_pin(path: &Path, key: &[u8]) -> Result<Cid> {
+    Cid::from_bytes(key).map_err(|e| {
+        StorageError::io(
+            format!("reading the pins (pin database {})", path.display()),
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("stored pin is not a valid CID: {e}"),
+            ),
+        )
+    })
 }
 
 impl Drop for PinDb {

@@ -139,6 +139,11 @@ impl WriteBatch {
         self.bytes
     }
 
+    /// Blocks written to temp files so far (not those found present).
+    pub(crate) fn written_len(&self) -> usize {
+        self.written.len()
+    }
+
     /// Blocks added so far (written or present).
     pub(crate) fn len(&self) -> usize {
         self.written.len() + self.present.len()
