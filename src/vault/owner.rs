@@ -301,6 +301,41 @@ impl Vault {
         Ok((merged, cids))
     }
 
+    /// Checks that the index state of `owner` for each of `policies` is where the chain's
+    /// anchors are: a state restored from an older copy (a backup, a replica that missed
+    /// a put) would give the next batch labels already published, which tells the host
+    /// the XOR of two record references. Refused before anything is stored. One
+    /// `index_head` view call per policy.
+    pub(super) async fn check_index_heads<'a>(
+        &self,
+        ledger: &dyn Ledger,
+        owner: Address,
+        state: &OwnerState,
+        policies: impl Iterator<Item = &'a Policy>,
+    ) -> Result<()> {
+        let mut seen: Vec<[u8; 32]> = Vec::new();
+        for policy in policies {
+            let hash = policy_hash(policy).0;
+            if seen.contains(&hash) {
+                continue;
+            }
+            seen.push(hash);
+            let Some(partition) = state.current_by_hash(&hash) else {
+                continue;
+            };
+            let pid = B256::from(*partition.id().as_bytes());
+            if ledger.index_head(owner, pid).await? != partition.next_shard_seq() {
+                return Err(Error::inconsistent(
+                    "owner state",
+                    "its index counters are not where the chain's anchors are (restored \
+                     from an older copy?), so a put would repeat published index labels: \
+                     restore the latest owner state",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Makes sure `owner` has a published index partition for `policy`.
     pub(super) async fn ensure_partition(
         &self,

@@ -552,6 +552,14 @@ impl Vault {
             .into_iter()
             .map(|(id, _)| id)
             .collect();
+        // (The policies are copied out: a record's reader need not be `Sync`.)
+        let indexed: Vec<Policy> = records
+            .iter()
+            .filter(|r| !r.keywords.is_empty())
+            .map(|r| r.policy.clone())
+            .collect();
+        self.check_index_heads(&*ledger, owner.address(), &state, indexed.iter())
+            .await?;
 
         // Records stored before: keyed ones are found without sealing them. Claims of
         // recovered records take effect only once the call succeeds (a failed call
