@@ -14,46 +14,19 @@ use medseal::abe::codec::Writer;
 use medseal::{Attachment, Authority, Config, Member, NewRecord, PrivateKeySigner, Vault};
 use rand_core::OsRng;
 
+#[path = "../fuzz/corpus_replay.rs"]
+mod corpus_replay;
+
 fn corpus(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target)
+    corpus_replay::corpus(&PathBuf::from(env!("CARGO_MANIFEST_DIR")), target)
 }
 
-/// libFuzzer names the inputs it adds by their SHA-1: only named seeds carry a label.
-fn is_seed(name: &str) -> bool {
-    !(name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+fn replay(target: &str, run: fn(&[u8]), decodes: impl Fn(&[u8]) -> bool) {
+    corpus_replay::replay(&corpus(target), run, decodes);
 }
 
-fn replay(target: &str, run: fn(&[u8]), decodes: fn(&[u8]) -> bool) {
-    let dir = corpus(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz corpus {} missing: {e}", dir.display()));
-    let (mut count, mut valid) = (0, 0);
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if !path.is_file() {
-            continue;
-        }
-        let data = std::fs::read(&path).unwrap();
-        run(&data);
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if is_seed(&name) {
-            assert_eq!(decodes(&data), name.starts_with("valid"), "seed {name}");
-            valid += usize::from(name.starts_with("valid"));
-        }
-        count += 1;
-    }
-    assert!(
-        count >= 5,
-        "fuzz corpus {} has only {count} seeds",
-        dir.display()
-    );
-    assert!(
-        valid >= 1,
-        "fuzz corpus {} has no valid seed",
-        dir.display()
-    );
+fn write(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    corpus_replay::write_seeds(&corpus(target), seeds);
 }
 
 #[test]
@@ -98,14 +71,6 @@ fn damaged(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         ("trailing", trailing),
         ("huge_length", huge),
     ]
-}
-
-fn write(target: &str, seeds: &[(&str, Vec<u8>)]) {
-    let dir = corpus(target);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, bytes) in seeds {
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -753,11 +753,30 @@ async fn a_forged_partition_is_rejected_without_failing_the_search() {
         .await
         .unwrap();
 
-    let found = vault.search(&p.researcher, &i10).await.unwrap();
-    assert_eq!(found.hits.len(), 1);
-    assert_eq!(found.hits[0].owner, p.cardiologist.address());
-    let reasons: Vec<_> = found.rejected.iter().map(|r| r.publisher).collect();
-    assert_eq!(reasons, [mallory.address(), mallory.address()], "{found:?}");
+    // A partition published after Mallory's: the owner check of all partitions' hits is
+    // one call, and a foreign hit rejects only its own partition.
+    let later = vault
+        .put(
+            &p.nurse,
+            NewRecord::new("n", "role:researcher".parse().unwrap()).keyword(kw("icd10:I10")),
+        )
+        .await
+        .unwrap();
+
+    // Cold (heads looked up) and warm (one call checks every loaded head): the same answer.
+    for _ in 0..2 {
+        let found = vault.search(&p.researcher, &i10).await.unwrap();
+        let hits: Vec<_> = found.hits.iter().map(|h| (h.record, h.owner)).collect();
+        assert_eq!(
+            hits,
+            [
+                (real.record, p.cardiologist.address()),
+                (later.record, p.nurse.address())
+            ]
+        );
+        let reasons: Vec<_> = found.rejected.iter().map(|r| r.publisher).collect();
+        assert_eq!(reasons, [mallory.address(), mallory.address()], "{found:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

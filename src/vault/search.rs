@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::keycache::KeyCache;
 use super::{Vault, parse_cid};
-use crate::chain::{Address, B256, IndexAnchor, PublishedCapsule, RecordId};
+use crate::chain::{Address, B256, HeadCheck, IndexAnchor, PublishedCapsule, RecordId};
 use crate::error::{Error, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::sse::{
@@ -166,48 +166,135 @@ impl Vault {
     /// Storage and chain failures (unreachable node, timeouts).
     pub async fn search(&self, user: &Member, keyword: &Keyword) -> Result<SearchResults> {
         let mut results = SearchResults::default();
-        let mut hits = BTreeSet::new();
+        let mut open = Vec::new();
         for entry in self.ledger.capsules(None).await? {
-            match self.search_partition(user, &entry, keyword).await {
-                Ok((found, proof_bytes)) => {
-                    hits.extend(found);
-                    results.proof_bytes += proof_bytes;
-                }
-                // A backend that fails fails the search; anything wrong with the
-                // partition itself (anyone can publish one) only skips it.
-                Err(e) if e.is_unavailable() => return Err(e),
-                Err(e) => results.rejected.push(RejectedPartition {
-                    publisher: entry.publisher,
-                    partition: entry.partition,
-                    epoch: entry.epoch,
-                    reason: e.to_string(),
-                }),
+            match self.partition_key(user, &entry).await {
+                Ok(Some(key)) => open.push((entry, key)),
+                Ok(None) => {}
+                Err(e) => reject(&mut results, &entry, e)?,
             }
+        }
+        // One view call checks that every partition loaded before is unchanged.
+        let unchanged = self.unchanged_heads(&open).await?;
+        let mut answered: Vec<(&PublishedCapsule, Vec<RecordId>)> = Vec::new();
+        for ((entry, key), unchanged) in open.iter().zip(unchanged) {
+            let pid = PartitionId::from_bytes(entry.partition.0);
+            let kw = KeywordKey::derive(&pid, key, keyword);
+            match self.partition_answer(entry, &kw, unchanged).await {
+                Ok((records, proof_bytes)) => {
+                    results.proof_bytes += proof_bytes;
+                    if !records.is_empty() {
+                        answered.push((entry, records));
+                    }
+                }
+                Err(e) => reject(&mut results, entry, e)?,
+            }
+        }
+        // Every hit must be its partition publisher's own record: one view call for all
+        // partitions; a partition with a foreign hit is rejected, the others checked on.
+        let mut hits = BTreeSet::new();
+        let mut from = 0;
+        while from < answered.len() {
+            let groups: Vec<(Address, Vec<RecordId>)> = answered[from..]
+                .iter()
+                .map(|(entry, records)| (entry.publisher, records.clone()))
+                .collect();
+            let Some((g, record)) = self.ledger.first_not_owned_by_all(&groups).await? else {
+                break;
+            };
+            let (entry, _) = answered.remove(from + g);
+            let error = match self.record_info(record).await {
+                Ok(info) => Tampering::ForeignRecord {
+                    publisher: entry.publisher,
+                    record,
+                    owner: info.owner,
+                }
+                .into(),
+                Err(e) => e,
+            };
+            reject(&mut results, entry, error)?;
+            from += g;
+        }
+        for (entry, records) in answered {
+            let owner = entry.publisher;
+            hits.extend(
+                records
+                    .into_iter()
+                    .map(|record| SearchHit { record, owner }),
+            );
         }
         results.hits = hits.into_iter().collect();
         Ok(results)
     }
 
-    async fn search_partition(
+    /// For each opened partition, whether the index cache's copy is known current: one
+    /// view call for all the partitions this vault loaded before (`false` for the others).
+    async fn unchanged_heads(
         &self,
-        user: &Member,
+        open: &[(PublishedCapsule, PartitionKey)],
+    ) -> Result<Vec<bool>> {
+        let mut at = Vec::new();
+        let mut checks = Vec::new();
+        {
+            let cache = self.search_cache()?;
+            for (i, (entry, _)) in open.iter().enumerate() {
+                let pid = PartitionId::from_bytes(entry.partition.0);
+                let Some(cached) = cache.loaded.get(&pid) else {
+                    continue;
+                };
+                let Some(last) = cached.last() else {
+                    continue;
+                };
+                at.push(i);
+                checks.push(HeadCheck {
+                    anchorer: entry.publisher,
+                    partition: entry.partition,
+                    known: last.last_seq + 1,
+                    known_first: cached.iter().rev().nth(1).map_or(0, |s| s.last_seq + 1),
+                    known_root: B256::from(last.root.as_bytes()),
+                });
+            }
+        }
+        let mut unchanged = vec![false; open.len()];
+        match self
+            .ledger
+            .index_heads_unchanged(&checks)
+            .await
+            .map_err(Error::from)
+        {
+            Ok(answers) => {
+                for (i, same) in at.into_iter().zip(answers) {
+                    unchanged[i] = same;
+                }
+            }
+            Err(e) if e.is_unavailable() => return Err(e),
+            // Each partition's head is then looked up on its own.
+            Err(_) => {}
+        }
+        Ok(unchanged)
+    }
+
+    /// The partition's records for the keyword (verified) and the proof size. `unchanged`:
+    /// the index cache's copy of the partition is known current (no head lookup).
+    async fn partition_answer(
+        &self,
         entry: &PublishedCapsule,
-        keyword: &Keyword,
-    ) -> Result<(Vec<SearchHit>, usize)> {
-        let Some(key) = self.partition_key(user, entry).await? else {
-            return Ok((Vec::new(), 0));
-        };
+        kw: &KeywordKey,
+        unchanged: bool,
+    ) -> Result<(Vec<RecordId>, usize)> {
         let pid = PartitionId::from_bytes(entry.partition.0);
-        let kw = KeywordKey::derive(&pid, &key, keyword);
         // A failure may come from the local cache rather than the partition: another
         // vault of this process moved the partition on (walk the anchors again), the
         // cache holds a damaged copy (load the partition again from the store), or its
         // file fails (continue in memory; the file is rebuilt on the next open). Only
         // then is the partition reported.
         let mut attempt = 0;
-        let (records, proof_bytes) = loop {
-            match self.verified_answer(entry, &kw).await {
-                Ok(found) => break found,
+        loop {
+            match self
+                .verified_answer(entry, kw, unchanged && attempt == 0)
+                .await
+            {
+                Ok(found) => return Ok(found),
                 Err(e) if attempt == 3 || (e.is_unavailable() && !from_cache(&e)) => {
                     return Err(e);
                 }
@@ -224,30 +311,7 @@ impl Vault {
                     }
                 }
             }
-        };
-        // Every hit must be the publisher's own record: one view call for the whole answer.
-        let foreign = if records.is_empty() {
-            None
-        } else {
-            self.ledger
-                .first_not_owned_by(entry.publisher, &records)
-                .await?
-        };
-        if let Some(record) = foreign {
-            let owner = self.record_info(record).await?.owner;
-            return Err(Tampering::ForeignRecord {
-                publisher: entry.publisher,
-                record,
-                owner,
-            }
-            .into());
         }
-        let owner = entry.publisher;
-        let hits = records
-            .into_iter()
-            .map(|record| SearchHit { record, owner })
-            .collect();
-        Ok((hits, proof_bytes))
     }
 
     /// The partition's records for the keyword, proved by the index cache and verified
@@ -256,8 +320,9 @@ impl Vault {
         &self,
         entry: &PublishedCapsule,
         kw: &KeywordKey,
+        unchanged: bool,
     ) -> Result<(Vec<RecordId>, usize)> {
-        let roots = self.load_partition(entry).await?;
+        let roots = self.load_partition(entry, unchanged).await?;
         if roots.is_empty() {
             return Ok((Vec::new(), 0));
         }
@@ -332,12 +397,6 @@ impl Vault {
         Ok(key)
     }
 
-    /// Brings the partition's live shards in the index cache up to date with the chain and
-    /// returns their roots, oldest first. One view call (the index head) when nothing
-    /// changed since this vault's last search; otherwise the anchors from the head back to
-    /// the newest shard still current (the live shards before it are unchanged: anchors
-    /// are immutable and unique per last batch; a new vault walks back to the first), and
-    /// only the shards the cache does not hold are fetched and verified.
     /// Brings this directory's index cache up to date with the partitions `publisher`
     /// published: fetches (checked against their anchors) and stores the live shards it
     /// does not hold, in time proportional to them. A search does this itself for the
@@ -351,12 +410,23 @@ impl Vault {
     /// anchor.
     pub async fn refresh_index_cache(&self, publisher: Address) -> Result<()> {
         for entry in self.ledger.capsules(Some(publisher)).await? {
-            self.load_partition(&entry).await?;
+            self.load_partition(&entry, false).await?;
         }
         Ok(())
     }
 
-    async fn load_partition(&self, entry: &PublishedCapsule) -> Result<Vec<ShardRoot>> {
+    /// Brings the partition's live shards in the index cache up to date with the chain and
+    /// returns their roots, oldest first. No chain call when the search checked that the
+    /// head is unchanged (`unchanged`), one view call for the head otherwise; then the
+    /// anchors from the head back to the newest shard still current (the live shards
+    /// before it are unchanged: anchors are immutable and unique per last batch; a new
+    /// vault walks back to the first), and only the shards the cache does not hold are
+    /// fetched and verified.
+    async fn load_partition(
+        &self,
+        entry: &PublishedCapsule,
+        unchanged: bool,
+    ) -> Result<Vec<ShardRoot>> {
         let pid = PartitionId::from_bytes(entry.partition.0);
         let cached = self
             .search_cache()?
@@ -368,6 +438,7 @@ impl Vault {
         // single-slot reads instead of the O(log batches) search, which is cheaper only
         // for a few batches (one call of a few reads against two calls).
         let head = match cached.last() {
+            Some(last) if unchanged => last.last_seq + 1,
             Some(last) if last.last_seq + 1 >= QUICK_HEAD_MIN => {
                 let first = cached.iter().rev().nth(1).map_or(0, |s| s.last_seq + 1);
                 let root = B256::from(last.root.as_bytes());
@@ -442,6 +513,21 @@ impl Vault {
         }
         Ok(shard)
     }
+}
+
+/// Reports a partition that failed verification in `results`; a backend failure fails the
+/// search (anyone can publish a partition: only what is wrong with it skips it).
+fn reject(results: &mut SearchResults, entry: &PublishedCapsule, e: Error) -> Result<()> {
+    if e.is_unavailable() {
+        return Err(e);
+    }
+    results.rejected.push(RejectedPartition {
+        publisher: entry.publisher,
+        partition: entry.partition,
+        epoch: entry.epoch,
+        reason: e.to_string(),
+    });
+    Ok(())
 }
 
 fn from_cache(e: &Error) -> bool {

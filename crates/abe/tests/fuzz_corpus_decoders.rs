@@ -4,25 +4,12 @@
 
 use std::path::PathBuf;
 
+#[path = "../../../fuzz/corpus_replay.rs"]
+mod corpus_replay;
+
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz corpus {} missing: {e}", dir.display()));
-    let mut count = 0;
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            run(&std::fs::read(&path).unwrap());
-            count += 1;
-        }
-    }
-    assert!(
-        count >= 5,
-        "fuzz corpus {} has only {count} seeds",
-        dir.display()
-    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    corpus_replay::replay_unlabelled(&corpus_replay::corpus(&root, target), run);
 }
 
 #[test]

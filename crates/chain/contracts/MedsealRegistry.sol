@@ -115,6 +115,20 @@ contract MedsealRegistry {
         address indexed publisher, bytes32 indexed partition, uint64 indexed epoch, bytes32 policyHash, string capsuleCid
     );
 
+    /// @notice An anchor slot: the shard `anchorer` anchored as ending at batch `lastSeq` of
+    ///         `partition`.
+    struct AnchorSlot {
+        address anchorer;
+        bytes32 partition;
+        uint64 lastSeq;
+    }
+
+    /// @notice Records that should all be owned by `owner`.
+    struct OwnedRecords {
+        address owner;
+        uint64[] records;
+    }
+
     uint64 private _nextRecordId;
     mapping(uint64 record => Record) private _records;
     mapping(uint64 record => mapping(address user => Access)) private _access;
@@ -189,6 +203,24 @@ contract MedsealRegistry {
             if (_records[records[i]].header.owner != owner) return i;
         }
         return records.length;
+    }
+
+    /// @notice `firstNotOwnedBy` over several owners in one call (a search's hits from every
+    ///         partition): the first group holding a record its owner does not own, and that
+    ///         record's position in it; (`groups.length`, 0) if every record is owned.
+    function firstNotOwnedByAll(OwnedRecords[] calldata groups)
+        external
+        view
+        returns (uint256 group, uint256 position)
+    {
+        for (uint256 g = 0; g < groups.length; ++g) {
+            address owner = groups[g].owner;
+            uint64[] calldata records = groups[g].records;
+            for (uint256 i = 0; i < records.length; ++i) {
+                if (_records[records[i]].header.owner != owner) return (g, i);
+            }
+        }
+        return (groups.length, 0);
     }
 
     /// @notice Number of records created so far (record ids are 1..=recordCount()).
@@ -287,6 +319,15 @@ contract MedsealRegistry {
     ///         ending at batch `lastSeq` of `partition`, or zero.
     function anchorCommitment(address anchorer, bytes32 partition, uint64 lastSeq) external view returns (bytes32) {
         return _anchors[_slotKey(anchorer, partition, lastSeq)];
+    }
+
+    /// @notice `anchorCommitment` of each slot, in order: one call checks the index heads of
+    ///         every partition a search reads.
+    function anchorCommitments(AnchorSlot[] calldata slots) external view returns (bytes32[] memory commitments) {
+        commitments = new bytes32[](slots.length);
+        for (uint256 i = 0; i < slots.length; ++i) {
+            commitments[i] = _anchors[_slotKey(slots[i].anchorer, slots[i].partition, slots[i].lastSeq)];
+        }
     }
 
     /// @notice Number of batches of `partition` that `anchorer` anchored (they are 0..count-1:

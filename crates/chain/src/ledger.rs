@@ -22,7 +22,7 @@ use crate::events::{
     decode_event, in_chain_order, record_topic, slot_filter,
 };
 use crate::types::{
-    AccessRequest, AccessState, AuditEntry, CreatedRecord, CreatedRecords, IndexAnchor,
+    AccessRequest, AccessState, AuditEntry, CreatedRecord, CreatedRecords, HeadCheck, IndexAnchor,
     PublishedCapsule, RecordId, RecordInfo, TxReceipt,
 };
 
@@ -275,6 +275,39 @@ pub trait Ledger: Send + Sync {
             .copied())
     }
 
+    /// [`Ledger::first_not_owned_by`] for several owners in one view call (e.g. the hits of a
+    /// search from every partition, grouped by publisher): the first group holding a record
+    /// its owner does not own (or that does not exist), and that record.
+    async fn first_not_owned_by_all(
+        &self,
+        groups: &[(Address, Vec<RecordId>)],
+    ) -> LedgerResult<Option<(usize, RecordId)>> {
+        if groups.is_empty() {
+            return Ok(None);
+        }
+        let call = R::firstNotOwnedByAllCall {
+            groups: groups
+                .iter()
+                .map(|(owner, records)| R::OwnedRecords {
+                    owner: *owner,
+                    records: records.iter().map(|r| r.0).collect(),
+                })
+                .collect(),
+        };
+        let found = query(self, call).await?;
+        let (group, position) = (
+            usize::try_from(found.group),
+            usize::try_from(found.position),
+        );
+        Ok(match (group, position) {
+            (Ok(g), Ok(i)) => groups
+                .get(g)
+                .and_then(|(_, records)| records.get(i))
+                .map(|&record| (g, record)),
+            _ => None,
+        })
+    }
+
     /// Number of records created so far (ids are `1..=record_count`).
     async fn record_count(&self) -> LedgerResult<u64> {
         query(self, R::recordCountCall {}).await
@@ -420,6 +453,46 @@ pub trait Ledger: Send + Sync {
             }
         }
         self.index_head(anchorer, partition).await
+    }
+
+    /// For each check, whether the partition's index head is still what the reader saw
+    /// (see [`HeadCheck`]): the anchor of its last known batch is unchanged and the next
+    /// batch is not anchored. One view call for all of them (two storage reads each), so a
+    /// search over many partitions checks them all at once; a `false` needs
+    /// [`Ledger::index_head`].
+    async fn index_heads_unchanged(&self, checks: &[HeadCheck]) -> LedgerResult<Vec<bool>> {
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let slot = |c: &HeadCheck, last_seq| R::AnchorSlot {
+            anchorer: c.anchorer,
+            partition: c.partition,
+            lastSeq: last_seq,
+        };
+        let mut slots = Vec::with_capacity(2 * checks.len());
+        for c in checks {
+            slots.push(slot(c, c.known));
+            if let Some(last) = c.known.checked_sub(1) {
+                slots.push(slot(c, last));
+            }
+        }
+        let expected = slots.len();
+        let commitments = query(self, R::anchorCommitmentsCall { slots }).await?;
+        if commitments.len() != expected {
+            return Err(LedgerError::Corrupt(format!(
+                "anchorCommitments answered {} slots for {expected}",
+                commitments.len()
+            )));
+        }
+        let mut read = commitments.into_iter();
+        let mut unchanged = Vec::with_capacity(checks.len());
+        for c in checks {
+            let next_free = read.next().is_some_and(|next| next.is_zero());
+            let last_same =
+                c.known == 0 || read.next() == Some(anchor_commitment(c.known_root, c.known_first));
+            unchanged.push(next_free && last_same);
+        }
+        Ok(unchanged)
     }
 
     /// The live shards of `partition` as anchored by `anchorer`, oldest first: from the newest

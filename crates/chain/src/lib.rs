@@ -133,6 +133,6 @@ pub use crate::error::{BoxError, LedgerError, LedgerResult};
 pub use crate::ledger::Ledger;
 pub use crate::rpc::{LogCacheStats, RpcChain, RpcOptions};
 pub use crate::types::{
-    AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, CreatedRecords, IndexAnchor,
-    PublishedCapsule, RecordId, RecordInfo, TxReceipt,
+    AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, CreatedRecords, HeadCheck,
+    IndexAnchor, PublishedCapsule, RecordId, RecordInfo, TxReceipt,
 };

@@ -174,6 +174,23 @@ pub struct IndexAnchor {
     pub block_number: u64,
 }
 
+/// What a reader last saw of a partition's index: `known` batches, the last of them in a
+/// shard starting at batch `known_first` with root `known_root`. Checked, for many partitions
+/// at once, by [`Ledger::index_heads_unchanged`](crate::Ledger::index_heads_unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadCheck {
+    /// Account that anchored the partition's shards.
+    pub anchorer: Address,
+    /// Index partition.
+    pub partition: B256,
+    /// Number of batches seen (`0..known` are anchored).
+    pub known: u64,
+    /// First batch of the shard holding batch `known - 1`.
+    pub known_first: u64,
+    /// Merkle root of that shard.
+    pub known_root: B256,
+}
+
 /// A published key capsule (the chain's record of it: where it is, not the capsule itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedCapsule {

@@ -21,8 +21,12 @@ use medseal_chain::{B256, EmbeddedChain, Ledger};
 
 const MAGIC_LEN: usize = 8;
 
+#[path = "../../../fuzz/corpus_replay.rs"]
+mod corpus_replay;
+
 fn corpus() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/chain_journal")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    corpus_replay::corpus(&root, "chain_journal")
 }
 
 /// Whether a journal file with these bytes opens (a full replay, on a copy).
@@ -35,35 +39,7 @@ fn opens(data: &[u8]) -> bool {
 
 #[test]
 fn chain_journal_corpus() {
-    let dir = corpus();
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz corpus {} missing: {e}", dir.display()));
-    let (mut count, mut valid) = (0, 0);
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if !path.is_file() {
-            continue;
-        }
-        let data = std::fs::read(&path).unwrap();
-        medseal_chain::__fuzz::decode_journal(&data);
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        // libFuzzer names the inputs it adds by their SHA-1: only named seeds are labelled.
-        if !(name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit())) {
-            assert_eq!(opens(&data), name.starts_with("valid"), "seed {name}");
-            valid += usize::from(name.starts_with("valid"));
-        }
-        count += 1;
-    }
-    assert!(
-        count >= 5,
-        "fuzz corpus {} has only {count} seeds",
-        dir.display()
-    );
-    assert!(
-        valid >= 1,
-        "fuzz corpus {} has no valid seed",
-        dir.display()
-    );
+    corpus_replay::replay(&corpus(), medseal_chain::__fuzz::decode_journal, opens);
 }
 
 /// (offset, total length) of every record in a journal file.
@@ -152,9 +128,5 @@ async fn write_seeds() {
         ("short_block_payload", &short_payload),
         ("huge_length_before_records", &huge_length),
     ];
-    let out = corpus();
-    std::fs::create_dir_all(&out).unwrap();
-    for (name, bytes) in seeds {
-        std::fs::write(out.join(name), bytes).unwrap();
-    }
+    corpus_replay::write_seeds(&corpus(), &seeds);
 }

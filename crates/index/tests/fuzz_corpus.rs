@@ -6,35 +6,12 @@ use medseal_index::Keyword;
 use medseal_index::sse::{OwnerPartition, SearchToken, Shard};
 use std::path::PathBuf;
 
+#[path = "../../../fuzz/corpus_replay.rs"]
+mod corpus_replay;
+
 fn replay(target: &str, run: fn(&[u8]), decodes: fn(&[u8]) -> bool) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz corpus {} missing: {e}", dir.display()));
-    let (mut count, mut valid) = (0, 0);
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let data = std::fs::read(&path).unwrap();
-            run(&data);
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            // Seeds named `valid*` must keep decoding; the others must not.
-            assert_eq!(decodes(&data), name.starts_with("valid"), "seed {name}");
-            valid += usize::from(name.starts_with("valid"));
-            count += 1;
-        }
-    }
-    assert!(
-        count >= 5,
-        "fuzz corpus {} has only {count} seeds",
-        dir.display()
-    );
-    assert!(
-        valid >= 1,
-        "fuzz corpus {} has no valid seed",
-        dir.display()
-    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    corpus_replay::replay(&corpus_replay::corpus(&root, target), run, decodes);
 }
 
 #[test]

@@ -17,46 +17,22 @@ use medseal_storage::{
     PutOptions, export_car_roots, import_car,
 };
 
+#[path = "../../../fuzz/corpus_replay.rs"]
+mod corpus_replay;
+
 fn corpus(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target)
+    corpus_replay::corpus(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        target,
+    )
 }
 
-/// libFuzzer names the inputs it adds by their SHA-1: only named seeds carry a label.
-fn is_seed(name: &str) -> bool {
-    !(name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+fn replay(target: &str, run: fn(&[u8]), decodes: impl Fn(&[u8]) -> bool) {
+    corpus_replay::replay(&corpus(target), run, decodes);
 }
 
-fn replay(target: &str, run: fn(&[u8]), decodes: fn(&[u8]) -> bool) {
-    let dir = corpus(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz corpus {} missing: {e}", dir.display()));
-    let (mut count, mut valid) = (0, 0);
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if !path.is_file() {
-            continue;
-        }
-        let data = std::fs::read(&path).unwrap();
-        run(&data);
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if is_seed(&name) {
-            assert_eq!(decodes(&data), name.starts_with("valid"), "seed {name}");
-            valid += usize::from(name.starts_with("valid"));
-        }
-        count += 1;
-    }
-    assert!(
-        count >= 5,
-        "fuzz corpus {} has only {count} seeds",
-        dir.display()
-    );
-    assert!(
-        valid >= 1,
-        "fuzz corpus {} has no valid seed",
-        dir.display()
-    );
+fn write(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    corpus_replay::write_seeds(&corpus(target), seeds);
 }
 
 fn one_piece(data: &[u8]) -> ByteStream {
@@ -97,14 +73,6 @@ fn storage_dag_pb_corpus() {
 #[test]
 fn storage_car_corpus() {
     replay("storage_car", __fuzz::decode_car, car_imports);
-}
-
-fn write(target: &str, seeds: &[(&str, Vec<u8>)]) {
-    let dir = corpus(target);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, bytes) in seeds {
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
 }
 
 fn varint(out: &mut Vec<u8>, mut value: u64) {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use medseal_chain::dev_keys::anvil_dev_signer;
 use medseal_chain::gas_report;
 use medseal_chain::{
-    AccessRequest, AccessState, Address, AuditEvent, B256, IndexAnchor, Ledger, LedgerError,
-    PublishedCapsule, RecordId, TxReceipt,
+    AccessRequest, AccessState, Address, AuditEvent, B256, HeadCheck, IndexAnchor, Ledger,
+    LedgerError, PublishedCapsule, RecordId, TxReceipt,
 };
 
 /// Three accounts on one freshly deployed registry.
@@ -119,6 +119,27 @@ pub async fn create_records_in_bulk(h: Harness) {
             .await
             .unwrap(),
         Some(RecordId(99))
+    );
+    // Several owners in one call: the first group with a record its owner does not own.
+    let first_owner = h.bob.record(RecordId(1)).await.unwrap().owner;
+    assert_ne!(first_owner, owner);
+    assert_eq!(h.bob.first_not_owned_by_all(&[]).await.unwrap(), None);
+    let groups = vec![
+        (owner, vec![RecordId(2), RecordId(3)]),
+        (first_owner, vec![RecordId(1)]),
+        (owner, vec![RecordId(6)]),
+    ];
+    assert_eq!(h.bob.first_not_owned_by_all(&groups).await.unwrap(), None);
+    let mut swapped = groups.clone();
+    swapped[2].1 = vec![RecordId(5), RecordId(1)];
+    assert_eq!(
+        h.bob.first_not_owned_by_all(&swapped).await.unwrap(),
+        Some((2, RecordId(1)))
+    );
+    swapped[1].1 = vec![RecordId(1), RecordId(99)];
+    assert_eq!(
+        h.bob.first_not_owned_by_all(&swapped).await.unwrap(),
+        Some((1, RecordId(99)))
     );
     // Nothing of a rejected batch is created.
     let mut bad = batch.clone();
@@ -868,6 +889,31 @@ pub async fn live_index_anchors_walk_back_from_the_head(h: Harness) {
     assert_eq!(head_after(6, 5, digest(0x99)).await, 6);
     assert_eq!(head_after(9, 8, digest(0x48)).await, 6);
     assert_eq!(head_after(0, 0, digest(0x40)).await, 6);
+    // The same checks for many partitions in one call.
+    let check = |partition: B256, known: u64, known_first: u64, known_root: B256| HeadCheck {
+        anchorer: owner,
+        partition,
+        known,
+        known_first,
+        known_root,
+    };
+    assert!(h.bob.index_heads_unchanged(&[]).await.unwrap().is_empty());
+    assert_eq!(
+        h.bob
+            .index_heads_unchanged(&[
+                check(partition, 6, 5, digest(0x45)),
+                check(partition, 5, 3, digest(0x44)),
+                check(other, 1, 0, digest(0x40)),
+                check(partition, 6, 4, digest(0x45)),
+                check(partition, 6, 5, digest(0x99)),
+                check(digest(0x55), 0, 0, digest(0x40)),
+                check(partition, 0, 0, digest(0x40)),
+                check(other, 2, 1, digest(0x40)),
+            ])
+            .await
+            .unwrap(),
+        [true, false, true, false, false, true, false, false]
+    );
     assert_eq!(
         h.bob
             .index_head_after(owner, digest(0x55), 2, 0, digest(0x41))

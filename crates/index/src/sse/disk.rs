@@ -33,6 +33,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard};
 
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 
@@ -51,6 +52,10 @@ const SHARDS: TableDefinition<u64, &[u8; 72]> = TableDefinition::new("shards");
 const ROOTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("roots");
 const PARTITIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("partitions");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// `meta` keys: the entries of the held shards, and the entries dropped since the last
+/// compaction.
+const LIVE_ENTRIES: &str = "live_entries";
+const DROPPED_ENTRIES: &str = "dropped_entries";
 
 /// Layout version, in `meta`; a file of another version is refused (rebuild it).
 const FORMAT: u64 = 2;
@@ -60,6 +65,9 @@ const BLOCK: u64 = 16;
 const STORED_LEVEL: u32 = 4;
 /// redb's page cache: the inner pages of the tables of ~10^6 entries.
 const CACHE_BYTES: usize = 64 << 20;
+/// Entries dropped since the last compaction below which the file is never compacted
+/// (a file of this many entries is a few tens of MB).
+const COMPACTION_FLOOR: u64 = 50_000;
 
 fn db_err(e: impl Into<redb::Error>) -> Error {
     Error::Cache(e.into().to_string())
@@ -144,6 +152,13 @@ fn shard_row(root: &ShardRoot, partition: &PartitionId, n: u64) -> [u8; 72] {
     v
 }
 
+/// The entry count of a `shards` row.
+fn shard_len(row: &[u8; 72]) -> u64 {
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&row[64..]);
+    u64::from_be_bytes(n)
+}
+
 fn shard_ids(bytes: &[u8]) -> Vec<u64> {
     bytes
         .chunks_exact(8)
@@ -159,8 +174,22 @@ fn level_len(n: u64, k: u32) -> u64 {
 
 /// A persistent index host (see the module docs): the same answers as
 /// [`super::IndexHost::prove`] from a database file, with nothing loaded on open.
+///
+/// **Space.** redb reuses freed pages but never shrinks its file, and every update that
+/// follows a merge drops the merged shards' rows: a host updated batch by batch would keep
+/// the high-water mark of many rewrites (measured: 9× the size of one fill). The host
+/// counts the entries it holds and the entries it dropped since the last compaction, and
+/// compacts the file after an update once the dropped ones outnumber the held ones (and
+/// pass a floor, 50,000 entries). Each dropped entry then pays O(1) compaction work,
+/// amortised, and the file stays within about 4× its compact size (measured: 62 MB
+/// against 17 MB for one fill, 256 MB without compaction, over 800 updates of a
+/// 24,000-entry partition): a merge that rewrites every entry needs room for both copies
+/// in its transaction, on top of what was dropped since the last compaction.
 pub struct DiskHost {
-    db: Database,
+    // A lock only so that compaction (which needs `&mut Database` and no open read
+    // transaction) can run behind `&self`; every other operation takes it shared.
+    db: RwLock<Database>,
+    compaction_floor: u64,
 }
 
 impl core::fmt::Debug for DiskHost {
@@ -226,7 +255,95 @@ impl DiskHost {
             }
         }
         tx.commit().map_err(db_err)?;
-        Ok(Self { db })
+        let host = Self {
+            db: RwLock::new(db),
+            compaction_floor: COMPACTION_FLOOR,
+        };
+        host.count_entries()?;
+        Ok(host)
+    }
+
+    /// Sets the number of dropped entries below which the file is never compacted
+    /// (default 50,000; 0 compacts whenever dropped entries outnumber held ones).
+    #[must_use]
+    pub fn with_compaction_floor(mut self, entries: u64) -> Self {
+        self.compaction_floor = entries;
+        self
+    }
+
+    fn db(&self) -> RwLockReadGuard<'_, Database> {
+        // A panic while holding the lock leaves the database as its last commit.
+        self.db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Files written before the entry counters existed: count the held entries once.
+    fn count_entries(&self) -> Result<()> {
+        let db = self.db();
+        let tx = db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            if meta.get(LIVE_ENTRIES).map_err(db_err)?.is_some() {
+                return Ok(());
+            }
+            let shards = tx.open_table(SHARDS).map_err(db_err)?;
+            let mut live = 0u64;
+            for row in shards.iter().map_err(db_err)? {
+                let (_, v) = row.map_err(db_err)?;
+                live += shard_len(v.value());
+            }
+            meta.insert(LIVE_ENTRIES, live).map_err(db_err)?;
+            meta.insert(DROPPED_ENTRIES, 0).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// (entries held, entries dropped since the last compaction).
+    ///
+    /// # Errors
+    /// [`Error::Cache`] on a database failure.
+    pub fn entry_counts(&self) -> Result<(u64, u64)> {
+        guarded(|| {
+            let db = self.db();
+            let tx = db.begin_read().map_err(db_err)?;
+            let meta = tx.open_table(META).map_err(db_err)?;
+            let get = |key| -> Result<u64> {
+                Ok(meta.get(key).map_err(db_err)?.map_or(0, |v| v.value()))
+            };
+            Ok((get(LIVE_ENTRIES)?, get(DROPPED_ENTRIES)?))
+        })
+    }
+
+    /// Compacts the file (returns the space of dropped entries to the file system) and
+    /// resets the dropped-entry count. Blocks every other use of the host while it runs
+    /// (about 1 s per 100 MB of file).
+    ///
+    /// # Errors
+    /// [`Error::Cache`] on a database failure.
+    pub fn compact(&self) -> Result<()> {
+        guarded(|| {
+            let mut db = self
+                .db
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            db.compact().map_err(db_err)?;
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(META)
+                .map_err(db_err)?
+                .insert(DROPPED_ENTRIES, 0)
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+    }
+
+    /// Compacts once the dropped entries outnumber the held ones and pass the floor.
+    fn compact_if_sparse(&self) -> Result<()> {
+        let (live, dropped) = self.entry_counts()?;
+        if dropped > live.max(self.compaction_floor) {
+            self.compact()?;
+        }
+        Ok(())
     }
 
     /// The roots among `roots` whose shards are not held.
@@ -238,7 +355,8 @@ impl DiskHost {
     }
 
     fn missing_unguarded(&self, roots: &[ShardRoot]) -> Result<Vec<ShardRoot>> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let db = self.db();
+        let tx = db.begin_read().map_err(db_err)?;
         let table = tx.open_table(ROOTS).map_err(db_err)?;
         let mut missing = Vec::new();
         for root in roots {
@@ -260,7 +378,8 @@ impl DiskHost {
     /// a label: see [`super::IndexHost::insert_shard`]); [`Error::Cache`] if a live shard
     /// is neither held nor in `new`, or on a database failure.
     pub fn update(&self, partition: &PartitionId, live: &[ShardRoot], new: &[Shard]) -> Result<()> {
-        guarded(|| self.update_unguarded(partition, live, new))
+        guarded(|| self.update_unguarded(partition, live, new))?;
+        self.compact_if_sparse()
     }
 
     fn update_unguarded(
@@ -290,7 +409,8 @@ impl DiskHost {
                 return Err(Error::ShardConflict("the same shard listed twice"));
             }
         }
-        let mut tx = self.db.begin_write().map_err(db_err)?;
+        let db = self.db();
+        let mut tx = db.begin_write().map_err(db_err)?;
         tx.set_durability(Durability::Immediate);
         {
             let mut t = Tables::open(&tx)?;
@@ -325,8 +445,10 @@ impl DiskHost {
                 live_ids.push(id);
             }
             let live_set: HashSet<u64> = live_ids.iter().copied().collect();
+            let (mut added, mut dropped) = (0, 0);
             for (id, root, shard) in inserts {
                 t.insert(id, &root, shard, &live_set)?;
+                added += shard.len() as u64;
             }
             let old = partitions
                 .get(partition.as_bytes())
@@ -334,8 +456,9 @@ impl DiskHost {
                 .map(|v| shard_ids(v.value()))
                 .unwrap_or_default();
             for id in old.into_iter().filter(|id| !live_set.contains(id)) {
-                t.drop_shard(partition, id)?;
+                dropped += t.drop_shard(partition, id)?;
             }
+            count(&mut meta, added, dropped)?;
             let ids: Vec<u8> = live_ids.iter().flat_map(|id| id.to_be_bytes()).collect();
             partitions
                 .insert(partition.as_bytes(), ids.as_slice())
@@ -347,7 +470,8 @@ impl DiskHost {
 
     /// Whether the partition's live shards are exactly `live`, all held.
     fn is_current(&self, partition: &PartitionId, live: &[ShardRoot]) -> Result<bool> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let db = self.db();
+        let tx = db.begin_read().map_err(db_err)?;
         let roots = tx.open_table(ROOTS).map_err(db_err)?;
         let mut ids = Vec::with_capacity(live.len());
         for root in live {
@@ -366,7 +490,8 @@ impl DiskHost {
 
     /// The number of entries of a held shard (`None` if not held).
     fn entry_count(&self, root: &ShardRoot) -> Result<Option<u64>> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let db = self.db();
+        let tx = db.begin_read().map_err(db_err)?;
         let Some(id) = tx
             .open_table(ROOTS)
             .map_err(db_err)?
@@ -378,11 +503,7 @@ impl DiskHost {
         };
         let shards = tx.open_table(SHARDS).map_err(db_err)?;
         let row = shards.get(id).map_err(db_err)?;
-        Ok(row.map(|v| {
-            let mut n = [0u8; 8];
-            n.copy_from_slice(&v.value()[64..]);
-            u64::from_be_bytes(n)
-        }))
+        Ok(row.map(|v| shard_len(v.value())))
     }
 
     /// Drops a partition and all its shards. Returns whether it was held.
@@ -390,11 +511,14 @@ impl DiskHost {
     /// # Errors
     /// [`Error::Cache`] on a database failure.
     pub fn remove_partition(&self, partition: &PartitionId) -> Result<bool> {
-        guarded(|| self.remove_partition_unguarded(partition))
+        let held = guarded(|| self.remove_partition_unguarded(partition))?;
+        self.compact_if_sparse()?;
+        Ok(held)
     }
 
     fn remove_partition_unguarded(&self, partition: &PartitionId) -> Result<bool> {
-        let tx = self.db.begin_write().map_err(db_err)?;
+        let db = self.db();
+        let tx = db.begin_write().map_err(db_err)?;
         let held = {
             let mut t = Tables::open(&tx)?;
             let mut partitions = tx.open_table(PARTITIONS).map_err(db_err)?;
@@ -402,9 +526,11 @@ impl DiskHost {
                 .remove(partition.as_bytes())
                 .map_err(db_err)?
                 .map(|v| shard_ids(v.value()));
+            let mut dropped = 0;
             for &id in ids.iter().flatten() {
-                t.drop_shard(partition, id)?;
+                dropped += t.drop_shard(partition, id)?;
             }
+            count(&mut tx.open_table(META).map_err(db_err)?, 0, dropped)?;
             ids.is_some()
         };
         tx.commit().map_err(db_err)?;
@@ -423,7 +549,8 @@ impl DiskHost {
     }
 
     fn prove_unguarded(&self, token: &SearchToken, live: &[ShardRoot]) -> Result<VerifiableAnswer> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let db = self.db();
+        let tx = db.begin_read().map_err(db_err)?;
         let roots = tx.open_table(ROOTS).map_err(db_err)?;
         let shards = tx.open_table(SHARDS).map_err(db_err)?;
         let labels = tx.open_table(LABELS).map_err(db_err)?;
@@ -447,9 +574,7 @@ impl DiskHost {
             if row[..32] != root.0 || row[32..64] != *token.partition().as_bytes() {
                 return Err(corrupt("shard metadata does not match"));
             }
-            let mut n = [0u8; 8];
-            n.copy_from_slice(&row[64..]);
-            held.push((id, u64::from_be_bytes(n)));
+            held.push((id, shard_len(row)));
         }
         let total: u64 = held.iter().map(|h| h.1).sum();
         let prf = LabelPrf::new(token.label_key());
@@ -490,6 +615,20 @@ impl DiskHost {
             sizes: held.iter().map(|h| h.1).collect(),
         })
     }
+}
+
+/// Adds `added` held entries and moves `dropped` from held to dropped in the counters.
+fn count(meta: &mut redb::Table<'_, &'static str, u64>, added: u64, dropped: u64) -> Result<()> {
+    let get = |meta: &redb::Table<'_, &'static str, u64>, key| -> Result<u64> {
+        Ok(meta.get(key).map_err(db_err)?.map_or(0, |v| v.value()))
+    };
+    let live = get(meta, LIVE_ENTRIES)?;
+    let gone = get(meta, DROPPED_ENTRIES)?;
+    meta.insert(LIVE_ENTRIES, (live + added).saturating_sub(dropped))
+        .map_err(db_err)?;
+    meta.insert(DROPPED_ENTRIES, gone + dropped)
+        .map_err(db_err)?;
+    Ok(())
 }
 
 /// The tables a write transaction changes for one shard.
@@ -573,8 +712,8 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Removes shard `id` and the labels that still point at it.
-    fn drop_shard(&mut self, partition: &PartitionId, id: u64) -> Result<()> {
+    /// Removes shard `id` and the labels that still point at it; returns its entry count.
+    fn drop_shard(&mut self, partition: &PartitionId, id: u64) -> Result<u64> {
         let (lo, hi) = (
             leaf_key(id, &Label([0; 16])),
             leaf_key(id, &Label([0xff; 16])),
@@ -604,15 +743,14 @@ impl<'t> Tables<'t> {
         self.blocks
             .retain_in::<&[u8; 16], _>(&plo..=&phi, |_, _| false)
             .map_err(db_err)?;
-        let root = self.shards.remove(id).map_err(db_err)?.map(|v| {
-            let mut root = [0u8; 32];
-            root.copy_from_slice(&v.value()[..32]);
-            root
-        });
-        if let Some(root) = root {
-            self.roots.remove(&root).map_err(db_err)?;
-        }
-        Ok(())
+        let row = self.shards.remove(id).map_err(db_err)?.map(|v| *v.value());
+        let Some(row) = row else {
+            return Ok(0);
+        };
+        let mut root = [0u8; 32];
+        root.copy_from_slice(&row[..32]);
+        self.roots.remove(&root).map_err(db_err)?;
+        Ok(shard_len(&row))
     }
 }
 

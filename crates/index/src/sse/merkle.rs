@@ -134,11 +134,53 @@ pub(crate) fn top_from_path(
     if index >= n {
         return None;
     }
-    let (mut h, mut i, mut m) = (leaf, index, n);
-    let mut siblings = path.iter();
-    while m > 1 {
+    let step = climb(leaf, index, n, path, u32::MAX)?;
+    (step.used == path.len()).then_some(step.node)
+}
+
+/// The top reached from two adjacent leaves, `left` at `index` and `right` at `index + 1`
+/// of `n` leaves, along their paths; `None` unless both paths lead to it. Their paths
+/// meet `index.trailing_ones() + 1` levels up: below that each is hashed, above it only
+/// the left one, and the right one must hold the same siblings (the right leaf's path is
+/// then exactly the one [`top_from_path`] would check, for ~half the hashing).
+pub(crate) fn top_from_adjacent_paths(
+    (left, left_path): ([u8; 32], &[[u8; 32]]),
+    (right, right_path): ([u8; 32], &[[u8; 32]]),
+    index: u64,
+    n: u64,
+) -> Option<[u8; 32]> {
+    let right_index = index.checked_add(1).filter(|&r| r < n)?;
+    let meet = index.trailing_ones() + 1;
+    let l = climb(left, index, n, left_path, meet)?;
+    let r = climb(right, right_index, n, right_path, meet)?;
+    let (above_l, above_r) = (left_path.get(l.used..)?, right_path.get(r.used..)?);
+    if l.node != r.node || l.index != r.index || above_l != above_r {
+        return None;
+    }
+    let top = climb(l.node, l.index, l.len, above_l, u32::MAX)?;
+    (top.used == above_l.len()).then_some(top.node)
+}
+
+/// Where a climb along a path stopped.
+struct Climb {
+    /// The node reached, its index and the length of its level.
+    node: [u8; 32],
+    index: u64,
+    len: u64,
+    /// Siblings of the path used.
+    used: usize,
+}
+
+/// Climbs at most `levels` levels from `node` at `index` of a level of `len` nodes,
+/// taking siblings from `path` (a node without a sibling, the last of an odd level, is
+/// carried up); stops at the top. `None` if the path runs out.
+fn climb(node: [u8; 32], index: u64, len: u64, path: &[[u8; 32]], levels: u32) -> Option<Climb> {
+    let (mut h, mut i, mut m, mut used) = (node, index, len, 0);
+    let mut level = 0;
+    while m > 1 && level < levels {
         if (i ^ 1) < m {
-            let s = siblings.next()?;
+            let s = path.get(used)?;
+            used += 1;
             h = if i & 1 == 0 {
                 node_hash(&h, s)
             } else {
@@ -147,8 +189,14 @@ pub(crate) fn top_from_path(
         }
         i >>= 1;
         m = m.div_ceil(2);
+        level += 1;
     }
-    siblings.next().is_none().then_some(h)
+    Some(Climb {
+        node: h,
+        index: i,
+        len: m,
+        used,
+    })
 }
 
 #[cfg(test)]
@@ -182,6 +230,77 @@ mod tests {
             }
         }
         assert_eq!(MerkleTree::build(Vec::new()).top(), [0; 32]);
+    }
+
+    #[test]
+    fn adjacent_paths_verify_together_exactly_when_each_verifies() {
+        for n in 2..=40usize {
+            let t = MerkleTree::build(leaves(n));
+            let top = t.top();
+            let leaf = |i: usize| [i as u8 + 1; 32];
+            for i in 0..n - 1 {
+                let (pl, pr) = (t.path(i), t.path(i + 1));
+                let (l, r) = ((leaf(i), &pl[..]), (leaf(i + 1), &pr[..]));
+                let (i64_, n64) = (i as u64, n as u64);
+                assert_eq!(
+                    top_from_adjacent_paths(l, r, i64_, n64),
+                    Some(top),
+                    "n {n} i {i}"
+                );
+                // Swapped, shifted, a wrong leaf, a changed sibling on either side (below
+                // or above where the paths meet), a path too long or too short.
+                assert_ne!(top_from_adjacent_paths(r, l, i64_, n64), Some(top));
+                if i + 2 < n {
+                    assert_ne!(top_from_adjacent_paths(l, r, i64_ + 1, n64), Some(top));
+                }
+                assert_ne!(
+                    top_from_adjacent_paths(l, ([0; 32], &pr[..]), i64_, n64),
+                    Some(top)
+                );
+                for side in 0..2 {
+                    for k in 0..pl.len().max(pr.len()) {
+                        let (mut ml, mut mr) = (pl.clone(), pr.clone());
+                        let path = if side == 0 { &mut ml } else { &mut mr };
+                        let Some(sibling) = path.get_mut(k) else {
+                            continue;
+                        };
+                        sibling[0] ^= 1;
+                        let got = top_from_adjacent_paths(
+                            (leaf(i), &ml[..]),
+                            (leaf(i + 1), &mr[..]),
+                            i64_,
+                            n64,
+                        );
+                        assert_ne!(got, Some(top), "n {n} i {i} side {side} sibling {k}");
+                    }
+                }
+                let mut longer = pr.clone();
+                longer.push([0; 32]);
+                assert_eq!(
+                    top_from_adjacent_paths(l, (leaf(i + 1), &longer[..]), i64_, n64),
+                    None
+                );
+                assert_eq!(
+                    top_from_adjacent_paths(l, (leaf(i + 1), &pr[..pr.len() - 1]), i64_, n64),
+                    None
+                );
+            }
+            // The last leaf has no right neighbour.
+            let last = t.path(n - 1);
+            assert_eq!(
+                top_from_adjacent_paths(
+                    (leaf(n - 1), &last[..]),
+                    (leaf(n - 1), &last[..]),
+                    n as u64 - 1,
+                    n as u64
+                ),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn shard_roots_bind_count_and_partition() {
         let p = PartitionId([0; 32]);
         assert_ne!(shard_root(&p, 5, &[1; 32]), shard_root(&p, 6, &[1; 32]));
         assert_ne!(

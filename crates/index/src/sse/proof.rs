@@ -11,7 +11,7 @@
 //! pair exists only if `label_m` is absent. Hence the answer holds exactly the entries
 //! `0..m` of the keyword: the host can neither drop, add, alter nor reorder results.
 
-use super::merkle::{ShardRoot, leaf_hash, shard_root, top_from_path};
+use super::merkle::{ShardRoot, leaf_hash, shard_root, top_from_adjacent_paths, top_from_path};
 use super::prf::{Label, LabelPrf};
 use super::token::{EncryptedRef, KeywordKey};
 use crate::error::{Result, VerifyError};
@@ -147,8 +147,13 @@ impl KeywordKey {
                     l.index.checked_add(1) == Some(r.index)
                         && l.label < terminal
                         && terminal < r.label
-                        && neighbour_in(l, size, root, partition)
-                        && neighbour_in(r, size, root, partition)
+                        && top_from_adjacent_paths(
+                            (leaf_hash(&l.label, &l.value), &l.path),
+                            (leaf_hash(&r.label, &r.value), &r.path),
+                            l.index,
+                            size,
+                        )
+                        .is_some_and(|top| shard_root(partition, size, &top) == *root)
                 }
             };
             if !ok {
