@@ -521,9 +521,15 @@ owned_count() {
     "$BIN" --json records --as dr-olu >"$WORK/owned" 2>"$WORK/owned.err" || fail "records --as dr-olu failed"
     grep -o '"owned":\[[^]]*\]' "$WORK/owned" | grep -o '"record":' | wc -l
 }
-# The newest block file: the index shard the last put anchored.
-newest_block() {
-    find "$MEDSEAL_DIR/blocks/blocks" -name '*.data' -printf '%T@ %p\n' | sort -n | tail -n1 | cut -d' ' -f2
+block_files() { find "$MEDSEAL_DIR/blocks/blocks" -name '*.data' | sort; }
+# The index shard among the block files new since $1 (a `block_files` listing): the one
+# holding an index encoding (magic "MSIX"). Not the newest by time: blocks written in
+# the same clock tick are not ordered.
+new_shard_block() {
+    local shard
+    shard=$(comm -13 "$1" <(block_files) | xargs -r grep -l --binary-files=text MSIX)
+    [[ -n $shard && $(wc -l <<<"$shard") == 1 ]] || fail "expected one new index shard block, found: $shard"
+    printf '%s\n' "$shard"
 }
 block_count() { find "$MEDSEAL_DIR/blocks/blocks" -name '*.data' | wc -l; }
 # The second put under a policy merges the first one's index shard. With that shard's
@@ -533,8 +539,9 @@ fail_second_put() {
     local policy=$1
     printf 'EEG %s\n' "$policy" >"$WORK/eeg-a.txt"
     printf 'EEG follow-up %s\n' "$policy" >"$WORK/eeg-b.txt"
+    block_files >"$WORK/blocks-before"
     ms 0 put --as dr-olu --name "EEG" --policy "$policy" --keyword icd10:G40 --attach "$WORK/eeg-a.txt"
-    SHARD=$(newest_block)
+    SHARD=$(new_shard_block "$WORK/blocks-before")
     mv "$SHARD" "$WORK/shard.data"
     BEFORE=$(owned_count)
     ms 1 put --as dr-olu --name "EEG follow-up" --policy "$policy" --keyword icd10:G40 \
