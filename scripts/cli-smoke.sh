@@ -186,6 +186,20 @@ err_has "holds another authority's public key"
 ms 0 authority keygen dr-eve-3 --attr role:doctor
 pass "restore --force refuses another authority's shares (the installed public key), key unchanged"
 rm -f "$MEDSEAL_DIR"/members/dr-eve*.key
+# A plain (unsealed) key file of an earlier release: the fuzz corpus's valid authority key.
+LEGACY_KEY=$(cd "$(dirname "$0")/.." && pwd)/fuzz/corpus/decode_authority_key/valid
+ms 0 --dir "$WORK/legacy" init
+install -m 600 "$LEGACY_KEY" "$WORK/legacy/authority.key"
+ms 4 --dir "$WORK/legacy" authority keygen x --attr role:x
+err_has "is not sealed under a passphrase"
+err_has "medseal authority protect"
+ms 0 --dir "$WORK/legacy" authority protect
+[[ $(head -c 4 "$WORK/legacy/authority.key") == MSAS && $(mode_of "$WORK/legacy/authority.key") == 600 ]] ||
+    fail "protect did not seal the plain key in place with mode 0600"
+MEDSEAL_AUTHORITY_PASSPHRASE="not the passphrase" ms 3 --dir "$WORK/legacy" authority keygen x --attr role:x
+ms 4 --dir "$WORK/legacy" authority keygen x --attr role:x
+err_lacks "not sealed"
+pass "a plain key of an earlier release loads with a warning; protect seals it in place"
 
 step "put two records"
 printf '%%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%%%EOF\n' >"$WORK/ecg.pdf"
