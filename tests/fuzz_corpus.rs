@@ -148,7 +148,7 @@ fn write_custody_seeds() {
         ("valid", line.clone().into_bytes()),
         ("valid_newline", format!("{}\n", shares[2]).into_bytes()),
         ("empty", Vec::new()),
-        ("truncated", line[..line.len() - 1].as_bytes().to_vec()),
+        ("truncated", line.as_bytes()[..line.len() - 1].to_vec()),
         ("v2", line.replacen(" v1 ", " v2 ", 1).into_bytes()),
         (
             "relabelled",

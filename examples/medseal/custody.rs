@@ -409,18 +409,18 @@ pub async fn restore(ctx: &Ctx, args: &RestoreArgs) -> CliResult<Restored> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Failure::io(&public_path, &e)),
     };
-    if let Some(installed) = &installed {
-        if *installed != authority.public_key().to_bytes() {
-            return Err(Failure::other(
-                "authority_mismatch",
-                format!(
-                    "the shares rebuild authority {id}, but {} holds another authority's \
+    if let Some(installed) = &installed
+        && *installed != authority.public_key().to_bytes()
+    {
+        return Err(Failure::other(
+            "authority_mismatch",
+            format!(
+                "the shares rebuild authority {id}, but {} holds another authority's \
                      public key",
-                    public_path.display()
-                ),
-            )
-            .hint("restore into the data directory of that authority (or a new one)"));
-        }
+                public_path.display()
+            ),
+        )
+        .hint("restore into the data directory of that authority (or a new one)"));
     }
     let sealed = sealed_new(&authority)?;
     local::write_secret(&path, &sealed, args.force)?;

@@ -9,8 +9,8 @@
 //! it outside the repository). Backends come from
 //! `<DIR>/medseal.json` and the `MEDSEAL_*` variables (embedded store and chain by
 //! default). Exit codes: 0 ok, 1 other error, 2 usage (malformed policies and keywords
-//! included), 3 access denied (or a wrong passphrase), 4 not found, 5 tampering detected, 130 interrupted (Ctrl-C
-//! during `put` or `import`). With `--json`, stdout carries exactly one JSON document (the
+//! included), 3 access denied (or a wrong passphrase), 4 not found, 5 tampering
+//! detected, 130 interrupted (Ctrl-C during `put` or `import`). With `--json`, stdout carries exactly one JSON document (the
 //! result, or `{"error": {"kind", "message"}}`).
 //!
 //! The authority's key (`DIR/authority.key`) is sealed under a passphrase: the commands

@@ -5,6 +5,35 @@
 //! The operating procedure (offline authority machine, who holds which share, restoring,
 //! rotating the passphrase) is in [`crate::notes::custody`].
 //!
+//! ```
+//! use medseal::{Authority, AuthorityShare, Error, KdfParams};
+//! use rand_core::OsRng;
+//!
+//! let authority = Authority::setup(&mut OsRng);
+//! // Small parameters keep the example fast; keys at rest use `KdfParams::DEFAULT`.
+//! let params = KdfParams::new(64, 1, 1)?;
+//! let sealed = authority.seal(b"five random words go here", &params, &mut OsRng)?;
+//! assert!(medseal::is_sealed(&sealed));
+//! let opened = Authority::open_sealed(&sealed, b"five random words go here")?;
+//! assert_eq!(opened.public_key(), authority.public_key());
+//! assert!(matches!(
+//!     Authority::open_sealed(&sealed, b"a guess"),
+//!     Err(Error::WrongPassphrase)
+//! ));
+//!
+//! // 2-of-3 backup shares, each a line of text for one holder.
+//! let lines: Vec<String> = authority
+//!     .split(2, 3, &mut OsRng)?
+//!     .iter()
+//!     .map(ToString::to_string)
+//!     .collect();
+//! let two: Vec<AuthorityShare> = vec![lines[2].parse()?, lines[0].parse()?];
+//! let restored = Authority::combine(&two)?;
+//! assert_eq!(restored.public_key(), authority.public_key());
+//! assert!(Authority::combine(&two[..1]).is_err());
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! # The sealed file
 //!
 //! ```text
