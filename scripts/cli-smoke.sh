@@ -21,7 +21,10 @@ BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/medseal-cli-smoke.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export MEDSEAL_DIR=$WORK/data
-unset MEDSEAL_IPFS_API MEDSEAL_ETH_RPC MEDSEAL_REGISTRY MEDSEAL_ETH_KEY
+unset MEDSEAL_IPFS_API MEDSEAL_ETH_RPC MEDSEAL_REGISTRY MEDSEAL_ETH_KEY MEDSEAL_AUTHORITY_NEW_PASSPHRASE
+# The authority key's passphrase, non-interactively (the commands would ask on a terminal).
+PASSPHRASE="smoke-test passphrase"
+export MEDSEAL_AUTHORITY_PASSPHRASE=$PASSPHRASE
 CHECKS=0
 
 step() { printf '\n== %s\n' "$*"; }
@@ -106,6 +109,97 @@ check_json
 for m in dr-ada nurse-sam rui dr-olu; do out_has "\"name\":\"$m\""; done
 out_has '"level=2"'
 pass "members lists all four with their attributes"
+
+step "authority key custody: sealed key, wrong passphrase, backup shares, restore"
+KEY=$MEDSEAL_DIR/authority.key
+[[ $(head -c 4 "$KEY") == MSAS ]] || fail "authority.key is not sealed (magic $(head -c 4 "$KEY"))"
+pass "authority.key is sealed under the passphrase (MSAS)"
+MEDSEAL_AUTHORITY_PASSPHRASE="not the passphrase" ms 3 authority keygen nobody-1 --attr role:x
+err_has "wrong passphrase"
+err_has "medseal authority restore"
+MEDSEAL_AUTHORITY_PASSPHRASE="not the passphrase" ms 3 --json authority keygen nobody-1 --attr role:x
+check_json
+out_has '"kind":"wrong_passphrase"'
+[[ ! -e $MEDSEAL_DIR/members/nobody-1.key ]] || fail "a wrong passphrase issued a key"
+pass "a wrong passphrase: exit 3, kind wrong_passphrase, a hint to restore, no key issued"
+ms 0 --dir "$WORK/short" init
+MEDSEAL_AUTHORITY_PASSPHRASE="short" ms 1 --dir "$WORK/short" authority setup
+err_has "at least 8 characters"
+ms 1 authority protect
+err_has "already sealed"
+ms 0 --json authority backup --shares 2/3 --out "$WORK/shares"
+check_json
+out_has '"threshold":2'
+out_has '"count":3'
+SHARES=("$WORK"/shares/authority-share-*-of-3.txt)
+[[ ${#SHARES[@]} == 3 ]] || fail "backup wrote ${#SHARES[@]} share files, expected 3"
+for f in "${SHARES[@]}"; do
+    [[ $(mode_of "$f") == 600 ]] || fail "$f has mode $(mode_of "$f")"
+    grep -q '^medseal-authority-share v1 authority=[0-9a-f]* set=[0-9a-f]* share=[123]/3 k=2 ' "$f" ||
+        fail "$f is not a share line"
+done
+pass "backup 2/3 wrote three share files (mode 0600, one line each)"
+ms 0 authority backup --shares 2/3 --out "$WORK/shares2"
+out_has "different holder"
+out_has "offline"
+SHARES2=("$WORK"/shares2/authority-share-*-of-3.txt)
+ms 2 authority backup --shares 1/3
+ms 2 authority backup --shares 4/3
+pass "backup prints the procedure; 1/3 and 4/3 are usage errors"
+cp "$KEY" "$WORK/authority.key.orig"
+rm "$KEY"
+ms 4 authority keygen nobody-2 --attr role:x
+ms 1 authority restore "${SHARES[0]}"
+err_has "1 distinct share(s) given, 2 needed"
+ms 1 --json authority restore "${SHARES[0]}" "${SHARES[0]}"
+check_json
+out_has '"kind":"invalid_share"'
+out_has "given twice"
+DAMAGED=$WORK/damaged-share.txt
+sed -E 's/ k=2 0/ k=2 1/; t; s/ k=2 ./ k=2 0/' "${SHARES[1]}" >"$DAMAGED"
+ms 1 authority restore "${SHARES[0]}" "$DAMAGED"
+err_has "damaged-share.txt"
+err_has "share 2/3 is damaged"
+ms 1 authority restore "${SHARES[0]}" "${SHARES2[1]}"
+err_has "different backups"
+[[ ! -e $KEY ]] || fail "a refused restore wrote authority.key"
+pass "restore refuses 1 share (2 needed), a duplicate, a damaged share (named), two backups' shares"
+NEWPASS="restored passphrase"
+MEDSEAL_AUTHORITY_PASSPHRASE=$NEWPASS ms 0 --json authority restore "${SHARES[2]}" "${SHARES[0]}"
+check_json
+out_has '"shares_used":2'
+[[ $(mode_of "$KEY") == 600 && $(head -c 4 "$KEY") == MSAS ]] || fail "the restored key is not sealed with mode 0600"
+MEDSEAL_AUTHORITY_PASSPHRASE=$NEWPASS ms 0 authority keygen dr-eve --attr role:doctor
+ms 3 authority keygen dr-eve-2 --attr role:doctor
+pass "restore from 2 of 3 shares: sealed under the new passphrase, keygen works with it (not the old one)"
+ms 1 authority restore "${SHARES[0]}" "${SHARES[1]}"
+err_has "already exists"
+MEDSEAL_AUTHORITY_PASSPHRASE=$NEWPASS MEDSEAL_AUTHORITY_NEW_PASSPHRASE=$PASSPHRASE ms 0 authority passwd
+out_has "passphrase changed"
+ms 0 authority keygen dr-eve-2 --attr role:doctor
+pass "restore does not overwrite; passwd changes the passphrase back"
+ms 0 --dir "$WORK/other" init
+ms 0 --dir "$WORK/other" authority setup
+ms 0 --dir "$WORK/other" authority backup --shares 2/2 --out "$WORK/other-shares"
+ms 1 authority restore --force "$WORK"/other-shares/*.txt
+err_has "holds another authority's public key"
+ms 0 authority keygen dr-eve-3 --attr role:doctor
+pass "restore --force refuses another authority's shares (the installed public key), key unchanged"
+rm -f "$MEDSEAL_DIR"/members/dr-eve*.key
+# A plain (unsealed) key file of an earlier release: the fuzz corpus's valid authority key.
+LEGACY_KEY=$(cd "$(dirname "$0")/.." && pwd)/fuzz/corpus/decode_authority_key/valid
+ms 0 --dir "$WORK/legacy" init
+install -m 600 "$LEGACY_KEY" "$WORK/legacy/authority.key"
+ms 4 --dir "$WORK/legacy" authority keygen x --attr role:x
+err_has "is not sealed under a passphrase"
+err_has "medseal authority protect"
+ms 0 --dir "$WORK/legacy" authority protect
+[[ $(head -c 4 "$WORK/legacy/authority.key") == MSAS && $(mode_of "$WORK/legacy/authority.key") == 600 ]] ||
+    fail "protect did not seal the plain key in place with mode 0600"
+MEDSEAL_AUTHORITY_PASSPHRASE="not the passphrase" ms 3 --dir "$WORK/legacy" authority keygen x --attr role:x
+ms 4 --dir "$WORK/legacy" authority keygen x --attr role:x
+err_lacks "not sealed"
+pass "a plain key of an earlier release loads with a warning; protect seals it in place"
 
 step "put two records"
 printf '%%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%%%EOF\n' >"$WORK/ecg.pdf"

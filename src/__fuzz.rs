@@ -4,6 +4,7 @@
 //! Each function must never panic on any input, except through the assertions here,
 //! which state properties that must hold for every input that decodes.
 
+use crate::custody::{AuthorityShare, is_sealed, sealed_params};
 use crate::identity::{Authority, Member};
 use crate::manifest::Manifest;
 
@@ -60,4 +61,45 @@ pub fn decode_authority_key(data: &[u8]) {
             "a decodable authority key is not canonical"
         );
     }
+}
+
+/// Decodes a sealed authority key file (`DIR/authority.key`) up to the key derivation
+/// (structure, checksum, KDF parameter caps); one with small parameters is also opened
+/// with a fixed passphrase, which must fail cleanly or yield a key.
+pub fn decode_sealed_authority_key(data: &[u8]) {
+    if let Ok(params) = sealed_params(data) {
+        assert!(
+            is_sealed(data),
+            "sealed parameters read from a file of another format"
+        );
+        if params.memory_kib() <= 256 && params.iterations() <= 2 {
+            let _ = Authority::open_sealed(data, b"fuzz");
+        }
+    }
+}
+
+/// Whether `data` passes [`sealed_params`] (the seed corpus test's label check).
+pub fn sealed_authority_key_decodes(data: &[u8]) -> bool {
+    sealed_params(data).is_ok()
+}
+
+/// Parses an authority backup share line; a parsed share prints as a canonical line that
+/// parses back to the same share.
+pub fn decode_authority_share(data: &[u8]) {
+    if let Some(share) = parse_share(data) {
+        let line = share.to_line();
+        assert!(
+            line.parse::<AuthorityShare>().ok().as_ref() == Some(&share),
+            "a parsed share does not round-trip through its line"
+        );
+    }
+}
+
+/// Whether `data` parses as a share line (the seed corpus test's label check).
+pub fn authority_share_decodes(data: &[u8]) -> bool {
+    parse_share(data).is_some()
+}
+
+fn parse_share(data: &[u8]) -> Option<AuthorityShare> {
+    core::str::from_utf8(data).ok()?.parse().ok()
 }

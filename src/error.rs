@@ -44,6 +44,13 @@ pub enum Error {
     /// was returned or used.
     #[error("tampering detected: {0}")]
     Tampered(#[source] Tampering),
+    /// The passphrase does not open the sealed authority key
+    /// ([`Authority::open_sealed`](crate::Authority::open_sealed)).
+    #[error(
+        "wrong passphrase for the sealed authority key: try again (a forgotten passphrase \
+         cannot be recovered; rebuild the key from its backup shares)"
+    )]
+    WrongPassphrase,
     /// The data directory has no attribute-authority public key yet.
     #[error("no attribute authority: run the authority setup first (no public key in {0})")]
     NoAuthority(PathBuf),
@@ -72,6 +79,9 @@ pub enum Error {
         #[source]
         reason: Corruption,
     },
+    /// Memory for a memory-hard computation could not be allocated.
+    #[error("not enough memory for {0}")]
+    OutOfMemory(&'static str),
     /// A background encryption or decryption task panicked or was cancelled.
     #[error("the {0} task did not finish")]
     TaskFailed(&'static str),
@@ -282,6 +292,27 @@ pub enum InvalidInput {
         /// The key.
         key: String,
     },
+    /// Argon2id parameters outside the accepted range
+    /// ([`KdfParams::new`](crate::custody::KdfParams::new); also those a sealed file
+    /// states, refused before any memory is allocated for them).
+    #[error(
+        "Argon2id parameters m = {memory_kib} KiB, t = {iterations}, p = {parallelism} are \
+         outside the accepted range (1 <= t <= 32, 1 <= p <= 16, 8p <= m <= 1048576 KiB)"
+    )]
+    KdfParams {
+        /// Memory cost in KiB.
+        memory_kib: u32,
+        /// Passes.
+        iterations: u32,
+        /// Lanes.
+        parallelism: u32,
+    },
+    /// An empty passphrase (or one longer than Argon2 accepts).
+    #[error("the passphrase is empty (or too long)")]
+    Passphrase,
+    /// Backup shares of the authority key were refused.
+    #[error("{0}")]
+    Share(#[source] crate::custody::ShareError),
     /// The data directory already holds another authority's public key.
     #[error("{} already holds a different authority public key", path.display())]
     OtherAuthority {

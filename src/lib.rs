@@ -9,6 +9,7 @@ pub use medseal_storage as storage;
 #[doc(hidden)]
 pub mod __fuzz;
 mod config;
+pub mod custody;
 mod error;
 mod fsutil;
 mod identity;
@@ -20,6 +21,7 @@ mod vault;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
 pub use config::{CONFIG_FILE, Config, RPC_LOG_CACHE_FILE};
+pub use custody::{AuthorityShare, KdfParams, ShareError, is_sealed};
 pub use error::{ConfigError, Corruption, Error, InvalidInput, Pointer, Result, Tampering};
 pub use fsutil::AtomicFile;
 pub use identity::{Authority, MAX_NAME_LEN, Member, id_attribute};

@@ -1,10 +1,11 @@
 //! Replays the fuzz corpora of the facade's decoders (`fuzz/corpus/decode_manifest`,
-//! `decode_member_key`, `decode_authority_key`) through the fuzz entry points on stable
+//! `decode_member_key`, `decode_authority_key`, `decode_sealed_authority_key`,
+//! `decode_authority_share`) through the fuzz entry points on stable
 //! Rust, so the seeds and any crash reproducers stay covered by `cargo test`. Seeds named
 //! `valid*` must decode and the others must not, so the corpus keeps both paths covered.
 //!
-//! The seeds were written by `write_seeds` below (run it by hand with `--ignored` to
-//! regenerate them; the valid ones come from a real vault).
+//! The seeds were written by `write_seeds` and `write_custody_seeds` below (run them by
+//! hand with `--ignored` to regenerate them; the valid ones come from a real vault).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -54,6 +55,24 @@ fn decode_authority_key_corpus() {
     );
 }
 
+#[test]
+fn decode_sealed_authority_key_corpus() {
+    replay(
+        "decode_sealed_authority_key",
+        medseal::__fuzz::decode_sealed_authority_key,
+        medseal::__fuzz::sealed_authority_key_decodes,
+    );
+}
+
+#[test]
+fn decode_authority_share_corpus() {
+    replay(
+        "decode_authority_share",
+        medseal::__fuzz::decode_authority_share,
+        medseal::__fuzz::authority_share_decodes,
+    );
+}
+
 /// The common damages of a length-prefixed encoding.
 fn damaged(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     let mut flipped_magic = valid.to_vec();
@@ -71,6 +90,42 @@ fn damaged(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         ("trailing", trailing),
         ("huge_length", huge),
     ]
+}
+
+#[test]
+#[ignore = "writes the custody seed corpora; run by hand to regenerate them"]
+fn write_custody_seeds() {
+    let authority = Authority::setup(&mut OsRng);
+    // Small KDF parameters, so that the fuzzer reaches the key derivation cheaply.
+    let params = medseal::KdfParams::new(64, 1, 1).unwrap();
+    let sealed = authority.seal(b"fuzz", &params, &mut OsRng).unwrap();
+    let mut seeds = vec![("valid", sealed.clone())];
+    seeds.extend(damaged(&sealed));
+    let mut damaged_body = sealed.clone();
+    damaged_body[40] ^= 1;
+    seeds.push(("bad_checksum", damaged_body));
+    seeds.push(("plain_key", authority.to_bytes()));
+    write("decode_sealed_authority_key", &seeds);
+
+    let shares = authority.split(2, 3, &mut OsRng).unwrap();
+    let line = shares[0].to_string();
+    let mut seeds = vec![
+        ("valid", line.clone().into_bytes()),
+        ("valid_newline", format!("{}\n", shares[2]).into_bytes()),
+        ("empty", Vec::new()),
+        ("truncated", line.as_bytes()[..line.len() - 1].to_vec()),
+        ("v2", line.replacen(" v1 ", " v2 ", 1).into_bytes()),
+        (
+            "relabelled",
+            line.replacen("share=1/3", "share=2/3", 1).into_bytes(),
+        ),
+        ("trailing", format!("{line} x").into_bytes()),
+    ];
+    let mut flipped = line.clone().into_bytes();
+    let at = line.find(" k=2 ").unwrap() + 9;
+    flipped[at] = if flipped[at] == b'0' { b'1' } else { b'0' };
+    seeds.push(("flipped", flipped));
+    write("decode_authority_share", &seeds);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,9 +112,11 @@ impl fmt::Display for AuthorityCreated {
         writeln!(
             f,
             "attribute authority created\n  \
-             secret key: {secret} (mode 0600; keep it offline)\n  \
+             secret key: {secret} (sealed under the passphrase, mode 0600; keep it offline)\n  \
              public key: {public} (installed)\n\
-             next: `medseal authority keygen <name> --attr role:doctor --attr dept:cardiology`"
+             next: `medseal authority backup --shares 3/5` (backup shares for different \
+             holders), then `medseal authority keygen <name> --attr role:doctor --attr \
+             dept:cardiology`"
         )
     }
 }
@@ -143,9 +145,10 @@ pub async fn setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreated> {
         ));
     }
     let authority = Authority::setup(&mut OsRng);
+    let sealed = crate::custody::sealed_new(&authority)?;
     // Secret first (so a public key is never installed without its secret), then the
     // public key.
-    local::write_secret(&key_path, &authority.to_bytes(), force)?;
+    local::write_secret(&key_path, &sealed, force)?;
     vault.install_authority(authority.public_key())?;
     Ok(AuthorityCreated {
         authority_key: key_path.display().to_string(),

@@ -11,8 +11,8 @@ use medseal::{Error, InvalidInput};
 pub const EXIT_OTHER: u8 = 1;
 /// Exit code of a command-line usage error: clap's own, and a malformed policy or keyword.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code of a refusal: the key does not satisfy the policy, or the member does not
-/// own the record.
+/// Exit code of a refusal: the key does not satisfy the policy, the member does not own
+/// the record, or the authority key's passphrase is wrong.
 pub const EXIT_DENIED: u8 = 3;
 /// Exit code of something that does not exist: record, member, authority, data dir.
 pub const EXIT_NOT_FOUND: u8 = 4;
@@ -185,6 +185,8 @@ impl From<Error> for Failure {
                     "an idempotency key names one record for good: use a new key for a new record",
                 )
             }
+            Error::WrongPassphrase => Failure::new(EXIT_DENIED, "wrong_passphrase", message),
+            Error::InvalidInput(InvalidInput::Share(_)) => Failure::other("invalid_share", message),
             Error::InvalidInput(_) => Failure::other("invalid_input", message),
             // Policies and keywords come from the command line: a syntax error is usage.
             Error::Policy(_) => Failure::new(EXIT_USAGE, "invalid_policy", message)

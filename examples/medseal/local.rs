@@ -12,7 +12,8 @@ use crate::Ctx;
 use crate::fail::{CliResult, EXIT_NOT_FOUND, Failure};
 use crate::report::MemberRef;
 
-/// The authority's secret key (public parameters and master key).
+/// The authority's secret key (public parameters and master key), sealed under a
+/// passphrase.
 pub const AUTHORITY_KEY_FILE: &str = "authority.key";
 /// The folder of member keys, `<name>.key`.
 pub const MEMBERS_DIR: &str = "members";
@@ -99,7 +100,8 @@ pub fn load_member(dir: &Path, name: &str) -> CliResult<Member> {
     Member::from_bytes(&bytes).map_err(|e| corrupt(&path, e))
 }
 
-/// Loads the authority's secret key.
+/// Loads the authority's secret key: a sealed file asks for its passphrase (or reads
+/// `MEDSEAL_AUTHORITY_PASSPHRASE`); a plain one of an earlier release loads with a warning.
 pub fn load_authority(dir: &Path) -> CliResult<Authority> {
     let path = dir.join(AUTHORITY_KEY_FILE);
     let bytes = read_key(&path, || {
@@ -108,7 +110,16 @@ pub fn load_authority(dir: &Path) -> CliResult<Authority> {
             path.display()
         ))
     })?;
-    Authority::from_bytes(&bytes).map_err(|e| corrupt(&path, e))
+    if medseal::is_sealed(&bytes) {
+        return crate::custody::open_sealed(&path, &bytes);
+    }
+    let authority = Authority::from_bytes(&bytes).map_err(|e| corrupt(&path, e))?;
+    eprintln!(
+        "warning: {} is not sealed under a passphrase (written by an earlier release): \
+         anyone who copies it holds the master key; seal it with `medseal authority protect`",
+        path.display()
+    );
+    Ok(authority)
 }
 
 /// Reads a key file; `missing` is the failure if there is none.

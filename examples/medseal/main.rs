@@ -9,9 +9,14 @@
 //! it outside the repository). Backends come from
 //! `<DIR>/medseal.json` and the `MEDSEAL_*` variables (embedded store and chain by
 //! default). Exit codes: 0 ok, 1 other error, 2 usage (malformed policies and keywords
-//! included), 3 access denied, 4 not found, 5 tampering detected, 130 interrupted (Ctrl-C
-//! during `put` or `import`). With `--json`, stdout carries exactly one JSON document (the
+//! included), 3 access denied (or a wrong passphrase), 4 not found, 5 tampering
+//! detected, 130 interrupted (Ctrl-C during `put` or `import`). With `--json`, stdout carries exactly one JSON document (the
 //! result, or `{"error": {"kind", "message"}}`).
+//!
+//! The authority's key (`DIR/authority.key`) is sealed under a passphrase: the commands
+//! that use it ask for it on the terminal, or read `MEDSEAL_AUTHORITY_PASSPHRASE` (for
+//! scripts and tests: other processes of the same user can read a process's environment).
+//! A wrong passphrase exits with code 3.
 //!
 //! Every command run as a member (`--as`) first completes that member's put if one was
 //! interrupted after its intent was saved, and says so on stderr.
@@ -25,6 +30,7 @@
 mod access;
 mod authority;
 mod car;
+mod custody;
 mod fail;
 #[path = "../support/gas.rs"]
 mod gas;
@@ -52,7 +58,7 @@ use crate::report::Report;
     name = "medseal",
     version,
     about = "Encrypted, searchable, chain-audited medical records",
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 access denied, 4 not found, 5 tampering detected, 130 interrupted (Ctrl-C)."
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 access denied (a wrong passphrase included), 4 not found, 5 tampering detected, 130 interrupted (Ctrl-C)."
 )]
 pub struct Cli {
     /// Data directory [default: $MEDSEAL_DIR, else ./medseal-data]
@@ -139,7 +145,8 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum AuthorityCommand {
-    /// Create the attribute authority (DIR/authority.key) and install its public key
+    /// Create the attribute authority (DIR/authority.key, sealed under a new passphrase)
+    /// and install its public key
     Setup {
         /// Replace an existing DIR/authority.key
         #[arg(long)]
@@ -147,6 +154,14 @@ pub enum AuthorityCommand {
     },
     /// Issue a member key (DIR/members/NAME.key)
     Keygen(authority::KeygenArgs),
+    /// Seal a plain DIR/authority.key (earlier releases) under a new passphrase, in place
+    Protect,
+    /// Change the passphrase of DIR/authority.key
+    Passwd,
+    /// Write K-of-N backup shares of the authority key, one file per holder
+    Backup(custody::BackupArgs),
+    /// Rebuild DIR/authority.key from K backup share files (sealed under a new passphrase)
+    Restore(custody::RestoreArgs),
 }
 
 #[derive(Args, Debug)]
@@ -298,6 +313,14 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         }
         Command::Authority(AuthorityCommand::Keygen(args)) => {
             Box::new(authority::keygen(ctx, &args).await?)
+        }
+        Command::Authority(AuthorityCommand::Protect) => Box::new(custody::protect(ctx)?),
+        Command::Authority(AuthorityCommand::Passwd) => Box::new(custody::passwd(ctx)?),
+        Command::Authority(AuthorityCommand::Backup(args)) => {
+            Box::new(custody::backup(ctx, &args)?)
+        }
+        Command::Authority(AuthorityCommand::Restore(args)) => {
+            Box::new(custody::restore(ctx, &args).await?)
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),
