@@ -147,6 +147,9 @@ pub enum AuthorityCommand {
     },
     /// Issue a member key (DIR/members/NAME.key)
     Keygen(authority::KeygenArgs),
+    /// Renew a member key: a fresh key with the same name, address and attributes and a
+    /// new validity (replaces DIR/members/NAME.key atomically)
+    Renew(authority::RenewArgs),
 }
 
 #[derive(Args, Debug)]
@@ -298,6 +301,9 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         }
         Command::Authority(AuthorityCommand::Keygen(args)) => {
             Box::new(authority::keygen(ctx, &args).await?)
+        }
+        Command::Authority(AuthorityCommand::Renew(args)) => {
+            Box::new(authority::renew(ctx, &args)?)
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),

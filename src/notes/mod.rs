@@ -2,3 +2,6 @@
 
 #[doc = include_str!("../../docs/threat-model.md")]
 pub mod threat_model {}
+
+#[doc = include_str!("../../docs/expiry.md")]
+pub mod expiry {}
