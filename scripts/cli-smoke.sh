@@ -644,8 +644,8 @@ ms 1 authority keygen dr-zed --attr valid-year:2030
 err_has "reserved"
 ms 0 --json members
 check_json
-out_has '"valid_through":"2024-01","expired":true'
-out_has '"valid_through":"2099-12","expired":false'
+out_has '"expired":true,"name":"old-kim","valid_through":"2024-01"'
+out_has '"expired":false,"name":"dr-vic","valid_through":"2099-12"'
 out_lacks 'valid-month:'
 ms 0 members
 out_has "EXPIRED after 2024-01"
