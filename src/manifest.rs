@@ -348,4 +348,67 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn capsule_dates_round_trip_and_partition_bases() {
+        let (owner, u, w) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+        );
+        let (t, s1) = (Month::new(2027, 1).unwrap(), Month::new(2027, 2).unwrap());
+        let later = Month::new(2029, 9).unwrap();
+        // Bases of every shape, including an `or` and a bare `id:` (a policy may name one).
+        for base in [
+            "role:doctor",
+            "a or b",
+            "a and b",
+            "2 of (a, b, c)",
+            "id:0202020202020202020202020202020202020202",
+        ] {
+            let base: Policy = base.parse().unwrap();
+            let mut dates = CapsuleDates {
+                created: Some(t),
+                ..CapsuleDates::default()
+            };
+            let first = capsule_policy(&base, &dates, s1, owner, [u]).unwrap();
+            let read = CapsuleDates::of(&first);
+            assert_eq!(read.created, Some(t), "{first}");
+            assert_eq!(read.shared.get(&id_attribute(u)), Some(&Some(s1)));
+            // A later wrap keeps the dates read back and dates only the new grantee.
+            let second = capsule_policy(&base, &read, later, owner, [u, w]).unwrap();
+            let again = CapsuleDates::of(&second);
+            assert_eq!(again.created, Some(t));
+            assert_eq!(again.shared.get(&id_attribute(u)), Some(&Some(s1)));
+            assert_eq!(again.shared.get(&id_attribute(w)), Some(&Some(later)));
+            // Undated (legacy) records stay undated; their grantees too.
+            dates.created = None;
+            let legacy = Policy::or(vec![
+                base.clone(),
+                Policy::attribute(&id_attribute(owner)).unwrap(),
+                Policy::attribute(&id_attribute(u)).unwrap(),
+            ])
+            .unwrap();
+            let read = CapsuleDates::of(&legacy);
+            assert_eq!(read.created, None);
+            let rewrapped = capsule_policy(&base, &read, later, owner, [u, w]).unwrap();
+            let expected = Policy::or(vec![
+                base.clone(),
+                Policy::attribute(&id_attribute(owner)).unwrap(),
+                Policy::attribute(&id_attribute(u)).unwrap(),
+                Policy::and(vec![
+                    Policy::attribute(&id_attribute(w)).unwrap(),
+                    later.clause(),
+                ])
+                .unwrap(),
+            ])
+            .unwrap();
+            assert_eq!(rewrapped, expected);
+            // Partitions: the base comes back from the dated policy; undated is its own.
+            let dated = partition_policy(&base, t).unwrap();
+            assert_eq!(dated.leaf_count(), base.leaf_count() + 2);
+            assert_eq!(partition_base(&dated), base);
+            assert_eq!(partition_base(&base), base);
+        }
+    }
 }
