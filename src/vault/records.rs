@@ -45,7 +45,9 @@ pub struct NewRecord {
 }
 
 impl NewRecord {
-    /// A record readable by keys whose attributes satisfy `policy` (and by its owner).
+    /// A record readable by keys whose attributes satisfy `policy` and that are valid in
+    /// the month it is put (see [`crate::validity`]), and by its owner. `policy` must not
+    /// name the reserved `valid-year` / `valid-month` attributes (checked by the put).
     pub fn new(name: impl Into<String>, policy: Policy) -> Self {
         Self {
             name: name.into(),
@@ -385,8 +387,10 @@ pub struct OpenedRecord {
     pub name: String,
     /// The base policy the owner chose.
     pub policy: Policy,
-    /// The policy the record key is currently wrapped under: the base policy `or` the
-    /// owner's and grantees' `id:` attributes.
+    /// The policy the record key is currently wrapped under: the base policy AND-ed with
+    /// the validity clause of the month the record was created, `or` the owner's `id:`
+    /// attribute, `or` each grantee's `id:` attribute AND-ed with the clause of the month
+    /// it was shared (see [`crate::validity`]).
     pub capsule_policy: Policy,
     /// CID of the current manifest.
     pub manifest_cid: Cid,
@@ -422,7 +426,8 @@ impl Vault {
     }
 
     /// Stores a record owned by `owner`: attachments encrypted under a fresh record key,
-    /// the key wrapped under the policy (or the owner's `id:`), the sealed manifest,
+    /// the key wrapped under the policy and the validity clause of the vault clock's month
+    /// (or the owner's `id:`; see [`crate::validity`]), the sealed manifest,
     /// `createRecord` on chain, and the keywords as one anchored index shard of the
     /// owner's partition for this policy.
     ///
@@ -447,7 +452,8 @@ impl Vault {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for bad names, keys or too many attachments/keywords (and
-    /// [`InvalidInput::IdempotencyKeyReused`]), [`Error::NoAuthority`], and
+    /// [`InvalidInput::IdempotencyKeyReused`], and [`InvalidInput::ReservedAttribute`] for
+    /// a policy naming `valid-year` or `valid-month`), [`Error::NoAuthority`], and
     /// storage/chain errors (nothing already stored is lost).
     pub async fn put(&self, owner: &Member, record: NewRecord) -> Result<PutReceipt> {
         let mut receipts = self.put_batch(owner, vec![record]).await?;
@@ -791,8 +797,9 @@ impl Vault {
     ///
     /// # Errors
     /// [`Error::UnknownRecord`], [`Error::AccessDenied`] if the reader's attributes do
-    /// not satisfy the record's policy, [`Error::Tampered`] if anything fails
-    /// verification.
+    /// not satisfy the record's policy, [`Error::KeyExpired`] if they would but the key
+    /// is not valid for the month the record was created (or shared with the reader) in,
+    /// [`Error::Tampered`] if anything fails verification.
     pub async fn get(&self, reader: &Member, record: RecordId) -> Result<OpenedRecord> {
         let opened = self.open_record(reader, record).await?;
         self.log_read(reader, &opened).await?;
