@@ -65,6 +65,7 @@ fn end_to_end(c: &mut Criterion) {
         .issue(
             "doctor",
             ["role:doctor", "dept:cardiology"],
+            medseal::Validity::months_from_now(12),
             PrivateKeySigner::random(),
             &mut OsRng,
         )

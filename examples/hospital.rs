@@ -174,8 +174,13 @@ async fn main() -> Result<(), Failure> {
     let authority = Authority::setup(&mut OsRng);
     vault.install_authority(authority.public_key())?;
     let issue = |name: &str, attrs: &[&str]| -> Result<Member, Failure> {
-        let member =
-            authority.issue(name, attrs, medseal::PrivateKeySigner::random(), &mut OsRng)?;
+        let member = authority.issue(
+            name,
+            attrs,
+            medseal::Validity::months_from_now(12),
+            medseal::PrivateKeySigner::random(),
+            &mut OsRng,
+        )?;
         println!("    {name}: {} ({})", attrs.join(", "), member.address());
         Ok(member)
     };

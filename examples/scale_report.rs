@@ -298,6 +298,7 @@ async fn measure_partitions(
             .issue(
                 &name,
                 ["role:doctor", "dept:cardiology"],
+                medseal::Validity::months_from_now(12),
                 PrivateKeySigner::random(),
                 &mut OsRng,
             )
@@ -409,6 +410,7 @@ fn main() {
         .issue(
             "dr. scale",
             ["role:doctor", "dept:cardiology"],
+            medseal::Validity::months_from_now(12),
             PrivateKeySigner::random(),
             &mut OsRng,
         )

@@ -731,4 +731,53 @@ cmp -s "$WORK/mri.bin" "$WORK/mri-out/mri.bin" || fail "the re-run put's attachm
 rm -f "$WORK/mri.bin" "$WORK/mri-out/mri.bin"
 pass "the same put run again stored exactly one record, and it reads back"
 
+step "keys that expire: keygen --valid-until, members, get/search of newer records, renew"
+ms 0 authority keygen old-kim --attr role:nurse --attr dept:cardiology --valid-until 2024-01
+err_has "already expired"
+out_has "EXPIRED after 2024-01"
+KIM=$(grep -o '0x[0-9a-fA-F]\{40\}' <<<"$OUT" | head -n1)
+ms 0 authority keygen dr-vic --attr role:doctor --valid-until 2099-12
+out_has "valid through 2099-12"
+err_lacks "warning"
+ms 2 authority keygen dr-zed --attr role:doctor --valid-until 2027-13
+ms 2 authority keygen dr-zed --attr role:doctor --valid-until 2023-12
+ms 1 authority keygen dr-zed --attr valid-year:2030
+err_has "reserved"
+ms 0 --json members
+check_json
+out_has '"expired":true,"name":"old-kim","valid_through":"2024-01"'
+out_has '"expired":false,"name":"dr-vic","valid_through":"2099-12"'
+out_lacks 'valid-month:'
+ms 0 members
+out_has "EXPIRED after 2024-01"
+out_has "valid through 2099-12"
+pass "members shows each key's validity and marks the expired one"
+ms 1 put --as dr-vic --name "bad" --policy "role:nurse and valid-month:2099-01"
+err_has "reserved"
+ms 0 --json put --as dr-vic --name "Ward note" --policy "role:nurse and dept:cardiology" --keyword term:ward-note
+W=$(record_id)
+ms 3 get --as old-kim "$W"
+err_has "the key has expired or predates expiry: ask the authority to renew it"
+err_has "medseal authority renew old-kim"
+ms 3 --json get --as old-kim "$W"
+out_has '"kind":"key_expired"'
+ms 0 --json search --as old-kim term:ward-note
+out_lacks "\"record\":$W"
+err_has "expired after 2024-01"
+ms 0 get --as nurse-sam "$W"
+pass "an expired key cannot read (or find) a record created after it expired; a valid one can"
+ms 0 authority renew old-kim --valid-until 2099-06
+out_has "renewed the key of old-kim"
+out_has "valid through 2099-06 (was 2024-01)"
+out_has "$KIM (unchanged)"
+[[ $(mode_of "$MEDSEAL_DIR/members/old-kim.key") == 600 ]] || fail "renewed old-kim.key is not mode 0600"
+ms 0 get --as old-kim "$W"
+ms 0 --json search --as old-kim term:ward-note
+out_has "\"record\":$W"
+err_lacks "expired"
+ms 0 members
+out_lacks "EXPIRED"
+ms 4 authority renew nobody
+pass "renew keeps the address and attributes; the renewed key reads and finds the record"
+
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

@@ -29,6 +29,26 @@ pub enum Error {
         /// The record.
         record: RecordId,
     },
+    /// The reader's attributes would satisfy the record's policy but its key is not valid
+    /// for the month the record was created (or shared) in: the key has expired, or was
+    /// issued before keys carried a validity. A renewed key from the authority reads it.
+    #[error(
+        "access denied to record {}: it was created (or shared) in {needed}, and the key {}: \
+         the key has expired or predates expiry: ask the authority to renew it",
+        record.0,
+        valid_through.map_or_else(
+            || "carries no validity".to_owned(),
+            |v| format!("is valid through {}", v.last_month())
+        )
+    )]
+    KeyExpired {
+        /// The record.
+        record: RecordId,
+        /// The month the record (or its share to the reader) is dated.
+        needed: crate::validity::Month,
+        /// The key's validity (`None`: issued before keys carried one).
+        valid_through: Option<crate::validity::Validity>,
+    },
     /// No record with this id exists on the chain.
     #[error("unknown record {}", .0.0)]
     UnknownRecord(RecordId),
@@ -265,11 +285,28 @@ pub enum InvalidInput {
         /// How many attachments it has.
         count: usize,
     },
-    /// An attribute uses a name reserved by medseal.
-    #[error("attribute `{attribute}`: `id` is reserved for the member's address")]
+    /// An attribute (of a key, or in a record's policy) uses a name reserved by medseal:
+    /// `id` in keys (the member's address), `valid-year` and `valid-month` in keys and
+    /// policies (key validity, see [`crate::validity`]).
+    #[error(
+        "attribute `{attribute}`: the names `id` (member address), `valid-year` and \
+         `valid-month` (key validity) are reserved"
+    )]
     ReservedAttribute {
         /// The rejected attribute.
         attribute: String,
+    },
+    /// Not a month `YYYY-MM` of the validity encoding (January
+    /// [`crate::validity::VALIDITY_START_YEAR`] to December
+    /// [`crate::validity::MAX_VALIDITY_YEAR`]).
+    #[error(
+        "{text:?} is not a month YYYY-MM from {}-01 to {}-12",
+        crate::validity::VALIDITY_START_YEAR,
+        crate::validity::MAX_VALIDITY_YEAR
+    )]
+    Month {
+        /// The rejected text.
+        text: String,
     },
     /// The member's key was issued by another attribute authority than the vault's.
     #[error(

@@ -6,6 +6,7 @@ use crate::abe::codec::{Reader, Writer};
 use crate::abe::{AttributeSet, Encoding, Fame, Scheme, fame};
 use crate::chain::{Address, PrivateKeySigner};
 use crate::error::{Error, InvalidInput, Result};
+use crate::validity::{self, Validity};
 
 /// Longest member name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
@@ -33,22 +34,26 @@ impl Authority {
         &self.pk
     }
 
-    /// Issues a key to a member who signs chain transactions with `signer`.
+    /// Issues a key to a member who signs chain transactions with `signer`, valid for
+    /// records created through the last month of `validity` (see [`crate::validity`]).
     ///
-    /// The key carries `attributes` plus the member's identity attribute
-    /// [`id_attribute`]`(signer.address())`, which is what sharing a record with a named
-    /// member adds to the record's policy.
+    /// The key carries `attributes`, the member's identity attribute
+    /// [`id_attribute`]`(signer.address())` (which is what sharing a record with a named
+    /// member adds to the record's policy) and the reserved validity attributes
+    /// ([`Validity::attributes`]).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty or overlong name, and
-    /// [`InvalidInput::ReservedAttribute`] for an attribute whose name is `id` in any form an
-    /// attribute item takes (`id`, `id:x`, `id:"x y"`, `id=3`, with any surrounding
-    /// whitespace; names are case-sensitive, so `ID:x` is another attribute);
-    /// [`Error::Policy`] for a malformed attribute; [`Error::Abe`] if key generation fails.
+    /// [`InvalidInput::ReservedAttribute`] for an attribute whose name is `id`,
+    /// `valid-year` or `valid-month` in any form an attribute item takes (`id`, `id:x`,
+    /// `id:"x y"`, `id=3`, with any surrounding whitespace; names are case-sensitive, so
+    /// `ID:x` is another attribute); [`Error::Policy`] for a malformed attribute;
+    /// [`Error::Abe`] if key generation fails.
     pub fn issue<R, I, S>(
         &self,
         name: &str,
         attributes: I,
+        validity: Validity,
         signer: PrivateKeySigner,
         rng: &mut R,
     ) -> Result<Member>
@@ -63,8 +68,9 @@ impl Authority {
             let attribute = attribute.as_ref();
             // Check the parsed name, not the text: every spelling of the item counts.
             let item = AttributeSet::parse([attribute])?;
-            if item.attributes().any(|a| a.name() == ID_NAME)
-                || item.numeric_value(ID_NAME).is_some()
+            let reserved = |name: &str| name == ID_NAME || validity::is_reserved(name);
+            if item.attributes().any(|a| reserved(a.name()))
+                || item.numeric().any(|(name, _)| reserved(name))
             {
                 return Err(InvalidInput::ReservedAttribute {
                     attribute: attribute.to_owned(),
@@ -74,12 +80,46 @@ impl Authority {
             attrs.insert(attribute)?;
         }
         attrs.insert(&id_attribute(signer.address()))?;
+        for attribute in validity.attributes() {
+            attrs.insert(&attribute)?;
+        }
         let key = Fame::keygen(&self.pk, &self.msk, &attrs, rng)?;
         Ok(Member {
             name: name.to_owned(),
             key,
             signer,
         })
+    }
+
+    /// Renews a member's key: a fresh key with the same name, signer (hence address) and
+    /// attributes, valid through the last month of `validity` (which may be earlier or
+    /// later than the old one's). The renewed key reads what the old one read and what is
+    /// created through its new last month; the old key keeps working within its own
+    /// validity (keys cannot be recalled: revocation is another mechanism).
+    ///
+    /// # Errors
+    /// As for [`Authority::issue`]; [`InvalidInput::ForeignKey`] if this authority did
+    /// not issue `member`'s key.
+    pub fn renew<R: CryptoRngCore + ?Sized>(
+        &self,
+        member: &Member,
+        validity: Validity,
+        rng: &mut R,
+    ) -> Result<Member> {
+        // Keys carry no authority fingerprint: check by a round trip, as vaults do.
+        let policy = crate::abe::Policy::attribute(&id_attribute(member.address()))?;
+        let (sent, ct) = Fame::encapsulate(&self.pk, &policy, rng)?;
+        match Fame::decapsulate(member.key(), &ct) {
+            Ok(got) if got == sent => {}
+            _ => {
+                return Err(InvalidInput::ForeignKey {
+                    member: member.address(),
+                }
+                .into());
+            }
+        }
+        let own = member.own_attributes();
+        self.issue(member.name(), own, validity, member.signer.clone(), rng)
     }
 
     /// The secret encoding: `"MSAU" | 1 | pk | msk` (length-prefixed canonical encodings).
@@ -168,6 +208,29 @@ impl Member {
         Fame::attributes(&self.key)
     }
 
+    /// The attributes the authority chose for the member: [`Member::attributes`] without
+    /// the reserved `id:`, `valid-year:` and `valid-month:` ones, in the item syntax
+    /// [`Authority::issue`] takes.
+    pub fn own_attributes(&self) -> Vec<String> {
+        let attrs = self.attributes();
+        let reserved = |name: &str| name == ID_NAME || validity::is_reserved(name);
+        let named = attrs
+            .attributes()
+            .filter(|a| !reserved(a.name()))
+            .map(ToString::to_string);
+        let numeric = attrs
+            .numeric()
+            .filter(|(name, _)| !reserved(name))
+            .map(|(name, value)| format!("{name}={value}"));
+        named.chain(numeric).collect()
+    }
+
+    /// How long the key opens new records (read from its attributes); `None` for a key
+    /// issued before keys carried a validity, which opens nothing created since.
+    pub fn validity(&self) -> Option<Validity> {
+        Validity::of_attributes(self.attributes())
+    }
+
     /// The CP-ABE user key.
     pub fn key(&self) -> &fame::UserKey {
         &self.key
@@ -243,6 +306,7 @@ mod tests {
             .issue(
                 "sam",
                 ["role:nurse"],
+                Validity::months_from_now(12),
                 PrivateKeySigner::random(),
                 &mut OsRng,
             )
@@ -272,6 +336,7 @@ mod tests {
             .issue(
                 "sam",
                 ["role:nurse"],
+                Validity::months_from_now(12),
                 PrivateKeySigner::random(),
                 &mut OsRng,
             )
@@ -351,7 +416,13 @@ mod tests {
     fn reserved_and_bad_names_are_refused() {
         let authority = Authority::setup(&mut OsRng);
         let issue = |name: &str, attrs: &[&str]| {
-            authority.issue(name, attrs, PrivateKeySigner::random(), &mut OsRng)
+            authority.issue(
+                name,
+                attrs,
+                Validity::months_from_now(12),
+                PrivateKeySigner::random(),
+                &mut OsRng,
+            )
         };
         for reserved in [
             "id:abc",
@@ -363,6 +434,10 @@ mod tests {
             "id:\"0x\\\"q\"",
             "id=3",
             " id = 3 ",
+            "valid-year:2099",
+            " valid-month:2099-12",
+            "valid-month",
+            "valid-year=2030",
         ] {
             assert!(
                 matches!(
@@ -380,7 +455,21 @@ mod tests {
             );
         }
         // Other names that merely contain or resemble `id` are fine.
-        assert!(issue("x", &["idx:1", "ID:x", "role:id", "uid", "id_card=2"]).is_ok());
+        assert!(
+            issue(
+                "x",
+                &[
+                    "idx:1",
+                    "ID:x",
+                    "role:id",
+                    "uid",
+                    "id_card=2",
+                    "valid:1",
+                    "role:valid-year"
+                ]
+            )
+            .is_ok()
+        );
         assert!(matches!(
             issue("", &["role:x"]),
             Err(Error::InvalidInput(InvalidInput::Name { .. }))
@@ -390,5 +479,36 @@ mod tests {
             Err(Error::InvalidInput(InvalidInput::Name { .. }))
         ));
         assert!(matches!(issue("x", &["role x"]), Err(Error::Policy(_))));
+    }
+
+    #[test]
+    fn renewal_keeps_name_signer_and_attributes_with_a_new_validity() {
+        let authority = Authority::setup(&mut OsRng);
+        let old = authority
+            .issue(
+                "ada",
+                ["role:doctor", "level=3"],
+                Validity::through(2027, 3).unwrap(),
+                PrivateKeySigner::random(),
+                &mut OsRng,
+            )
+            .unwrap();
+        assert_eq!(old.validity(), Some(Validity::through(2027, 3).unwrap()));
+        assert_eq!(old.own_attributes(), ["role:doctor", "level=3"]);
+        let new = authority
+            .renew(&old, Validity::through(2029, 1).unwrap(), &mut OsRng)
+            .unwrap();
+        assert_eq!((new.name(), new.address()), (old.name(), old.address()));
+        assert_eq!(new.own_attributes(), old.own_attributes());
+        assert_eq!(new.validity(), Some(Validity::through(2029, 1).unwrap()));
+        assert_ne!(new.key().to_bytes(), old.key().to_bytes());
+        assert!(new.attributes().contains_label("valid-year:2028"));
+        assert!(!old.attributes().contains_label("valid-year:2027"));
+        // Another authority's member is not renewed.
+        let other = Authority::setup(&mut OsRng);
+        assert!(matches!(
+            other.renew(&old, Validity::months_from_now(1), &mut OsRng),
+            Err(Error::InvalidInput(InvalidInput::ForeignKey { .. }))
+        ));
     }
 }

@@ -17,6 +17,7 @@ mod manifest;
 pub mod notes;
 mod pipe;
 mod state;
+pub mod validity;
 mod vault;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
@@ -28,6 +29,7 @@ pub use identity::{Authority, MAX_NAME_LEN, Member, id_attribute};
 pub use index::Keyword;
 pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};
 pub use pipe::Progress;
+pub use validity::{Clock, Month, Validity};
 pub use vault::{
     AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_IDEMPOTENCY_KEY_LEN,
     MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutOutcome, PutReceipt,

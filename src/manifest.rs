@@ -10,10 +10,15 @@
 //! ```
 //!
 //! The capsule's policy is public (CP-ABE ciphertexts carry it): the record's base
-//! policy `or` the owner's and grantees' `id:` attributes. Everything else about the
+//! policy AND-ed with the validity clause of its creation month, `or` the owner's `id:`
+//! attribute, `or` each grantee's `id:` attribute AND-ed with the clause of the month it
+//! was shared (see [`crate::validity`]; records and shares made before records were
+//! dated have bare clauses). Everything else about the
 //! record — name, attachment names, types, sizes, CIDs — is in the sealed body. Sharing
 //! replaces only the capsule: the body and the attachments keep their bytes and CIDs.
 //! The capsule binds the body's digest, so a capsule cannot be moved onto another body.
+
+use std::collections::BTreeMap;
 
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
@@ -21,10 +26,12 @@ use sha2::{Digest, Sha256};
 
 use crate::abe::codec::{Reader, Writer};
 use crate::abe::envelope::{self, DataKey};
+use crate::abe::policy::Node;
 use crate::abe::{Fame, Policy, fame};
 use crate::chain::{Address, B256};
 use crate::error::{Error, Result, Tampering};
 use crate::identity::id_attribute;
+use crate::validity::Month;
 
 /// Largest manifest accepted on read.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
@@ -182,17 +189,96 @@ pub(crate) fn policy_hash(policy: &Policy) -> B256 {
     )))
 }
 
-/// The policy a record key is wrapped under.
+/// The dates of a record capsule's clauses (see [`crate::validity`]): the month the
+/// record was created (`None`: created before records were dated) and, per grantee's
+/// `id:` attribute, the month it was shared (`None`: shared before shares were dated).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct CapsuleDates {
+    pub(crate) created: Option<Month>,
+    pub(crate) shared: BTreeMap<String, Option<Month>>,
+}
+
+impl CapsuleDates {
+    /// Reads the dates of a capsule policy [`capsule_policy`] built: the first clause of
+    /// the top-level `or` is the base clause (`base and V(t)`, or the bare base of an
+    /// undated record); the owner's and grantees' clauses follow (`id:u and V(s)`, or a
+    /// bare `id:u`). A policy of any other shape has no dates.
+    pub(crate) fn of(capsule: &Policy) -> Self {
+        let mut dates = Self::default();
+        let Node::Or(children) = capsule.root() else {
+            return dates;
+        };
+        let mut children = children.iter();
+        if let Some(Node::And(parts)) = children.next()
+            && let [_, clause] = parts.as_slice()
+        {
+            dates.created = Month::of_clause(clause);
+        }
+        for child in children {
+            match child {
+                Node::Attribute(a) if a.name() == "id" => {
+                    dates.shared.insert(a.label(), None);
+                }
+                Node::And(parts) => {
+                    if let [Node::Attribute(a), clause] = parts.as_slice()
+                        && a.name() == "id"
+                        && let Some(month) = Month::of_clause(clause)
+                    {
+                        dates.shared.insert(a.label(), Some(month));
+                    }
+                }
+                _ => {}
+            }
+        }
+        dates
+    }
+}
+
+/// The policy a record key is wrapped under:
+/// `(base and V(created)) or id:owner or (id:u and V(s)) ...`, with the clause of each
+/// grantee `u` dated by `shared` (its month from an earlier wrap) or else `now`. `None`
+/// dates leave the clause bare (records and shares made before records were dated).
 pub(crate) fn capsule_policy(
     base: &Policy,
+    dates: &CapsuleDates,
+    now: Month,
     owner: Address,
     grantees: impl IntoIterator<Item = Address>,
 ) -> Result<Policy> {
-    let mut children = vec![base.clone(), Policy::attribute(&id_attribute(owner))?];
+    let dated = |clause: Policy, month: Option<Month>| -> Result<Policy> {
+        Ok(match month {
+            Some(month) => Policy::and(vec![clause, month.clause()])?,
+            None => clause,
+        })
+    };
+    let mut children = vec![
+        dated(base.clone(), dates.created)?,
+        Policy::attribute(&id_attribute(owner))?,
+    ];
     for user in grantees {
-        children.push(Policy::attribute(&id_attribute(user))?);
+        let id = id_attribute(user);
+        let month = dates.shared.get(&id).copied().unwrap_or(Some(now));
+        children.push(dated(Policy::attribute(&id)?, month)?);
     }
     Ok(Policy::or(children)?)
+}
+
+/// The policy of an index partition whose epoch starts in `month`: `base and V(month)`.
+pub(crate) fn partition_policy(base: &Policy, month: Month) -> Result<Policy> {
+    Ok(Policy::and(vec![base.clone(), month.clause()])?)
+}
+
+/// The base policy of a partition policy (the inverse of [`partition_policy`]; a policy
+/// without a validity clause, from before partitions were dated, is its own base).
+pub(crate) fn partition_base(policy: &Policy) -> Policy {
+    if let Node::And(parts) = policy.root()
+        && let [base, clause] = parts.as_slice()
+        && Month::of_clause(clause).is_some()
+        && let Ok(base) = Policy::from_node(base.clone())
+    {
+        return base;
+    }
+    policy.clone()
 }
 
 #[cfg(test)]
@@ -260,6 +346,69 @@ mod tests {
             {
                 assert!(m.open_body(&k).is_err());
             }
+        }
+    }
+
+    #[test]
+    fn capsule_dates_round_trip_and_partition_bases() {
+        let (owner, u, w) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+        );
+        let (t, s1) = (Month::new(2027, 1).unwrap(), Month::new(2027, 2).unwrap());
+        let later = Month::new(2029, 9).unwrap();
+        // Bases of every shape, including an `or` and a bare `id:` (a policy may name one).
+        for base in [
+            "role:doctor",
+            "a or b",
+            "a and b",
+            "2 of (a, b, c)",
+            "id:0202020202020202020202020202020202020202",
+        ] {
+            let base: Policy = base.parse().unwrap();
+            let mut dates = CapsuleDates {
+                created: Some(t),
+                ..CapsuleDates::default()
+            };
+            let first = capsule_policy(&base, &dates, s1, owner, [u]).unwrap();
+            let read = CapsuleDates::of(&first);
+            assert_eq!(read.created, Some(t), "{first}");
+            assert_eq!(read.shared.get(&id_attribute(u)), Some(&Some(s1)));
+            // A later wrap keeps the dates read back and dates only the new grantee.
+            let second = capsule_policy(&base, &read, later, owner, [u, w]).unwrap();
+            let again = CapsuleDates::of(&second);
+            assert_eq!(again.created, Some(t));
+            assert_eq!(again.shared.get(&id_attribute(u)), Some(&Some(s1)));
+            assert_eq!(again.shared.get(&id_attribute(w)), Some(&Some(later)));
+            // Undated (legacy) records stay undated; their grantees too.
+            dates.created = None;
+            let legacy = Policy::or(vec![
+                base.clone(),
+                Policy::attribute(&id_attribute(owner)).unwrap(),
+                Policy::attribute(&id_attribute(u)).unwrap(),
+            ])
+            .unwrap();
+            let read = CapsuleDates::of(&legacy);
+            assert_eq!(read.created, None);
+            let rewrapped = capsule_policy(&base, &read, later, owner, [u, w]).unwrap();
+            let expected = Policy::or(vec![
+                base.clone(),
+                Policy::attribute(&id_attribute(owner)).unwrap(),
+                Policy::attribute(&id_attribute(u)).unwrap(),
+                Policy::and(vec![
+                    Policy::attribute(&id_attribute(w)).unwrap(),
+                    later.clause(),
+                ])
+                .unwrap(),
+            ])
+            .unwrap();
+            assert_eq!(rewrapped, expected);
+            // Partitions: the base comes back from the dated policy; undated is its own.
+            let dated = partition_policy(&base, t).unwrap();
+            assert_eq!(dated.leaf_count(), base.leaf_count() + 2);
+            assert_eq!(partition_base(&dated), base);
+            assert_eq!(partition_base(&base), base);
         }
     }
 }

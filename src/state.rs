@@ -30,7 +30,9 @@
 //! for an `OwnerPartition::delta` (the counters changed since the previous record) and 1
 //! for a full `OwnerPartition::to_bytes` (a new partition, or the next epoch of one).
 //!
-//! Per base policy the owner has indexed under: the current index partition as the index
+//! Per base policy the owner has indexed under (the partition's own policy is the base
+//! policy AND-ed with the validity clause of its epoch's month, see
+//! [`crate::validity`]; the state is keyed by the base): the current index partition as the index
 //! crate encodes it (epoch, key, keyword counters, next shard, live shards; no keyword
 //! text) and whether its capsule is known to be published. At most one pending put (one
 //! record, or a bulk batch of records: [`crate::Vault::put_many`]): its intent, with the
@@ -89,7 +91,7 @@ use crate::chain::Address;
 use crate::error::{Error, Result};
 use crate::fsutil::{read_optional, write_atomic};
 use crate::index::sse::{OwnerPartition, PartitionId};
-use crate::manifest::{AttachmentInfo, MAX_ATTACHMENTS, policy_hash};
+use crate::manifest::{AttachmentInfo, MAX_ATTACHMENTS, partition_base, policy_hash};
 
 const MAGIC: [u8; 4] = *b"MSOS";
 const VERSION: u8 = 4;
@@ -247,6 +249,11 @@ pub(crate) struct CompletedPut {
     pub(crate) manifest_cid: String,
     pub(crate) attachments: Vec<AttachmentInfo>,
     pub(crate) shard_cid: Option<String>,
+}
+
+/// The hash of a partition's base policy: what the state keys it by.
+fn base_hash(partition: &OwnerPartition) -> [u8; 32] {
+    policy_hash(&partition_base(partition.partition().policy())).0
 }
 
 fn state_path(dir: &Path, owner: Address) -> PathBuf {
@@ -559,7 +566,7 @@ impl OwnerState {
                 }
                 (1, existing) => {
                     let partition = OwnerPartition::from_bytes(encoding)?;
-                    if policy_hash(partition.partition().policy()).0 != policy {
+                    if base_hash(&partition) != policy {
                         return Err(Error::inconsistent(WHAT, "partition under another policy"));
                     }
                     let entry = PartitionEntry {
@@ -649,7 +656,7 @@ impl OwnerState {
 
     /// Stores `slot` as the current partition of its policy (replacing the previous one).
     pub(crate) fn set_partition(&mut self, slot: PartitionSlot) {
-        let policy = policy_hash(slot.partition.partition().policy()).0;
+        let policy = base_hash(&slot.partition);
         let id = *slot.partition.id();
         match self.partitions.iter_mut().find(|p| p.policy == policy) {
             Some(entry) => {

@@ -32,7 +32,13 @@ struct People {
 fn people(authority: &Authority) -> People {
     let issue = |name: &str, attrs: &[&str]| {
         authority
-            .issue(name, attrs, PrivateKeySigner::random(), &mut OsRng)
+            .issue(
+                name,
+                attrs,
+                medseal::Validity::months_from_now(12),
+                PrivateKeySigner::random(),
+                &mut OsRng,
+            )
             .unwrap()
     };
     People {

@@ -136,13 +136,20 @@ async fn write_seeds() {
         .issue(
             "dr-ada",
             ["role:doctor", "dept:cardiology"],
+            medseal::Validity::months_from_now(12),
             PrivateKeySigner::random(),
             &mut OsRng,
         )
         .unwrap();
     let sam_signer = PrivateKeySigner::random();
     let other = authority
-        .issue("sam", ["role:nurse"], sam_signer.clone(), &mut OsRng)
+        .issue(
+            "sam",
+            ["role:nurse"],
+            medseal::Validity::months_from_now(12),
+            sam_signer.clone(),
+            &mut OsRng,
+        )
         .unwrap();
 
     let mut seeds = vec![("valid", authority.to_bytes())];

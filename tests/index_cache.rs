@@ -39,6 +39,7 @@ async fn setup(dir: &Path) -> Setup {
         .issue(
             "dr. ada",
             ["role:doctor", "dept:cardiology"],
+            medseal::Validity::months_from_now(12),
             anvil_dev_signer(0).unwrap(),
             &mut OsRng,
         )
@@ -176,6 +177,7 @@ async fn a_bulk_import_leaves_the_index_cache_filled_for_the_next_search() {
         .issue(
             "dr. ada",
             ["role:doctor"],
+            medseal::Validity::months_from_now(12),
             PrivateKeySigner::random(),
             &mut OsRng,
         )

@@ -27,7 +27,13 @@ async fn reads_of(vault: &Vault, record: RecordId) -> usize {
 
 fn issue(authority: &Authority, name: &str, attrs: &[&str]) -> Member {
     authority
-        .issue(name, attrs, PrivateKeySigner::random(), &mut OsRng)
+        .issue(
+            name,
+            attrs,
+            medseal::Validity::months_from_now(12),
+            PrivateKeySigner::random(),
+            &mut OsRng,
+        )
         .unwrap()
 }
 

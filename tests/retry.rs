@@ -125,7 +125,13 @@ fn setup() -> Setup {
     let authority = Authority::setup(&mut OsRng);
     let issue = |name: &str, attrs: &[&str], key: usize| {
         authority
-            .issue(name, attrs, anvil_dev_signer(key).unwrap(), &mut OsRng)
+            .issue(
+                name,
+                attrs,
+                medseal::Validity::months_from_now(12),
+                anvil_dev_signer(key).unwrap(),
+                &mut OsRng,
+            )
             .unwrap()
     };
     Setup {

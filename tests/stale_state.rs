@@ -28,6 +28,7 @@ async fn a_put_from_an_owner_state_behind_the_chain_is_refused_before_storing() 
         .issue(
             "dr. ada",
             ["role:doctor"],
+            medseal::Validity::months_from_now(12),
             PrivateKeySigner::random(),
             &mut OsRng,
         )

@@ -35,7 +35,13 @@ struct People {
 fn people(authority: &Authority) -> People {
     let issue = |name: &str, attrs: &[&str], key: usize| {
         authority
-            .issue(name, attrs, anvil_dev_signer(key).unwrap(), &mut OsRng)
+            .issue(
+                name,
+                attrs,
+                medseal::Validity::months_from_now(12),
+                anvil_dev_signer(key).unwrap(),
+                &mut OsRng,
+            )
             .unwrap()
     };
     People {
@@ -824,6 +830,7 @@ async fn a_key_from_another_authority_is_refused_up_front() {
         .issue(
             "stranger",
             ["role:doctor"],
+            medseal::Validity::months_from_now(12),
             PrivateKeySigner::random(),
             &mut OsRng,
         )
@@ -1263,7 +1270,15 @@ async fn bulk_import_on_ipfs_and_ethereum_nodes() {
     let mut vault = Vault::open_with(dir.path(), &config).await.unwrap();
     vault.install_authority(authority.public_key()).unwrap();
     let issue = |name: &str, attrs: &[&str], signer: PrivateKeySigner| {
-        authority.issue(name, attrs, signer, &mut OsRng).unwrap()
+        authority
+            .issue(
+                name,
+                attrs,
+                medseal::Validity::months_from_now(12),
+                signer,
+                &mut OsRng,
+            )
+            .unwrap()
     };
     // Only the owner sends transactions (the readers are neither owner nor grantee).
     let p = People {

@@ -7,7 +7,8 @@ use clap::Args;
 use medseal::abe::Encoding;
 use medseal::chain::U256;
 use medseal::{
-    AUTHORITY_PUBLIC_KEY_FILE, Authority, CONFIG_FILE, Config, Member, PrivateKeySigner, Vault,
+    AUTHORITY_PUBLIC_KEY_FILE, Authority, CONFIG_FILE, Config, Member, Month, PrivateKeySigner,
+    Validity, Vault,
 };
 use rand_core::OsRng;
 use serde::Serialize;
@@ -166,17 +167,55 @@ pub struct MemberView {
     name: String,
     #[serde(serialize_with = "as_display")]
     address: medseal::Address,
+    /// The attributes the authority chose (without the reserved `id:` and `valid-*`).
     attributes: Vec<String>,
+    /// The last month (`YYYY-MM`, UTC) whose records the key opens; `null` for a key
+    /// issued before keys carried a validity (it opens nothing created since).
+    valid_through: Option<String>,
+    /// Whether the current month is past the key's validity (or it has none).
+    expired: bool,
 }
 
 impl From<&Member> for MemberView {
     fn from(member: &Member) -> Self {
+        let validity = member.validity();
         Self {
             name: member.name().to_owned(),
             address: member.address(),
-            attributes: member.attributes().items().collect(),
+            attributes: member.own_attributes(),
+            valid_through: validity.map(|v| v.last_month().to_string()),
+            expired: !validity.is_some_and(|v| v.covers(Month::current_utc())),
         }
     }
+}
+
+impl MemberView {
+    /// `through 2027-03`, `EXPIRED after 2024-01`, or `no validity (issued before expiry)`.
+    fn validity_text(&self) -> String {
+        match (&self.valid_through, self.expired) {
+            (Some(month), false) => format!("valid through {month}"),
+            (Some(month), true) => format!("EXPIRED after {month}"),
+            (None, _) => "EXPIRED: no validity (issued before keys expired)".to_owned(),
+        }
+    }
+}
+
+/// Parses `--valid-until YYYY-MM`.
+fn parse_month(text: &str) -> Result<Month, String> {
+    text.trim().parse::<Month>().map_err(|e| e.to_string())
+}
+
+/// The validity asked for, or 12 months from now; warns if it is already over.
+fn validity_arg(valid_until: Option<Month>) -> Validity {
+    let validity = valid_until.map_or_else(|| Validity::months_from_now(12), Validity::until);
+    if !validity.covers(Month::current_utc()) {
+        eprintln!(
+            "warning: a key valid through {} is already expired: it opens only records \
+             created up to then (an archive reader's key)",
+            validity.last_month()
+        );
+    }
+    validity
 }
 
 #[derive(Serialize)]
@@ -196,6 +235,7 @@ impl fmt::Display for Issued {
         writeln!(f, "issued a key to {}", m.name)?;
         writeln!(f, "  address:    {}", m.address)?;
         writeln!(f, "  attributes: {}", m.attributes.join(", "))?;
+        writeln!(f, "  validity:   {}", m.validity_text())?;
         writeln!(f, "  key file:   {} (mode 0600)", self.key_file)?;
         if let Some(wei) = &self.balance_wei {
             writeln!(f, "  balance:    {wei} wei")?;
@@ -251,19 +291,13 @@ pub struct KeygenArgs {
     /// on a real chain the account must be funded)
     #[arg(long, value_name = "HEX")]
     eth_key: Option<String>,
+    /// Last month (UTC) whose records the key opens (default: 12 months from now)
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    valid_until: Option<Month>,
 }
 
-pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
-    let name = args.name.as_str();
-    local::existing_dir(&ctx.dir)?;
-    local::check_member_name(name)?;
-    let path = local::member_path(&ctx.dir, name);
-    if path.symlink_metadata().is_ok() {
-        return Err(Failure::exists(&path).hint(format!(
-            "member {name} exists; choose another name (or delete the file to re-issue, \
-             which loses access to the member's records)"
-        )));
-    }
+/// The authority of DIR/authority.key, checked against the installed public key.
+fn installed_authority(ctx: &Ctx) -> CliResult<Authority> {
     let authority = local::load_authority(&ctx.dir)?;
     // The vault must use this authority's public key, or nothing it issues will open.
     let public_path = ctx.dir.join(AUTHORITY_PUBLIC_KEY_FILE);
@@ -279,6 +313,21 @@ pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
         );
         return Err(Failure::other("authority_mismatch", message));
     }
+    Ok(authority)
+}
+
+pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
+    let name = args.name.as_str();
+    local::existing_dir(&ctx.dir)?;
+    local::check_member_name(name)?;
+    let path = local::member_path(&ctx.dir, name);
+    if path.symlink_metadata().is_ok() {
+        return Err(Failure::exists(&path).hint(format!(
+            "member {name} exists; choose another name (or delete the file to re-issue, \
+             which loses access to the member's records)"
+        )));
+    }
+    let authority = installed_authority(ctx)?;
     let signer = match &args.eth_key {
         Some(hex) => hex
             .trim()
@@ -291,13 +340,65 @@ pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
             })?,
         None => PrivateKeySigner::random(),
     };
-    let member = authority.issue(name, &args.attrs, signer, &mut OsRng)?;
+    let validity = validity_arg(args.valid_until);
+    let member = authority.issue(name, &args.attrs, validity, signer, &mut OsRng)?;
     local::write_secret(&path, &member.to_bytes(), false)?;
     let balance = check_funds(ctx, &member).await;
     Ok(Issued {
         member: MemberView::from(&member),
         key_file: path.display().to_string(),
         balance_wei: balance.map(|b| b.to_string()),
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct RenewArgs {
+    /// Member name (a key in DIR/members)
+    name: String,
+    /// Last month (UTC) whose records the renewed key opens (default: 12 months from now)
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    valid_until: Option<Month>,
+}
+
+#[derive(Serialize)]
+pub struct Renewed {
+    #[serde(flatten)]
+    member: MemberView,
+    /// The old key's last month (`null`: it had no validity).
+    previous_valid_through: Option<String>,
+    key_file: String,
+}
+
+impl fmt::Display for Renewed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.member;
+        writeln!(f, "renewed the key of {}", m.name)?;
+        writeln!(f, "  address:    {} (unchanged)", m.address)?;
+        writeln!(f, "  attributes: {}", m.attributes.join(", "))?;
+        let before = self.previous_valid_through.as_deref().unwrap_or("none");
+        writeln!(f, "  validity:   {} (was {before})", m.validity_text())?;
+        writeln!(f, "  key file:   {} (replaced, mode 0600)", self.key_file)
+    }
+}
+
+/// Renews a member key in place: the new key replaces DIR/members/NAME.key atomically
+/// (a temporary file, fsynced, renamed over it), without a backup: the renewed key reads
+/// everything the old one did up to the new last month, and a copy of a secret key left
+/// behind is one more to protect.
+pub fn renew(ctx: &Ctx, args: &RenewArgs) -> CliResult<Renewed> {
+    let name = args.name.as_str();
+    local::existing_dir(&ctx.dir)?;
+    local::check_member_name(name)?;
+    let authority = installed_authority(ctx)?;
+    let old = local::load_member(&ctx.dir, name)?;
+    let validity = validity_arg(args.valid_until);
+    let member = authority.renew(&old, validity, &mut OsRng)?;
+    let path = local::member_path(&ctx.dir, name);
+    local::write_secret(&path, &member.to_bytes(), true)?;
+    Ok(Renewed {
+        member: MemberView::from(&member),
+        previous_valid_through: old.validity().map(|v| v.last_month().to_string()),
+        key_file: path.display().to_string(),
     })
 }
 
@@ -315,14 +416,15 @@ impl fmt::Display for Members {
             )?;
         }
         for m in &self.members {
-            // Every member has its own `id:` attribute; the list shows the chosen ones.
-            let chosen: Vec<&str> = m
-                .attributes
-                .iter()
-                .map(String::as_str)
-                .filter(|a| !a.starts_with("id:"))
-                .collect();
-            writeln!(f, "{:<16} {}  {}", m.name, m.address, chosen.join(", "))?;
+            let chosen: Vec<&str> = m.attributes.iter().map(String::as_str).collect();
+            writeln!(
+                f,
+                "{:<16} {}  {:<24} {}",
+                m.name,
+                m.address,
+                m.validity_text(),
+                chosen.join(", ")
+            )?;
         }
         Ok(())
     }

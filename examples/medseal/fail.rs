@@ -175,6 +175,12 @@ impl From<Error> for Failure {
                     "ask the owner for access: `medseal request --as {ACTOR} {}`",
                     record.0
                 )),
+            Error::KeyExpired { .. } => {
+                Failure::new(EXIT_DENIED, "key_expired", message).hint(format!(
+                    "the authority renews the key (same name, address and attributes): \
+                     `medseal authority renew {ACTOR} --valid-until YYYY-MM`"
+                ))
+            }
             Error::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
                 .hint("only the record's owner can share, revoke or answer requests"),
             Error::UnknownRecord(record) => unknown_record(record.0, message),

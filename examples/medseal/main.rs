@@ -162,6 +162,9 @@ pub enum AuthorityCommand {
     Backup(custody::BackupArgs),
     /// Rebuild DIR/authority.key from K backup share files (sealed under a new passphrase)
     Restore(custody::RestoreArgs),
+    /// Renew a member key: a fresh key with the same name, address and attributes and a
+    /// new validity (replaces DIR/members/NAME.key atomically)
+    Renew(authority::RenewArgs),
 }
 
 #[derive(Args, Debug)]
@@ -321,6 +324,9 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         }
         Command::Authority(AuthorityCommand::Restore(args)) => {
             Box::new(custody::restore(ctx, &args).await?)
+        }
+        Command::Authority(AuthorityCommand::Renew(args)) => {
+            Box::new(authority::renew(ctx, &args)?)
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),

@@ -252,6 +252,22 @@ pub async fn search(ctx: &Ctx, name: &str, text: &str) -> CliResult<Found> {
             .collect(),
         searcher: member.name().to_owned(),
     };
+    // An expired key still finds what was indexed up to its last month: say why newer
+    // entries may be missing.
+    let now = vault.clock().now();
+    match member.validity() {
+        Some(v) if v.covers(now) => {}
+        validity => eprintln!(
+            "warning: the key of {} {}: entries indexed since are not searchable with it; \
+             the authority renews it with `medseal authority renew {}`",
+            member.name(),
+            validity.map_or_else(
+                || "predates key expiry".to_owned(),
+                |v| format!("expired after {}", v.last_month())
+            ),
+            member.name()
+        ),
+    }
     // Anyone can publish a partition: one that fails verification is skipped, not fatal.
     for r in &found.rejected_partitions {
         let (publisher, epoch, reason) = (&r.publisher, r.epoch, printable(&r.reason));

@@ -37,7 +37,15 @@ impl Vocabulary {
         for (_, member) in local::members(dir).unwrap_or_default() {
             let Ok(member) = member else { continue };
             let set = member.attributes();
-            attributes.extend(set.attributes().map(|a| a.label()));
+            // Validity attributes are the vault's, never a policy's: not suggested.
+            let validity = |name: &str| {
+                name == medseal::validity::VALID_YEAR || name == medseal::validity::VALID_MONTH
+            };
+            attributes.extend(
+                set.attributes()
+                    .filter(|a| !validity(a.name()))
+                    .map(|a| a.label()),
+            );
             numeric.extend(set.numeric().map(|(name, _)| name.to_owned()));
         }
         Self {

@@ -5,3 +5,6 @@ pub mod threat_model {}
 
 #[doc = include_str!("../../docs/authority-custody.md")]
 pub mod custody {}
+
+#[doc = include_str!("../../docs/expiry.md")]
+pub mod expiry {}

@@ -13,7 +13,7 @@ use crate::chain::{
 };
 use crate::error::{Error, Pointer, Result};
 use crate::identity::Member;
-use crate::manifest::{Manifest, attachment_aad, capsule_policy, policy_hash};
+use crate::manifest::{CapsuleDates, Manifest, attachment_aad, capsule_policy, policy_hash};
 use crate::pipe;
 use crate::storage::PutOptions;
 
@@ -21,6 +21,10 @@ impl Vault {
     /// Shares a record with a member (by address): grants access on chain and re-wraps
     /// only the record key under `policy or id:<owner> or id:<grantees…>`; the body and
     /// attachments are not re-encrypted or re-uploaded. Idempotent.
+    ///
+    /// The new grantee's clause is dated by the vault's clock (`id:u and V(now)`, see
+    /// [`crate::validity`]): a key that expired before the share does not read the record.
+    /// The record's creation date and earlier grantees' dates are kept.
     ///
     /// # Errors
     /// [`Error::UnknownRecord`], [`Error::NotOwner`], storage and chain errors.
@@ -76,7 +80,9 @@ impl Vault {
         let old = Arc::new(manifest.open_key(owner.key())?);
         let mut body = manifest.open_body(&old)?;
         let base: Policy = body.policy.parse()?;
-        let wanted = capsule_policy(&base, owner.address(), self.grantees(info.record).await?)?;
+        let dates = CapsuleDates::of(&manifest.policy()?);
+        let grantees = self.grantees(info.record).await?;
+        let wanted = capsule_policy(&base, &dates, self.clock.now(), owner.address(), grantees)?;
         let new = Arc::new(DataKey::generate(&mut OsRng));
         let mut superseded = vec![parse_cid(&info.manifest_cid, Pointer::Record)?];
         for (index, attachment) in body.attachments.iter_mut().enumerate() {
@@ -123,7 +129,8 @@ impl Vault {
         let body = manifest.open_body(&dek)?;
         let base: Policy = body.policy.parse()?;
         let grantees = self.grantees(info.record).await?;
-        let wanted = capsule_policy(&base, owner.address(), grantees)?;
+        let dates = CapsuleDates::of(&manifest.policy()?);
+        let wanted = capsule_policy(&base, &dates, self.clock.now(), owner.address(), grantees)?;
         if wanted.to_string() != manifest.policy()?.to_string() {
             manifest.rewrap(self.public_key()?, &wanted, &dek, &mut OsRng)?;
             let cid = self

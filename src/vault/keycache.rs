@@ -36,6 +36,9 @@ const RECORD: usize = 32 + 12 + 33 + 16;
 /// A member's opened partition keys (`None`: the policy is not satisfied).
 pub(super) struct KeyCache {
     path: PathBuf,
+    /// SHA-256 of the member encoding the cache was loaded for (a renewed key of the same
+    /// member needs its own cache: see [`KeyCache::belongs_to`]).
+    member: [u8; 32],
     cipher: Aes256Gcm,
     keys: HashMap<B256, Option<PartitionKey>>,
 }
@@ -44,6 +47,7 @@ impl KeyCache {
     /// Loads the member's cache (empty if there is none).
     pub(super) fn load(dir: &Path, member: &Member) -> Result<Self> {
         let secret = Zeroizing::new(member.to_bytes());
+        let fingerprint = fingerprint(&secret);
         let mut h = Sha256::new();
         h.update(b"medseal/v1/search-key-cache");
         h.update(secret.as_slice());
@@ -55,6 +59,7 @@ impl KeyCache {
             .join(format!("{:x}", member.address()));
         let mut cache = Self {
             path,
+            member: fingerprint,
             cipher,
             keys: HashMap::new(),
         };
@@ -90,6 +95,13 @@ impl KeyCache {
                 .insert(partition, key.filter(|_| flag.first() == Some(&1)));
         }
         Ok(cache)
+    }
+
+    /// Whether the cache was loaded for this member key (not another key of the same
+    /// address, e.g. the one it renewed, whose answers about unsatisfied policies would
+    /// be wrong for this one).
+    pub(super) fn belongs_to(&self, member: &Member) -> bool {
+        self.member == fingerprint(&Zeroizing::new(member.to_bytes()))
     }
 
     pub(super) fn get(&self, partition: &B256) -> Option<Option<PartitionKey>> {
@@ -148,6 +160,13 @@ impl KeyCache {
         out.extend_from_slice(record);
         file.write_all(&out).map_err(io)
     }
+}
+
+fn fingerprint(member_bytes: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"medseal/v1/search-key-cache/member");
+    h.update(member_bytes);
+    h.finalize().into()
 }
 
 /// Opens for appending, readable by the owner only.

@@ -27,6 +27,7 @@ use crate::fsutil::{read_optional, write_atomic};
 use crate::identity::{Member, id_attribute};
 use crate::pipe::Progress;
 use crate::storage::{Cid, ContentStore, GcReport};
+use crate::validity::Clock;
 
 pub use car::RecordContent;
 pub use keycache::SEARCH_KEYS_DIR;
@@ -59,6 +60,8 @@ pub struct Vault {
     /// Members whose key was checked to come from the installed authority.
     checked: std::sync::Mutex<HashSet<Address>>,
     progress: Option<Progress>,
+    /// Dates what the vault creates (records, shares, partition epochs).
+    clock: Clock,
 }
 
 impl core::fmt::Debug for Vault {
@@ -131,12 +134,31 @@ impl Vault {
             checked: std::sync::Mutex::default(),
             search: std::sync::Mutex::new(search::SearchCache::default()),
             progress: None,
+            clock: Clock::system(),
         })
     }
 
     /// Reports attachment bytes as they are encrypted or decrypted.
     pub fn set_progress(&mut self, progress: Progress) {
         self.progress = Some(progress);
+    }
+
+    /// Sets the clock that dates what this vault creates: records (their capsule's
+    /// validity clause), shares and index partition epochs (see [`crate::validity`]).
+    /// The default is [`Clock::system`], the system clock's UTC month.
+    ///
+    /// A fixed clock is for tests, replays, and imports that should be dated as of a
+    /// given month. A clock set in the past lets keys that expired since read what the
+    /// vault creates (as an owner could also choose by its policy); in the future, it
+    /// keeps keys valid now from reading it. It is deliberately not a configuration
+    /// setting: only the code that owns the vault sets it.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// The clock that dates what this vault creates.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Installs the attribute authority's public key (written to

@@ -13,9 +13,10 @@ use crate::error::{Error, Pointer, Result};
 use crate::identity::Member;
 use crate::index::Keyword;
 use crate::index::sse::{Capsule, OwnerPartition, Partition, Shard};
-use crate::manifest::policy_hash;
+use crate::manifest::{partition_base, partition_policy, policy_hash};
 use crate::state::{CompletedPut, OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
+use crate::validity::Month;
 
 impl Vault {
     /// The private index state of `owner` (call with the owner lock held): the one the
@@ -336,25 +337,48 @@ impl Vault {
         Ok(())
     }
 
-    /// Makes sure `owner` has a published index partition for `policy`.
+    /// Makes sure `owner` has a published index partition for `policy` whose epoch is
+    /// dated `now` (its policy is `policy and V(now)`, see [`crate::validity`]): the
+    /// current one if it is, else the next epoch under the dated policy (a put in a later
+    /// month than the current epoch's starts a new epoch, so that keys that expired
+    /// before it cannot open its partition key).
     pub(super) async fn ensure_partition(
         &self,
         ledger: &dyn Ledger,
         owner: &Member,
         state: &mut OwnerState,
         policy: &Policy,
+        now: Month,
     ) -> Result<()> {
-        if state.is_published(policy) == Some(true) {
-            return Ok(());
-        }
-        match state.take_partition(&policy_hash(policy).0) {
+        let dated = partition_policy(policy, now)?;
+        let hash = policy_hash(policy).0;
+        let current_month = state
+            .current_by_hash(&hash)
+            .map(|current| current.partition().policy() == &dated);
+        match (current_month, state.is_published(policy)) {
+            (Some(true), Some(true)) => Ok(()),
             // Created by an earlier call whose publication may have reached the chain.
-            Some(slot) => {
+            (Some(true), _) => {
+                let slot = state.take_partition(&hash).ok_or_else(|| {
+                    Error::inconsistent("owner state", "the current partition vanished")
+                })?;
                 self.publish_partition(ledger, owner, state, slot, true)
                     .await
             }
-            None => {
-                let partition = Partition::new(owner.address().as_slice(), policy.clone(), 0)?;
+            // Dated another month (or undated, from before partitions were dated).
+            (Some(false), _) => {
+                let current = state.current_by_hash(&hash).ok_or_else(|| {
+                    Error::inconsistent("owner state", "the current partition vanished")
+                })?;
+                let slot = PartitionSlot {
+                    partition: current.rotate(dated, &mut OsRng)?,
+                    published: false,
+                };
+                self.publish_partition(ledger, owner, state, slot, false)
+                    .await
+            }
+            (None, _) => {
+                let partition = Partition::new(owner.address().as_slice(), dated, 0)?;
                 let slot = PartitionSlot {
                     partition: OwnerPartition::create(partition, &mut OsRng),
                     published: false,
@@ -377,11 +401,13 @@ impl Vault {
         check_chain: bool,
     ) -> Result<()> {
         let address = owner.address();
+        // The chain records the partition's own (dated) policy; the state keys it by base.
         let policy = policy_hash(slot.partition.partition().policy());
+        let base = policy_hash(&partition_base(slot.partition.partition().policy()));
         state.set_partition(slot);
         state.save(&self.dir, address)?;
         let current = state
-            .current_by_hash(&policy.0)
+            .current_by_hash(&base.0)
             .ok_or_else(|| Error::inconsistent("owner state", "the partition just stored"))?;
         let partition = current.partition();
         let pid = B256::from(*current.id().as_bytes());
@@ -399,12 +425,13 @@ impl Vault {
                 .publish_capsule(pid, epoch, &cid.to_string(), policy)
                 .await?;
         }
-        state.mark_published(&policy.0);
+        state.mark_published(&base.0);
         state.save(&self.dir, address)
     }
 
     /// Starts a new epoch (fresh key) of `owner`'s partition for `policy`, if the current
-    /// one holds entries: entries added from now on are unlinkable to earlier tokens.
+    /// one holds entries: entries added from now on are unlinkable to earlier tokens. The
+    /// new epoch is dated by the vault's clock.
     pub(super) async fn rotate(
         &self,
         ledger: &dyn Ledger,
@@ -417,7 +444,8 @@ impl Vault {
         let next = match state.current(policy) {
             // The current epoch holds entries: start the next one.
             Some(current) if current.next_shard_seq() > 0 => Some(PartitionSlot {
-                partition: current.rotate(policy.clone(), &mut OsRng)?,
+                partition: current
+                    .rotate(partition_policy(policy, self.clock.now())?, &mut OsRng)?,
                 published: false,
             }),
             // Nothing indexed under this policy yet, or nothing to rotate away from.

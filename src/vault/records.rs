@@ -16,11 +16,13 @@ use crate::error::{Error, InvalidInput, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::Keyword;
 use crate::manifest::{
-    AttachmentInfo, Body, MAX_ATTACHMENTS, Manifest, attachment_aad, capsule_policy, policy_hash,
+    AttachmentInfo, Body, CapsuleDates, MAX_ATTACHMENTS, Manifest, attachment_aad, capsule_policy,
+    policy_hash,
 };
 use crate::pipe::{self, Source};
 use crate::state::{CompletedPut, OwnerState, PendingPut, PutIdentity};
 use crate::storage::{Cid, ContentStore, PutOptions};
+use crate::validity::{Month, Validity};
 
 /// Most keywords per record.
 pub const MAX_KEYWORDS: usize = 4096;
@@ -43,7 +45,9 @@ pub struct NewRecord {
 }
 
 impl NewRecord {
-    /// A record readable by keys whose attributes satisfy `policy` (and by its owner).
+    /// A record readable by keys whose attributes satisfy `policy` and that are valid in
+    /// the month it is put (see [`crate::validity`]), and by its owner. `policy` must not
+    /// name the reserved `valid-year` / `valid-month` attributes (checked by the put).
     pub fn new(name: impl Into<String>, policy: Policy) -> Self {
         Self {
             name: name.into(),
@@ -115,6 +119,9 @@ impl NewRecord {
 
     fn validate(&self) -> Result<()> {
         check_name("record name", &self.name)?;
+        if let Some(attribute) = crate::validity::reserved_in(&self.policy) {
+            return Err(InvalidInput::ReservedAttribute { attribute }.into());
+        }
         if let Some(key) = &self.key
             && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN)
         {
@@ -213,6 +220,34 @@ impl Attachment {
             source: Source::Reader(Box::new(reader), len),
         }
     }
+}
+
+/// Why `reader` cannot open a record wrapped under `capsule`: [`Error::KeyExpired`] if
+/// its attributes would satisfy the capsule with a validity covering a dated clause of
+/// it (the creation month, or the month of the reader's share), else
+/// [`Error::AccessDenied`]. Tried from the earliest month on, so the error names the
+/// oldest month the key would need.
+fn denied(record: RecordId, reader: &Member, capsule: &Policy) -> Error {
+    let dates = CapsuleDates::of(capsule);
+    let mut months: Vec<Month> = dates.created.into_iter().collect();
+    months.extend(dates.shared.values().flatten().copied());
+    months.sort_unstable();
+    months.dedup();
+    for needed in months {
+        let mut attrs = reader.attributes().clone();
+        let extended = Validity::until(needed)
+            .attributes()
+            .iter()
+            .try_for_each(|a| attrs.insert(a).map(|_| ()));
+        if extended.is_ok() && capsule.is_satisfied_by(&attrs) {
+            return Error::KeyExpired {
+                record,
+                needed,
+                valid_through: reader.validity(),
+            };
+        }
+    }
+    Error::AccessDenied { record }
 }
 
 /// Records sealed concurrently by [`Vault::put_many`].
@@ -352,8 +387,10 @@ pub struct OpenedRecord {
     pub name: String,
     /// The base policy the owner chose.
     pub policy: Policy,
-    /// The policy the record key is currently wrapped under: the base policy `or` the
-    /// owner's and grantees' `id:` attributes.
+    /// The policy the record key is currently wrapped under: the base policy AND-ed with
+    /// the validity clause of the month the record was created, `or` the owner's `id:`
+    /// attribute, `or` each grantee's `id:` attribute AND-ed with the clause of the month
+    /// it was shared (see [`crate::validity`]).
     pub capsule_policy: Policy,
     /// CID of the current manifest.
     pub manifest_cid: Cid,
@@ -389,7 +426,8 @@ impl Vault {
     }
 
     /// Stores a record owned by `owner`: attachments encrypted under a fresh record key,
-    /// the key wrapped under the policy (or the owner's `id:`), the sealed manifest,
+    /// the key wrapped under the policy and the validity clause of the vault clock's month
+    /// (or the owner's `id:`; see [`crate::validity`]), the sealed manifest,
     /// `createRecord` on chain, and the keywords as one anchored index shard of the
     /// owner's partition for this policy.
     ///
@@ -414,7 +452,8 @@ impl Vault {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for bad names, keys or too many attachments/keywords (and
-    /// [`InvalidInput::IdempotencyKeyReused`]), [`Error::NoAuthority`], and
+    /// [`InvalidInput::IdempotencyKeyReused`], and [`InvalidInput::ReservedAttribute`] for
+    /// a policy naming `valid-year` or `valid-month`), [`Error::NoAuthority`], and
     /// storage/chain errors (nothing already stored is lost).
     pub async fn put(&self, owner: &Member, record: NewRecord) -> Result<PutReceipt> {
         let mut receipts = self.put_batch(owner, vec![record]).await?;
@@ -472,6 +511,7 @@ impl Vault {
         batch: &dyn ContentStore,
         pk: &crate::abe::fame::PublicKey,
         owner: Address,
+        now: Month,
         record: NewRecord,
         description: [u8; 32],
     ) -> Result<SealedRecord> {
@@ -505,7 +545,11 @@ impl Vault {
             policy: record.policy.to_string(),
             attachments: attachments.clone(),
         };
-        let wrapped = capsule_policy(&record.policy, owner, [])?;
+        let dates = CapsuleDates {
+            created: Some(now),
+            ..CapsuleDates::default()
+        };
+        let wrapped = capsule_policy(&record.policy, &dates, now, owner, [])?;
         let (pk, sealing, key) = (pk.clone(), wrapped.clone(), Arc::clone(&dek));
         let manifest = tokio::task::spawn_blocking(move || {
             Manifest::seal(&pk, &sealing, &key, &body, &mut OsRng)
@@ -544,6 +588,9 @@ impl Vault {
         let names: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
+        // One month for the whole batch: its records and the partition epochs they are
+        // indexed in carry the same validity clause.
+        let now = self.clock.now();
         let ledger = self.acting(owner);
         let mut state = self.owner_state(owner.address())?;
         let recovered: Vec<RecordId> = self
@@ -610,7 +657,7 @@ impl Vault {
                 .map(|(_, record, _)| record.policy.clone())
                 .collect();
             for policy in &indexed {
-                self.ensure_partition(&*ledger, owner, &mut state, policy)
+                self.ensure_partition(&*ledger, owner, &mut state, policy, now)
                     .await?;
             }
             let batch = self.store.begin_batch().await?;
@@ -619,7 +666,7 @@ impl Vault {
                     let batch = &*batch;
                     async move {
                         let sealed = self
-                            .seal_record(batch, pk, owner.address(), record, description)
+                            .seal_record(batch, pk, owner.address(), now, record, description)
                             .await?;
                         Ok::<_, Error>((i, sealed))
                     }
@@ -750,8 +797,9 @@ impl Vault {
     ///
     /// # Errors
     /// [`Error::UnknownRecord`], [`Error::AccessDenied`] if the reader's attributes do
-    /// not satisfy the record's policy, [`Error::Tampered`] if anything fails
-    /// verification.
+    /// not satisfy the record's policy, [`Error::KeyExpired`] if they would but the key
+    /// is not valid for the month the record was created (or shared with the reader) in,
+    /// [`Error::Tampered`] if anything fails verification.
     pub async fn get(&self, reader: &Member, record: RecordId) -> Result<OpenedRecord> {
         let opened = self.open_record(reader, record).await?;
         self.log_read(reader, &opened).await?;
@@ -798,7 +846,7 @@ impl Vault {
         let dek = match manifest.open_key(reader.key()) {
             Ok(dek) => dek,
             Err(crate::abe::Error::PolicyNotSatisfied) => {
-                return Err(Error::AccessDenied { record });
+                return Err(denied(record, reader, &manifest.policy()?));
             }
             Err(e) => return Err(e.into()),
         };

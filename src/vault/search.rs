@@ -369,7 +369,14 @@ impl Vault {
         {
             let mut cache = self.search_cache()?;
             let keys = match cache.keys.entry(reader) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                // (A renewed key of the same member gets its own cache.)
+                std::collections::hash_map::Entry::Occupied(e) if e.get().belongs_to(user) => {
+                    e.into_mut()
+                }
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.insert(KeyCache::load(&self.dir, user)?);
+                    e.into_mut()
+                }
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(KeyCache::load(&self.dir, user)?)
                 }
