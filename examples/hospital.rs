@@ -341,10 +341,14 @@ async fn main() -> Result<(), Failure> {
             AuditEvent::AccessRequested { requester, .. } => {
                 format!("access requested by {}", who(*requester))
             }
-            AuditEvent::AccessGranted { user } => format!("access granted to {}", who(*user)),
-            AuditEvent::AccessRevoked { user } => format!("access revoked from {}", who(*user)),
-            AuditEvent::AccessDenied { user } => format!("access denied to {}", who(*user)),
+            AuditEvent::Subject { subject } => format!("about {}", who(*subject)),
+            AuditEvent::AccessGranted { user, .. } => format!("access granted to {}", who(*user)),
+            AuditEvent::AccessRevoked { user, .. } => format!("access revoked from {}", who(*user)),
+            AuditEvent::AccessDenied { user, .. } => format!("access denied to {}", who(*user)),
             AuditEvent::AccessLogged { accessor } => format!("read by {}", who(*accessor)),
+            AuditEvent::EmergencyAccess { accessor, reason } => {
+                format!("EMERGENCY access by {}: {reason}", who(*accessor))
+            }
         };
         println!("    block {:>3}: {line}", entry.block_number);
     }

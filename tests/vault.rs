@@ -252,7 +252,7 @@ async fn flows(vault: &Vault, p: &People, tamper: Option<&dyn Fn(&Cid)>) {
         &|e| matches!(e, AuditEvent::AccessRequested { requester, .. } if *requester == p.outsider.address())
     ));
     assert!(has(
-        &|e| matches!(e, AuditEvent::AccessGranted { user } if *user == p.outsider.address())
+        &|e| matches!(e, AuditEvent::AccessGranted { user, .. } if *user == p.outsider.address())
     ));
     assert!(has(&|e| matches!(e, AuditEvent::Updated { .. })));
     assert!(has(

@@ -236,6 +236,13 @@ enum Event {
     AccessLogged {
         accessor: MemberRef,
     },
+    Subject {
+        subject: MemberRef,
+    },
+    EmergencyAccess {
+        accessor: MemberRef,
+        reason: String,
+    },
 }
 
 /// The record's manifest: at creation, then on every share (record key re-wrapped) and
@@ -267,15 +274,25 @@ impl Event {
                 manifest_cid,
                 policy_hash,
             } => Self::Updated(wrap(owner, manifest_cid, policy_hash)),
-            A::AccessGranted { user } => Self::AccessGranted { user: m(user) },
-            A::AccessRevoked { user } => Self::AccessRevoked { user: m(user) },
-            A::AccessRequested { requester, owner } => {
-                let (requester, owner) = (m(requester), m(owner));
+            A::AccessGranted { user, .. } => Self::AccessGranted { user: m(user) },
+            A::AccessRevoked { user, .. } => Self::AccessRevoked { user: m(user) },
+            A::AccessRequested {
+                requester,
+                approver,
+            } => {
+                let (requester, owner) = (m(requester), m(approver));
                 Self::AccessRequested { requester, owner }
             }
-            A::AccessDenied { user } => Self::AccessDenied { user: m(user) },
+            A::AccessDenied { user, .. } => Self::AccessDenied { user: m(user) },
             A::AccessLogged { accessor } => Self::AccessLogged {
                 accessor: m(accessor),
+            },
+            A::Subject { subject } => Self::Subject {
+                subject: m(subject),
+            },
+            A::EmergencyAccess { accessor, reason } => Self::EmergencyAccess {
+                accessor: m(accessor),
+                reason,
             },
         }
     }
@@ -295,6 +312,10 @@ impl fmt::Display for Event {
             Self::AccessRequested { requester, .. } => write!(f, "access requested by {requester}"),
             Self::AccessDenied { user } => write!(f, "request denied to {user}"),
             Self::AccessLogged { accessor } => write!(f, "read by {accessor}"),
+            Self::Subject { subject } => write!(f, "about patient {subject}"),
+            Self::EmergencyAccess { accessor, reason } => {
+                write!(f, "EMERGENCY access by {accessor}: {reason}")
+            }
         }
     }
 }

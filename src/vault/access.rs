@@ -155,10 +155,10 @@ impl Vault {
         let mut users = BTreeSet::new();
         for entry in self.ledger.audit_trail(record).await? {
             match entry.event {
-                AuditEvent::AccessGranted { user } => {
+                AuditEvent::AccessGranted { user, .. } => {
                     users.insert(user);
                 }
-                AuditEvent::AccessRevoked { user } => {
+                AuditEvent::AccessRevoked { user, .. } => {
                     users.remove(&user);
                 }
                 _ => {}

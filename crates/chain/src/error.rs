@@ -6,13 +6,18 @@ use alloy::primitives::{Address, B256, U256};
 use crate::types::RecordId;
 
 /// Every field name the contract reports in `EmptyField`.
-pub(crate) const EMPTY_FIELD_NAMES: [&str; 6] = [
+pub(crate) const EMPTY_FIELD_NAMES: [&str; 11] = [
     "manifestCid",
     "manifestCids",
     "policyHash",
     "shardCid",
     "merkleRoot",
     "capsuleCid",
+    "name",
+    "attributesDigest",
+    "attributes",
+    "reason",
+    "bumpAttributes",
 ];
 
 /// Result alias of ledger operations.
@@ -57,13 +62,17 @@ pub enum LedgerError {
     /// A required field was empty or zero (contract error `EmptyField`).
     #[error("required field `{field}` is empty")]
     EmptyField {
-        /// Name of the field as the contract spells it: `manifestCid`, `policyHash`,
-        /// `shardCid`, `merkleRoot` or `capsuleCid`.
+        /// Name of the field as the contract spells it: `manifestCid`, `manifestCids`,
+        /// `policyHash`, `shardCid`, `merkleRoot`, `capsuleCid`, `name`, `attributesDigest`,
+        /// `attributes` (none, or an empty text), `reason` or `bumpAttributes` (a zero hash).
         field: &'static str,
     },
-    /// The user cannot be the subject of this access operation: the zero address, or the
-    /// record's owner (contract error `InvalidUser`).
-    #[error("{user} cannot be granted, denied or request access here (zero address or the owner)")]
+    /// The user cannot be the object of this access operation: the zero address, or the
+    /// record's owner or subject, who always read it (contract error `InvalidUser`).
+    #[error(
+        "{user} cannot be granted or request access here (zero address, or the record's owner or \
+         subject, who always read it)"
+    )]
     InvalidUser {
         /// The rejected user.
         user: Address,
@@ -153,6 +162,101 @@ pub enum LedgerError {
         partition: B256,
         /// The epoch.
         epoch: u64,
+    },
+    /// Only the record's controller — its subject (the patient) if it has one, else its
+    /// owner — grants, denies and revokes access (contract error `NotController`).
+    #[error(
+        "only {controller} (the patient of record {record}, or its owner if it has no patient) \
+         can grant, deny or revoke access to it; {caller} tried"
+    )]
+    NotController {
+        /// The record.
+        record: RecordId,
+        /// The sender of the rejected transaction.
+        caller: Address,
+        /// The record's controller.
+        controller: Address,
+    },
+    /// A record's subject must be a nonzero address other than its creator (contract error
+    /// `InvalidSubject`).
+    #[error("{subject} cannot be a record's subject (zero address, or the record's creator)")]
+    InvalidSubject {
+        /// The rejected subject.
+        subject: Address,
+    },
+    /// A bulk call got a different number of subjects than records (contract error
+    /// `SubjectCountMismatch`).
+    #[error("bulk call with {manifests} manifest CIDs but {subjects} subjects")]
+    SubjectCountMismatch {
+        /// Number of manifest CIDs.
+        manifests: u64,
+        /// Number of subjects.
+        subjects: u64,
+    },
+    /// Only the authority may do this (contract error `NotAuthority`).
+    #[error("only the authority {authority} can do this; {caller} tried")]
+    NotAuthority {
+        /// The sender of the rejected transaction.
+        caller: Address,
+        /// The current authority.
+        authority: Address,
+    },
+    /// The sender is neither the authority nor an appointed registrar (contract error
+    /// `NotRegistrar`).
+    #[error("{caller} is neither the authority nor an appointed registrar")]
+    NotRegistrar {
+        /// The sender of the rejected transaction.
+        caller: Address,
+    },
+    /// The address is not an appointed registrar, so it cannot be dismissed (contract error
+    /// `UnknownRegistrar`).
+    #[error("{registrar} is not an appointed registrar")]
+    UnknownRegistrar {
+        /// The address.
+        registrar: Address,
+    },
+    /// Only the authority or the registrar that issued a member's current key may renew or
+    /// revoke it (contract error `NotMemberRegistrar`).
+    #[error(
+        "{caller} cannot renew or revoke member {member}: its key was issued by {registrar} \
+         (only that registrar or the authority can)"
+    )]
+    NotMemberRegistrar {
+        /// The member.
+        member: Address,
+        /// The sender of the rejected transaction.
+        caller: Address,
+        /// The member's registrar.
+        registrar: Address,
+    },
+    /// The address was never registered as a member (contract error `UnknownMember`).
+    #[error("{member} is not a registered member")]
+    UnknownMember {
+        /// The address.
+        member: Address,
+    },
+    /// The member was revoked; revocation is permanent, so it can be neither renewed nor
+    /// revoked again (contract error `MemberIsRevoked`).
+    #[error("member {member} was revoked (permanently)")]
+    MemberRevoked {
+        /// The member.
+        member: Address,
+    },
+    /// The zero address cannot take this role (authority, registrar or member; contract
+    /// error `InvalidAccount`).
+    #[error("{account} cannot be the authority, a registrar or a member")]
+    InvalidAccount {
+        /// The rejected address.
+        account: Address,
+    },
+    /// A stated reason (revocation, emergency access) is too long (contract error
+    /// `ReasonTooLong`).
+    #[error("a reason of {length} bytes is longer than the {max} bytes allowed")]
+    ReasonTooLong {
+        /// Its length in bytes.
+        length: u64,
+        /// The most allowed.
+        max: u64,
     },
     /// The contract reverted with data that is not one of its declared errors (e.g. an
     /// arithmetic panic, or a contract at the address that is not a `MedsealRegistry`).

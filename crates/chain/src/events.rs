@@ -11,14 +11,16 @@ use crate::error::LedgerResult;
 use crate::types::{AuditEntry, AuditEvent, IndexAnchor, PublishedCapsule, RecordId};
 
 /// Signature hashes of every event whose first indexed parameter is a record id.
-pub(crate) const RECORD_EVENTS: [B256; 7] = [
+pub(crate) const RECORD_EVENTS: [B256; 9] = [
     R::RecordCreated::SIGNATURE_HASH,
+    R::RecordSubject::SIGNATURE_HASH,
     R::RecordUpdated::SIGNATURE_HASH,
     R::AccessGranted::SIGNATURE_HASH,
     R::AccessRevoked::SIGNATURE_HASH,
     R::AccessRequested::SIGNATURE_HASH,
     R::AccessDenied::SIGNATURE_HASH,
     R::AccessLogged::SIGNATURE_HASH,
+    R::EmergencyAccess::SIGNATURE_HASH,
 ];
 
 /// The topic encoding of a record id (an indexed `uint64`).
@@ -54,15 +56,23 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
         R::RecordUpdated::SIGNATURE_HASH => decode!(RecordUpdated => Updated {
             owner: owner, manifest_cid: manifestCid, policy_hash: policyHash
         }),
-        R::AccessGranted::SIGNATURE_HASH => decode!(AccessGranted => AccessGranted { user: user }),
-        R::AccessRevoked::SIGNATURE_HASH => decode!(AccessRevoked => AccessRevoked { user: user }),
+        R::RecordSubject::SIGNATURE_HASH => decode!(RecordSubject => Subject { subject: subject }),
+        R::AccessGranted::SIGNATURE_HASH => {
+            decode!(AccessGranted => AccessGranted { user: user, by: by })
+        }
+        R::AccessRevoked::SIGNATURE_HASH => {
+            decode!(AccessRevoked => AccessRevoked { user: user, by: by })
+        }
         R::AccessRequested::SIGNATURE_HASH => decode!(AccessRequested => AccessRequested {
-            requester: requester, owner: owner
+            requester: requester, approver: approver
         }),
-        R::AccessDenied::SIGNATURE_HASH => decode!(AccessDenied => AccessDenied { user: user }),
+        R::AccessDenied::SIGNATURE_HASH => decode!(AccessDenied => AccessDenied { user: user, by: by }),
         R::AccessLogged::SIGNATURE_HASH => {
             decode!(AccessLogged => AccessLogged { accessor: accessor })
         }
+        R::EmergencyAccess::SIGNATURE_HASH => decode!(EmergencyAccess => EmergencyAccess {
+            accessor: accessor, reason: reason
+        }),
         other => {
             return Err(LedgerError::Corrupt(format!(
                 "unexpected event {other} in a record's audit trail"

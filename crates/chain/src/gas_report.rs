@@ -169,9 +169,15 @@ async fn wait_for_next_second() {
 }
 
 /// Measures every operation. `owner` and `user` must be two different accounts on the same
-/// freshly deployed registry; `existing_records` records are created before the second
-/// `createRecord` / `grantAccess` measurement to show that gas does not grow with the number of
-/// records.
+/// freshly deployed registry, `owner` its deployer (the registry's authority); a third account,
+/// anvil's dev account 3 (funded by anvil; see [`dev_keys`](crate::dev_keys)), plays the
+/// requester and the registered member, so `owner` and `user` must not be that account.
+/// `existing_records` records are created before the second `createRecord` / `grantAccess`
+/// measurement to show that gas does not grow with the number of records.
+///
+/// The targets are measured on the owner path (records without a subject). The operations of
+/// records with a subject (`…/subject`: the subject decides), of the member registry and of
+/// break-glass logging are measured after them, without targets.
 pub async fn measure(
     owner: &dyn Ledger,
     user: &dyn Ledger,
@@ -245,7 +251,105 @@ pub async fn measure(
     let gas = owner.create_records(&bulk).await?.receipt.gas_used;
     entries.push(("createRecords/record".to_owned(), gas / BULK_RECORDS));
     debug_assert_ne!(later.record, RecordId(0));
+    measure_patients_and_registry(owner, user, &mut entries).await?;
     Ok(GasReport { entries })
+}
+
+/// The operations without targets, after the targeted ones: records with a subject (`user` is
+/// the patient), the member registry (`owner` is the authority, `user` a registrar) and
+/// break-glass logging.
+async fn measure_patients_and_registry(
+    owner: &dyn Ledger,
+    user: &dyn Ledger,
+    entries: &mut Vec<(String, u64)>,
+) -> LedgerResult<()> {
+    let third = owner.for_signer(crate::dev_keys::anvil_dev_signer(3)?);
+    let (patient, requester) = (user.sender(), third.sender());
+    let mut push = |name: &str, gas: u64| entries.push((name.to_owned(), gas));
+
+    let created = owner
+        .create_record_for(&sample_cid("about", 0), sample_digest("policy", 0), patient)
+        .await?;
+    push("createRecordFor", created.receipt.gas_used);
+    let record = created.record;
+    push(
+        "grantAccess/subject",
+        user.grant_access(record, requester).await?.gas_used,
+    );
+    push("logAccess/subject", user.log_access(record).await?.gas_used);
+    push(
+        "revokeAccess/subject",
+        user.revoke_access(record, requester).await?.gas_used,
+    );
+    push(
+        "requestAccess/subject",
+        third.request_access(record).await?.gas_used,
+    );
+    push(
+        "denyAccess/subject",
+        user.deny_access(record, requester).await?.gas_used,
+    );
+    let bulk: Vec<(String, B256, _)> = (0..BULK_RECORDS)
+        .map(|i| (sample_cid("about", i + 1), sample_digest("policy", i % 3), patient))
+        .collect();
+    let gas = owner.create_records_for(&bulk).await?.receipt.gas_used;
+    push("createRecordsFor/record", gas / BULK_RECORDS);
+    let reason = "patient unconscious in the emergency department, no relatives reachable";
+    push(
+        "logEmergencyAccess",
+        third.log_emergency_access(record, reason).await?.gas_used,
+    );
+
+    push(
+        "appointRegistrar",
+        owner
+            .appoint_registrar(patient, "St. Mary's Hospital")
+            .await?
+            .gas_used,
+    );
+    let attributes: Vec<String> = ["role:doctor", "org:st-marys", "dept:cardiology"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let digest = sample_digest("attributes", 0);
+    // Month numbers (year * 12 + month - 1): December 2027, then December 2028.
+    let (through, renewed) = (
+        std::num::NonZeroU32::new(2027 * 12 + 11),
+        std::num::NonZeroU32::new(2028 * 12 + 11),
+    );
+    let name = "Dr. Ada Lovelace";
+    push(
+        "registerMember",
+        user.register_member(requester, name, digest, &attributes, through)
+            .await?
+            .gas_used,
+    );
+    push(
+        "registerMember/renewal",
+        user.register_member(requester, name, digest, &attributes, renewed)
+            .await?
+            .gas_used,
+    );
+    let bump: Vec<B256> = attributes
+        .iter()
+        .take(2)
+        .map(|a| crate::members::attribute_hash(a))
+        .collect();
+    push(
+        "revokeMember",
+        user.revoke_member(requester, "left the hospital", &bump)
+            .await?
+            .gas_used,
+    );
+    push(
+        "dismissRegistrar",
+        owner.dismiss_registrar(patient).await?.gas_used,
+    );
+    push(
+        "transferAuthority",
+        owner.transfer_authority(patient).await?.gas_used,
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! result and event decoding, the event-log queries), so it is written once for every chain.
 
 use std::collections::{BTreeMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, U256, keccak256};
@@ -21,9 +22,10 @@ use crate::events::{
     RECORD_EVENTS, anchor_commitment, anchor_of, capsule_of, cid_commitment, decode_audit_entry,
     decode_event, in_chain_order, record_topic, slot_filter,
 };
+use crate::members::{fold_members, fold_registrars, member_info};
 use crate::types::{
     AccessRequest, AccessState, AuditEntry, CreatedRecord, CreatedRecords, HeadCheck, IndexAnchor,
-    PublishedCapsule, RecordId, RecordInfo, TxReceipt,
+    MemberInfo, PublishedCapsule, RecordId, RecordInfo, RegisteredMember, Registrar, TxReceipt,
 };
 
 /// A `MedsealRegistry` deployment seen through one signing account (the *sender*).
@@ -97,18 +99,23 @@ pub trait Ledger: Send + Sync {
         policy_hash: B256,
     ) -> LedgerResult<CreatedRecord> {
         let calldata = R::createRecordCall::new((manifest_cid.to_owned(), policy_hash));
-        let outcome = self.transact(calldata.abi_encode()).await?;
-        let created = outcome
-            .logs
-            .iter()
-            .find(|log| log.topics.first() == Some(&R::RecordCreated::SIGNATURE_HASH))
-            .ok_or_else(|| {
-                LedgerError::Corrupt("createRecord succeeded without a RecordCreated event".into())
-            })?;
-        Ok(CreatedRecord {
-            record: RecordId(decode_event::<R::RecordCreated>(created)?.record),
-            receipt: outcome.receipt,
-        })
+        created_one(self.transact(calldata.abi_encode()).await?)
+    }
+
+    /// Creates a record owned by the sender about `subject` (the patient), who becomes its
+    /// controller: only the subject answers access requests, grants and revokes; the sender
+    /// keeps reading the record and alone updates it. `subject` must be nonzero and not the
+    /// sender ([`LedgerError::InvalidSubject`]); the other checks as
+    /// [`create_record`](Self::create_record).
+    async fn create_record_for(
+        &self,
+        manifest_cid: &str,
+        policy_hash: B256,
+        subject: Address,
+    ) -> LedgerResult<CreatedRecord> {
+        let calldata =
+            R::createRecordForCall::new((manifest_cid.to_owned(), policy_hash, subject));
+        created_one(self.transact(calldata.abi_encode()).await?)
     }
 
     /// Creates one record per `(manifest_cid, policy_hash)` in one transaction (bulk import),
@@ -120,24 +127,23 @@ pub trait Ledger: Send + Sync {
             policyHashes: records.iter().map(|(_, policy)| *policy).collect(),
         }
         .abi_encode();
-        let outcome = self.transact(calldata).await?;
-        let ids = outcome
-            .logs
-            .iter()
-            .filter(|log| log.topics.first() == Some(&R::RecordCreated::SIGNATURE_HASH))
-            .map(|log| Ok(RecordId(decode_event::<R::RecordCreated>(log)?.record)))
-            .collect::<LedgerResult<Vec<_>>>()?;
-        if ids.len() != records.len() {
-            return Err(LedgerError::Corrupt(format!(
-                "createRecords of {} records emitted {} RecordCreated events",
-                records.len(),
-                ids.len()
-            )));
+        created_many(self.transact(calldata).await?, records.len())
+    }
+
+    /// [`create_records`](Self::create_records) with a subject per record
+    /// (`(manifest_cid, policy_hash, subject)`, [`create_record_for`](Self::create_record_for)
+    /// semantics). One invalid subject rejects the whole batch.
+    async fn create_records_for(
+        &self,
+        records: &[(String, B256, Address)],
+    ) -> LedgerResult<CreatedRecords> {
+        let calldata = R::createRecordsForCall {
+            manifestCids: records.iter().map(|(cid, _, _)| cid.clone()).collect(),
+            policyHashes: records.iter().map(|(_, policy, _)| *policy).collect(),
+            subjects: records.iter().map(|(_, _, subject)| *subject).collect(),
         }
-        Ok(CreatedRecords {
-            records: ids,
-            receipt: outcome.receipt,
-        })
+        .abi_encode();
+        created_many(self.transact(calldata).await?, records.len())
     }
 
     /// Replaces manifest pointer and policy hash of a record the sender owns.
@@ -151,29 +157,48 @@ pub trait Ledger: Send + Sync {
         submit(self, call).await
     }
 
-    /// Grants `user` access to a record the sender owns (also answers a pending request).
+    /// Grants `user` access to a record the sender controls — it is the record's subject, or
+    /// its owner if it has none ([`LedgerError::NotController`] otherwise); also answers a
+    /// pending request. `user` cannot be zero, the owner or the subject
+    /// ([`LedgerError::InvalidUser`]).
     async fn grant_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
         submit(self, R::grantAccessCall::new((record.0, user))).await
     }
 
-    /// Revokes the access of `user` to a record the sender owns.
+    /// Revokes the access of `user` to a record the sender controls.
     async fn revoke_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
         submit(self, R::revokeAccessCall::new((record.0, user))).await
     }
 
-    /// The sender asks the record's owner for access.
+    /// The sender asks the record's controller (its subject, or its owner) for access.
     async fn request_access(&self, record: RecordId) -> LedgerResult<TxReceipt> {
         submit(self, R::requestAccessCall { record: record.0 }).await
     }
 
-    /// Denies the pending request of `user` for a record the sender owns.
+    /// Denies the pending request of `user` for a record the sender controls.
     async fn deny_access(&self, record: RecordId, user: Address) -> LedgerResult<TxReceipt> {
         submit(self, R::denyAccessCall::new((record.0, user))).await
     }
 
-    /// Records in the audit trail that the sender (owner or grantee) accessed the record.
+    /// Records in the audit trail that the sender (owner, subject or grantee) accessed the
+    /// record.
     async fn log_access(&self, record: RecordId) -> LedgerResult<TxReceipt> {
         submit(self, R::logAccessCall { record: record.0 }).await
+    }
+
+    /// Break-glass: records in the record's audit trail that the sender is about to open it
+    /// under an emergency role, and why. Call it *before* opening the key: the contract cannot
+    /// see ABE attributes, so anyone may log, and that every emergency read is logged relies
+    /// on the client. `reason` must be 1 to 1,024 bytes ([`LedgerError::EmptyField`],
+    /// [`LedgerError::ReasonTooLong`]).
+    async fn log_emergency_access(&self, record: RecordId, reason: &str) -> LedgerResult<TxReceipt> {
+        let call = R::logEmergencyAccessCall::new((record.0, reason.to_owned()));
+        submit(self, call).await
+    }
+
+    /// The record's controller: its subject if it has one, else its owner.
+    async fn controller(&self, record: RecordId) -> LedgerResult<Address> {
+        query(self, R::controllerOfCall { record: record.0 }).await
     }
 
     /// Anchors the Merkle root of the encrypted-index shard holding batches
@@ -249,6 +274,7 @@ pub trait Ledger: Send + Sync {
         Ok(RecordInfo {
             record,
             owner: stored.owner,
+            subject: Some(stored.subject).filter(|subject| !subject.is_zero()),
             created_at: stored.createdAt.to::<u64>(),
             updated_at: stored.updatedAt.to::<u64>(),
             manifest_digest: keccak256(manifest_cid.as_bytes()),
@@ -313,7 +339,7 @@ pub trait Ledger: Send + Sync {
         query(self, R::recordCountCall {}).await
     }
 
-    /// Whether `user` may read the record (owners always may).
+    /// Whether `user` may read the record (owner and subject always may).
     async fn can_access(&self, record: RecordId, user: Address) -> LedgerResult<bool> {
         query(self, R::canAccessCall::new((record.0, user))).await
     }
@@ -337,6 +363,17 @@ pub trait Ledger: Send + Sync {
         let logs = self.logs(&filter).await?;
         logs.iter()
             .map(|log| Ok(RecordId(decode_event::<R::RecordCreated>(log)?.record)))
+            .collect()
+    }
+
+    /// Records about `subject` (the patient), in creation order (from the indexed
+    /// `RecordSubject` events).
+    async fn records_about(&self, subject: Address) -> LedgerResult<Vec<RecordId>> {
+        let filter = LogFilter::events(&[R::RecordSubject::SIGNATURE_HASH])
+            .with_topic(1, subject.into_word());
+        let logs = self.logs(&filter).await?;
+        logs.iter()
+            .map(|log| Ok(RecordId(decode_event::<R::RecordSubject>(log)?.record)))
             .collect()
     }
 
@@ -365,10 +402,12 @@ pub trait Ledger: Send + Sync {
             .collect())
     }
 
-    /// Pending (unanswered) access requests for records owned by `owner`.
-    async fn pending_requests(&self, owner: Address) -> LedgerResult<Vec<AccessRequest>> {
+    /// Pending (unanswered) access requests that `approver` is to answer: for the records it
+    /// controls (those about it as subject, and those it owns that have no subject). From the
+    /// `AccessRequested` events indexed by approver, each checked against storage.
+    async fn pending_requests(&self, approver: Address) -> LedgerResult<Vec<AccessRequest>> {
         let filter = LogFilter::events(&[R::AccessRequested::SIGNATURE_HASH])
-            .with_topic(2, owner.into_word());
+            .with_topic(2, approver.into_word());
         let mut seen = HashSet::new();
         let mut pending = Vec::new();
         for log in self.logs(&filter).await? {
@@ -389,11 +428,172 @@ pub trait Ledger: Send + Sync {
         Ok(pending)
     }
 
-    /// Every event of the record, oldest first.
+    /// Every event of the record, oldest first: creation and subject, updates, requests,
+    /// consent decisions with who decided, logged and emergency accesses.
     async fn audit_trail(&self, record: RecordId) -> LedgerResult<Vec<AuditEntry>> {
         let filter = LogFilter::events(&RECORD_EVENTS).with_topic(0, record_topic(record));
         let logs = self.logs(&filter).await?;
         logs.iter().map(decode_audit_entry).collect()
+    }
+
+    /// The authority of the member registry (initially the deployer).
+    async fn authority(&self) -> LedgerResult<Address> {
+        query(self, R::authorityCall {}).await
+    }
+
+    /// Hands the authority role to `next` (sender must be the authority,
+    /// [`LedgerError::NotAuthority`]; `next` nonzero, [`LedgerError::InvalidAccount`]).
+    async fn transfer_authority(&self, next: Address) -> LedgerResult<TxReceipt> {
+        submit(self, R::transferAuthorityCall { next }).await
+    }
+
+    /// Appoints `registrar` (e.g. a hospital), named `name`, to register members; appointing
+    /// it again renames it. Authority only.
+    async fn appoint_registrar(&self, registrar: Address, name: &str) -> LedgerResult<TxReceipt> {
+        submit(self, R::appointRegistrarCall::new((registrar, name.to_owned()))).await
+    }
+
+    /// Dismisses `registrar` ([`LedgerError::UnknownRegistrar`] if it is not one): it can no
+    /// longer register, renew or revoke; its members stay registered. Authority only.
+    async fn dismiss_registrar(&self, registrar: Address) -> LedgerResult<TxReceipt> {
+        submit(self, R::dismissRegistrarCall { registrar }).await
+    }
+
+    /// Whether `account` is an appointed registrar (the authority is not one, but may do all a
+    /// registrar may).
+    async fn is_registrar(&self, account: Address) -> LedgerResult<bool> {
+        query(self, R::isRegistrarCall { account }).await
+    }
+
+    /// Every registrar ever appointed, in order of first appointment, with its latest name and
+    /// whether it is still appointed (from the `RegistrarAppointed` / `RegistrarDismissed`
+    /// events: one query of each event's own index).
+    async fn registrars(&self) -> LedgerResult<Vec<Registrar>> {
+        let filter = LogFilter::events(&[
+            R::RegistrarAppointed::SIGNATURE_HASH,
+            R::RegistrarDismissed::SIGNATURE_HASH,
+        ]);
+        fold_registrars(self.logs(&filter).await?)
+    }
+
+    /// Registers `member` (or renews / re-issues the key of an active one) under the display
+    /// name `name`, with the attributes issued to it and their digest, valid through month
+    /// `valid_through` (`year * 12 + month - 1`; `None`: never expires). The sender must be the
+    /// authority or an appointed registrar ([`LedgerError::NotRegistrar`]); a renewal, the
+    /// authority or the registrar that issued the current key
+    /// ([`LedgerError::NotMemberRegistrar`]). A revoked member cannot come back
+    /// ([`LedgerError::MemberRevoked`]). The `MemberRegistered` event is the on-chain log of the
+    /// key issuance.
+    async fn register_member(
+        &self,
+        member: Address,
+        name: &str,
+        attributes_digest: B256,
+        attributes: &[String],
+        valid_through: Option<NonZeroU32>,
+    ) -> LedgerResult<TxReceipt> {
+        let call = R::registerMemberCall {
+            account: member,
+            name: name.to_owned(),
+            attributesDigest: attributes_digest,
+            attributes: attributes.to_vec(),
+            validThrough: valid_through.map_or(0, NonZeroU32::get),
+        };
+        submit(self, call).await
+    }
+
+    /// Revokes `member` permanently, for `reason` (1 to 1,024 bytes), and bumps the version of
+    /// each of `bump_attributes` ([`attribute_hash`](crate::attribute_hash) of each attribute
+    /// text) so that records encrypted from now on need a key issued after the bump. The
+    /// sender must be the authority or the registrar that issued the member's current key.
+    async fn revoke_member(
+        &self,
+        member: Address,
+        reason: &str,
+        bump_attributes: &[B256],
+    ) -> LedgerResult<TxReceipt> {
+        let call = R::revokeMemberCall {
+            account: member,
+            reason: reason.to_owned(),
+            bumpAttributes: bump_attributes.to_vec(),
+        };
+        submit(self, call).await
+    }
+
+    /// What the registry stores about `account` (status [`Unregistered`] if never registered).
+    ///
+    /// [`Unregistered`]: crate::MemberStatus::Unregistered
+    async fn member(&self, account: Address) -> LedgerResult<MemberInfo> {
+        let stored = query(self, R::memberCall { account }).await?;
+        let stored = R::Member {
+            registrar: stored.registrar,
+            validThrough: stored.validThrough,
+            status: stored.status,
+            attributesDigest: stored.attributesDigest,
+        };
+        member_info(account, &stored)
+    }
+
+    /// [`member`](Self::member) of each of `accounts`, in order, in one view call (e.g. every
+    /// recipient of a share before sending).
+    async fn members_status(&self, accounts: &[Address]) -> LedgerResult<Vec<MemberInfo>> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored = query(
+            self,
+            R::membersCall {
+                accounts: accounts.to_vec(),
+            },
+        )
+        .await?;
+        if stored.len() != accounts.len() {
+            return Err(LedgerError::Corrupt(format!(
+                "members answered {} registrations for {} accounts",
+                stored.len(),
+                accounts.len()
+            )));
+        }
+        accounts
+            .iter()
+            .zip(&stored)
+            .map(|(account, stored)| member_info(*account, stored))
+            .collect()
+    }
+
+    /// Every member ever registered, in order of first registration: its latest registration
+    /// or renewal (name, attributes, digest, validity, registrar) and its revocation (who, why),
+    /// if any. From the `MemberRegistered` / `MemberRevoked` events: one query of each event's
+    /// own index, not a scan of the whole log.
+    async fn registered_members(&self) -> LedgerResult<Vec<RegisteredMember>> {
+        let filter = LogFilter::events(&[
+            R::MemberRegistered::SIGNATURE_HASH,
+            R::MemberRevoked::SIGNATURE_HASH,
+        ]);
+        fold_members(self.logs(&filter).await?)
+    }
+
+    /// The current version of each attribute ([`attribute_hash`](crate::attribute_hash) of its
+    /// text), in order; 0 for one never bumped. One view call.
+    async fn attribute_versions(&self, attributes: &[B256]) -> LedgerResult<Vec<u32>> {
+        if attributes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let versions = query(
+            self,
+            R::attributeVersionsCall {
+                attributes: attributes.to_vec(),
+            },
+        )
+        .await?;
+        if versions.len() != attributes.len() {
+            return Err(LedgerError::Corrupt(format!(
+                "attributeVersions answered {} versions for {} attributes",
+                versions.len(),
+                attributes.len()
+            )));
+        }
+        Ok(versions)
     }
 
     /// The shard `anchorer` anchored as ending at batch `last_seq` of `partition`, if any
@@ -621,6 +821,41 @@ async fn query<L: Ledger + ?Sized, C: SolCall>(ledger: &L, call: C) -> LedgerRes
     let output = ledger.call(call.abi_encode()).await?;
     C::abi_decode_returns(&output).map_err(|e| {
         LedgerError::Corrupt(format!("cannot decode the result of {}: {e}", C::SIGNATURE))
+    })
+}
+
+/// The record created by a `createRecord(For)` transaction.
+fn created_one(outcome: TxOutcome) -> LedgerResult<CreatedRecord> {
+    let created = outcome
+        .logs
+        .iter()
+        .find(|log| log.topics.first() == Some(&R::RecordCreated::SIGNATURE_HASH))
+        .ok_or_else(|| {
+            LedgerError::Corrupt("createRecord succeeded without a RecordCreated event".into())
+        })?;
+    Ok(CreatedRecord {
+        record: RecordId(decode_event::<R::RecordCreated>(created)?.record),
+        receipt: outcome.receipt,
+    })
+}
+
+/// The `expected` records created by a `createRecords(For)` transaction.
+fn created_many(outcome: TxOutcome, expected: usize) -> LedgerResult<CreatedRecords> {
+    let ids = outcome
+        .logs
+        .iter()
+        .filter(|log| log.topics.first() == Some(&R::RecordCreated::SIGNATURE_HASH))
+        .map(|log| Ok(RecordId(decode_event::<R::RecordCreated>(log)?.record)))
+        .collect::<LedgerResult<Vec<_>>>()?;
+    if ids.len() != expected {
+        return Err(LedgerError::Corrupt(format!(
+            "createRecords of {expected} records emitted {} RecordCreated events",
+            ids.len()
+        )));
+    }
+    Ok(CreatedRecords {
+        records: ids,
+        receipt: outcome.receipt,
     })
 }
 

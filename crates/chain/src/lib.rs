@@ -30,7 +30,7 @@
 //! `anchorIndex`, independent of how many records exist (see `BENCHMARKS.md` for measured
 //! numbers).
 //!
-//! * A record is two storage slots: owner + created/updated timestamps packed in one, and
+//! * A record is two storage slots: owner + created/updated timestamps + flags packed in one, and
 //!   `keccak256(abi.encode(keccak256(manifestCid), policyHash))`. Full CIDs and policy hashes
 //!   appear only in calldata and events; [`Ledger::record`] takes them from the newest event
 //!   matching the commitment. Record ids come from a counter that starts at 1 (set by the
@@ -54,6 +54,39 @@
 //!   the matching event; the listings [`Ledger::index_anchors`] (a partition's whole anchor
 //!   history) and [`Ledger::capsules`] (all, or one publisher's) come from the indexed
 //!   `IndexAnchored` / `CapsulePublished` events alone, again without any storage list.
+//!
+//! * A record may have a *subject* (the patient, [`Ledger::create_record_for`],
+//!   [`Ledger::create_records_for`]). The header slot carries a flags byte (timestamps are
+//!   40-bit) whose "has a subject" bit says whether a third slot holds the subject, so records
+//!   without one cost what they did and the owner path of `grantAccess` reads one record slot.
+//!
+//! ## Patients, members and break-glass
+//!
+//! * **Consent.** The *controller* of a record is its subject if it has one, else its owner
+//!   ([`Ledger::controller`], [`RecordInfo::controller`]). Only the controller grants, denies
+//!   and revokes access; anyone else fails with [`LedgerError::NotController`], which names the
+//!   controller. Requests are addressed to the controller (the indexed approver of
+//!   `AccessRequested`, so [`Ledger::pending_requests`] of a patient is one topic query), and
+//!   every decision names who decided ([`AuditEvent::AccessGranted`]`{ by, .. }`, ...). Owner
+//!   and subject always read; only the owner updates. [`Ledger::records_about`] lists a
+//!   patient's records from the indexed `RecordSubject` events.
+//! * **Member registry.** The deployer is the *authority* ([`Ledger::authority`],
+//!   [`Ledger::transfer_authority`]); it appoints and dismisses *registrars*
+//!   ([`Ledger::appoint_registrar`], [`Ledger::registrars`]), e.g. one per hospital. The
+//!   authority or a registrar registers members ([`Ledger::register_member`]: name, attributes
+//!   issued and their digest, last valid month); the `MemberRegistered` event is the on-chain
+//!   log of key issuance, and registering an active member again renews it. Storage keeps
+//!   (registrar, validity, status) and the digest in two slots per member, read by
+//!   [`Ledger::member`] and, for a list, [`Ledger::members_status`];
+//!   [`Ledger::registered_members`] folds the events (names, attributes, revocations). The
+//!   contract does not interpret time: the client compares the validity with its clock.
+//!   [`Ledger::revoke_member`] revokes permanently, with a reason, and bumps the version of the
+//!   listed attributes ([`attribute_hash`], [`Ledger::attribute_versions`]), so that records
+//!   encrypted afterwards need a key issued after the bump.
+//! * **Break-glass.** [`Ledger::log_emergency_access`] records who opens a record under an
+//!   emergency role and why ([`AuditEvent::EmergencyAccess`]), before the key is opened. The
+//!   contract cannot see ABE attributes, so anyone may log; that the log precedes every
+//!   emergency read relies on the client.
 //!
 //! ## Contract build
 //!
@@ -119,6 +152,7 @@ mod error;
 mod events;
 pub mod gas_report;
 mod ledger;
+mod members;
 mod revert;
 mod rpc;
 mod signing;
@@ -131,8 +165,10 @@ pub use crate::backend::{ChainLog, LogFilter, TxOutcome};
 pub use crate::embedded::{BlockInfo, EMBEDDED_CHAIN_ID, EmbeddedChain};
 pub use crate::error::{BoxError, LedgerError, LedgerResult};
 pub use crate::ledger::Ledger;
+pub use crate::members::attribute_hash;
 pub use crate::rpc::{LogCacheStats, RpcChain, RpcOptions};
 pub use crate::types::{
     AccessRequest, AccessState, AuditEntry, AuditEvent, CreatedRecord, CreatedRecords, HeadCheck,
-    IndexAnchor, PublishedCapsule, RecordId, RecordInfo, TxReceipt,
+    IndexAnchor, MemberInfo, MemberRevocation, MemberStatus, PublishedCapsule, RecordId,
+    RecordInfo, RegisteredMember, Registrar, TxReceipt,
 };

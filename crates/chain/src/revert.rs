@@ -65,6 +65,36 @@ pub(crate) fn decode_revert(data: &[u8]) -> LedgerError {
             partition: e.partition,
             epoch: e.epoch,
         },
+        Errors::NotController(e) => LedgerError::NotController {
+            record: RecordId(e.record),
+            caller: e.caller,
+            controller: e.controller,
+        },
+        Errors::InvalidSubject(e) => LedgerError::InvalidSubject { subject: e.subject },
+        Errors::SubjectCountMismatch(e) => LedgerError::SubjectCountMismatch {
+            manifests: e.manifestCids.saturating_to(),
+            subjects: e.subjects.saturating_to(),
+        },
+        Errors::NotAuthority(e) => LedgerError::NotAuthority {
+            caller: e.caller,
+            authority: e.authority,
+        },
+        Errors::NotRegistrar(e) => LedgerError::NotRegistrar { caller: e.caller },
+        Errors::UnknownRegistrar(e) => LedgerError::UnknownRegistrar {
+            registrar: e.registrar,
+        },
+        Errors::NotMemberRegistrar(e) => LedgerError::NotMemberRegistrar {
+            member: e.member,
+            caller: e.caller,
+            registrar: e.registrar,
+        },
+        Errors::UnknownMember(e) => LedgerError::UnknownMember { member: e.member },
+        Errors::MemberIsRevoked(e) => LedgerError::MemberRevoked { member: e.member },
+        Errors::InvalidAccount(e) => LedgerError::InvalidAccount { account: e.account },
+        Errors::ReasonTooLong(e) => LedgerError::ReasonTooLong {
+            length: e.length.saturating_to(),
+            max: e.max.saturating_to(),
+        },
     }
 }
 
@@ -101,6 +131,56 @@ mod tests {
         assert!(matches!(
             decode_revert(&data),
             LedgerError::Reverted { data: d } if d == data
+        ));
+    }
+
+    #[test]
+    fn decodes_the_consent_and_registry_errors() {
+        let (caller, controller) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let data = MedsealRegistry::NotController {
+            record: 7,
+            caller,
+            controller,
+        }
+        .abi_encode();
+        let error = decode_revert(&data);
+        assert!(matches!(
+            error,
+            LedgerError::NotController { record: RecordId(7), caller: c, controller: k }
+                if c == caller && k == controller
+        ));
+        let text = error.to_string();
+        assert!(text.contains(&format!("only {controller}")), "{text}");
+        assert!(text.contains("record #7"), "{text}");
+        let data = MedsealRegistry::NotMemberRegistrar {
+            member: caller,
+            caller: controller,
+            registrar: Address::repeat_byte(3),
+        }
+        .abi_encode();
+        assert!(matches!(
+            decode_revert(&data),
+            LedgerError::NotMemberRegistrar { registrar, .. } if registrar == Address::repeat_byte(3)
+        ));
+        let data = MedsealRegistry::ReasonTooLong {
+            length: alloy::primitives::U256::from(2000),
+            max: alloy::primitives::U256::from(1024),
+        }
+        .abi_encode();
+        assert!(matches!(
+            decode_revert(&data),
+            LedgerError::ReasonTooLong {
+                length: 2000,
+                max: 1024
+            }
+        ));
+        let data = MedsealRegistry::EmptyField {
+            field: "reason".into(),
+        }
+        .abi_encode();
+        assert!(matches!(
+            decode_revert(&data),
+            LedgerError::EmptyField { field: "reason" }
         ));
     }
 

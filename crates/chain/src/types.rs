@@ -5,6 +5,7 @@
 //! their keccak256 digests, resp. commitments, are in contract storage) and never parses them.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use alloy::primitives::{Address, B256};
 
@@ -66,20 +67,32 @@ pub struct RecordInfo {
     /// Hash of the access policy the record is encrypted under (from the same event, checked
     /// against the same commitment).
     pub policy_hash: B256,
+    /// The patient the record is about, if it has one (set at creation, never changes). The
+    /// subject always reads the record and is its *controller*: only the subject answers
+    /// access requests, grants and revokes. Without a subject the owner is the controller.
+    pub subject: Option<Address>,
+}
+
+impl RecordInfo {
+    /// Who grants, denies and revokes access: the subject if there is one, else the owner.
+    pub fn controller(&self) -> Address {
+        self.subject.unwrap_or(self.owner)
+    }
 }
 
 /// Access state of one user for one record, as stored by the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccessState {
-    /// No grant and no pending request (the owner is always `None`: it needs no grant).
+    /// No grant and no pending request (owner and subject are always `None`: they need no
+    /// grant).
     None,
-    /// The user asked for access; the owner has not answered yet.
+    /// The user asked for access; the record's controller has not answered yet.
     Requested,
     /// The user may read the record.
     Granted,
 }
 
-/// A pending access request addressed to a record owner.
+/// A pending access request, addressed to the record's controller (its subject, or its owner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccessRequest {
     /// The requested record.
@@ -124,32 +137,51 @@ pub enum AuditEvent {
         /// New policy hash.
         policy_hash: B256,
     },
-    /// The owner granted access.
+    /// The record is about this patient (right after `Created`, for a record with a subject).
+    Subject {
+        /// The patient.
+        subject: Address,
+    },
+    /// The controller granted access (a consent decision).
     AccessGranted {
         /// The grantee.
         user: Address,
+        /// Who decided: the subject, or the owner of a record without one.
+        by: Address,
     },
-    /// The owner revoked access.
+    /// The controller revoked access.
     AccessRevoked {
         /// The former grantee.
         user: Address,
+        /// Who decided.
+        by: Address,
     },
-    /// A user asked the owner for access.
+    /// A user asked the record's controller for access.
     AccessRequested {
         /// Who asked.
         requester: Address,
-        /// The owner that was asked.
-        owner: Address,
+        /// Who was asked to decide: the subject, or the owner of a record without one.
+        approver: Address,
     },
-    /// The owner denied a pending request.
+    /// The controller denied a pending request (a consent decision).
     AccessDenied {
         /// The denied user.
         user: Address,
+        /// Who decided.
+        by: Address,
     },
-    /// Owner or grantee recorded that it accessed the record.
+    /// Owner, subject or grantee recorded that it accessed the record.
     AccessLogged {
         /// Who accessed it.
         accessor: Address,
+    },
+    /// Break-glass: someone opened the record under an emergency role, for a stated reason
+    /// (logged before the key was opened; show it prominently).
+    EmergencyAccess {
+        /// Who opened it.
+        accessor: Address,
+        /// The reason they gave.
+        reason: String,
     },
 }
 
@@ -207,4 +239,79 @@ pub struct PublishedCapsule {
     pub policy_hash: B256,
     /// Block that published it.
     pub block_number: u64,
+}
+
+/// Registration state of an address in the member registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberStatus {
+    /// Never registered.
+    Unregistered,
+    /// Registered and not revoked (validity is a separate question: compare
+    /// [`MemberInfo::valid_through`] with the current month).
+    Active,
+    /// Revoked by the authority or its registrar; permanent.
+    Revoked,
+}
+
+/// What the contract stores about one address of the member registry
+/// ([`Ledger::member`](crate::Ledger::member), [`Ledger::members_status`](crate::Ledger::members_status)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The address asked about.
+    pub member: Address,
+    /// Registration state.
+    pub status: MemberStatus,
+    /// Who issued the member's current key: the authority or a registrar (zero if
+    /// unregistered).
+    pub registrar: Address,
+    /// Digest of the attributes issued, as the issuing client computed it (zero if
+    /// unregistered).
+    pub attributes_digest: B256,
+    /// Last month of validity (`year * 12 + month - 1`); `None`: never expires. The contract
+    /// does not interpret it; compare it with the current month.
+    pub valid_through: Option<NonZeroU32>,
+}
+
+/// A member as the registry's events describe it ([`Ledger::registered_members`](crate::Ledger::registered_members)):
+/// its latest registration (or renewal) and its revocation, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredMember {
+    /// The member's address.
+    pub member: Address,
+    /// Display name.
+    pub name: String,
+    /// Who issued the current key (the authority or a registrar).
+    pub registrar: Address,
+    /// The attributes issued.
+    pub attributes: Vec<String>,
+    /// Their digest (as the issuing client computed it).
+    pub attributes_digest: B256,
+    /// Last month of validity (`year * 12 + month - 1`); `None`: never expires.
+    pub valid_through: Option<NonZeroU32>,
+    /// Block of the latest registration or renewal.
+    pub block_number: u64,
+    /// The revocation, if the member was revoked.
+    pub revoked: Option<MemberRevocation>,
+}
+
+/// How and why a member was revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRevocation {
+    /// Who revoked (the authority or the member's registrar).
+    pub by: Address,
+    /// The stated reason.
+    pub reason: String,
+    /// Block of the revocation.
+    pub block_number: u64,
+}
+
+/// A registrar appointment, from the registry's events ([`Ledger::registrars`](crate::Ledger::registrars)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrar {
+    /// The registrar's address.
+    pub registrar: Address,
+    /// The name it was (last) appointed under (e.g. a hospital).
+    pub name: String,
+    /// Whether it is still appointed (false once dismissed).
+    pub appointed: bool,
 }
