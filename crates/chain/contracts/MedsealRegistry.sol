@@ -711,10 +711,9 @@ contract MedsealRegistry {
     ///      Reads the subject slot only for records flagged `HAS_SUBJECT`.
     function _parties(uint64 record) private view returns (address owner, address subject) {
         Record storage r = _records[record];
-        RecordHeader memory h = r.header;
-        owner = h.owner;
+        owner = r.header.owner;
         if (owner == address(0)) revert UnknownRecord(record);
-        if (h.flags & HAS_SUBJECT != 0) subject = r.subject;
+        if (r.header.flags & HAS_SUBJECT != 0) subject = r.subject;
     }
 
     /// @dev `_parties`, after checking that the caller is the record's controller.
