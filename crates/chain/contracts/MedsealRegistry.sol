@@ -261,8 +261,9 @@ contract MedsealRegistry {
     constructor() {
         // Nonzero from the start: every createRecord pays the same counter-update price.
         _nextRecordId = 1;
+        // No event: the deployment transaction names the first authority, and the registry's
+        // log holds only what its functions emit.
         _authority = msg.sender;
-        emit AuthorityTransferred(address(0), msg.sender);
     }
 
     // ------------------------------------------------------------------ records
