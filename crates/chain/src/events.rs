@@ -66,7 +66,9 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
         R::AccessRequested::SIGNATURE_HASH => decode!(AccessRequested => AccessRequested {
             requester: requester, approver: approver
         }),
-        R::AccessDenied::SIGNATURE_HASH => decode!(AccessDenied => AccessDenied { user: user, by: by }),
+        R::AccessDenied::SIGNATURE_HASH => {
+            decode!(AccessDenied => AccessDenied { user: user, by: by })
+        }
         R::AccessLogged::SIGNATURE_HASH => {
             decode!(AccessLogged => AccessLogged { accessor: accessor })
         }

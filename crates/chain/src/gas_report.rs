@@ -290,7 +290,13 @@ async fn measure_patients_and_registry(
         user.deny_access(record, requester).await?.gas_used,
     );
     let bulk: Vec<(String, B256, _)> = (0..BULK_RECORDS)
-        .map(|i| (sample_cid("about", i + 1), sample_digest("policy", i % 3), patient))
+        .map(|i| {
+            (
+                sample_cid("about", i + 1),
+                sample_digest("policy", i % 3),
+                patient,
+            )
+        })
         .collect();
     let gas = owner.create_records_for(&bulk).await?.receipt.gas_used;
     push("createRecordsFor/record", gas / BULK_RECORDS);

@@ -113,8 +113,7 @@ pub trait Ledger: Send + Sync {
         policy_hash: B256,
         subject: Address,
     ) -> LedgerResult<CreatedRecord> {
-        let calldata =
-            R::createRecordForCall::new((manifest_cid.to_owned(), policy_hash, subject));
+        let calldata = R::createRecordForCall::new((manifest_cid.to_owned(), policy_hash, subject));
         created_one(self.transact(calldata.abi_encode()).await?)
     }
 
@@ -191,7 +190,11 @@ pub trait Ledger: Send + Sync {
     /// see ABE attributes, so anyone may log, and that every emergency read is logged relies
     /// on the client. `reason` must be 1 to 1,024 bytes ([`LedgerError::EmptyField`],
     /// [`LedgerError::ReasonTooLong`]).
-    async fn log_emergency_access(&self, record: RecordId, reason: &str) -> LedgerResult<TxReceipt> {
+    async fn log_emergency_access(
+        &self,
+        record: RecordId,
+        reason: &str,
+    ) -> LedgerResult<TxReceipt> {
         let call = R::logEmergencyAccessCall::new((record.0, reason.to_owned()));
         submit(self, call).await
     }
@@ -450,7 +453,11 @@ pub trait Ledger: Send + Sync {
     /// Appoints `registrar` (e.g. a hospital), named `name`, to register members; appointing
     /// it again renames it. Authority only.
     async fn appoint_registrar(&self, registrar: Address, name: &str) -> LedgerResult<TxReceipt> {
-        submit(self, R::appointRegistrarCall::new((registrar, name.to_owned()))).await
+        submit(
+            self,
+            R::appointRegistrarCall::new((registrar, name.to_owned())),
+        )
+        .await
     }
 
     /// Dismisses `registrar` ([`LedgerError::UnknownRegistrar`] if it is not one): it can no

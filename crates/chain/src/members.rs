@@ -65,9 +65,9 @@ pub(crate) fn fold_members(logs: Vec<ChainLog>) -> LedgerResult<Vec<RegisteredMe
             };
             match position.get(&e.member) {
                 Some(&i) => {
-                    let slot = members.get_mut(i).ok_or_else(|| {
-                        LedgerError::Corrupt("member index out of range".into())
-                    })?;
+                    let slot = members
+                        .get_mut(i)
+                        .ok_or_else(|| LedgerError::Corrupt("member index out of range".into()))?;
                     if slot.revoked.is_some() {
                         return Err(LedgerError::Corrupt(format!(
                             "MemberRegistered for {} after its revocation",
@@ -115,7 +115,10 @@ pub(crate) fn fold_registrars(logs: Vec<ChainLog>) -> LedgerResult<Vec<Registrar
                 name: e.name,
                 appointed: true,
             };
-            match position.get(&e.registrar).and_then(|&i| registrars.get_mut(i)) {
+            match position
+                .get(&e.registrar)
+                .and_then(|&i| registrars.get_mut(i))
+            {
                 Some(slot) => *slot = entry,
                 None => {
                     position.insert(e.registrar, registrars.len());

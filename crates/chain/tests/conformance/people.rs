@@ -7,8 +7,7 @@ use alloy::sol_types::SolCall;
 use medseal_chain::bindings::MedsealRegistry as R;
 use medseal_chain::dev_keys::anvil_dev_signer;
 use medseal_chain::{
-    AccessRequest, Address, AuditEvent, B256, LedgerError, MemberStatus, RecordId,
-    attribute_hash,
+    AccessRequest, Address, AuditEvent, B256, LedgerError, MemberStatus, RecordId, attribute_hash,
 };
 
 use super::{Harness, cid, digest};
@@ -42,7 +41,10 @@ pub async fn subject_reads_and_alone_answers_requests(h: Harness) {
     assert!(h.bob.records_about(owner).await.unwrap().is_empty());
     assert_eq!(h.bob.records_of(owner).await.unwrap(), vec![record]);
     // The owner is still the clinician for ownership checks of search hits.
-    assert_eq!(h.bob.first_not_owned_by(owner, &[record]).await.unwrap(), None);
+    assert_eq!(
+        h.bob.first_not_owned_by(owner, &[record]).await.unwrap(),
+        None
+    );
 
     // Requests go to the subject.
     let mut receipts = vec![created.receipt];
@@ -51,7 +53,10 @@ pub async fn subject_reads_and_alone_answers_requests(h: Harness) {
         record,
         requester: other,
     };
-    assert_eq!(h.bob.pending_requests(patient).await.unwrap(), vec![request]);
+    assert_eq!(
+        h.bob.pending_requests(patient).await.unwrap(),
+        vec![request]
+    );
     assert!(h.bob.pending_requests(owner).await.unwrap().is_empty());
     // Owner and subject read anyway: they cannot ask.
     assert_err!(h.owner.request_access(record).await, LedgerError::InvalidUser { user } if user == owner);
@@ -73,7 +78,10 @@ pub async fn subject_reads_and_alone_answers_requests(h: Harness) {
         LedgerError::NotController { .. }
     );
     assert!(!h.bob.can_access(record, other).await.unwrap());
-    assert_eq!(h.bob.pending_requests(patient).await.unwrap(), vec![request]);
+    assert_eq!(
+        h.bob.pending_requests(patient).await.unwrap(),
+        vec![request]
+    );
 
     receipts.push(h.alice.grant_access(record, other).await.unwrap());
     assert!(h.bob.can_access(record, other).await.unwrap());
@@ -155,7 +163,10 @@ pub async fn subject_reads_and_alone_answers_requests(h: Harness) {
     expected.extend(receipts.iter().map(|r| r.tx_hash));
     assert_eq!(tx_of_entry, expected);
     let info = h.bob.record(record).await.unwrap();
-    assert_eq!((info.manifest_cid, info.subject), (cid("v2"), Some(patient)));
+    assert_eq!(
+        (info.manifest_cid, info.subject),
+        (cid("v2"), Some(patient))
+    );
 }
 
 pub async fn records_for_subjects_are_validated(h: Harness) {
@@ -197,7 +208,12 @@ pub async fn records_for_subjects_are_validated(h: Harness) {
     for (id, (manifest, policy, subject)) in created.records.iter().zip(&batch) {
         let info = h.bob.record(*id).await.unwrap();
         assert_eq!(
-            (&info.manifest_cid, info.policy_hash, info.owner, info.subject),
+            (
+                &info.manifest_cid,
+                info.policy_hash,
+                info.owner,
+                info.subject
+            ),
             (manifest, *policy, owner, Some(*subject))
         );
     }
@@ -331,7 +347,13 @@ pub async fn registry_roles_are_enforced(h: Harness) {
         .unwrap();
     let info = h.bob.member(m1).await.unwrap();
     assert_eq!(
-        (info.member, info.status, info.registrar, info.attributes_digest, info.valid_through),
+        (
+            info.member,
+            info.status,
+            info.registrar,
+            info.attributes_digest,
+            info.valid_through
+        ),
         (m1, MemberStatus::Active, alice, digest(1), through)
     );
 
@@ -355,7 +377,9 @@ pub async fn registry_roles_are_enforced(h: Harness) {
         LedgerError::NotRegistrar { .. }
     );
     assert_err!(
-        h.alice.revoke_member(Address::repeat_byte(0x59), "who?", &[]).await,
+        h.alice
+            .revoke_member(Address::repeat_byte(0x59), "who?", &[])
+            .await,
         LedgerError::UnknownMember { .. }
     );
     assert_err!(
@@ -396,7 +420,10 @@ pub async fn registry_roles_are_enforced(h: Harness) {
         .revoke_member(m1, "left the hospital", &[doctor])
         .await
         .unwrap();
-    assert_eq!(h.bob.member(m1).await.unwrap().status, MemberStatus::Revoked);
+    assert_eq!(
+        h.bob.member(m1).await.unwrap().status,
+        MemberStatus::Revoked
+    );
     for ledger in [&h.alice, &h.owner] {
         assert_err!(
             ledger
@@ -535,7 +562,12 @@ pub async fn registry_views_and_member_listing(h: Harness) {
     assert_eq!(listed.len(), 2, "{listed:?}");
     let (ada, rui) = (&listed[0], &listed[1]);
     assert_eq!(
-        (ada.member, ada.name.as_str(), ada.registrar, ada.attributes_digest),
+        (
+            ada.member,
+            ada.name.as_str(),
+            ada.registrar,
+            ada.attributes_digest
+        ),
         (m1, "Dr. Ada L.", alice, digest(3)),
         "the latest registration, in order of the first"
     );
@@ -549,14 +581,23 @@ pub async fn registry_views_and_member_listing(h: Harness) {
         (alice, "licence suspended")
     );
     assert_eq!(
-        (rui.member, rui.name.as_str(), rui.registrar, rui.valid_through),
+        (
+            rui.member,
+            rui.name.as_str(),
+            rui.registrar,
+            rui.valid_through
+        ),
         (m2, "Nurse Rui", authority, None)
     );
     assert_eq!(rui.attributes, nurse_attrs);
     assert_eq!(rui.block_number, second.block_number);
     let rui_revoked = rui.revoked.as_ref().unwrap();
     assert_eq!(
-        (rui_revoked.by, rui_revoked.reason.as_str(), rui_revoked.block_number),
+        (
+            rui_revoked.by,
+            rui_revoked.reason.as_str(),
+            rui_revoked.block_number
+        ),
         (authority, "left the hospital", revocation.block_number)
     );
 
@@ -591,9 +632,7 @@ pub async fn emergency_access_is_logged_with_its_reason(h: Harness) {
         LedgerError::EmptyField { field } if field == "reason"
     );
     assert_err!(
-        h.bob
-            .log_emergency_access(record, &"r".repeat(1025))
-            .await,
+        h.bob.log_emergency_access(record, &"r".repeat(1025)).await,
         LedgerError::ReasonTooLong {
             length: 1025,
             max: 1024
