@@ -19,6 +19,7 @@ mod pipe;
 mod state;
 pub mod validity;
 mod vault;
+pub mod versions;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
 pub use config::{CONFIG_FILE, Config, RPC_LOG_CACHE_FILE};
@@ -30,6 +31,7 @@ pub use index::Keyword;
 pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};
 pub use pipe::Progress;
 pub use validity::{Clock, Month, Validity};
+pub use versions::{AttributeVersions, attribute_hash, versioned_policy};
 pub use vault::{
     AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_IDEMPOTENCY_KEY_LEN,
     MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutOutcome, PutReceipt,

@@ -14,6 +14,7 @@ use crate::identity::Member;
 use crate::index::Keyword;
 use crate::index::sse::{Capsule, OwnerPartition, Partition, Shard};
 use crate::manifest::{partition_base, partition_policy, policy_hash};
+use crate::versions::AttributeVersions;
 use crate::state::{CompletedPut, OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
 use crate::validity::Month;
@@ -350,7 +351,7 @@ impl Vault {
         policy: &Policy,
         now: Month,
     ) -> Result<()> {
-        let dated = partition_policy(policy, now)?;
+        let dated = partition_policy(policy, now, &AttributeVersions::new())?;
         let hash = policy_hash(policy).0;
         let current_month = state
             .current_by_hash(&hash)
@@ -445,7 +446,10 @@ impl Vault {
             // The current epoch holds entries: start the next one.
             Some(current) if current.next_shard_seq() > 0 => Some(PartitionSlot {
                 partition: current
-                    .rotate(partition_policy(policy, self.clock.now())?, &mut OsRng)?,
+                    .rotate(
+                        partition_policy(policy, self.clock.now(), &AttributeVersions::new())?,
+                        &mut OsRng,
+                    )?,
                 published: false,
             }),
             // Nothing indexed under this policy yet, or nothing to rotate away from.
