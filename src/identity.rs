@@ -716,7 +716,12 @@ mod tests {
                 &mut OsRng,
             )
             .unwrap();
-        for label in ["role.v1:nurse", "role.v2:nurse", "dept.v1:icu", "level.v1#1=1"] {
+        for label in [
+            "role.v1:nurse",
+            "role.v2:nurse",
+            "dept.v1:icu",
+            "level.v1#1=1",
+        ] {
             assert!(sam.attributes().contains_label(label), "{label}");
         }
         assert_eq!(
@@ -751,7 +756,12 @@ mod tests {
         let mut later = AttributeVersions::new();
         later.set("role:nurse", 3).unwrap();
         let bumped = authority
-            .renew_with_versions(&sam, Validity::through(2028, 1).unwrap(), &later, &mut OsRng)
+            .renew_with_versions(
+                &sam,
+                Validity::through(2028, 1).unwrap(),
+                &later,
+                &mut OsRng,
+            )
             .unwrap();
         assert_eq!(bumped.versions().get("role:nurse").unwrap(), 3);
         assert_eq!(bumped.versions().get("dept:icu").unwrap(), 1);

@@ -315,11 +315,11 @@ pub(crate) fn emergency_of(capsule: &Policy) -> Option<Policy> {
     children.iter().skip(1).find_map(|child| match child {
         Node::And(parts) => match parts.as_slice() {
             [Node::Attribute(a), _] if a.name() == "id" => None,
-            [emergency, clause] if Month::of_clause(clause).is_some() => Policy::from_node(
-                emergency.clone(),
-            )
-            .ok()
-            .map(|p| unversioned_policy(&p)),
+            [emergency, clause] if Month::of_clause(clause).is_some() => {
+                Policy::from_node(emergency.clone())
+                    .ok()
+                    .map(|p| unversioned_policy(&p))
+            }
             _ => None,
         },
         _ => None,
@@ -468,7 +468,8 @@ mod tests {
             .unwrap();
             let read = CapsuleDates::of(&legacy);
             assert_eq!(read.created, None);
-            let rewrapped = capsule_policy(&base, &read, later, owner, [u, w], &none, plain).unwrap();
+            let rewrapped =
+                capsule_policy(&base, &read, later, owner, [u, w], &none, plain).unwrap();
             let expected = Policy::or(vec![
                 base.clone(),
                 Policy::attribute(&id_attribute(owner)).unwrap(),
@@ -518,10 +519,11 @@ mod tests {
             &none,
         );
         assert_eq!(rows(&with_subject), rows(&plain) + 1);
-        assert!(with_subject.to_string().contains(&format!(
-            " or {} or ",
-            id_attribute(patient)
-        )));
+        assert!(
+            with_subject
+                .to_string()
+                .contains(&format!(" or {} or ", id_attribute(patient)))
+        );
         // The subject is undated: it reads with nothing but its `id:` attribute.
         let attrs = crate::abe::AttributeSet::parse([id_attribute(patient)]).unwrap();
         assert!(with_subject.is_satisfied_by(&attrs) && !plain.is_satisfied_by(&attrs));
@@ -559,8 +561,8 @@ mod tests {
             );
             // Dated by creation: an emergency key valid through `t` reads, an earlier not.
             let key = |through: Month| {
-                let mut a = crate::abe::AttributeSet::parse(["access:emergency", "a", "b"])
-                    .unwrap();
+                let mut a =
+                    crate::abe::AttributeSet::parse(["access:emergency", "a", "b"]).unwrap();
                 a.insert("role:er").unwrap();
                 for v in crate::validity::Validity::until(through).attributes() {
                     a.insert(&v).unwrap();
@@ -610,7 +612,11 @@ mod tests {
         let base: Policy = "role:nurse and level >= 2".parse().unwrap();
         let t = Month::new(2027, 1).unwrap();
         let mut versions = AttributeVersions::new();
-        versions.set("role:nurse", 4).unwrap().set("level=*", 1).unwrap();
+        versions
+            .set("role:nurse", 4)
+            .unwrap()
+            .set("level=*", 1)
+            .unwrap();
         let dated = partition_policy(&base, t, &versions).unwrap();
         assert_eq!(
             dated,
@@ -621,6 +627,9 @@ mod tests {
             .unwrap()
         );
         assert_eq!(partition_base(&dated), base);
-        assert_ne!(dated, partition_policy(&base, t, &AttributeVersions::new()).unwrap());
+        assert_ne!(
+            dated,
+            partition_policy(&base, t, &AttributeVersions::new()).unwrap()
+        );
     }
 }

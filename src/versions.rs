@@ -485,7 +485,10 @@ mod tests {
             ("level=3", "level = 5"),
             ("level=*", "level=7"),
         ] {
-            assert_eq!(canonical_attribute(a).unwrap(), canonical_attribute(b).unwrap());
+            assert_eq!(
+                canonical_attribute(a).unwrap(),
+                canonical_attribute(b).unwrap()
+            );
             assert_eq!(attribute_hash(a).unwrap(), attribute_hash(b).unwrap());
         }
         assert_eq!(canonical_attribute("level = 3").unwrap(), "level=*");
@@ -569,10 +572,18 @@ mod tests {
         assert_eq!(rows(&got), rows(&base));
         assert_eq!(got.to_string().parse::<Policy>().unwrap(), got);
         assert_eq!(unversioned_policy(&got), base);
-        assert_eq!(versioned_policy(&base, &AttributeVersions::new()).unwrap(), base);
+        assert_eq!(
+            versioned_policy(&base, &AttributeVersions::new()).unwrap(),
+            base
+        );
         assert_eq!(
             versionable_attributes(&base),
-            ["dept:\"cardio unit\"", "level=*", "role:doctor", "role:nurse"]
+            [
+                "dept:\"cardio unit\"",
+                "level=*",
+                "role:doctor",
+                "role:nurse"
+            ]
         );
         // A hand-written version spelling is refused (it could grant an old version).
         assert!(matches!(
@@ -586,10 +597,19 @@ mod tests {
     #[test]
     fn keys_carry_every_version_up_to_the_current_one() {
         let mut versions = AttributeVersions::new();
-        versions.set("role:nurse", 3).unwrap().set("level=*", 1).unwrap();
+        versions
+            .set("role:nurse", 3)
+            .unwrap()
+            .set("level=*", 1)
+            .unwrap();
         let mut attrs = AttributeSet::parse(["role:nurse", "dept:icu", "level=4"]).unwrap();
         add_version_spellings(&mut attrs, &versions).unwrap();
-        for label in ["role:nurse", "role.v1:nurse", "role.v2:nurse", "role.v3:nurse"] {
+        for label in [
+            "role:nurse",
+            "role.v1:nurse",
+            "role.v2:nurse",
+            "role.v3:nurse",
+        ] {
             assert!(attrs.contains_label(label), "{label}");
         }
         assert!(!attrs.contains_label("role.v4:nurse") && !attrs.contains_label("dept.v1:icu"));
@@ -610,8 +630,8 @@ mod tests {
     #[test]
     fn digests_are_of_sorted_canonical_items() {
         let a = attributes_digest(["role:nurse", "level=3", "dept:\"cardio unit\""]).unwrap();
-        let b = attributes_digest([" dept:\"cardio unit\"", "level = 3", "role:\"nurse\""])
-            .unwrap();
+        let b =
+            attributes_digest([" dept:\"cardio unit\"", "level = 3", "role:\"nurse\""]).unwrap();
         assert_eq!(a, b);
         let mut bytes = Vec::new();
         for item in ["dept:\"cardio unit\"", "level=3", "role:nurse"] {
@@ -632,7 +652,11 @@ mod tests {
         assert_eq!(map.iter().collect::<Vec<_>>(), [("role:nurse", 2)]);
         assert!(AttributeVersions::from_lists(&["a"], &[]).is_err());
         let mut lower = AttributeVersions::new();
-        lower.set("role:nurse", 1).unwrap().set("dept:icu", 4).unwrap();
+        lower
+            .set("role:nurse", 1)
+            .unwrap()
+            .set("dept:icu", 4)
+            .unwrap();
         let merged = map.max(&lower);
         assert_eq!(merged.get("role:nurse").unwrap(), 2);
         assert_eq!(merged.get("dept:icu").unwrap(), 4);

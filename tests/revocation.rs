@@ -173,11 +173,29 @@ fn ward() -> Ward {
     let none = AttributeVersions::new();
     let v = through("2040-12");
     Ward {
-        owner: issue(&authority, "dr. owen", &["role:doctor", "dept:er"], v, &none),
-        nina: issue(&authority, "nina", &["role:nurse", "dept:icu", "level=3"], v, &none),
+        owner: issue(
+            &authority,
+            "dr. owen",
+            &["role:doctor", "dept:er"],
+            v,
+            &none,
+        ),
+        nina: issue(
+            &authority,
+            "nina",
+            &["role:nurse", "dept:icu", "level=3"],
+            v,
+            &none,
+        ),
         olga: issue(&authority, "olga", &["role:nurse", "dept:ward-3"], v, &none),
         dan: issue(&authority, "dan", &["role:doctor", "dept:icu"], v, &none),
-        cara: issue(&authority, "cara", &["role:doctor", "dept:cardiology"], v, &none),
+        cara: issue(
+            &authority,
+            "cara",
+            &["role:doctor", "dept:cardiology"],
+            v,
+            &none,
+        ),
         authority,
     }
 }
@@ -217,10 +235,7 @@ fn a_revoked_key_opens_nothing_created_after_the_revocation() {
     // ... and the algebra too: Nina's components presented as the new versions' labels.
     let forged = relabelled(
         w.nina.key(),
-        &[
-            ("role:nurse", "role.v1:nurse"),
-            ("dept:icu", "dept.v1:icu"),
-        ],
+        &[("role:nurse", "role.v1:nurse"), ("dept:icu", "dept.v1:icu")],
     );
     assert_eq!(algebra(&forged, &new), Some(false));
     // The forgery technique is sound: relabelling nothing still opens what the key opens.
@@ -267,9 +282,15 @@ fn renewed_keys_of_remaining_holders_read_before_and_after() {
     assert_eq!(affected, ["nina", "olga", "dan"]);
 
     let (before, after) = (month("2027-01"), month("2027-02"));
-    for (member, base) in [(&w.olga, "role:nurse"), (&w.dan, "dept:icu and role:doctor")] {
+    for (member, base) in [
+        (&w.olga, "role:nurse"),
+        (&w.dan, "dept:icu and role:doctor"),
+    ] {
         let old = encrypt(&w.authority, &record_policy(base, &none, before, &w.owner));
-        let new = encrypt(&w.authority, &record_policy(base, &versions, after, &w.owner));
+        let new = encrypt(
+            &w.authority,
+            &record_policy(base, &versions, after, &w.owner),
+        );
         // The old key: the records before, not those after (it needs renewal).
         assert!(opens(member.key(), &old) && !opens(member.key(), &new));
         let renewed = w
@@ -282,7 +303,10 @@ fn renewed_keys_of_remaining_holders_read_before_and_after() {
         // And after a second bump, with a key renewed again, all three.
         let again = {
             let mut next = versions.clone();
-            next.set("role:nurse", 2).unwrap().set("dept:icu", 2).unwrap();
+            next.set("role:nurse", 2)
+                .unwrap()
+                .set("dept:icu", 2)
+                .unwrap();
             next
         };
         let newer = encrypt(&w.authority, &record_policy(base, &again, after, &w.owner));
@@ -307,7 +331,10 @@ fn members_whose_attributes_are_untouched_keep_their_keys() {
         "role:nurse or dept:cardiology",
         "2 of (role:doctor, dept:cardiology, dept:icu)",
     ] {
-        let new = encrypt(&w.authority, &record_policy(base, &versions, after, &w.owner));
+        let new = encrypt(
+            &w.authority,
+            &record_policy(base, &versions, after, &w.owner),
+        );
         assert!(opens(w.cara.key(), &new), "{base}");
     }
     // The owner's clause is an `id:` attribute: never versioned.
@@ -323,7 +350,13 @@ fn members_whose_attributes_are_untouched_keep_their_keys() {
 fn an_expired_key_is_refused_for_new_records_at_the_algebra_level() {
     let w = ward();
     let none = AttributeVersions::new();
-    let sam = issue(&w.authority, "sam", &["role:nurse"], through("2027-03"), &none);
+    let sam = issue(
+        &w.authority,
+        "sam",
+        &["role:nurse"],
+        through("2027-03"),
+        &none,
+    );
     let old = encrypt(
         &w.authority,
         &record_policy("role:nurse", &none, month("2027-03"), &w.owner),
@@ -371,7 +404,10 @@ fn revoked_and_expired_keys_cannot_collude() {
     union.sort();
     union.dedup();
     let claimed = AttributeSet::parse(&union).unwrap();
-    assert!(policy.is_satisfied_by(&claimed), "the union satisfies the policy");
+    assert!(
+        policy.is_satisfied_by(&claimed),
+        "the union satisfies the policy"
+    );
     let component = |label: &str| {
         revoked
             .components
@@ -382,7 +418,11 @@ fn revoked_and_expired_keys_cannot_collude() {
     };
     for base in [&revoked, &late] {
         let merged = forge(&union, component, base);
-        assert_eq!(algebra(&merged, &new), Some(false), "colluding keys opened it");
+        assert_eq!(
+            algebra(&merged, &new),
+            Some(false),
+            "colluding keys opened it"
+        );
     }
     // Sanity of the construction: an honest key of the union's attributes, taken apart
     // and merged with itself the same way, opens it.

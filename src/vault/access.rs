@@ -17,9 +17,9 @@ use crate::manifest::{
     CapsuleDates, Manifest, RecordParties, attachment_aad, capsule_policy, emergency_of,
     policy_hash,
 };
-use crate::versions::AttributeVersions;
 use crate::pipe;
 use crate::storage::PutOptions;
+use crate::versions::AttributeVersions;
 
 impl Vault {
     /// Shares a record with a member (by address): grants access on chain and re-wraps

@@ -14,10 +14,10 @@ use crate::identity::Member;
 use crate::index::Keyword;
 use crate::index::sse::{Capsule, OwnerPartition, Partition, Shard};
 use crate::manifest::{partition_base, partition_policy, policy_hash};
-use crate::versions::AttributeVersions;
 use crate::state::{CompletedPut, OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
 use crate::validity::Month;
+use crate::versions::AttributeVersions;
 
 impl Vault {
     /// The private index state of `owner` (call with the owner lock held): the one the
@@ -445,11 +445,10 @@ impl Vault {
         let next = match state.current(policy) {
             // The current epoch holds entries: start the next one.
             Some(current) if current.next_shard_seq() > 0 => Some(PartitionSlot {
-                partition: current
-                    .rotate(
-                        partition_policy(policy, self.clock.now(), &AttributeVersions::new())?,
-                        &mut OsRng,
-                    )?,
+                partition: current.rotate(
+                    partition_policy(policy, self.clock.now(), &AttributeVersions::new())?,
+                    &mut OsRng,
+                )?,
                 published: false,
             }),
             // Nothing indexed under this policy yet, or nothing to rotate away from.

@@ -17,8 +17,7 @@ use crate::identity::Member;
 use crate::index::Keyword;
 use crate::manifest::{
     AttachmentInfo, Body, CapsuleDates, MAX_ATTACHMENTS, Manifest, RecordParties, attachment_aad,
-    capsule_policy,
-    policy_hash,
+    capsule_policy, policy_hash,
 };
 use crate::pipe::{self, Source};
 use crate::state::{CompletedPut, OwnerState, PendingPut, PutIdentity};
