@@ -468,3 +468,40 @@ fn keys_grow_by_one_component_per_version() {
         3 * 3 * G1 + items + 32 * 3 * G1 + 4 + "level.v1=3".len()
     );
 }
+
+/// A record policy naming a version spelling is refused (it could grant a revoked key an
+/// old version by hand): by the record's validation, and again when its capsule policy is
+/// built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_spellings_are_refused_in_record_policies() {
+    use medseal::{Config, Error, InvalidInput, NewRecord, Vault};
+    let dir = tempfile::tempdir().unwrap();
+    let mut vault = Vault::open_with(dir.path(), &Config::embedded())
+        .await
+        .unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    vault.install_authority(authority.public_key()).unwrap();
+    let owner = issue(
+        &authority,
+        "dr. owen",
+        &["role:doctor"],
+        through("2060-12"),
+        &AttributeVersions::new(),
+    );
+    for policy in [
+        "role.v1:nurse",
+        "role:doctor or dept.v2:icu",
+        "level.v1 >= 3",
+    ] {
+        let record = NewRecord::new("r", policy.parse().unwrap());
+        let result = vault.put(&owner, record).await;
+        assert!(
+            matches!(
+                result,
+                Err(Error::InvalidInput(InvalidInput::ReservedAttribute { .. }))
+            ),
+            "{policy}: {result:?}"
+        );
+    }
+    assert!(vault.records_of(owner.address()).await.unwrap().is_empty());
+}

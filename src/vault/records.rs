@@ -120,7 +120,9 @@ impl NewRecord {
 
     fn validate(&self) -> Result<()> {
         check_name("record name", &self.name)?;
-        if let Some(attribute) = crate::validity::reserved_in(&self.policy) {
+        if let Some(attribute) = crate::validity::reserved_in(&self.policy)
+            .or_else(|| crate::versions::version_spelling_in(&self.policy))
+        {
             return Err(InvalidInput::ReservedAttribute { attribute }.into());
         }
         if let Some(key) = &self.key
