@@ -4,8 +4,10 @@
 //! `Vault::refresh_index_cache`, as the CLI's does), a cold search (a new vault on the
 //! same directory, opening included),
 //! warm verified searches for a 1-hit and a common keyword, get, bulk import rate, gas
-//! per record, proof bytes, live index shards, disk bytes per record and peak RSS; then
-//! the growth ratios from the smallest to the largest size. Then many partitions: 100
+//! per record, proof bytes, live index shards, disk bytes per record, peak RSS and the
+//! warm 1-hit search side by side with a 10^2-record reference archive (2,001 alternating
+//! pairs in this process, ratio of the medians: growth with the machine's drift cancelled
+//! out); then the growth ratios from the smallest to the largest size. Then many partitions: 100
 //! owners each import 100 records under 3 policies (300 partitions, 10^4 records) and a
 //! reader who can open them all searches: first search (opening every capsule), cold
 //! (a new vault, caches reused) and warm.
@@ -106,6 +108,19 @@ struct Row {
     live_shards: usize,
     disk_bytes_per_record: f64,
     peak_rss_mib: f64,
+    /// Warm 1-hit search here over the same on a 10^2-record archive, timed alternately in
+    /// this process (`SIDE_BY_SIDE` pairs, ratio of the medians): the growth ratio with
+    /// the machine's drift cancelled out.
+    side_by_side_1_hit: f64,
+}
+
+/// Pairs of alternating 1-hit searches (reference archive, this archive) per size.
+const SIDE_BY_SIDE: usize = 2_001;
+
+/// A warm 10^2-record archive that every size is compared with, side by side.
+struct Reference {
+    vault: Vault,
+    records: usize,
 }
 
 fn disk_bytes(dir: &std::path::Path) -> u64 {
@@ -140,7 +155,7 @@ async fn timed<T>(f: impl std::future::Future<Output = T>) -> (f64, T) {
     (t.elapsed().as_secs_f64() * 1e3, out)
 }
 
-async fn measure(archive: &mut Archive, size: usize) -> Row {
+async fn measure(archive: &mut Archive, size: usize, reference: &Reference) -> Row {
     let mut row = Row {
         records: size,
         ..Row::default()
@@ -205,6 +220,20 @@ async fn measure(archive: &mut Archive, size: usize) -> Row {
         one.push(ms);
     }
     row.warm_search_1_hit_ms = median(one);
+    let (mut here, mut there) = (Vec::new(), Vec::new());
+    for _ in 0..SIDE_BY_SIDE {
+        let i = (rng.next_u32() as usize) % reference.records;
+        let kw = Keyword::term(&format!("case-{i}")).unwrap();
+        let (ms, found) = timed(reference.vault.search(&archive.doctor, &kw)).await;
+        assert_eq!(found.unwrap().hits.len(), 1, "reference case-{i}");
+        there.push(ms);
+        let i = (rng.next_u32() as usize) % archive.records;
+        let kw = Keyword::term(&format!("case-{i}")).unwrap();
+        let (ms, found) = timed(vault.search(&archive.doctor, &kw)).await;
+        assert_eq!(found.unwrap().hits.len(), 1, "case-{i}");
+        here.push(ms);
+    }
+    row.side_by_side_1_hit = median(here) / median(there);
     let mut common = Vec::new();
     for _ in 0..7 {
         let (ms, found) = timed(vault.search(&archive.doctor, &cohort)).await;
@@ -431,11 +460,35 @@ fn main() {
         gas: Arc::new(AtomicU64::new(0)),
         records: 0,
     };
+    eprintln!("building the 100-record reference archive");
+    let reference = rt.block_on(async {
+        let mut small = Archive {
+            dir: tmp.path().join("reference"),
+            authority: Authority::from_bytes(&archive.authority.to_bytes()).unwrap(),
+            doctor: Member::from_bytes(&archive.doctor.to_bytes()).unwrap(),
+            codes: archive.codes.clone(),
+            gas: Arc::new(AtomicU64::new(0)),
+            records: 0,
+        };
+        let vault = small.open_metered().await;
+        let batch = (0..100).map(|i| small.record(i)).collect();
+        vault.put_many(&small.doctor, batch).await.unwrap();
+        small.records = 100;
+        vault
+            .refresh_index_cache(small.doctor.address())
+            .await
+            .unwrap();
+        Reference {
+            vault,
+            records: small.records,
+        }
+    });
     let mut rows = Vec::new();
     for &size in sizes {
         eprintln!("building {size} records");
-        rows.push(rt.block_on(measure(&mut archive, size)));
+        rows.push(rt.block_on(measure(&mut archive, size, &reference)));
     }
+    drop(reference);
     eprintln!("building {OWNERS} owners × {} policies", POLICIES.len());
     let partitions = rt.block_on(measure_partitions(
         &tmp.path().join("partitions"),
@@ -450,6 +503,7 @@ fn main() {
         "cold_search": ratio(|r| r.cold_search_ms),
         "warm_search_1_hit": ratio(|r| r.warm_search_1_hit_ms),
         "get": ratio(|r| r.get_ms),
+        "warm_search_1_hit_side_by_side": last.side_by_side_1_hit,
     });
     if json {
         let out = serde_json::json!({ "rows": rows, "growth": ratios,
@@ -458,7 +512,7 @@ fn main() {
         return;
     }
     println!(
-        "{:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>7} {:>9} {:>8} {:>7} {:>9} {:>6} {:>8} {:>7}",
+        "{:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>7} {:>9} {:>8} {:>7} {:>9} {:>6} {:>8} {:>7} {:>7}",
         "records",
         "put ms",
         "open ms",
@@ -473,11 +527,12 @@ fn main() {
         "proof B c",
         "shards",
         "disk B/r",
-        "RSS MiB"
+        "RSS MiB",
+        "1-hit ×"
     );
     for r in &rows {
         println!(
-            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>8.0} {:>7} {:>9} {:>6} {:>8.0} {:>7.0}",
+            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>8.0} {:>7} {:>9} {:>6} {:>8.0} {:>7.0} {:>7.2}",
             r.records,
             r.put_ms,
             r.open_ms,
@@ -493,17 +548,19 @@ fn main() {
             r.proof_bytes_common,
             r.live_shards,
             r.disk_bytes_per_record,
-            r.peak_rss_mib
+            r.peak_rss_mib,
+            r.side_by_side_1_hit
         );
     }
     println!(
-        "growth {}→{}: put {:.2}×, open {:.2}×, cold search {:.2}×, warm 1-hit search {:.2}×, get {:.2}×",
+        "growth {}→{}: put {:.2}×, open {:.2}×, cold search {:.2}×, warm 1-hit search {:.2}× ({:.2}× side by side), get {:.2}×",
         first.records,
         last.records,
         ratio(|r| r.put_ms),
         ratio(|r| r.open_ms),
         ratio(|r| r.cold_search_ms),
         ratio(|r| r.warm_search_1_hit_ms),
+        last.side_by_side_1_hit,
         ratio(|r| r.get_ms)
     );
     let p = &partitions;

@@ -287,10 +287,13 @@ pub enum InvalidInput {
     },
     /// An attribute (of a key, or in a record's policy) uses a name reserved by medseal:
     /// `id` in keys (the member's address), `valid-year` and `valid-month` in keys and
-    /// policies (key validity, see [`crate::validity`]).
+    /// policies (key validity, see [`crate::validity`]), and names ending in `.v` and
+    /// digits (attribute versions, see [`crate::versions`]); or it is not versioned where
+    /// a versionable attribute is expected.
     #[error(
         "attribute `{attribute}`: the names `id` (member address), `valid-year` and \
-         `valid-month` (key validity) are reserved"
+         `valid-month` (key validity) and names ending in `.v<digits>` (attribute \
+         versions) are reserved"
     )]
     ReservedAttribute {
         /// The rejected attribute.

@@ -19,6 +19,7 @@ mod pipe;
 mod state;
 pub mod validity;
 mod vault;
+pub mod versions;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
 pub use config::{CONFIG_FILE, Config, RPC_LOG_CACHE_FILE};
@@ -35,3 +36,4 @@ pub use vault::{
     MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutOutcome, PutReceipt,
     RecordContent, RejectedPartition, SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
 };
+pub use versions::{AttributeVersions, attribute_hash, versioned_policy};

@@ -29,9 +29,10 @@ use crate::abe::envelope::{self, DataKey};
 use crate::abe::policy::Node;
 use crate::abe::{Fame, Policy, fame};
 use crate::chain::{Address, B256};
-use crate::error::{Error, Result, Tampering};
+use crate::error::{Error, InvalidInput, Result, Tampering};
 use crate::identity::id_attribute;
 use crate::validity::Month;
+use crate::versions::{AttributeVersions, unversioned_policy, versioned_policy};
 
 /// Largest manifest accepted on read.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
@@ -234,16 +235,44 @@ impl CapsuleDates {
     }
 }
 
+/// Who a record capsule admits besides its base readers, its owner and its grantees
+/// (see [`capsule_policy`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RecordParties<'a> {
+    /// The record's subject (the patient), who always reads it: `or id:<subject>`,
+    /// undated (a subject's expired or revoked key still reads their own records).
+    pub(crate) subject: Option<Address>,
+    /// Who may read it in an emergency (break-glass): `or (<emergency> and V(created))`.
+    /// The reason is logged on chain before the key is opened (client-side).
+    pub(crate) emergency: Option<&'a Policy>,
+}
+
 /// The policy a record key is wrapped under:
-/// `(base and V(created)) or id:owner or (id:u and V(s)) ...`, with the clause of each
-/// grantee `u` dated by `shared` (its month from an earlier wrap) or else `now`. `None`
-/// dates leave the clause bare (records and shares made before records were dated).
+///
+/// ```text
+/// (base' and V(created)) or id:owner [or id:subject] [or (emergency' and V(created))]
+///   or (id:u and V(s)) ...
+/// ```
+///
+/// `base'` and `emergency'` are spelt at the current attribute `versions`
+/// ([`versioned_policy`]: a key revoked since reads none of it; empty versions leave them
+/// as given). The clause of each grantee `u` is dated by `shared` (its month from an
+/// earlier wrap) or else `now`. `None` dates leave the clause bare (records and shares
+/// made before records were dated); the emergency clause is always dated (`now` for such
+/// a record). A subject equal to the owner adds nothing.
+///
+/// # Errors
+/// [`InvalidInput::ReservedAttribute`] for a base or emergency policy naming a version
+/// spelling, or an emergency policy that is a bare `id:` attribute (it would read as a
+/// grantee); [`Error::Policy`] past the policy limits.
 pub(crate) fn capsule_policy(
     base: &Policy,
     dates: &CapsuleDates,
     now: Month,
     owner: Address,
     grantees: impl IntoIterator<Item = Address>,
+    versions: &AttributeVersions,
+    parties: RecordParties<'_>,
 ) -> Result<Policy> {
     let dated = |clause: Policy, month: Option<Month>| -> Result<Policy> {
         Ok(match month {
@@ -252,9 +281,22 @@ pub(crate) fn capsule_policy(
         })
     };
     let mut children = vec![
-        dated(base.clone(), dates.created)?,
+        dated(versioned_policy(base, versions)?, dates.created)?,
         Policy::attribute(&id_attribute(owner))?,
     ];
+    if let Some(subject) = parties.subject.filter(|s| *s != owner) {
+        children.push(Policy::attribute(&id_attribute(subject))?);
+    }
+    if let Some(emergency) = parties.emergency {
+        if matches!(emergency.root(), Node::Attribute(a) if a.name() == "id") {
+            return Err(InvalidInput::ReservedAttribute {
+                attribute: emergency.to_string(),
+            }
+            .into());
+        }
+        let versioned = versioned_policy(emergency, versions)?;
+        children.push(dated(versioned, Some(dates.created.unwrap_or(now)))?);
+    }
     for user in grantees {
         let id = id_attribute(user);
         let month = dates.shared.get(&id).copied().unwrap_or(Some(now));
@@ -263,22 +305,56 @@ pub(crate) fn capsule_policy(
     Ok(Policy::or(children)?)
 }
 
-/// The policy of an index partition whose epoch starts in `month`: `base and V(month)`.
-pub(crate) fn partition_policy(base: &Policy, month: Month) -> Result<Policy> {
-    Ok(Policy::and(vec![base.clone(), month.clause()])?)
+/// The emergency policy of a capsule policy [`capsule_policy`] built (without versions,
+/// ready to be wrapped again at the current ones), if it has one: the clause after the
+/// base of the form `E and V(m)` with `E` not an `id:` attribute.
+pub(crate) fn emergency_of(capsule: &Policy) -> Option<Policy> {
+    let Node::Or(children) = capsule.root() else {
+        return None;
+    };
+    children.iter().skip(1).find_map(|child| match child {
+        Node::And(parts) => match parts.as_slice() {
+            [Node::Attribute(a), _] if a.name() == "id" => None,
+            [emergency, clause] if Month::of_clause(clause).is_some() => {
+                Policy::from_node(emergency.clone())
+                    .ok()
+                    .map(|p| unversioned_policy(&p))
+            }
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
-/// The base policy of a partition policy (the inverse of [`partition_policy`]; a policy
-/// without a validity clause, from before partitions were dated, is its own base).
+/// The policy of an index partition whose epoch starts in `month`:
+/// `base' and V(month)`, `base'` spelt at the current attribute `versions` (a version
+/// bump gives the next put a new epoch, as a new month does).
+///
+/// # Errors
+/// As for [`versioned_policy`].
+pub(crate) fn partition_policy(
+    base: &Policy,
+    month: Month,
+    versions: &AttributeVersions,
+) -> Result<Policy> {
+    Ok(Policy::and(vec![
+        versioned_policy(base, versions)?,
+        month.clause(),
+    ])?)
+}
+
+/// The base policy of a partition policy (the inverse of [`partition_policy`], versions
+/// included; a policy without a validity clause, from before partitions were dated, is
+/// its own base).
 pub(crate) fn partition_base(policy: &Policy) -> Policy {
     if let Node::And(parts) = policy.root()
         && let [base, clause] = parts.as_slice()
         && Month::of_clause(clause).is_some()
         && let Ok(base) = Policy::from_node(base.clone())
     {
-        return base;
+        return unversioned_policy(&base);
     }
-    policy.clone()
+    unversioned_policy(policy)
 }
 
 #[cfg(test)]
@@ -358,6 +434,7 @@ mod tests {
         );
         let (t, s1) = (Month::new(2027, 1).unwrap(), Month::new(2027, 2).unwrap());
         let later = Month::new(2029, 9).unwrap();
+        let (none, plain) = (AttributeVersions::new(), RecordParties::default());
         // Bases of every shape, including an `or` and a bare `id:` (a policy may name one).
         for base in [
             "role:doctor",
@@ -371,12 +448,12 @@ mod tests {
                 created: Some(t),
                 ..CapsuleDates::default()
             };
-            let first = capsule_policy(&base, &dates, s1, owner, [u]).unwrap();
+            let first = capsule_policy(&base, &dates, s1, owner, [u], &none, plain).unwrap();
             let read = CapsuleDates::of(&first);
             assert_eq!(read.created, Some(t), "{first}");
             assert_eq!(read.shared.get(&id_attribute(u)), Some(&Some(s1)));
             // A later wrap keeps the dates read back and dates only the new grantee.
-            let second = capsule_policy(&base, &read, later, owner, [u, w]).unwrap();
+            let second = capsule_policy(&base, &read, later, owner, [u, w], &none, plain).unwrap();
             let again = CapsuleDates::of(&second);
             assert_eq!(again.created, Some(t));
             assert_eq!(again.shared.get(&id_attribute(u)), Some(&Some(s1)));
@@ -391,7 +468,8 @@ mod tests {
             .unwrap();
             let read = CapsuleDates::of(&legacy);
             assert_eq!(read.created, None);
-            let rewrapped = capsule_policy(&base, &read, later, owner, [u, w]).unwrap();
+            let rewrapped =
+                capsule_policy(&base, &read, later, owner, [u, w], &none, plain).unwrap();
             let expected = Policy::or(vec![
                 base.clone(),
                 Policy::attribute(&id_attribute(owner)).unwrap(),
@@ -405,10 +483,153 @@ mod tests {
             .unwrap();
             assert_eq!(rewrapped, expected);
             // Partitions: the base comes back from the dated policy; undated is its own.
-            let dated = partition_policy(&base, t).unwrap();
+            let dated = partition_policy(&base, t, &none).unwrap();
             assert_eq!(dated.leaf_count(), base.leaf_count() + 2);
             assert_eq!(partition_base(&dated), base);
             assert_eq!(partition_base(&base), base);
         }
+    }
+
+    /// Subject and emergency clauses: their LSSS rows, read-back, versions.
+    #[test]
+    fn subject_and_emergency_clauses() {
+        use crate::abe::lsss::Lsss;
+        let rows = |p: &Policy| Lsss::<blstrs::Scalar>::from_policy(p).rows().len();
+        let (owner, patient, u) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(9),
+            Address::repeat_byte(2),
+        );
+        let (t, now) = (Month::new(2027, 1).unwrap(), Month::new(2027, 5).unwrap());
+        let dates = CapsuleDates {
+            created: Some(t),
+            ..CapsuleDates::default()
+        };
+        let none = AttributeVersions::new();
+        let base: Policy = "role:doctor and dept:cardiology".parse().unwrap();
+        let wrap = |parties: RecordParties<'_>, versions: &AttributeVersions| {
+            capsule_policy(&base, &dates, now, owner, [u], versions, parties).unwrap()
+        };
+        let plain = wrap(RecordParties::default(), &none);
+        let with_subject = wrap(
+            RecordParties {
+                subject: Some(patient),
+                emergency: None,
+            },
+            &none,
+        );
+        assert_eq!(rows(&with_subject), rows(&plain) + 1);
+        assert!(
+            with_subject
+                .to_string()
+                .contains(&format!(" or {} or ", id_attribute(patient)))
+        );
+        // The subject is undated: it reads with nothing but its `id:` attribute.
+        let attrs = crate::abe::AttributeSet::parse([id_attribute(patient)]).unwrap();
+        assert!(with_subject.is_satisfied_by(&attrs) && !plain.is_satisfied_by(&attrs));
+        // An owner who is the subject adds nothing.
+        let own = capsule_policy(
+            &base,
+            &dates,
+            now,
+            owner,
+            [u],
+            &none,
+            RecordParties {
+                subject: Some(owner),
+                emergency: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(own, plain);
+        for emergency in ["access:emergency", "role:er and 2 of (a, b, c)"] {
+            let e: Policy = emergency.parse().unwrap();
+            let parties = RecordParties {
+                subject: Some(patient),
+                emergency: Some(&e),
+            };
+            let both = wrap(parties, &none);
+            assert_eq!(rows(&both), rows(&with_subject) + rows(&e) + 2);
+            // Read back (for re-wrapping), dates and grantees unaffected.
+            assert_eq!(emergency_of(&both), Some(e.clone()));
+            let read = CapsuleDates::of(&both);
+            assert_eq!(read.created, Some(t));
+            assert_eq!(read.shared.get(&id_attribute(u)), Some(&Some(now)));
+            assert_eq!(
+                capsule_policy(&base, &read, now, owner, [u], &none, parties).unwrap(),
+                both
+            );
+            // Dated by creation: an emergency key valid through `t` reads, an earlier not.
+            let key = |through: Month| {
+                let mut a =
+                    crate::abe::AttributeSet::parse(["access:emergency", "a", "b"]).unwrap();
+                a.insert("role:er").unwrap();
+                for v in crate::validity::Validity::until(through).attributes() {
+                    a.insert(&v).unwrap();
+                }
+                a
+            };
+            assert!(both.is_satisfied_by(&key(t)));
+            assert!(!both.is_satisfied_by(&key(Month::new(2026, 12).unwrap())));
+            // Versions apply to the emergency clause and the base, and come off on read-back.
+            let mut bumped = AttributeVersions::new();
+            bumped
+                .set("access:emergency", 1)
+                .unwrap()
+                .set("role:er", 2)
+                .unwrap()
+                .set("role:doctor", 1)
+                .unwrap();
+            let versioned = wrap(parties, &bumped);
+            assert_eq!(rows(&versioned), rows(&both));
+            assert_eq!(emergency_of(&versioned), Some(e.clone()));
+            assert!(!versioned.is_satisfied_by(&key(t)));
+            assert!(versioned.to_string().contains("role.v1:doctor"));
+        }
+        assert_eq!(emergency_of(&plain), None);
+        assert_eq!(emergency_of(&with_subject), None);
+        // An emergency clause that would read as a grantee is refused.
+        let id: Policy = id_attribute(patient).parse().unwrap();
+        assert!(matches!(
+            capsule_policy(
+                &base,
+                &dates,
+                now,
+                owner,
+                [u],
+                &none,
+                RecordParties {
+                    subject: None,
+                    emergency: Some(&id),
+                },
+            ),
+            Err(Error::InvalidInput(InvalidInput::ReservedAttribute { .. }))
+        ));
+    }
+
+    #[test]
+    fn partitions_carry_versions_and_their_base_drops_them() {
+        let base: Policy = "role:nurse and level >= 2".parse().unwrap();
+        let t = Month::new(2027, 1).unwrap();
+        let mut versions = AttributeVersions::new();
+        versions
+            .set("role:nurse", 4)
+            .unwrap()
+            .set("level=*", 1)
+            .unwrap();
+        let dated = partition_policy(&base, t, &versions).unwrap();
+        assert_eq!(
+            dated,
+            Policy::and(vec![
+                "role.v4:nurse and level.v1 >= 2".parse().unwrap(),
+                t.clause()
+            ])
+            .unwrap()
+        );
+        assert_eq!(partition_base(&dated), base);
+        assert_ne!(
+            dated,
+            partition_policy(&base, t, &AttributeVersions::new()).unwrap()
+        );
     }
 }

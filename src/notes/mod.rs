@@ -8,3 +8,6 @@ pub mod custody {}
 
 #[doc = include_str!("../../docs/expiry.md")]
 pub mod expiry {}
+
+#[doc = include_str!("../../docs/revocation.md")]
+pub mod revocation {}

@@ -13,9 +13,13 @@ use crate::chain::{
 };
 use crate::error::{Error, Pointer, Result};
 use crate::identity::Member;
-use crate::manifest::{CapsuleDates, Manifest, attachment_aad, capsule_policy, policy_hash};
+use crate::manifest::{
+    CapsuleDates, Manifest, RecordParties, attachment_aad, capsule_policy, emergency_of,
+    policy_hash,
+};
 use crate::pipe;
 use crate::storage::PutOptions;
+use crate::versions::AttributeVersions;
 
 impl Vault {
     /// Shares a record with a member (by address): grants access on chain and re-wraps
@@ -80,9 +84,23 @@ impl Vault {
         let old = Arc::new(manifest.open_key(owner.key())?);
         let mut body = manifest.open_body(&old)?;
         let base: Policy = body.policy.parse()?;
-        let dates = CapsuleDates::of(&manifest.policy()?);
+        let current = manifest.policy()?;
+        let dates = CapsuleDates::of(&current);
         let grantees = self.grantees(info.record).await?;
-        let wanted = capsule_policy(&base, &dates, self.clock.now(), owner.address(), grantees)?;
+        let emergency = emergency_of(&current);
+        let parties = RecordParties {
+            subject: None,
+            emergency: emergency.as_ref(),
+        };
+        let wanted = capsule_policy(
+            &base,
+            &dates,
+            self.clock.now(),
+            owner.address(),
+            grantees,
+            &AttributeVersions::new(),
+            parties,
+        )?;
         let new = Arc::new(DataKey::generate(&mut OsRng));
         let mut superseded = vec![parse_cid(&info.manifest_cid, Pointer::Record)?];
         for (index, attachment) in body.attachments.iter_mut().enumerate() {
@@ -129,8 +147,22 @@ impl Vault {
         let body = manifest.open_body(&dek)?;
         let base: Policy = body.policy.parse()?;
         let grantees = self.grantees(info.record).await?;
-        let dates = CapsuleDates::of(&manifest.policy()?);
-        let wanted = capsule_policy(&base, &dates, self.clock.now(), owner.address(), grantees)?;
+        let current = manifest.policy()?;
+        let dates = CapsuleDates::of(&current);
+        let emergency = emergency_of(&current);
+        let parties = RecordParties {
+            subject: None,
+            emergency: emergency.as_ref(),
+        };
+        let wanted = capsule_policy(
+            &base,
+            &dates,
+            self.clock.now(),
+            owner.address(),
+            grantees,
+            &AttributeVersions::new(),
+            parties,
+        )?;
         if wanted.to_string() != manifest.policy()?.to_string() {
             manifest.rewrap(self.public_key()?, &wanted, &dek, &mut OsRng)?;
             let cid = self

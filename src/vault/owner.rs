@@ -17,6 +17,7 @@ use crate::manifest::{partition_base, partition_policy, policy_hash};
 use crate::state::{CompletedPut, OwnerState, PartitionSlot};
 use crate::storage::{Cid, PutOptions};
 use crate::validity::Month;
+use crate::versions::AttributeVersions;
 
 impl Vault {
     /// The private index state of `owner` (call with the owner lock held): the one the
@@ -350,7 +351,7 @@ impl Vault {
         policy: &Policy,
         now: Month,
     ) -> Result<()> {
-        let dated = partition_policy(policy, now)?;
+        let dated = partition_policy(policy, now, &AttributeVersions::new())?;
         let hash = policy_hash(policy).0;
         let current_month = state
             .current_by_hash(&hash)
@@ -444,8 +445,10 @@ impl Vault {
         let next = match state.current(policy) {
             // The current epoch holds entries: start the next one.
             Some(current) if current.next_shard_seq() > 0 => Some(PartitionSlot {
-                partition: current
-                    .rotate(partition_policy(policy, self.clock.now())?, &mut OsRng)?,
+                partition: current.rotate(
+                    partition_policy(policy, self.clock.now(), &AttributeVersions::new())?,
+                    &mut OsRng,
+                )?,
                 published: false,
             }),
             // Nothing indexed under this policy yet, or nothing to rotate away from.

@@ -16,13 +16,14 @@ use crate::error::{Error, InvalidInput, Pointer, Result, Tampering};
 use crate::identity::Member;
 use crate::index::Keyword;
 use crate::manifest::{
-    AttachmentInfo, Body, CapsuleDates, MAX_ATTACHMENTS, Manifest, attachment_aad, capsule_policy,
-    policy_hash,
+    AttachmentInfo, Body, CapsuleDates, MAX_ATTACHMENTS, Manifest, RecordParties, attachment_aad,
+    capsule_policy, policy_hash,
 };
 use crate::pipe::{self, Source};
 use crate::state::{CompletedPut, OwnerState, PendingPut, PutIdentity};
 use crate::storage::{Cid, ContentStore, PutOptions};
 use crate::validity::{Month, Validity};
+use crate::versions::AttributeVersions;
 
 /// Most keywords per record.
 pub const MAX_KEYWORDS: usize = 4096;
@@ -119,7 +120,9 @@ impl NewRecord {
 
     fn validate(&self) -> Result<()> {
         check_name("record name", &self.name)?;
-        if let Some(attribute) = crate::validity::reserved_in(&self.policy) {
+        if let Some(attribute) = crate::validity::reserved_in(&self.policy)
+            .or_else(|| crate::versions::version_spelling_in(&self.policy))
+        {
             return Err(InvalidInput::ReservedAttribute { attribute }.into());
         }
         if let Some(key) = &self.key
@@ -549,7 +552,15 @@ impl Vault {
             created: Some(now),
             ..CapsuleDates::default()
         };
-        let wrapped = capsule_policy(&record.policy, &dates, now, owner, [])?;
+        let wrapped = capsule_policy(
+            &record.policy,
+            &dates,
+            now,
+            owner,
+            [],
+            &AttributeVersions::new(),
+            RecordParties::default(),
+        )?;
         let (pk, sealing, key) = (pk.clone(), wrapped.clone(), Arc::clone(&dek));
         let manifest = tokio::task::spawn_blocking(move || {
             Manifest::seal(&pk, &sealing, &key, &body, &mut OsRng)
