@@ -34,6 +34,18 @@ pub const CONFIG_FILE: &str = "medseal.json";
 /// `RpcChain::with_log_cache_file`). Deleting it is safe.
 pub const RPC_LOG_CACHE_FILE: &str = "rpc-logs.redb";
 
+/// The account that deploys the embedded chain's registry (and is the vault's sender on
+/// it): anvil's well-known development account 0
+/// (`0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266`, [`crate::chain::dev_keys`]). Its key is
+/// public, which is harmless on a chain only this data directory holds: it makes the
+/// deployer known, so that [`Vault::adopt_authority`](crate::Vault::adopt_authority) can
+/// hand the registry's authority role from it to the attribute authority's own account.
+/// (An embedded chain created before this was deployed by a random, discarded key: its
+/// authority role cannot be adopted.)
+pub fn embedded_deployer() -> Result<PrivateKeySigner> {
+    Ok(crate::chain::dev_keys::anvil_dev_signer(0)?)
+}
+
 /// Backend selection. `None` everywhere is the embedded default (no services).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,7 +153,7 @@ impl Config {
         let ledger: Arc<dyn Ledger> = match &config.eth_rpc {
             None => Arc::new(EmbeddedChain::open(
                 dir.join("chain.journal"),
-                PrivateKeySigner::random(),
+                embedded_deployer()?,
             )?),
             Some(url) => {
                 let signer = match &config.eth_key {

@@ -49,6 +49,15 @@ pub enum Error {
         /// The key's validity (`None`: issued before keys carried one).
         valid_through: Option<crate::validity::Validity>,
     },
+    /// The address is not an active, unexpired member of the chain's member registry:
+    /// records are shared with, and access requests approved for, registered members only.
+    #[error("{member} is not an active registered member: {standing}")]
+    NotAMember {
+        /// The address refused.
+        member: Address,
+        /// Why.
+        standing: Standing,
+    },
     /// No record with this id exists on the chain.
     #[error("unknown record {}", .0.0)]
     UnknownRecord(RecordId),
@@ -353,11 +362,47 @@ pub enum InvalidInput {
     /// Backup shares of the authority key were refused.
     #[error("{0}")]
     Share(#[source] crate::custody::ShareError),
+    /// The registry's authority is neither the attribute authority's chain account nor
+    /// the vault's own account, so [`Vault::adopt_authority`](crate::Vault::adopt_authority)
+    /// cannot hand the role over.
+    #[error(
+        "the registry's authority is {registry_authority}, neither the attribute authority's \
+         chain account {authority_account} nor this vault's account {sender}: only \
+         {registry_authority} can transfer the role (or use a registry this authority or \
+         this vault's key deployed)"
+    )]
+    RegistryAuthority {
+        /// The registry's current authority.
+        registry_authority: Address,
+        /// The attribute authority's chain account.
+        authority_account: Address,
+        /// The vault's chain account.
+        sender: Address,
+    },
     /// The data directory already holds another authority's public key.
     #[error("{} already holds a different authority public key", path.display())]
     OtherAuthority {
         /// The public-key file.
         path: PathBuf,
+    },
+}
+
+/// Why an address is not an active registered member (the payload of
+/// [`Error::NotAMember`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Standing {
+    /// The registry has never registered it.
+    #[error("it is not registered (the authority or a registrar registers members)")]
+    Unregistered,
+    /// The authority (or its registrar) revoked it.
+    #[error("it was revoked")]
+    Revoked,
+    /// Its registration is valid through a month before the vault's clock.
+    #[error("its registration expired (valid through {through})")]
+    Expired {
+        /// The last month of validity.
+        through: crate::validity::Month,
     },
 }
 

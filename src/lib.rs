@@ -22,9 +22,11 @@ mod vault;
 pub mod versions;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
-pub use config::{CONFIG_FILE, Config, RPC_LOG_CACHE_FILE};
+pub use config::{CONFIG_FILE, Config, RPC_LOG_CACHE_FILE, embedded_deployer};
 pub use custody::{AuthorityShare, KdfParams, ShareError, is_sealed};
-pub use error::{ConfigError, Corruption, Error, InvalidInput, Pointer, Result, Tampering};
+pub use error::{
+    ConfigError, Corruption, Error, InvalidInput, Pointer, Result, Standing, Tampering,
+};
 pub use fsutil::AtomicFile;
 pub use identity::{Authority, MAX_NAME_LEN, Member, id_attribute};
 pub use index::Keyword;
@@ -32,8 +34,8 @@ pub use manifest::{AttachmentInfo, MAX_ATTACHMENTS, MAX_MANIFEST_BYTES};
 pub use pipe::Progress;
 pub use validity::{Clock, Month, Validity};
 pub use vault::{
-    AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_IDEMPOTENCY_KEY_LEN,
+    AUTHORITY_PUBLIC_KEY_FILE, Adoption, Attachment, BULK_BATCH, INDEX_CACHE_FILE, MAX_IDEMPOTENCY_KEY_LEN,
     MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutOutcome, PutReceipt,
-    RecordContent, RejectedPartition, SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
+    RecordContent, RejectedPartition, RevocationReport, RewrapReport, SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
 };
 pub use versions::{AttributeVersions, attribute_hash, versioned_policy};

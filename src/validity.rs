@@ -50,6 +50,7 @@
 
 use core::fmt;
 use core::str::FromStr;
+use std::num::NonZeroU32;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::abe::policy::{Attribute, Node};
@@ -139,6 +140,21 @@ impl Month {
     pub fn plus_months(self, months: u32) -> Self {
         let index = u64::from(self.year) * 12 + u64::from(self.month - 1) + u64::from(months);
         Self::clamped(index / 12, (index % 12) as u8 + 1)
+    }
+
+    /// The month number the member registry stores (`validThrough`):
+    /// `year * 12 + month - 1` (never 0: the encoding starts in [`VALIDITY_START_YEAR`]).
+    pub fn number(self) -> NonZeroU32 {
+        let n = u32::from(self.year) * 12 + u32::from(self.month) - 1;
+        // year >= VALIDITY_START_YEAR > 0: n >= 12.
+        NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+    }
+
+    /// The month of a registry month number ([`Month::number`]), clamped to
+    /// [`Month::FIRST`]..=[`Month::LAST`].
+    pub fn from_number(number: NonZeroU32) -> Self {
+        let n = u64::from(number.get());
+        Self::clamped(n / 12, (n % 12) as u8 + 1)
     }
 
     /// The clause `(valid-year:y or valid-month:y-mm)` AND-ed into what is created in this

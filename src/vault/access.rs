@@ -19,7 +19,6 @@ use crate::manifest::{
 };
 use crate::pipe;
 use crate::storage::PutOptions;
-use crate::versions::AttributeVersions;
 
 impl Vault {
     /// Shares a record with a member (by address): grants access on chain and re-wraps
@@ -30,13 +29,19 @@ impl Vault {
     /// [`crate::validity`]): a key that expired before the share does not read the record.
     /// The record's creation date and earlier grantees' dates are kept.
     ///
+    /// `user` must be an active registered member of the chain's member registry whose
+    /// registration covers the vault's clock month ([`Vault::check_registered`]); the
+    /// record key is wrapped at the chain's current attribute versions.
+    ///
     /// # Errors
+    /// [`Error::NotAMember`] (unregistered, revoked or expired `user`),
     /// [`Error::UnknownRecord`], [`Error::NotOwner`], storage and chain errors.
     pub async fn share(&self, owner: &Member, record: RecordId, user: Address) -> Result<()> {
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
         let ledger = self.acting(owner);
         let info = self.owned_record(owner, record).await?;
+        self.check_registered(&[user]).await?;
         if ledger.access_state(record, user).await? != AccessState::Granted {
             ledger.grant_access(record, user).await?;
         }
@@ -92,13 +97,16 @@ impl Vault {
             subject: None,
             emergency: emergency.as_ref(),
         };
+        let versions = self
+            .policy_versions(std::iter::once(&base).chain(emergency.as_ref()))
+            .await?;
         let wanted = capsule_policy(
             &base,
             &dates,
             self.clock.now(),
             owner.address(),
             grantees,
-            &AttributeVersions::new(),
+            &versions,
             parties,
         )?;
         let new = Arc::new(DataKey::generate(&mut OsRng));
@@ -134,14 +142,15 @@ impl Vault {
         Ok(base)
     }
 
-    /// Re-wraps the record key for the grantees the chain currently lists; returns the
-    /// base policy.
-    async fn rewrap(
+    /// Re-wraps the record key for the grantees the chain currently lists, at the
+    /// current attribute versions; returns the base policy and whether the capsule
+    /// changed.
+    pub(super) async fn rewrap(
         &self,
         ledger: &dyn Ledger,
         owner: &Member,
         info: &RecordInfo,
-    ) -> Result<Policy> {
+    ) -> Result<(Policy, bool)> {
         let mut manifest = self.fetch_manifest(info).await?;
         let dek = manifest.open_key(owner.key())?;
         let body = manifest.open_body(&dek)?;
@@ -154,16 +163,20 @@ impl Vault {
             subject: None,
             emergency: emergency.as_ref(),
         };
+        let versions = self
+            .policy_versions(std::iter::once(&base).chain(emergency.as_ref()))
+            .await?;
         let wanted = capsule_policy(
             &base,
             &dates,
             self.clock.now(),
             owner.address(),
             grantees,
-            &AttributeVersions::new(),
+            &versions,
             parties,
         )?;
-        if wanted.to_string() != manifest.policy()?.to_string() {
+        let changed = wanted.to_string() != current.to_string();
+        if changed {
             manifest.rewrap(self.public_key()?, &wanted, &dek, &mut OsRng)?;
             let cid = self
                 .store
@@ -180,7 +193,7 @@ impl Vault {
                 tracing::warn!(cid = %old, error = %e, "could not unpin a superseded manifest");
             }
         }
-        Ok(base)
+        Ok((base, changed))
     }
 
     async fn grantees(&self, record: RecordId) -> Result<BTreeSet<Address>> {
@@ -220,10 +233,12 @@ impl Vault {
     }
 
     /// Answers a pending request: `approve` shares the record with the requester
-    /// ([`Vault::share`]); otherwise the request is denied on chain.
+    /// ([`Vault::share`]: refused unless the requester is an active, unexpired
+    /// registered member); otherwise the request is denied on chain.
     ///
     /// # Errors
-    /// As for [`Vault::share`]; denying fails if no request is pending.
+    /// As for [`Vault::share`] ([`Error::NotAMember`]); denying fails if no request is
+    /// pending.
     pub async fn answer_request(
         &self,
         owner: &Member,

@@ -2,14 +2,16 @@
 //!
 //! One file per concept: [`records`] (put, get, read), [`search`], [`access`] (sharing,
 //! revocation, requests, listings, audit), [`titles`] (record titles for listings),
-//! [`owner`] (the owner's index state and the recovery of interrupted puts) and [`car`]
-//! (moving records between stores).
+//! [`owner`] (the owner's index state and the recovery of interrupted puts), [`car`]
+//! (moving records between stores) and [`registry`] (the member registry, attribute
+//! versions and re-wrapping after a revocation).
 
 mod access;
 mod car;
 mod keycache;
 mod owner;
 mod records;
+mod registry;
 mod search;
 mod titles;
 
@@ -35,6 +37,7 @@ pub use records::{
     Attachment, BULK_BATCH, MAX_IDEMPOTENCY_KEY_LEN, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord,
     OpenedRecord, PutOutcome, PutReceipt,
 };
+pub use registry::{Adoption, RevocationReport, RewrapReport};
 pub use search::{INDEX_CACHE_FILE, RejectedPartition, SearchHit, SearchResults};
 pub use titles::TITLES_DIR;
 

@@ -339,10 +339,11 @@ impl Vault {
     }
 
     /// Makes sure `owner` has a published index partition for `policy` whose epoch is
-    /// dated `now` (its policy is `policy and V(now)`, see [`crate::validity`]): the
-    /// current one if it is, else the next epoch under the dated policy (a put in a later
-    /// month than the current epoch's starts a new epoch, so that keys that expired
-    /// before it cannot open its partition key).
+    /// dated `now` at the current attribute `versions` (its policy is
+    /// `policy' and V(now)`, see [`crate::validity`] and [`crate::versions`]): the
+    /// current one if it is, else the next epoch under that policy (a put in a later
+    /// month than the current epoch's, or after a version bump, starts a new epoch, so
+    /// that keys that expired or were revoked before it cannot open its partition key).
     pub(super) async fn ensure_partition(
         &self,
         ledger: &dyn Ledger,
@@ -350,8 +351,9 @@ impl Vault {
         state: &mut OwnerState,
         policy: &Policy,
         now: Month,
+        versions: &AttributeVersions,
     ) -> Result<()> {
-        let dated = partition_policy(policy, now, &AttributeVersions::new())?;
+        let dated = partition_policy(policy, now, versions)?;
         let hash = policy_hash(policy).0;
         let current_month = state
             .current_by_hash(&hash)
@@ -442,11 +444,12 @@ impl Vault {
         let mut state = self.owner_state(owner.address())?;
         self.complete_pending(ledger, owner, &mut state, false)
             .await?;
+        let versions = self.policy_versions([policy]).await?;
         let next = match state.current(policy) {
             // The current epoch holds entries: start the next one.
             Some(current) if current.next_shard_seq() > 0 => Some(PartitionSlot {
                 partition: current.rotate(
-                    partition_policy(policy, self.clock.now(), &AttributeVersions::new())?,
+                    partition_policy(policy, self.clock.now(), &versions)?,
                     &mut OsRng,
                 )?,
                 published: false,

@@ -515,6 +515,7 @@ impl Vault {
         pk: &crate::abe::fame::PublicKey,
         owner: Address,
         now: Month,
+        versions: &AttributeVersions,
         record: NewRecord,
         description: [u8; 32],
     ) -> Result<SealedRecord> {
@@ -558,7 +559,7 @@ impl Vault {
             now,
             owner,
             [],
-            &AttributeVersions::new(),
+            versions,
             RecordParties::default(),
         )?;
         let (pk, sealing, key) = (pk.clone(), wrapped.clone(), Arc::clone(&dek));
@@ -667,8 +668,15 @@ impl Vault {
                 .filter(|(_, record, _)| !record.keywords.is_empty())
                 .map(|(_, record, _)| record.policy.clone())
                 .collect();
+            // The chain's current attribute versions of every policy of the batch, read
+            // once for it (never kept across operations: a stale version would let a
+            // revoked key read the new records).
+            let versions = self
+                .policy_versions(to_seal.iter().map(|(_, record, _)| &record.policy))
+                .await?;
+            let versions = &versions;
             for policy in &indexed {
-                self.ensure_partition(&*ledger, owner, &mut state, policy, now)
+                self.ensure_partition(&*ledger, owner, &mut state, policy, now, versions)
                     .await?;
             }
             let batch = self.store.begin_batch().await?;
@@ -677,7 +685,15 @@ impl Vault {
                     let batch = &*batch;
                     async move {
                         let sealed = self
-                            .seal_record(batch, pk, owner.address(), now, record, description)
+                            .seal_record(
+                                batch,
+                                pk,
+                                owner.address(),
+                                now,
+                                versions,
+                                record,
+                                description,
+                            )
                             .await?;
                         Ok::<_, Error>((i, sealed))
                     }
