@@ -194,6 +194,16 @@ async fn main() -> Result<(), Failure> {
         "Dr. Lee (neurologist, other hospital)",
         &["role:doctor", "dept:neurology"],
     )?;
+    // The registry's authority role goes to the authority's own chain account, which
+    // registers every key it issues: records are shared with registered members only.
+    vault.adopt_authority(&authority).await?;
+    for member in [&ada, &sam, &rui, &lee] {
+        vault.register_member(&authority, member).await?;
+    }
+    println!(
+        "    registered on chain: {} members",
+        vault.members().await?.len()
+    );
 
     step("2. Dr. Ada stores three records (attachments are encrypted as they stream in).");
     let ecg_pdf = report_pdf("0042", "paroxysmal atrial fibrillation");

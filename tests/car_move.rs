@@ -70,7 +70,12 @@ struct Stored {
 /// Three records of the cardiologist (one with a multi-block attachment), one shared with
 /// and then revoked from the outside doctor (a re-sealed manifest and a second partition
 /// epoch), one of the researcher's own.
-async fn store_records(vault: &Vault, p: &People) -> Stored {
+async fn store_records(vault: &Vault, authority: &Authority, p: &People) -> Stored {
+    // Sharing needs registered members.
+    vault.adopt_authority(authority).await.unwrap();
+    for member in [&p.cardiologist, &p.nurse, &p.outsider, &p.researcher] {
+        vault.register_member(authority, member).await.unwrap();
+    }
     let big = scan(700_000);
     let ecg = vault
         .put(
@@ -212,7 +217,7 @@ async fn records_move_to_another_local_store_through_a_car() {
         .await
         .unwrap();
     source.install_authority(authority.public_key()).unwrap();
-    let stored = store_records(&source, &p).await;
+    let stored = store_records(&source, &authority, &p).await;
     let (content, car) = export_cardiology(&source, &p).await;
 
     // What the file carries: three manifests, three attachments, both epochs' capsules of
@@ -447,7 +452,7 @@ async fn records_move_to_an_ipfs_node_with_its_own_dag_import() {
         .await
         .unwrap();
     source.install_authority(authority.public_key()).unwrap();
-    let stored = store_records(&source, &p).await;
+    let stored = store_records(&source, &authority, &p).await;
     let (content, car) = export_cardiology(&source, &p).await;
     let theirs = research_records(&source, &p).await;
     let research = source.record_content(&p.researcher, &theirs).await.unwrap();

@@ -11,7 +11,7 @@ use medseal::index::sse::Capsule;
 use medseal::storage::Cid;
 use medseal::{
     Authority, Clock, Config, Error, InvalidInput, Keyword, Member, Month, NewRecord,
-    PrivateKeySigner, RecordId, Validity, Vault, id_attribute,
+    PrivateKeySigner, RecordId, Standing, Validity, Vault, id_attribute,
 };
 use rand_core::OsRng;
 
@@ -53,6 +53,10 @@ async fn setup() -> Setup {
     };
     let ada = issue("dr. ada", &["role:doctor"], through("2060-12"));
     let sam = issue("sam", &["role:nurse"], through("2027-03"));
+    vault.adopt_authority(&authority).await.unwrap();
+    for member in [&ada, &sam] {
+        vault.register_member(&authority, member).await.unwrap();
+    }
     Setup {
         _dir: dir,
         vault,
@@ -176,11 +180,47 @@ async fn a_share_made_after_a_key_expired_is_unreadable_with_it() {
             &mut OsRng,
         )
         .unwrap();
+    s.vault.register_member(&s.authority, &lee).await.unwrap();
     // Records only doctors read by attributes; the nurse only through a share.
     let shared_in_time = s.put_in("2027-01", "in time", "role:doctor").await;
     let shared_late = s.put_in("2027-01", "late", "role:doctor").await;
     let sam_member = Member::from_bytes(&s.sam.to_bytes()).unwrap();
     s.share_in("2027-02", shared_in_time, &sam_member).await;
+    // The registry refuses a share with a member expired by the vault's clock...
+    s.vault.set_clock(Clock::fixed(month("2027-05")));
+    let refused = s
+        .vault
+        .share(&s.ada, shared_late, s.sam.address())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::NotAMember {
+                member,
+                standing: Standing::Expired { through },
+            } if member == s.sam.address() && through == month("2027-03")
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("valid through 2027-03"),
+        "{refused}"
+    );
+    // ...and when the registry lags behind (here: a registration claiming a later
+    // validity than the key has), the key's own validity still keeps it out.
+    s.vault
+        .ledger()
+        .for_signer(s.authority.chain_signer())
+        .register_member(
+            s.sam.address(),
+            "sam",
+            s.sam.attributes_digest(),
+            &s.sam.own_attributes(),
+            Some(month("2060-12").number()),
+        )
+        .await
+        .unwrap();
     s.share_in("2027-05", shared_late, &sam_member).await;
     assert!(s.vault.get(&s.sam, shared_in_time).await.is_ok());
     assert_expired(

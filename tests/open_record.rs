@@ -49,6 +49,8 @@ async fn opening_logs_nothing_until_the_read_is_logged() {
     let grantee = issue(&authority, "sam", &["role:nurse"]);
     let colleague = issue(&authority, "dr. lee", &["role:doctor"]);
     let outsider = issue(&authority, "rui", &["role:researcher"]);
+    vault.adopt_authority(&authority).await.unwrap();
+    vault.register_member(&authority, &grantee).await.unwrap();
 
     let put =
         vault
@@ -129,6 +131,8 @@ async fn listings_reuse_known_titles() {
         vault
     };
     let vault = vault_over(Arc::new(MemoryStore::new()));
+    vault.adopt_authority(&authority).await.unwrap();
+    vault.register_member(&authority, &grantee).await.unwrap();
     let mut ids = Vec::new();
     for name in ["ECG report", "Chest X-ray"] {
         let record = NewRecord::new(name, "role:doctor".parse().unwrap());

@@ -52,6 +52,15 @@ fn people(authority: &Authority) -> People {
     }
 }
 
+/// Hands the registry to `authority` and registers every person: sharing with and
+/// approving requests from unregistered addresses is refused.
+async fn register(vault: &Vault, authority: &Authority, p: &People) {
+    vault.adopt_authority(authority).await.unwrap();
+    for member in [&p.cardiologist, &p.nurse, &p.researcher, &p.outsider] {
+        vault.register_member(authority, member).await.unwrap();
+    }
+}
+
 fn pdf(len: usize) -> Vec<u8> {
     let mut v = b"%PDF-1.7\n".to_vec();
     v.extend((0..len).map(|i| (i * 31 % 251) as u8));
@@ -360,7 +369,9 @@ async fn embedded_vault(dir: &std::path::Path) -> (Vault, People) {
     let authority = Authority::setup(&mut OsRng);
     let mut vault = Vault::open_with(dir, &Config::embedded()).await.unwrap();
     vault.install_authority(authority.public_key()).unwrap();
-    (vault, people(&authority))
+    let p = people(&authority);
+    register(&vault, &authority, &p).await;
+    (vault, p)
 }
 
 /// Overwrites the middle byte of every block file of `cid`'s DAG root in the local store.
@@ -683,7 +694,13 @@ async fn every_flow_on_ipfs_and_ethereum_nodes() {
         saved.registry.as_deref(),
         Some(vault.ledger().registry_address().to_string().as_str())
     );
-    flows(&vault, &people(&authority), None).await;
+    fund_on_anvil(
+        config.eth_rpc.as_deref().unwrap_or_default(),
+        authority.chain_signer().address(),
+    );
+    let p = people(&authority);
+    register(&vault, &authority, &p).await;
+    flows(&vault, &p, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -794,6 +811,7 @@ async fn sharing_unpins_the_superseded_manifest_but_not_the_attachments() {
     let chain = EmbeddedChain::in_memory(PrivateKeySigner::random()).unwrap();
     let mut vault = Vault::with_backends(dir.path(), store.clone(), Arc::new(chain)).unwrap();
     vault.install_authority(authority.public_key()).unwrap();
+    register(&vault, &authority, &p).await;
     let put = vault
         .put(
             &p.cardiologist,

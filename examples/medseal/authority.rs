@@ -151,6 +151,16 @@ pub async fn setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreated> {
     // public key.
     local::write_secret(&key_path, &sealed, force)?;
     vault.install_authority(authority.public_key())?;
+    // The registry's authority role goes to the authority's own chain account, which
+    // registers (and revokes) members from now on.
+    vault.adopt_authority(&authority).await?;
+    if Config::load(&ctx.dir).is_ok_and(|c| c.eth_rpc.is_some()) {
+        eprintln!(
+            "warning: the authority's chain account {} registers and revokes members and \
+             pays their gas: fund it",
+            authority.chain_signer().address()
+        );
+    }
     Ok(AuthorityCreated {
         authority_key: key_path.display().to_string(),
         public_key: ctx
@@ -343,6 +353,11 @@ pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
     let validity = validity_arg(args.valid_until);
     let member = authority.issue(name, &args.attrs, validity, signer, &mut OsRng)?;
     local::write_secret(&path, &member.to_bytes(), false)?;
+    // The on-chain registration is the issuance log; sharing needs it.
+    open(ctx)
+        .await?
+        .register_member(&authority, &member)
+        .await?;
     let balance = check_funds(ctx, &member).await;
     Ok(Issued {
         member: MemberView::from(&member),
@@ -385,14 +400,18 @@ impl fmt::Display for Renewed {
 /// (a temporary file, fsynced, renamed over it), without a backup: the renewed key reads
 /// everything the old one did up to the new last month, and a copy of a secret key left
 /// behind is one more to protect.
-pub fn renew(ctx: &Ctx, args: &RenewArgs) -> CliResult<Renewed> {
+pub async fn renew(ctx: &Ctx, args: &RenewArgs) -> CliResult<Renewed> {
     let name = args.name.as_str();
     local::existing_dir(&ctx.dir)?;
     local::check_member_name(name)?;
     let authority = installed_authority(ctx)?;
     let old = local::load_member(&ctx.dir, name)?;
     let validity = validity_arg(args.valid_until);
-    let member = authority.renew(&old, validity, &mut OsRng)?;
+    // At the chain's current versions of its attributes, registered on chain.
+    let member = open(ctx)
+        .await?
+        .renew_member(&authority, &old, validity)
+        .await?;
     let path = local::member_path(&ctx.dir, name);
     local::write_secret(&path, &member.to_bytes(), true)?;
     Ok(Renewed {

@@ -326,7 +326,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
             Box::new(custody::restore(ctx, &args).await?)
         }
         Command::Authority(AuthorityCommand::Renew(args)) => {
-            Box::new(authority::renew(ctx, &args)?)
+            Box::new(authority::renew(ctx, &args).await?)
         }
         Command::Members => Box::new(authority::members(ctx)?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),

@@ -671,9 +671,11 @@ impl Vault {
             // The chain's current attribute versions of every policy of the batch, read
             // once for it (never kept across operations: a stale version would let a
             // revoked key read the new records).
-            let versions = self
-                .policy_versions(to_seal.iter().map(|(_, record, _)| &record.policy))
-                .await?;
+            let policies: Vec<Policy> = to_seal
+                .iter()
+                .map(|(_, record, _)| record.policy.clone())
+                .collect();
+            let versions = self.policy_versions(&policies).await?;
             let versions = &versions;
             for policy in &indexed {
                 self.ensure_partition(&*ledger, owner, &mut state, policy, now, versions)

@@ -267,10 +267,8 @@ impl Vault {
         let active = registered
             .iter()
             .filter(|m| m.member != member && m.revoked.is_none());
-        let affected = Authority::affected(
-            active.map(|m| (m.clone(), m.attributes.clone())),
-            &units,
-        )?;
+        let affected =
+            Authority::affected(active.map(|m| (m.clone(), m.attributes.clone())), &units)?;
         Ok(RevocationReport {
             member,
             receipt,

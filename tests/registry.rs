@@ -1,0 +1,276 @@
+//! The member registry wired into the vault (issue 13, items 2 and 4): the registry's
+//! authority adopted by the attribute authority, registration and listing, refusal of
+//! unregistered, expired and revoked addresses, records encrypted at the chain's current
+//! attribute versions, revocation with renewal of the affected members, and the owner's
+//! re-wrap. Embedded backends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use medseal::chain::{EmbeddedChain, MemberStatus};
+use medseal::storage::MemoryStore;
+use medseal::{
+    Adoption, Authority, Clock, Config, Error, InvalidInput, Keyword, Member, Month, NewRecord,
+    PrivateKeySigner, RecordId, Standing, Validity, Vault,
+};
+use rand_core::OsRng;
+
+fn month(text: &str) -> Month {
+    text.parse().unwrap()
+}
+
+fn issue(authority: &Authority, name: &str, attrs: &[&str], through: &str) -> Member {
+    authority
+        .issue(
+            name,
+            attrs,
+            Validity::until(month(through)),
+            PrivateKeySigner::random(),
+            &mut OsRng,
+        )
+        .unwrap()
+}
+
+async fn vault_in(dir: &std::path::Path, authority: &Authority) -> Vault {
+    let mut vault = Vault::open_with(dir, &Config::embedded()).await.unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    vault.set_clock(Clock::fixed(month("2027-01")));
+    vault
+}
+
+fn not_a_member(result: medseal::Result<()>, who: &Member, expected: Standing) {
+    match result {
+        Err(Error::NotAMember { member, standing }) => {
+            assert_eq!(member, who.address());
+            assert_eq!(standing, expected);
+        }
+        other => panic!("expected NotAMember({expected:?}), got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_registered_listed_and_others_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let mut vault = vault_in(dir.path(), &authority).await;
+    let ada = issue(&authority, "dr. ada", &["role:doctor"], "2060-12");
+    let sam = issue(&authority, "sam", &["role:nurse", "dept:icu"], "2027-03");
+    let rui = issue(&authority, "rui", &["role:researcher"], "2060-12");
+    let kim = issue(&authority, "kim", &["role:nurse"], "2060-12");
+
+    // Before adoption the authority's account cannot register.
+    assert!(vault.register_member(&authority, &ada).await.is_err());
+    assert!(matches!(
+        vault.adopt_authority(&authority).await.unwrap(),
+        Adoption::Transferred(_)
+    ));
+    assert_eq!(
+        vault.adopt_authority(&authority).await.unwrap(),
+        Adoption::AlreadyAdopted
+    );
+    assert_eq!(
+        vault.ledger().authority().await.unwrap(),
+        authority.chain_signer().address()
+    );
+    // Another authority cannot take the registry over.
+    let other = Authority::setup(&mut OsRng);
+    assert!(matches!(
+        vault.adopt_authority(&other).await,
+        Err(Error::InvalidInput(InvalidInput::RegistryAuthority { .. }))
+    ));
+
+    for member in [&ada, &sam, &kim] {
+        vault.register_member(&authority, member).await.unwrap();
+    }
+    let members = vault.members().await.unwrap();
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["dr. ada", "sam", "kim"]);
+    let sam_entry = &members[1];
+    assert_eq!(sam_entry.member, sam.address());
+    assert_eq!(sam_entry.attributes, sam.own_attributes());
+    assert_eq!(sam_entry.attributes_digest, sam.attributes_digest());
+    assert_eq!(sam_entry.valid_through, Some(month("2027-03").number()));
+    assert_eq!(sam_entry.registrar, authority.chain_signer().address());
+
+    let record = vault
+        .put(&ada, NewRecord::new("note", "role:doctor".parse().unwrap()))
+        .await
+        .unwrap()
+        .record;
+    // Unregistered: refused, nothing granted.
+    not_a_member(
+        vault.share(&ada, record, rui.address()).await,
+        &rui,
+        Standing::Unregistered,
+    );
+    assert!(vault.shared_with(rui.address()).await.unwrap().is_empty());
+    // A request from an unregistered address cannot be approved (it can be denied).
+    vault.request_access(&rui, record).await.unwrap();
+    not_a_member(
+        vault
+            .answer_request(&ada, record, rui.address(), true)
+            .await,
+        &rui,
+        Standing::Unregistered,
+    );
+    vault
+        .answer_request(&ada, record, rui.address(), false)
+        .await
+        .unwrap();
+    // Registered and valid: shared.
+    vault.share(&ada, record, sam.address()).await.unwrap();
+    // Expired by the vault's clock.
+    vault.set_clock(Clock::fixed(month("2027-04")));
+    let expired = vault.share(&ada, record, sam.address()).await;
+    assert!(
+        expired
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("expired (valid through 2027-03)")),
+        "{expired:?}"
+    );
+    not_a_member(
+        expired,
+        &sam,
+        Standing::Expired {
+            through: month("2027-03"),
+        },
+    );
+    // Revoked.
+    vault
+        .revoke_member(&authority, kim.address(), "left the hospital")
+        .await
+        .unwrap();
+    not_a_member(
+        vault.share(&ada, record, kim.address()).await,
+        &kim,
+        Standing::Revoked,
+    );
+    let kim_entry = vault
+        .members()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.member == kim.address())
+        .unwrap();
+    assert_eq!(kim_entry.revoked.unwrap().reason, "left the hospital");
+    assert_eq!(
+        vault.ledger().member(kim.address()).await.unwrap().status,
+        MemberStatus::Revoked
+    );
+    // Revoking an unregistered address is a typed error.
+    assert!(matches!(
+        vault.revoke_member(&authority, rui.address(), "x").await,
+        Err(Error::NotAMember {
+            standing: Standing::Unregistered,
+            ..
+        })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appointed_registrar_registers_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    // Over explicit backends: the vault's sender is the chain's deployer.
+    let chain = EmbeddedChain::in_memory(PrivateKeySigner::random()).unwrap();
+    let mut vault =
+        Vault::with_backends(dir.path(), Arc::new(MemoryStore::new()), Arc::new(chain)).unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    vault.adopt_authority(&authority).await.unwrap();
+    let admin = issue(&authority, "st. mary admin", &["role:admin"], "2060-12");
+    let sam = issue(&authority, "sam", &["role:nurse"], "2060-12");
+    assert!(vault.register_member_as(&admin, &sam).await.is_err());
+    vault
+        .appoint_registrar(&authority, admin.address(), "St. Mary")
+        .await
+        .unwrap();
+    vault.register_member_as(&admin, &sam).await.unwrap();
+    let members = vault.members().await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].registrar, admin.address());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_reads_nothing_new_and_after_rewrap_nothing_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let vault = vault_in(dir.path(), &authority).await;
+    vault.adopt_authority(&authority).await.unwrap();
+    let ada = issue(&authority, "dr. ada", &["role:doctor"], "2060-12");
+    let sam = issue(&authority, "sam", &["role:nurse", "dept:icu"], "2060-12");
+    let kim = issue(&authority, "kim", &["role:nurse"], "2060-12");
+    let lee = issue(&authority, "dr. lee", &["role:doctor"], "2060-12");
+    for member in [&ada, &sam, &kim, &lee] {
+        vault.register_member(&authority, member).await.unwrap();
+    }
+    let policy = "role:nurse or role:doctor";
+    let keyword = Keyword::parse("icd10:I10").unwrap();
+    let put =
+        |name: &'static str| NewRecord::new(name, policy.parse().unwrap()).keyword(keyword.clone());
+    let old = vault.put(&ada, put("old")).await.unwrap().record;
+    assert!(vault.get(&sam, old).await.is_ok());
+
+    let report = vault
+        .revoke_member(&authority, sam.address(), "left the hospital")
+        .await
+        .unwrap();
+    assert_eq!(report.bumped.get("role:nurse").unwrap(), 1);
+    assert_eq!(report.bumped.get("dept:icu").unwrap(), 1);
+    assert_eq!(report.bumped.get("role:doctor").unwrap(), 0);
+    let affected: Vec<_> = report.affected.iter().map(|m| m.member).collect();
+    assert_eq!(affected, [kim.address()], "only the other nurse is renewed");
+
+    // A record put after the revocation is encrypted at the new version...
+    let new = vault.put(&ada, put("new")).await.unwrap().record;
+    let opened = vault.get(&ada, new).await.unwrap();
+    let capsule = opened.capsule_policy.to_string();
+    assert!(capsule.contains("role.v1:nurse"), "{capsule}");
+    assert!(!capsule.contains("role:nurse"), "{capsule}");
+    // ...so the revoked key cannot open it, nor can the nurse's old key...
+    for reader in [&sam, &kim] {
+        assert!(
+            matches!(
+                vault.get(reader, new).await,
+                Err(Error::AccessDenied { record }) if record == new
+            ),
+            "{}",
+            reader.name()
+        );
+    }
+    // ...while the renewed nurse does, and a doctor's untouched key still does.
+    let kim2 = vault
+        .renew_member(&authority, &kim, Validity::until(month("2060-12")))
+        .await
+        .unwrap();
+    assert_eq!(kim2.versions().get("role:nurse").unwrap(), 1);
+    assert!(vault.get(&kim2, new).await.is_ok());
+    assert!(vault.get(&kim2, old).await.is_ok());
+    assert!(vault.get(&lee, new).await.is_ok());
+    // Search: the renewed key finds old and new records across the bump (two partition
+    // epochs); the revoked key finds only the old one.
+    let found = vault.search(&kim2, &keyword).await.unwrap();
+    assert!(found.rejected.is_empty(), "{:?}", found.rejected);
+    assert_eq!(found.records(), [old, new]);
+    assert_eq!(vault.search(&sam, &keyword).await.unwrap().records(), [old]);
+
+    // The revoked key still opens the old record until the owner re-wraps it.
+    assert!(vault.get(&sam, old).await.is_ok());
+    let rewrap = vault.rewrap_records(&ada).await.unwrap();
+    assert_eq!(rewrap.rewrapped, [old]);
+    assert_eq!(rewrap.up_to_date, 1);
+    assert!(matches!(
+        vault.get(&sam, old).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    for reader in [&kim2, &lee, &ada] {
+        assert!(vault.get(reader, old).await.is_ok(), "{}", reader.name());
+    }
+    // Running it again finds nothing to do (resumable).
+    let again = vault.rewrap_records(&ada).await.unwrap();
+    assert_eq!(again.rewrapped, Vec::<RecordId>::new());
+    assert_eq!(again.up_to_date, 2);
+    assert_eq!(
+        vault.search(&kim2, &keyword).await.unwrap().records(),
+        [old, new]
+    );
+}
