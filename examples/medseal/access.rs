@@ -270,10 +270,10 @@ impl Event {
                 policy_hash,
             } => Self::Created(wrap(owner, manifest_cid, policy_hash)),
             A::Updated {
-                owner,
+                by,
                 manifest_cid,
                 policy_hash,
-            } => Self::Updated(wrap(owner, manifest_cid, policy_hash)),
+            } => Self::Updated(wrap(by, manifest_cid, policy_hash)),
             A::AccessGranted { user, .. } => Self::AccessGranted { user: m(user) },
             A::AccessRevoked { user, .. } => Self::AccessRevoked { user: m(user) },
             A::AccessRequested {
