@@ -1233,11 +1233,17 @@ mod tests {
             for p in &mut upgraded.pending {
                 p.identity = None;
                 p.attachments.clear();
+                p.subject = None;
             }
             upgraded.recovered.clear();
             upgraded.keyed.clear();
             assert_eq!(old.encode(5).unwrap(), upgraded.encode(5).unwrap());
         }
+        assert_eq!(
+            loaded.pending.iter().map(|p| p.subject).collect::<Vec<_>>(),
+            vec![Some(Address::repeat_byte(0x5a)), None],
+            "pending subjects round-trip"
+        );
         assert_eq!(loaded.recovered(), sample().recovered());
         assert_eq!(
             loaded.keyed("doc-9").map(|c| c.record),
