@@ -76,7 +76,9 @@
 //! decoded state between operations and reloads it only when the files changed behind
 //! it; see `Vault::owner_state`). Versions 2 (no generation, read as generation 0) and 3
 //! of the base and version 1 of the log records (no identities, recovered or keyed puts)
-//! are still read; version 1 of the base (no live shards, one pending record) is refused.
+//! are still read, and so are version 4 of the base and version 2 of the log records (no
+//! subjects of pending records: read as none); version 1 of the base (no live shards, one
+//! pending record) is refused.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -1106,6 +1108,52 @@ mod tests {
         }
         write_pending_v1(&mut w, state);
         w.finish()
+    }
+
+    /// The state as a base of version 4 (pending records without subjects).
+    fn encode_v4(state: &OwnerState, generation: u64) -> Vec<u8> {
+        let mut w = Writer::new(MAGIC, VERSION_4);
+        w.u64(generation).count(state.partitions.len());
+        for p in &state.partitions {
+            w.raw(&p.policy)
+                .u8(u8::from(p.published))
+                .bytes(&p.partition.as_ref().unwrap().to_bytes());
+        }
+        w.u64(state.pending_after).count(state.pending.len());
+        for p in &state.pending {
+            w.str(&p.manifest_cid)
+                .raw(&p.capsule_policy)
+                .raw(&p.policy)
+                .count(p.keywords.len());
+            for k in &p.keywords {
+                w.str(k);
+            }
+            write_identity(&mut w, p.identity.as_ref());
+            write_attachments(&mut w, &p.attachments);
+        }
+        write_completed_list(&mut w, &state.recovered.iter().collect::<Vec<_>>());
+        let mut keyed: Vec<&CompletedPut> = state.keyed.values().collect();
+        keyed.sort_unstable_by(|a, b| key_of(a).cmp(key_of(b)));
+        write_completed_list(&mut w, &keyed);
+        w.finish()
+    }
+
+    #[test]
+    fn version_4_is_read_without_subjects() {
+        let state = sample();
+        let old = OwnerState::decode(&encode_v4(&state, 5)).unwrap();
+        assert_eq!(old.files.generation, 5);
+        assert!(old.pending.iter().all(|p| p.subject.is_none()));
+        assert!(old.pending.iter().all(|p| p.identity.is_some()));
+        assert_eq!(old.recovered(), state.recovered());
+        let mut upgraded = OwnerState::decode(&state.encode(5).unwrap()).unwrap();
+        assert!(upgraded.pending[0].subject.is_some());
+        for p in &mut upgraded.pending {
+            p.subject = None;
+        }
+        assert_eq!(old.encode(5).unwrap(), upgraded.encode(5).unwrap());
+        // Re-encoded, it is a version 5 base.
+        assert_eq!(old.encode(5).unwrap()[4], VERSION);
     }
 
     fn write_pending_v1(w: &mut Writer, state: &OwnerState) {
