@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use medseal::chain::{
-    ChainLog, EmbeddedChain, Ledger, LedgerError, LedgerResult, LogFilter, TxOutcome, TxReceipt,
+    B256, ChainLog, CreatedRecord, EmbeddedChain, Ledger, LedgerError, LedgerResult, LogFilter,
+    TxOutcome, TxReceipt,
 };
 use medseal::storage::MemoryStore;
 use medseal::{
@@ -18,10 +19,20 @@ use medseal::{
 };
 use rand_core::OsRng;
 
-/// A ledger whose break-glass log fails while `fail_log` is set.
+/// A ledger whose break-glass log fails while `fail_log` is set, and whose
+/// `createRecordFor` fails before its transaction while `fail_create_for` is set.
 struct LogFails {
     inner: Arc<dyn Ledger>,
     fail_log: Arc<AtomicBool>,
+    fail_create_for: Arc<AtomicBool>,
+}
+
+fn injected() -> LedgerError {
+    LedgerError::NodeUnavailable {
+        endpoint: "injected failure".into(),
+        attempts: 1,
+        source: "injected".into(),
+    }
 }
 
 #[async_trait]
@@ -36,6 +47,7 @@ impl Ledger for LogFails {
         Arc::new(LogFails {
             inner: self.inner.for_signer(signer),
             fail_log: Arc::clone(&self.fail_log),
+            fail_create_for: Arc::clone(&self.fail_create_for),
         })
     }
     async fn transact(&self, calldata: Vec<u8>) -> LedgerResult<TxOutcome> {
@@ -53,21 +65,31 @@ impl Ledger for LogFails {
         reason: &str,
     ) -> LedgerResult<TxReceipt> {
         if self.fail_log.load(Ordering::SeqCst) {
-            return Err(LedgerError::NodeUnavailable {
-                endpoint: "injected failure".into(),
-                attempts: 1,
-                source: "injected".into(),
-            });
+            return Err(injected());
         }
         self.inner.log_emergency_access(record, reason).await
+    }
+    async fn create_record_for(
+        &self,
+        cid: &str,
+        hash: B256,
+        subject: Address,
+    ) -> LedgerResult<CreatedRecord> {
+        if self.fail_create_for.load(Ordering::SeqCst) {
+            return Err(injected());
+        }
+        self.inner.create_record_for(cid, hash, subject).await
     }
 }
 
 struct Hospital {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     vault: Vault,
+    store: Arc<MemoryStore>,
+    authority: Authority,
     ledger: Arc<dyn Ledger>,
     fail_log: Arc<AtomicBool>,
+    fail_create_for: Arc<AtomicBool>,
     ada: Member,
     /// Ada's chain key, to call the contract directly as her.
     ada_signer: PrivateKeySigner,
@@ -101,17 +123,15 @@ fn hospital() -> Hospital {
     let dir = tempfile::tempdir().unwrap();
     let authority = Authority::setup(&mut OsRng);
     let fail_log = Arc::new(AtomicBool::new(false));
+    let fail_create_for = Arc::new(AtomicBool::new(false));
     let chain = EmbeddedChain::in_memory(PrivateKeySigner::random()).unwrap();
     let ledger: Arc<dyn Ledger> = Arc::new(LogFails {
         inner: Arc::new(chain),
         fail_log: Arc::clone(&fail_log),
+        fail_create_for: Arc::clone(&fail_create_for),
     });
-    let mut vault = Vault::with_backends(
-        dir.path(),
-        Arc::new(MemoryStore::new()),
-        Arc::clone(&ledger),
-    )
-    .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut vault = Vault::with_backends(dir.path(), store.clone(), Arc::clone(&ledger)).unwrap();
     vault.install_authority(authority.public_key()).unwrap();
     let ada_signer = PrivateKeySigner::random();
     Hospital {
@@ -125,10 +145,13 @@ fn hospital() -> Hospital {
         lee: issue(&authority, "dr. lee", &["role:doctor", "dept:neurology"]),
         pat: issue(&authority, "pat", &["role:patient"]),
         er: issue(&authority, "dr. eve", &["role:doctor", EMERGENCY_ATTRIBUTE]),
-        _dir: dir,
+        dir,
         vault,
+        store,
+        authority,
         ledger,
         fail_log,
+        fail_create_for,
     }
 }
 
@@ -431,4 +454,39 @@ async fn break_glass_needs_a_reason_logged_before_opening() {
         .unwrap();
     v.get(ada, record).await.unwrap();
     v.get(pat, record).await.unwrap();
+}
+
+/// A put for a patient interrupted before `createRecordFor` is completed, with its subject,
+/// by the next process (the subject is kept in the persisted intent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_put_for_a_patient_keeps_its_subject() {
+    let h = hospital();
+    h.fail_create_for.store(true, Ordering::SeqCst);
+    let failed = h
+        .vault
+        .put(&h.ada, report("interrupted").subject(h.pat.address()))
+        .await;
+    assert!(matches!(
+        failed,
+        Err(Error::Ledger(LedgerError::NodeUnavailable { .. }))
+    ));
+    assert_eq!(h.ledger.record_count().await.unwrap(), 0);
+    h.fail_create_for.store(false, Ordering::SeqCst);
+
+    // A new process over the same directory, store and chain.
+    let mut again =
+        Vault::with_backends(h.dir.path(), h.store.clone(), Arc::clone(&h.ledger)).unwrap();
+    again.install_authority(h.authority.public_key()).unwrap();
+    let record = again.recover(&h.ada).await.unwrap().unwrap();
+    let info = h.ledger.record(record).await.unwrap();
+    assert_eq!(info.subject, Some(h.pat.address()));
+    let about: Vec<RecordId> = again
+        .records_about(h.pat.address())
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.record)
+        .collect();
+    assert_eq!(about, vec![record]);
+    again.get(&h.pat, record).await.unwrap();
 }
