@@ -5,6 +5,9 @@
 //! report and an image) under policies; each reader gets exactly what the policies allow;
 //! the researcher finds records by ICD-10 code; the outside doctor asks for access and
 //! gets it; the audit trail shows it all; a tampered block is caught; access is revoked.
+//! Then a patient: Dr. Ada stores a report for Pat, who reads it and alone answers Dr. Lee's
+//! request (Dr. Ada's approval is refused); an ER doctor opens it under break-glass with a
+//! stated reason, and Pat's audit trail shows it.
 //!
 //! Exits non-zero if any step does not behave as stated.
 //!
@@ -194,10 +197,19 @@ async fn main() -> Result<(), Failure> {
         "Dr. Lee (neurologist, other hospital)",
         &["role:doctor", "dept:neurology"],
     )?;
+    let pat = issue("Pat (patient)", &["role:patient"])?;
+    let eve = issue(
+        "Dr. Eve (emergency room)",
+        &[
+            "role:doctor",
+            "dept:emergency",
+            medseal::EMERGENCY_ATTRIBUTE,
+        ],
+    )?;
     // The registry's authority role goes to the authority's own chain account, which
     // registers every key it issues: records are shared with registered members only.
     vault.adopt_authority(&authority).await?;
-    for member in [&ada, &sam, &rui, &lee] {
+    for member in [&ada, &sam, &rui, &lee, &pat, &eve] {
         vault.register_member(&authority, member).await?;
     }
     println!(
@@ -338,7 +350,7 @@ async fn main() -> Result<(), Failure> {
 
     step("7. The audit trail of the ECG report (from the chain).");
     let who = |a: medseal::Address| -> &str {
-        [&ada, &sam, &rui, &lee]
+        [&ada, &sam, &rui, &lee, &pat, &eve]
             .into_iter()
             .find(|m| m.address() == a)
             .map_or("someone", |m| m.name())
@@ -420,6 +432,140 @@ async fn main() -> Result<(), Failure> {
     story.check(
         vault.shared_with(lee.address()).await?.is_empty(),
         "nothing is shared with Dr. Lee any more",
+    );
+
+    step("10. Dr. Ada stores an echocardiogram report for patient Pat; Pat reads it.");
+    let echo_pdf = report_pdf("Pat", "mild mitral regurgitation");
+    let echo = vault
+        .put(
+            &ada,
+            NewRecord::new("Echo report", "dept:cardiology".parse()?)
+                .subject(pat.address())
+                .emergency(medseal::EMERGENCY_ATTRIBUTE.parse()?)
+                .attach(Attachment::bytes(
+                    "echo.pdf",
+                    "application/pdf",
+                    echo_pdf.clone(),
+                )),
+        )
+        .await?;
+    println!(
+        "    record {} about Pat (break-glass allowed to `{}`)",
+        echo.record,
+        medseal::EMERGENCY_ATTRIBUTE
+    );
+    story.check(
+        read_all(&vault, &pat, echo.record)
+            .await
+            .is_ok_and(|v| v == [echo_pdf.clone()]),
+        "Pat reads the report about her",
+    );
+    let about: Vec<_> = vault
+        .records_about(pat.address())
+        .await?
+        .iter()
+        .map(|r| r.record)
+        .collect();
+    story.check(about == [echo.record], "\"records about Pat\" lists it");
+
+    step("11. Dr. Lee asks; the request goes to Pat; Dr. Ada cannot approve; Pat approves.");
+    vault.request_access(&lee, echo.record).await?;
+    let to_pat = vault.pending_requests(&pat).await?;
+    story.check(
+        to_pat.len() == 1 && to_pat[0].requester == lee.address(),
+        "Pat sees Dr. Lee's request",
+    );
+    story.check(
+        vault.pending_requests(&ada).await?.is_empty(),
+        "Dr. Ada has no request to answer",
+    );
+    let by_ada = vault
+        .answer_request(&ada, echo.record, lee.address(), true)
+        .await;
+    if let Err(e) = &by_ada {
+        println!("    Dr. Ada's approval refused: {e}");
+    }
+    story.check(
+        matches!(by_ada, Err(Error::NotController { controller, .. }) if controller == pat.address()),
+        "Dr. Ada's approval is refused (Pat decides)",
+    );
+    story.check(
+        denied(&vault.get(&lee, echo.record).await),
+        "Dr. Lee is still refused",
+    );
+    vault
+        .answer_request(&pat, echo.record, lee.address(), true)
+        .await?;
+    story.check(
+        read_all(&vault, &lee, echo.record)
+            .await
+            .is_ok_and(|v| v == [echo_pdf.clone()]),
+        "after Pat's approval Dr. Lee reads it",
+    );
+    story.check(
+        vault.get(&ada, echo.record).await.is_ok(),
+        "Dr. Ada keeps reading her report",
+    );
+
+    // (Reserved for the member-registry story: "nurse Sam leaves" goes here.)
+
+    step("12. An ER doctor opens the report under break-glass; Pat's trail shows it.");
+    let plain_read = vault.get(&eve, echo.record).await;
+    story.check(
+        matches!(plain_read, Err(Error::EmergencyOnly { .. })),
+        "a plain read by Dr. Eve is refused: break-glass needs a reason",
+    );
+    let reason = "unconscious on arrival, suspected endocarditis";
+    story.check(
+        vault.get_emergency(&eve, echo.record, "").await.is_err(),
+        "break-glass without a reason is refused",
+    );
+    let opened = vault.get_emergency(&eve, echo.record, reason).await?;
+    story.check(
+        vault
+            .read_attachment_bytes(&opened, 0)
+            .await
+            .is_ok_and(|pdf| pdf == echo_pdf),
+        "with a reason (logged on chain first) Dr. Eve reads it",
+    );
+    let trail = vault.audit(echo.record).await?;
+    for entry in &trail {
+        let line = match &entry.event {
+            AuditEvent::Created { owner, .. } => format!("created by {}", who(*owner)),
+            AuditEvent::Subject { subject } => format!("about {}", who(*subject)),
+            AuditEvent::Updated { by, .. } => format!("key re-wrapped by {}", who(*by)),
+            AuditEvent::AccessRequested {
+                requester,
+                approver,
+            } => format!(
+                "access requested by {} (to {})",
+                who(*requester),
+                who(*approver)
+            ),
+            AuditEvent::AccessGranted { user, by } => {
+                format!("access granted to {} by {}", who(*user), who(*by))
+            }
+            AuditEvent::AccessLogged { accessor } => format!("read by {}", who(*accessor)),
+            AuditEvent::EmergencyAccess { accessor, reason } => {
+                format!("!! EMERGENCY ACCESS by {}: {reason}", who(*accessor))
+            }
+            other => format!("{other:?}"),
+        };
+        println!("    block {:>3}: {line}", entry.block_number);
+    }
+    story.check(
+        trail.iter().any(|e| {
+            matches!(&e.event, AuditEvent::AccessGranted { user, by }
+                if *user == lee.address() && *by == pat.address())
+        }),
+        "the trail shows that Pat granted Dr. Lee's access",
+    );
+    story.check(
+        trail.iter().any(|e| {
+            matches!(&e.event, AuditEvent::EmergencyAccess { accessor, reason: r }
+                if *accessor == eve.address() && r == reason)
+        }),
+        "the trail shows Dr. Eve's emergency access and its reason",
     );
 
     println!("\nfinished in {:.1} s", started.elapsed().as_secs_f64());

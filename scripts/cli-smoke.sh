@@ -780,4 +780,51 @@ out_lacks "EXPIRED"
 ms 4 authority renew nobody
 pass "renew keeps the address and attributes; the renewed key reads and finds the record"
 
+step "patients: records for a patient, consent, break-glass"
+ms 0 authority keygen pat --attr role:patient
+ms 0 authority keygen dr-er --attr role:doctor --attr access:emergency
+ms 1 put --as dr-ada --name "self" --policy "dept:cardiology" --for dr-ada
+err_has "another member than its owner"
+ms 0 --json put --as dr-ada --name "Echo report for Pat" --policy "dept:cardiology" --for pat --emergency
+check_json
+P=$(record_id)
+out_has '"emergency":"access:emergency"'
+ms 0 put --as dr-ada --name "Plain note for Pat" --policy "dept:cardiology" --for pat
+out_has "patient:"
+ms 0 get --as pat "$P"
+out_has "Echo report for Pat"
+ms 0 --json records --as pat --about
+out_has '"about_me":[{'
+out_has "\"record\":$P"
+pass "the patient reads the record and finds it in records --about"
+ms 0 request --as dr-olu "$P"
+out_has "pat"
+ms 0 --json requests --as pat
+out_has "\"record\":$P"
+ms 0 --json requests --as dr-ada
+out_lacks "\"record\":$P"
+ms 3 answer --as dr-ada "$P" --requester dr-olu --approve
+err_has "controlled by its subject"
+ms 0 answer --as pat "$P" --requester dr-olu --approve
+ms 0 get --as dr-olu "$P"
+ms 0 get --as dr-ada "$P"
+pass "requests go to the patient; the owner's approval is refused; the patient's lets dr-olu read"
+ms 0 revoke --as pat "$P" --from dr-olu
+ms 3 get --as dr-olu "$P"
+pass "the patient revokes: dr-olu is refused"
+ms 3 get --as dr-er "$P"
+err_has "break-glass"
+ms 1 get --as dr-er "$P" --emergency ""
+ms 0 get --as dr-er "$P" --emergency "unconscious patient, ER bay 2"
+out_has "EMERGENCY ACCESS"
+ms 0 audit "$P"
+out_has "!! EMERGENCY ACCESS (break-glass) by dr-er"
+out_has "unconscious patient, ER bay 2"
+out_has "access granted to dr-olu"
+out_has "by pat"
+ms 0 --json audit "$P"
+out_has '"type":"emergency_access"'
+out_has '"type":"subject"'
+pass "break-glass needs a reason, is logged and shown in the patient's audit trail"
+
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

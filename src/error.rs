@@ -69,6 +69,32 @@ pub enum Error {
         /// Its owner.
         owner: Address,
     },
+    /// The record has a subject (the patient), who alone shares it, revokes access to it and
+    /// answers requests for it (consent); the acting member is not the subject.
+    #[error(
+        "record {} is controlled by its subject {controller}: only they share it, revoke \
+         access and answer requests",
+        record.0
+    )]
+    NotController {
+        /// The record.
+        record: RecordId,
+        /// Its controller (the subject).
+        controller: Address,
+    },
+    /// The reader's key opens the record only through its emergency (break-glass) clause: a
+    /// plain read is refused; read it with [`Vault::get_emergency`](crate::Vault::get_emergency)
+    /// and a stated reason, which is logged on chain first. (Refused by the client: see
+    /// [`Vault::get_emergency`](crate::Vault::get_emergency) for what would enforce it.)
+    #[error(
+        "record {} is readable by this key only under break-glass: state a reason for \
+         emergency access (it is logged on chain before the record is opened)",
+        record.0
+    )]
+    EmergencyOnly {
+        /// The record.
+        record: RecordId,
+    },
     /// Data failed verification against the chain or its content address; nothing of it
     /// was returned or used.
     #[error("tampering detected: {0}")]
@@ -355,6 +381,21 @@ pub enum InvalidInput {
         iterations: u32,
         /// Lanes.
         parallelism: u32,
+    },
+    /// A record's subject is its owner, or the zero address (the owner reads and updates its
+    /// records anyway; a subject is another party, the patient).
+    #[error("the subject {subject} of a record must be another member than its owner")]
+    InvalidSubject {
+        /// The subject given.
+        subject: Address,
+    },
+    /// A break-glass reason is empty (or only whitespace) or longer than `max` bytes.
+    #[error("an emergency access reason must be 1..={max} bytes (not blank), got {len}")]
+    Reason {
+        /// Its length in bytes.
+        len: usize,
+        /// The longest accepted.
+        max: usize,
     },
     /// An empty passphrase (or one longer than Argon2 accepts).
     #[error("the passphrase is empty (or too long)")]

@@ -326,6 +326,38 @@ pub(crate) fn emergency_of(capsule: &Policy) -> Option<Policy> {
     })
 }
 
+/// The capsule policy without its emergency clause (what a plain read must satisfy), or
+/// `None` if it has no emergency clause (see [`emergency_of`]).
+pub(crate) fn without_emergency(capsule: &Policy) -> Option<Policy> {
+    let Node::Or(children) = capsule.root() else {
+        return None;
+    };
+    let is_emergency = |child: &Node| match child {
+        Node::And(parts) => match parts.as_slice() {
+            [Node::Attribute(a), _] if a.name() == "id" => false,
+            [_, clause] => Month::of_clause(clause).is_some(),
+            _ => false,
+        },
+        _ => false,
+    };
+    let position = children
+        .iter()
+        .skip(1)
+        .position(is_emergency)
+        .map(|i| i + 1)?;
+    let rest: Vec<Policy> = children
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != position)
+        .map(|(_, child)| Policy::from_node(child.clone()))
+        .collect::<core::result::Result<_, _>>()
+        .ok()?;
+    match rest.len() {
+        1 => rest.into_iter().next(),
+        _ => Policy::or(rest).ok(),
+    }
+}
+
 /// The policy of an index partition whose epoch starts in `month`:
 /// `base' and V(month)`, `base'` spelt at the current attribute `versions` (a version
 /// bump gives the next put a new epoch, as a new month does).

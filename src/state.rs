@@ -6,12 +6,13 @@
 //!
 //! ```text
 //! owners/<address>.state:
-//! state     = "MSOS" | 4 | u64 generation | u32 n | n × partition | pending section
+//! state     = "MSOS" | 5 | u64 generation | u32 n | n × partition | pending section
 //!           | u32 r | r × completed (recovered) | u32 q | q × completed (keyed)
 //! partition = base-policy hash [32] | u8 published | bytes OwnerPartition
 //! pending section = u64 records before | u32 m | m × pending
 //! pending   = str manifest CID | capsule-policy hash [32] | base-policy hash [32]
-//!           | u32 k | k × str keyword | identity | attachments
+//!           | u32 k | k × str keyword | identity | attachments | subject
+//! subject   = u8 0 | u8 1 address [20]
 //! identity  = 0 (none) | 1 | content digest [32] | 2 | str key | description digest [32]
 //! attachments = u32 a | a × (str name | str content type | u64 size | str CID)
 //! completed = identity (1 or 2) | u64 record id | str manifest CID | attachments
@@ -20,7 +21,7 @@
 //! owners/<address>.log:
 //! log       = "MSOL" | 1 | u64 generation | record*
 //! record    = u32 len | payload (len bytes) | checksum [8]
-//! payload   = "MSOR" | 2 | pending section | u32 c | c × change
+//! payload   = "MSOR" | 3 | pending section | u32 c | c × change
 //!           | u8 0 | u8 1 u32 r r × completed (the recovered puts, replaced)
 //!           | u32 q | q × completed (keyed puts added)
 //! change    = base-policy hash [32] | u8 published | u8 form | bytes encoding
@@ -75,7 +76,9 @@
 //! decoded state between operations and reloads it only when the files changed behind
 //! it; see `Vault::owner_state`). Versions 2 (no generation, read as generation 0) and 3
 //! of the base and version 1 of the log records (no identities, recovered or keyed puts)
-//! are still read; version 1 of the base (no live shards, one pending record) is refused.
+//! are still read, and so are version 4 of the base and version 2 of the log records (no
+//! subjects of pending records: read as none); version 1 of the base (no live shards, one
+//! pending record) is refused.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -94,7 +97,9 @@ use crate::index::sse::{OwnerPartition, PartitionId};
 use crate::manifest::{AttachmentInfo, MAX_ATTACHMENTS, partition_base, policy_hash};
 
 const MAGIC: [u8; 4] = *b"MSOS";
-const VERSION: u8 = 4;
+const VERSION: u8 = 5;
+/// The base version without pending records' subjects, still read.
+const VERSION_4: u8 = 4;
 /// The base version without identities, recovered or keyed puts, still read.
 const VERSION_3: u8 = 3;
 /// The base version without a generation either, still read (as generation 0).
@@ -104,7 +109,9 @@ const LOG_VERSION: u8 = 1;
 /// Length of the log header: magic, version, generation.
 const LOG_HEADER: u64 = 4 + 1 + 8;
 const RECORD_MAGIC: [u8; 4] = *b"MSOR";
-const RECORD_VERSION: u8 = 2;
+const RECORD_VERSION: u8 = 3;
+/// The log record version without pending records' subjects, still read.
+const RECORD_VERSION_2: u8 = 2;
 /// The log record version without identities, recovered or keyed puts, still read.
 const RECORD_VERSION_1: u8 = 1;
 /// Length of a record's checksum.
@@ -222,6 +229,8 @@ pub(crate) struct PendingPut {
     pub(crate) identity: Option<PutIdentity>,
     /// The attachments as stored (for the receipt of a completion).
     pub(crate) attachments: Vec<AttachmentInfo>,
+    /// The record's subject (the patient), if any (`None` in intents before version 5).
+    pub(crate) subject: Option<Address>,
 }
 
 /// How a retried put recognises a record it stored before.
@@ -533,11 +542,16 @@ impl OwnerState {
         let corrupt = |e| Error::corrupt(WHAT, e);
         let version = match payload.get(4) {
             Some(&RECORD_VERSION_1) => RECORD_VERSION_1,
+            Some(&RECORD_VERSION_2) => RECORD_VERSION_2,
             _ => RECORD_VERSION,
         };
         let mut r = Reader::new(payload, RECORD_MAGIC, version).map_err(corrupt)?;
-        let (pending_after, pending) =
-            read_pending(&mut r, version == RECORD_VERSION).map_err(corrupt)?;
+        let (pending_after, pending) = read_pending(
+            &mut r,
+            version != RECORD_VERSION_1,
+            version == RECORD_VERSION,
+        )
+        .map_err(corrupt)?;
         let n = r.count("changes", MAX_PARTITIONS, 38).map_err(corrupt)?;
         for _ in 0..n {
             let policy = r.array().map_err(corrupt)?;
@@ -603,7 +617,7 @@ impl OwnerState {
                 }
             }
         }
-        if version == RECORD_VERSION {
+        if version != RECORD_VERSION_1 {
             if flag(&mut r).map_err(corrupt)? {
                 self.recovered = read_completed_list(&mut r, MAX_RECOVERED).map_err(corrupt)?;
             }
@@ -703,6 +717,10 @@ impl OwnerState {
             }
             write_identity(w, pending.identity.as_ref());
             write_attachments(w, &pending.attachments);
+            match pending.subject {
+                None => w.u8(0),
+                Some(subject) => w.u8(1).raw(&subject.0.0),
+            };
         }
     }
 
@@ -780,6 +798,7 @@ impl OwnerState {
         let version = match bytes.get(4) {
             Some(&VERSION_2) => VERSION_2,
             Some(&VERSION_3) => VERSION_3,
+            Some(&VERSION_4) => VERSION_4,
             _ => VERSION,
         };
         let mut r = Reader::new(bytes, MAGIC, version)?;
@@ -805,8 +824,9 @@ impl OwnerState {
                 dirty: Dirty::Clean,
             });
         }
-        let (pending_after, pending) = read_pending(&mut r, version == VERSION)?;
-        let (recovered, keyed) = if version == VERSION {
+        let current = version == VERSION || version == VERSION_4;
+        let (pending_after, pending) = read_pending(&mut r, current, version == VERSION)?;
+        let (recovered, keyed) = if current {
             let recovered = read_completed_list(&mut r, MAX_RECOVERED)?;
             let mut keyed = HashMap::new();
             for completed in read_completed_list(&mut r, MAX_KEYED)? {
@@ -842,6 +862,7 @@ impl OwnerState {
 fn read_pending(
     r: &mut Reader<'_>,
     identities: bool,
+    subjects: bool,
 ) -> core::result::Result<(u64, Vec<PendingPut>), DecodeError> {
     let pending_after = r.u64()?;
     let m = r.count("pending records", MAX_PENDING, 72)?;
@@ -860,6 +881,11 @@ fn read_pending(
         } else {
             (None, Vec::new())
         };
+        let subject = if subjects && flag(r)? {
+            Some(Address::from(r.array::<20>()?))
+        } else {
+            None
+        };
         pending.push(PendingPut {
             manifest_cid,
             capsule_policy,
@@ -867,6 +893,7 @@ fn read_pending(
             keywords,
             identity,
             attachments,
+            subject,
         });
     }
     if pending.is_empty() && pending_after != 0 {
@@ -1023,6 +1050,7 @@ mod tests {
                     description: [5; 32],
                 }),
                 attachments: vec![attachment("ecg.pdf")],
+                subject: Some(Address::repeat_byte(0x5a)),
             },
             PendingPut {
                 manifest_cid: "bafy-manifest-2".into(),
@@ -1031,6 +1059,7 @@ mod tests {
                 keywords: vec![],
                 identity: Some(PutIdentity::Content([6; 32])),
                 attachments: vec![],
+                subject: None,
             },
         ];
         state.pending_after = 41;
@@ -1081,6 +1110,52 @@ mod tests {
         w.finish()
     }
 
+    /// The state as a base of version 4 (pending records without subjects).
+    fn encode_v4(state: &OwnerState, generation: u64) -> Vec<u8> {
+        let mut w = Writer::new(MAGIC, VERSION_4);
+        w.u64(generation).count(state.partitions.len());
+        for p in &state.partitions {
+            w.raw(&p.policy)
+                .u8(u8::from(p.published))
+                .bytes(&p.partition.as_ref().unwrap().to_bytes());
+        }
+        w.u64(state.pending_after).count(state.pending.len());
+        for p in &state.pending {
+            w.str(&p.manifest_cid)
+                .raw(&p.capsule_policy)
+                .raw(&p.policy)
+                .count(p.keywords.len());
+            for k in &p.keywords {
+                w.str(k);
+            }
+            write_identity(&mut w, p.identity.as_ref());
+            write_attachments(&mut w, &p.attachments);
+        }
+        write_completed_list(&mut w, &state.recovered.iter().collect::<Vec<_>>());
+        let mut keyed: Vec<&CompletedPut> = state.keyed.values().collect();
+        keyed.sort_unstable_by(|a, b| key_of(a).cmp(key_of(b)));
+        write_completed_list(&mut w, &keyed);
+        w.finish()
+    }
+
+    #[test]
+    fn version_4_is_read_without_subjects() {
+        let state = sample();
+        let old = OwnerState::decode(&encode_v4(&state, 5)).unwrap();
+        assert_eq!(old.files.generation, 5);
+        assert!(old.pending.iter().all(|p| p.subject.is_none()));
+        assert!(old.pending.iter().all(|p| p.identity.is_some()));
+        assert_eq!(old.recovered(), state.recovered());
+        let mut upgraded = OwnerState::decode(&state.encode(5).unwrap()).unwrap();
+        assert!(upgraded.pending[0].subject.is_some());
+        for p in &mut upgraded.pending {
+            p.subject = None;
+        }
+        assert_eq!(old.encode(5).unwrap(), upgraded.encode(5).unwrap());
+        // Re-encoded, it is a version 5 base.
+        assert_eq!(old.encode(5).unwrap()[4], VERSION);
+    }
+
     fn write_pending_v1(w: &mut Writer, state: &OwnerState) {
         w.u64(state.pending_after).count(state.pending.len());
         for p in &state.pending {
@@ -1125,6 +1200,7 @@ mod tests {
             keywords: vec![keyword.into()],
             identity: Some(PutIdentity::Content([1; 32])),
             attachments: Vec::new(),
+            subject: None,
         }];
         state.pending_after = u64::from(i) + 1;
         state.save(dir, owner).unwrap();
@@ -1205,11 +1281,17 @@ mod tests {
             for p in &mut upgraded.pending {
                 p.identity = None;
                 p.attachments.clear();
+                p.subject = None;
             }
             upgraded.recovered.clear();
             upgraded.keyed.clear();
             assert_eq!(old.encode(5).unwrap(), upgraded.encode(5).unwrap());
         }
+        assert_eq!(
+            loaded.pending.iter().map(|p| p.subject).collect::<Vec<_>>(),
+            vec![Some(Address::repeat_byte(0x5a)), None],
+            "pending subjects round-trip"
+        );
         assert_eq!(loaded.recovered(), sample().recovered());
         assert_eq!(
             loaded.keyed("doc-9").map(|c| c.record),

@@ -74,7 +74,7 @@ impl fmt::Display for Requested {
         let (who, record) = (self.requester.short(), self.record);
         write!(f, "{who} asked for access to record {record}")?;
         if let Some(owner) = &self.owner {
-            write!(f, "; its owner {owner} answers with `medseal answer`")?;
+            write!(f, "; {owner} answers with `medseal answer`")?;
         }
         writeln!(f)
     }
@@ -83,7 +83,8 @@ impl fmt::Display for Requested {
 pub async fn request(ctx: &Ctx, name: &str, record: RecordId) -> CliResult<Requested> {
     let (vault, user) = open_as(ctx, name).await?;
     let requested = vault.request_access(&user, record).await;
-    let owner = vault.ledger().record(record).await.ok().map(|i| i.owner);
+    // Who answers: the record's patient if it has one, else its owner.
+    let owner = vault.ledger().controller(record).await.ok();
     let directory = Directory::load(&ctx.dir);
     if let Err(e) = requested {
         let failure = Failure::from(e);
@@ -95,7 +96,7 @@ pub async fn request(ctx: &Ctx, name: &str, record: RecordId) -> CliResult<Reque
                     Some(name) => format!("`medseal requests --as {name}`"),
                     None => "`medseal requests`".to_owned(),
                 };
-                failure.hint(format!("the record's owner {owner} sees it in {how}"))
+                failure.hint(format!("{owner}, who answers, sees it in {how}"))
             }
             _ => failure,
         });
@@ -219,18 +220,23 @@ struct Entry {
 enum Event {
     Created(Wrap),
     Updated(Wrap),
+    /// `by`: who decided (the controller: the patient, or the owner).
     AccessGranted {
         user: MemberRef,
+        by: MemberRef,
     },
     AccessRevoked {
         user: MemberRef,
+        by: MemberRef,
     },
+    /// `approver`: who answers (the patient, or the owner).
     AccessRequested {
         requester: MemberRef,
-        owner: MemberRef,
+        approver: MemberRef,
     },
     AccessDenied {
         user: MemberRef,
+        by: MemberRef,
     },
     #[serde(rename = "accessed")]
     AccessLogged {
@@ -249,6 +255,7 @@ enum Event {
 /// revocation (record re-encrypted under a new key).
 #[derive(Serialize)]
 struct Wrap {
+    /// The owner (created), or who updated it (the owner, or the patient).
     owner: MemberRef,
     manifest_cid: String,
     policy_hash: String,
@@ -270,20 +277,29 @@ impl Event {
                 policy_hash,
             } => Self::Created(wrap(owner, manifest_cid, policy_hash)),
             A::Updated {
-                owner,
+                by,
                 manifest_cid,
                 policy_hash,
-            } => Self::Updated(wrap(owner, manifest_cid, policy_hash)),
-            A::AccessGranted { user, .. } => Self::AccessGranted { user: m(user) },
-            A::AccessRevoked { user, .. } => Self::AccessRevoked { user: m(user) },
+            } => Self::Updated(wrap(by, manifest_cid, policy_hash)),
+            A::AccessGranted { user, by } => Self::AccessGranted {
+                user: m(user),
+                by: m(by),
+            },
+            A::AccessRevoked { user, by } => Self::AccessRevoked {
+                user: m(user),
+                by: m(by),
+            },
             A::AccessRequested {
                 requester,
                 approver,
-            } => {
-                let (requester, owner) = (m(requester), m(approver));
-                Self::AccessRequested { requester, owner }
-            }
-            A::AccessDenied { user, .. } => Self::AccessDenied { user: m(user) },
+            } => Self::AccessRequested {
+                requester: m(requester),
+                approver: m(approver),
+            },
+            A::AccessDenied { user, by } => Self::AccessDenied {
+                user: m(user),
+                by: m(by),
+            },
             A::AccessLogged { accessor } => Self::AccessLogged {
                 accessor: m(accessor),
             },
@@ -307,15 +323,23 @@ impl fmt::Display for Event {
                 let (owner, cid) = (&w.owner, &w.manifest_cid);
                 write!(f, "updated by {owner} (new manifest {cid})")
             }
-            Self::AccessGranted { user } => write!(f, "access granted to {user}"),
-            Self::AccessRevoked { user } => write!(f, "access revoked from {user}"),
-            Self::AccessRequested { requester, .. } => write!(f, "access requested by {requester}"),
-            Self::AccessDenied { user } => write!(f, "request denied to {user}"),
+            Self::AccessGranted { user, by } => write!(f, "access granted to {user} by {by}"),
+            Self::AccessRevoked { user, by } => write!(f, "access revoked from {user} by {by}"),
+            Self::AccessRequested {
+                requester,
+                approver,
+            } => write!(
+                f,
+                "access requested by {requester} (answered by {approver})"
+            ),
+            Self::AccessDenied { user, by } => write!(f, "request denied to {user} by {by}"),
             Self::AccessLogged { accessor } => write!(f, "read by {accessor}"),
             Self::Subject { subject } => write!(f, "about patient {subject}"),
-            Self::EmergencyAccess { accessor, reason } => {
-                write!(f, "EMERGENCY access by {accessor}: {reason}")
-            }
+            Self::EmergencyAccess { accessor, reason } => write!(
+                f,
+                "!! EMERGENCY ACCESS (break-glass) by {accessor}: {}",
+                show::printable(reason)
+            ),
         }
     }
 }
@@ -324,6 +348,17 @@ impl fmt::Display for Trail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.events.len();
         writeln!(f, "audit trail of record {} ({n} events)", self.record)?;
+        let emergencies = self
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::EmergencyAccess { .. }))
+            .count();
+        if emergencies > 0 {
+            writeln!(
+                f,
+                "  !! {emergencies} EMERGENCY ACCESS(ES) (break-glass): see the entries marked !!"
+            )?;
+        }
         for e in &self.events {
             writeln!(f, "  {}  block {:>5}  {}", e.time, e.block, e.event)?;
         }

@@ -135,6 +135,12 @@ fn ledger_failure(e: LedgerError) -> Failure {
         LedgerError::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
             .hint("only the record's owner can do this"),
         LedgerError::NotAuthorized { .. } => Failure::new(EXIT_DENIED, "access_denied", message),
+        LedgerError::NotController { controller, .. } => {
+            Failure::new(EXIT_DENIED, "not_controller", message).hint(format!(
+                "only the record's controller {controller} (its patient, or its owner if it has \
+                 none) shares, revokes and answers requests"
+            ))
+        }
         // `request` names the owner in the hint (it knows the record).
         LedgerError::AlreadyRequested { .. } => Failure::other("already_requested", message)
             .hint("the record's owner sees it in `medseal requests`"),
@@ -183,6 +189,17 @@ impl From<Error> for Failure {
             }
             Error::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
                 .hint("only the record's owner can share, revoke or answer requests"),
+            Error::NotController { controller, .. } => {
+                Failure::new(EXIT_DENIED, "not_controller", message).hint(format!(
+                    "the record's patient {controller} answers requests and shares it (consent)"
+                ))
+            }
+            Error::EmergencyOnly { record } => Failure::new(EXIT_DENIED, "emergency_only", message)
+                .hint(format!(
+                    "break-glass: `medseal get --as {ACTOR} {} --emergency \"REASON\"` (the reason \
+                     is logged on chain and shown in the patient's audit trail)",
+                    record.0
+                )),
             Error::UnknownRecord(record) => unknown_record(record.0, message),
             Error::NoAuthority(_) => Failure::new(EXIT_NOT_FOUND, "no_authority", message)
                 .hint("run `medseal authority setup` first"),

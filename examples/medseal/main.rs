@@ -117,19 +117,19 @@ pub enum Command {
         #[arg(long, value_name = "MEMBER")]
         from: String,
     },
-    /// Ask a record's owner for access
+    /// Ask for access to a record (its patient answers, or its owner if it has none)
     Request {
         #[command(flatten)]
         actor: Actor,
         #[arg(value_parser = parse_record)]
         record: RecordId,
     },
-    /// Pending access requests for my records
+    /// Pending access requests I answer (my records, and the records about me)
     Requests(Actor),
-    /// Approve or deny a pending access request (owner only)
+    /// Approve or deny a pending access request (the record's patient, or its owner)
     Answer(access::AnswerArgs),
-    /// My records and the records shared with me
-    Records(Actor),
+    /// My records and the records shared with me (--about: and those about me, as patient)
+    Records(records::RecordsArgs),
     /// A record's audit trail
     Audit {
         #[arg(value_parser = parse_record)]
@@ -277,8 +277,8 @@ impl Command {
             | Command::Revoke { actor, .. }
             | Command::Request { actor, .. }
             | Command::Requests(actor)
-            | Command::Recover(actor)
-            | Command::Records(actor) => actor,
+            | Command::Recover(actor) => actor,
+            Command::Records(args) => &args.actor,
             Command::Init(_)
             | Command::Authority(_)
             | Command::Members
@@ -339,7 +339,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
             Box::new(records::search(ctx, &actor.name, &keyword).await?)
         }
         Command::Get(args) => Box::new(records::get(ctx, args).await?),
-        Command::Records(actor) => Box::new(records::records(ctx, &actor.name).await?),
+        Command::Records(args) => Box::new(records::records(ctx, &args).await?),
         Command::Share {
             actor,
             record,

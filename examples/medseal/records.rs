@@ -24,6 +24,10 @@ use crate::{Actor, Ctx, parse_record};
 pub struct Stored {
     record: u64,
     owner: MemberRef,
+    /// The patient the record is about (`--for`).
+    subject: Option<MemberRef>,
+    /// Who may read it under break-glass (`--emergency`).
+    emergency: Option<String>,
     name: String,
     manifest_cid: String,
     shard_cid: Option<String>,
@@ -71,6 +75,15 @@ impl fmt::Display for Stored {
             "  policy:      {}\n  manifest:    {}",
             self.policy, self.manifest_cid
         )?;
+        if let Some(subject) = &self.subject {
+            writeln!(
+                f,
+                "  patient:     {subject} (reads it and answers requests)"
+            )?;
+        }
+        if let Some(emergency) = &self.emergency {
+            writeln!(f, "  emergency:   {emergency} (break-glass, reason logged)")?;
+        }
         if let Some(shard) = &self.shard_cid {
             let n = self.keywords.len();
             let plural = if n == 1 { "" } else { "s" };
@@ -101,6 +114,14 @@ pub struct PutArgs {
     /// a key, a repeated put is matched only if it was interrupted)
     #[arg(long, alias = "key", value_name = "KEY")]
     pub idempotency_key: Option<String>,
+    /// The patient the record is about (member name or 0x address): they always read it,
+    /// answer access requests for it and share or revoke it (consent)
+    #[arg(long = "for", value_name = "PATIENT")]
+    pub subject: Option<String>,
+    /// Let holders of POLICY read it in an emergency (break-glass, with a logged reason);
+    /// without POLICY, the conventional attribute access:emergency
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = medseal::EMERGENCY_ATTRIBUTE)]
+    pub emergency: Option<String>,
 }
 
 /// `PATH[=CONTENT_TYPE]`: an existing file wins over splitting at `=`.
@@ -141,6 +162,16 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
     if let Some(key) = &args.idempotency_key {
         record = record.idempotency_key(key.clone());
     }
+    let subject = match &args.subject {
+        Some(patient) => Some(local::resolve_member(&ctx.dir, patient)?),
+        None => None,
+    };
+    if let Some(patient) = &subject {
+        record = record.subject(patient.address);
+    }
+    if let Some(emergency) = &args.emergency {
+        record = record.emergency(emergency.parse().map_err(medseal::Error::from)?);
+    }
     // The put itself completes an interrupted put first, and reports it.
     let (mut vault, owner) = local::open_member(ctx, &args.actor.name).await?;
     Vocabulary::load(&ctx.dir).warn(&policy);
@@ -163,6 +194,8 @@ pub async fn put(ctx: &Ctx, args: PutArgs) -> CliResult<Stored> {
     Ok(Stored {
         record: receipt.record.0,
         owner: MemberRef::from(&owner),
+        subject,
+        emergency: args.emergency,
         name: args.name,
         manifest_cid: receipt.manifest_cid.to_string(),
         shard_cid: receipt.shard_cid.map(|c| c.to_string()),
@@ -281,6 +314,8 @@ pub async fn search(ctx: &Ctx, name: &str, text: &str) -> CliResult<Found> {
 
 #[derive(Serialize)]
 pub struct Opened {
+    /// The break-glass reason logged (`--emergency`).
+    emergency_reason: Option<String>,
     record: u64,
     owner: MemberRef,
     name: String,
@@ -300,6 +335,13 @@ struct SavedAttachment {
 
 impl fmt::Display for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(reason) = &self.emergency_reason {
+            writeln!(
+                f,
+                "!! EMERGENCY ACCESS (break-glass) logged on chain: {}",
+                printable(reason)
+            )?;
+        }
         writeln!(f, "record {} \"{}\"", self.record, printable(&self.name))?;
         writeln!(f, "  owner:    {}", self.owner)?;
         writeln!(f, "  policy:   {}", self.policy)?;
@@ -325,18 +367,37 @@ pub struct GetArgs {
     /// Replace existing files in --out
     #[arg(long, requires = "out")]
     force: bool,
+    /// Break-glass: open the record under its emergency clause, stating why (logged on
+    /// chain before the record is opened, shown in the patient's audit trail)
+    #[arg(long, value_name = "REASON")]
+    emergency: Option<String>,
 }
 
 pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
     let (mut vault, reader) = open_as(ctx, &args.actor.name).await?;
     let bars = Bars::install(&mut vault, "decrypting", ctx.progress);
-    // Opened without logging: a refusal to overwrite must not leave a read in the trail.
-    let opened = vault.open_record(&reader, args.record).await?;
-    let targets = match &args.out {
-        Some(out) => Some(save_targets(&opened, out, args.force)?),
-        None => None,
+    let (opened, targets) = match &args.emergency {
+        // Break-glass logs before it opens (a refusal to overwrite comes after the log).
+        Some(reason) => {
+            let opened = vault.get_emergency(&reader, args.record, reason).await?;
+            let targets = match &args.out {
+                Some(out) => Some(save_targets(&opened, out, args.force)?),
+                None => None,
+            };
+            (opened, targets)
+        }
+        None => {
+            // Opened without logging: a refusal to overwrite must not leave a read in the
+            // trail.
+            let opened = vault.open_record(&reader, args.record).await?;
+            let targets = match &args.out {
+                Some(out) => Some(save_targets(&opened, out, args.force)?),
+                None => None,
+            };
+            vault.log_read(&reader, &opened).await?;
+            (opened, targets)
+        }
     };
-    vault.log_read(&reader, &opened).await?;
     let saved = match &targets {
         Some(targets) => {
             let result = save_attachments(&vault, &opened, targets, args.force).await;
@@ -355,6 +416,7 @@ pub async fn get(ctx: &Ctx, args: GetArgs) -> CliResult<Opened> {
         })
         .collect();
     Ok(Opened {
+        emergency_reason: args.emergency,
         record: opened.record.0,
         owner: Directory::load(&ctx.dir).member(opened.owner),
         name: opened.name,
@@ -467,6 +529,9 @@ pub struct Records {
     member: MemberRef,
     owned: Vec<Listed>,
     shared_with_me: Vec<Listed>,
+    /// Records about the member (as patient), with `--about`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    about_me: Option<Vec<Listed>>,
 }
 
 impl fmt::Display for Records {
@@ -479,7 +544,14 @@ impl fmt::Display for Records {
         writeln!(f, "shared with {name}: {} record(s)", shared.len())?;
         shared
             .iter()
-            .try_for_each(|listed| listed.write_line(f, true))
+            .try_for_each(|listed| listed.write_line(f, true))?;
+        if let Some(about) = &self.about_me {
+            writeln!(f, "about {name} (patient): {} record(s)", about.len())?;
+            about
+                .iter()
+                .try_for_each(|listed| listed.write_line(f, true))?;
+        }
+        Ok(())
     }
 }
 
@@ -509,14 +581,31 @@ async fn with_titles(
         .collect()
 }
 
-pub async fn records(ctx: &Ctx, name: &str) -> CliResult<Records> {
-    let (vault, member) = open_as(ctx, name).await?;
+#[derive(Args, Debug)]
+pub struct RecordsArgs {
+    #[command(flatten)]
+    pub actor: Actor,
+    /// Also list the records about me (as patient)
+    #[arg(long)]
+    about: bool,
+}
+
+pub async fn records(ctx: &Ctx, args: &RecordsArgs) -> CliResult<Records> {
+    let (vault, member) = open_as(ctx, &args.actor.name).await?;
     let own = vault.records_of(member.address()).await?;
     let shared = vault.shared_with(member.address()).await?;
     let directory = Directory::load(&ctx.dir);
+    let about_me = match args.about {
+        true => {
+            let about = vault.records_about(member.address()).await?;
+            Some(with_titles(&vault, &member, about, &directory).await)
+        }
+        false => None,
+    };
     Ok(Records {
         member: MemberRef::from(&member),
         owned: with_titles(&vault, &member, own, &directory).await,
         shared_with_me: with_titles(&vault, &member, shared, &directory).await,
+        about_me,
     })
 }

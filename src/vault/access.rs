@@ -25,6 +25,9 @@ impl Vault {
     /// only the record key under `policy or id:<owner> or id:<grantees…>`; the body and
     /// attachments are not re-encrypted or re-uploaded. Idempotent.
     ///
+    /// `owner` is the record's controller: its subject (the patient) if it has one, who
+    /// re-wraps with their own key and moves the chain's pointer; else its owner.
+    ///
     /// The new grantee's clause is dated by the vault's clock (`id:u and V(now)`, see
     /// [`crate::validity`]): a key that expired before the share does not read the record.
     /// The record's creation date and earlier grantees' dates are kept.
@@ -35,12 +38,13 @@ impl Vault {
     ///
     /// # Errors
     /// [`Error::NotAMember`] (unregistered, revoked or expired `user`),
-    /// [`Error::UnknownRecord`], [`Error::NotOwner`], storage and chain errors.
+    /// [`Error::UnknownRecord`], [`Error::NotController`] (a record with a subject, shared
+    /// by anybody else: names the subject), [`Error::NotOwner`], storage and chain errors.
     pub async fn share(&self, owner: &Member, record: RecordId, user: Address) -> Result<()> {
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
         let ledger = self.acting(owner);
-        let info = self.owned_record(owner, record).await?;
+        let info = self.controlled_record(owner, record).await?;
         self.check_registered(&[user]).await?;
         if ledger.access_state(record, user).await? != AccessState::Granted {
             ledger.grant_access(record, user).await?;
@@ -63,18 +67,45 @@ impl Vault {
     /// policy or have the authority stop issuing those attributes. Idempotent: if it
     /// fails midway, call it again.
     ///
+    /// For a record with a subject, `owner` is the subject (the controller): the subject
+    /// re-keys with their own key. The owner's index partition is **not** rotated then (it
+    /// is the owner's, keyed by the owner's state, which the subject does not hold): the
+    /// revoked member's earlier search tokens for the owner's partition keep matching new
+    /// entries of it until the owner's partition rotates (its next revoke, or a new month
+    /// or attribute version). The record itself is re-keyed either way.
+    ///
     /// # Errors
     /// As for [`Vault::share`].
     pub async fn revoke(&self, owner: &Member, record: RecordId, user: Address) -> Result<()> {
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
         let ledger = self.acting(owner);
-        let info = self.owned_record(owner, record).await?;
+        let info = self.controlled_record(owner, record).await?;
         if ledger.access_state(record, user).await? == AccessState::Granted {
             ledger.revoke_access(record, user).await?;
         }
         let base = self.rekey(&*ledger, owner, &info).await?;
+        if info.owner != owner.address() {
+            return Ok(());
+        }
         self.rotate(&*ledger, owner, &base).await
+    }
+
+    /// The record, if `actor` controls it: its subject, or its owner if it has none.
+    async fn controlled_record(&self, actor: &Member, record: RecordId) -> Result<RecordInfo> {
+        let info = self.record_info(record).await?;
+        match info.subject {
+            Some(subject) if subject != actor.address() => Err(Error::NotController {
+                record,
+                controller: subject,
+            }),
+            Some(_) => Ok(info),
+            None if info.owner != actor.address() => Err(Error::NotOwner {
+                record,
+                owner: info.owner,
+            }),
+            None => Ok(info),
+        }
     }
 
     /// Re-encrypts the record under a new key for the grantees the chain currently lists;
@@ -94,7 +125,7 @@ impl Vault {
         let grantees = self.grantees(info.record).await?;
         let emergency = emergency_of(&current);
         let parties = RecordParties {
-            subject: None,
+            subject: info.subject,
             emergency: emergency.as_ref(),
         };
         let versions = self
@@ -104,7 +135,7 @@ impl Vault {
             &base,
             &dates,
             self.clock.now(),
-            owner.address(),
+            info.owner,
             grantees,
             &versions,
             parties,
@@ -160,7 +191,7 @@ impl Vault {
         let dates = CapsuleDates::of(&current);
         let emergency = emergency_of(&current);
         let parties = RecordParties {
-            subject: None,
+            subject: info.subject,
             emergency: emergency.as_ref(),
         };
         let versions = self
@@ -170,7 +201,7 @@ impl Vault {
             &base,
             &dates,
             self.clock.now(),
-            owner.address(),
+            info.owner,
             grantees,
             &versions,
             parties,
@@ -212,7 +243,8 @@ impl Vault {
         Ok(users)
     }
 
-    /// `user` asks the owner of `record` for access (recorded on chain).
+    /// `user` asks the controller of `record` (its subject, the patient, if it has one; else
+    /// its owner) for access (recorded on chain).
     ///
     /// # Errors
     /// [`Error::UnknownRecord`]; chain errors (e.g. a request already pending).
@@ -224,7 +256,8 @@ impl Vault {
         Ok(())
     }
 
-    /// Pending access requests for records `owner` owns.
+    /// Pending access requests `owner` answers: for the records it controls (those it owns
+    /// without a subject, and those it is the subject of).
     ///
     /// # Errors
     /// Chain errors.
@@ -232,9 +265,11 @@ impl Vault {
         Ok(self.ledger.pending_requests(owner.address()).await?)
     }
 
-    /// Answers a pending request: `approve` shares the record with the requester
-    /// ([`Vault::share`]: refused unless the requester is an active, unexpired
-    /// registered member); otherwise the request is denied on chain.
+    /// Answers a pending request (consent): `approve` shares the record with the requester
+    /// ([`Vault::share`]: refused unless the requester is an active, unexpired registered
+    /// member); otherwise the request is denied on chain. `owner` is the record's
+    /// controller: its subject if it has one (the owner then gets
+    /// [`Error::NotController`]; the contract refuses it too), else its owner.
     ///
     /// # Errors
     /// As for [`Vault::share`] ([`Error::NotAMember`]); denying fails if no request is
@@ -249,7 +284,7 @@ impl Vault {
         if approve {
             return self.share(owner, record, requester).await;
         }
-        self.owned_record(owner, record).await?;
+        self.controlled_record(owner, record).await?;
         self.acting(owner).deny_access(record, requester).await?;
         Ok(())
     }

@@ -34,8 +34,8 @@ use crate::validity::Clock;
 pub use car::RecordContent;
 pub use keycache::SEARCH_KEYS_DIR;
 pub use records::{
-    Attachment, BULK_BATCH, MAX_IDEMPOTENCY_KEY_LEN, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord,
-    OpenedRecord, PutOutcome, PutReceipt,
+    Attachment, BULK_BATCH, EMERGENCY_ATTRIBUTE, MAX_EMERGENCY_REASON_LEN, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord, PutOutcome, PutReceipt,
 };
 pub use registry::{Adoption, RevocationReport, RewrapReport};
 pub use search::{INDEX_CACHE_FILE, RejectedPartition, SearchHit, SearchResults};
@@ -263,16 +263,5 @@ impl Vault {
             .record(record)
             .await
             .map_err(Error::unknown_or(record))
-    }
-
-    async fn owned_record(&self, owner: &Member, record: RecordId) -> Result<RecordInfo> {
-        let info = self.record_info(record).await?;
-        if info.owner != owner.address() {
-            return Err(Error::NotOwner {
-                record,
-                owner: info.owner,
-            });
-        }
-        Ok(info)
     }
 }

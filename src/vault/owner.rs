@@ -135,7 +135,10 @@ impl Vault {
             }
         }
         let missing: Vec<usize> = (0..pending.len()).filter(|&i| ids[i].is_none()).collect();
-        match missing.as_slice() {
+        // Records without and with a subject go in (at most) one transaction each.
+        let (plain, about): (Vec<usize>, Vec<usize>) =
+            missing.iter().partition(|&&i| pending[i].subject.is_none());
+        match plain.as_slice() {
             [] => {}
             [i] => {
                 let p = &pending[*i];
@@ -145,7 +148,7 @@ impl Vault {
                 ids[*i] = Some(created.record);
             }
             _ => {
-                let batch: Vec<(String, B256)> = missing
+                let batch: Vec<(String, B256)> = plain
                     .iter()
                     .map(|&i| {
                         (
@@ -155,7 +158,34 @@ impl Vault {
                     })
                     .collect();
                 let created = ledger.create_records(&batch).await?;
-                for (&i, id) in missing.iter().zip(created.records) {
+                for (&i, id) in plain.iter().zip(created.records) {
+                    ids[i] = Some(id);
+                }
+            }
+        }
+        let subject_of = |i: usize| pending[i].subject.unwrap_or(Address::ZERO);
+        match about.as_slice() {
+            [] => {}
+            [i] => {
+                let p = &pending[*i];
+                let created = ledger
+                    .create_record_for(&p.manifest_cid, p.capsule_policy.into(), subject_of(*i))
+                    .await?;
+                ids[*i] = Some(created.record);
+            }
+            _ => {
+                let batch: Vec<(String, B256, Address)> = about
+                    .iter()
+                    .map(|&i| {
+                        (
+                            pending[i].manifest_cid.clone(),
+                            pending[i].capsule_policy.into(),
+                            subject_of(i),
+                        )
+                    })
+                    .collect();
+                let created = ledger.create_records_for(&batch).await?;
+                for (&i, id) in about.iter().zip(created.records) {
                     ids[i] = Some(id);
                 }
             }

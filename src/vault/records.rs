@@ -17,7 +17,7 @@ use crate::identity::Member;
 use crate::index::Keyword;
 use crate::manifest::{
     AttachmentInfo, Body, CapsuleDates, MAX_ATTACHMENTS, Manifest, RecordParties, attachment_aad,
-    capsule_policy, policy_hash,
+    capsule_policy, emergency_of, policy_hash, without_emergency,
 };
 use crate::pipe::{self, Source};
 use crate::state::{CompletedPut, OwnerState, PendingPut, PutIdentity};
@@ -34,6 +34,12 @@ pub const BULK_BATCH: usize = 100;
 pub const MAX_RECORD_NAME_LEN: usize = 1024;
 /// Longest idempotency key ([`NewRecord::idempotency_key`]), in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
+/// Longest break-glass reason ([`Vault::get_emergency`]), in bytes (the contract's
+/// `MAX_REASON_BYTES`).
+pub const MAX_EMERGENCY_REASON_LEN: usize = 1024;
+/// The conventional emergency policy: the attribute the authority issues to emergency
+/// staff (e.g. ER doctors), for [`NewRecord::emergency`].
+pub const EMERGENCY_ATTRIBUTE: &str = "access:emergency";
 
 /// A record to store: a name, an access policy, search keywords and attachments.
 #[derive(Debug)]
@@ -43,6 +49,8 @@ pub struct NewRecord {
     keywords: Vec<Keyword>,
     attachments: Vec<Attachment>,
     key: Option<String>,
+    subject: Option<Address>,
+    emergency: Option<Policy>,
 }
 
 impl NewRecord {
@@ -56,7 +64,31 @@ impl NewRecord {
             keywords: Vec::new(),
             attachments: Vec::new(),
             key: None,
+            subject: None,
+            emergency: None,
         }
+    }
+
+    /// Makes `subject` (the patient, by address) the record's subject: the subject always
+    /// reads it (`or id:<subject>` in the capsule, undated), controls it (answers access
+    /// requests, shares and revokes; the owner no longer does) and finds it with
+    /// [`Vault::records_about`]. The owner keeps reading and updating it. The chain records
+    /// the subject at creation (`createRecordFor`). A subject equal to the owner (or zero)
+    /// is refused by the put ([`InvalidInput::InvalidSubject`]).
+    pub fn subject(mut self, subject: Address) -> Self {
+        self.subject = Some(subject);
+        self
+    }
+
+    /// Lets keys satisfying `policy` read the record in an emergency (break-glass), e.g.
+    /// `access:emergency` ([`EMERGENCY_ATTRIBUTE`], which the authority issues to emergency
+    /// staff). The capsule gets `or (<policy> and V(created))`; such a reader opens the
+    /// record only through [`Vault::get_emergency`], which logs the stated reason on chain
+    /// first (client-side: see there). `policy` must not be a bare `id:` attribute nor name
+    /// reserved attributes.
+    pub fn emergency(mut self, policy: Policy) -> Self {
+        self.emergency = Some(policy);
+        self
     }
 
     /// Adds a search keyword (e.g. [`Keyword::icd10`]).
@@ -115,15 +147,31 @@ impl NewRecord {
             field(a.name.as_bytes());
             field(a.content_type.as_bytes());
         }
+        // Only when set: descriptions of records without them are unchanged.
+        if let Some(subject) = &self.subject {
+            field(b"subject");
+            field(subject.as_slice());
+        }
+        if let Some(emergency) = &self.emergency {
+            field(b"emergency");
+            field(emergency.to_string().as_bytes());
+        }
         h.finalize().into()
     }
 
     fn validate(&self) -> Result<()> {
         check_name("record name", &self.name)?;
-        if let Some(attribute) = crate::validity::reserved_in(&self.policy)
-            .or_else(|| crate::versions::version_spelling_in(&self.policy))
+        for policy in std::iter::once(&self.policy).chain(&self.emergency) {
+            if let Some(attribute) = crate::validity::reserved_in(policy)
+                .or_else(|| crate::versions::version_spelling_in(policy))
+            {
+                return Err(InvalidInput::ReservedAttribute { attribute }.into());
+            }
+        }
+        if let Some(subject) = self.subject
+            && subject.is_zero()
         {
-            return Err(InvalidInput::ReservedAttribute { attribute }.into());
+            return Err(InvalidInput::InvalidSubject { subject }.into());
         }
         if let Some(key) = &self.key
             && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN)
@@ -264,6 +312,7 @@ struct SealedRecord {
     policy: Policy,
     keywords: Vec<String>,
     identity: PutIdentity,
+    subject: Option<Address>,
 }
 
 /// The digest of a record's content: its description digest, and each attachment's
@@ -560,7 +609,10 @@ impl Vault {
             owner,
             [],
             versions,
-            RecordParties::default(),
+            RecordParties {
+                subject: record.subject,
+                emergency: record.emergency.as_ref(),
+            },
         )?;
         let (pk, sealing, key) = (pk.clone(), wrapped.clone(), Arc::clone(&dek));
         let manifest = tokio::task::spawn_blocking(move || {
@@ -585,6 +637,7 @@ impl Vault {
             policy: record.policy,
             keywords,
             identity,
+            subject: record.subject,
         })
     }
 
@@ -598,6 +651,13 @@ impl Vault {
             records.iter().map(NewRecord::description_digest).collect();
         let pk = self.public_key()?;
         let names: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
+        if let Some(subject) = records
+            .iter()
+            .filter_map(|r| r.subject)
+            .find(|s| *s == owner.address())
+        {
+            return Err(InvalidInput::InvalidSubject { subject }.into());
+        }
         let _guard = self.owner_lock.lock().await;
         self.check_member(owner)?;
         // One month for the whole batch: its records and the partition epochs they are
@@ -746,6 +806,7 @@ impl Vault {
                         keywords: s.keywords.clone(),
                         identity: Some(s.identity.clone()),
                         attachments: s.attachments.clone(),
+                        subject: s.subject,
                     });
                 }
                 state.pending_after = before;
@@ -828,7 +889,9 @@ impl Vault {
     /// [`Error::UnknownRecord`], [`Error::AccessDenied`] if the reader's attributes do
     /// not satisfy the record's policy, [`Error::KeyExpired`] if they would but the key
     /// is not valid for the month the record was created (or shared with the reader) in,
-    /// [`Error::Tampered`] if anything fails verification.
+    /// [`Error::EmergencyOnly`] if the key satisfies only the record's emergency clause
+    /// (use [`Vault::get_emergency`] with a reason), [`Error::Tampered`] if anything fails
+    /// verification.
     pub async fn get(&self, reader: &Member, record: RecordId) -> Result<OpenedRecord> {
         let opened = self.open_record(reader, record).await?;
         self.log_read(reader, &opened).await?;
@@ -865,17 +928,99 @@ impl Vault {
         Ok(false)
     }
 
+    /// Break-glass: opens a record with `reader`'s key under the record's emergency clause
+    /// ([`NewRecord::emergency`]), stating why. The reason (1 to
+    /// [`MAX_EMERGENCY_REASON_LEN`] bytes, not blank) is logged on chain
+    /// (`log_emergency_access`) **before** the record key is opened: if the log transaction
+    /// fails, nothing is opened. The entry ([`AuditEvent::EmergencyAccess`](crate::chain::AuditEvent::EmergencyAccess))
+    /// names the reader and the reason in the record's audit trail (the patient's). A reader
+    /// who can read the record without break-glass may use it too (it is then logged all
+    /// the same).
+    ///
+    /// **What enforces this.** The client: the contract cannot see ABE attributes, and a
+    /// key satisfying the emergency clause could open the record without logging (a
+    /// modified client). What would enforce it is a party that releases the key only after
+    /// the on-chain log: e.g. a key-release service holding the emergency clause's share of
+    /// the record key, or threshold decryption by custodians who each check the
+    /// `EmergencyAccess` event before answering. Until then, the log deters and exposes
+    /// rather than prevents.
+    ///
+    /// # Errors
+    /// [`InvalidInput::Reason`] for a blank or too long reason, [`Error::UnknownRecord`],
+    /// [`Error::AccessDenied`] (nothing logged) if the record has no emergency clause the
+    /// reader's key satisfies (nor another clause it does), chain errors of the log
+    /// (nothing opened), and as for [`Vault::get`].
+    pub async fn get_emergency(
+        &self,
+        reader: &Member,
+        record: RecordId,
+        reason: &str,
+    ) -> Result<OpenedRecord> {
+        if reason.trim().is_empty() || reason.len() > MAX_EMERGENCY_REASON_LEN {
+            return Err(InvalidInput::Reason {
+                len: reason.len(),
+                max: MAX_EMERGENCY_REASON_LEN,
+            }
+            .into());
+        }
+        let info = self.record_info(record).await?;
+        let manifest = self.fetch_manifest(&info).await?;
+        let capsule = manifest.policy()?;
+        // Nothing is logged for a reader the capsule does not let in at all.
+        if emergency_of(&capsule).is_none() || !capsule.is_satisfied_by(reader.attributes()) {
+            return Err(denied(record, reader, &capsule));
+        }
+        self.acting(reader)
+            .log_emergency_access(record, reason)
+            .await
+            .map_err(Error::unknown_or(record))?;
+        self.open_manifest(reader, &info, &manifest, true)
+    }
+
+    /// Records about `subject` (the patient), oldest first (public chain data: the
+    /// `RecordSubject` events).
+    ///
+    /// # Errors
+    /// Chain errors.
+    pub async fn records_about(&self, subject: Address) -> Result<Vec<RecordInfo>> {
+        let mut out = Vec::new();
+        for id in self.ledger.records_about(subject).await? {
+            out.push(self.record_info(id).await?);
+        }
+        Ok(out)
+    }
+
     pub(super) async fn open_info(
         &self,
         reader: &Member,
         info: &RecordInfo,
     ) -> Result<OpenedRecord> {
-        let record = info.record;
         let manifest = self.fetch_manifest(info).await?;
+        self.open_manifest(reader, info, &manifest, false)
+    }
+
+    /// Opens `manifest` (of `info`) with `reader`'s key; unless `emergency`, refuses a
+    /// reader whose key satisfies only the emergency clause ([`Error::EmergencyOnly`]).
+    fn open_manifest(
+        &self,
+        reader: &Member,
+        info: &RecordInfo,
+        manifest: &Manifest,
+        emergency: bool,
+    ) -> Result<OpenedRecord> {
+        let record = info.record;
+        let capsule = manifest.policy()?;
+        if !emergency
+            && let Some(plain) = without_emergency(&capsule)
+            && capsule.is_satisfied_by(reader.attributes())
+            && !plain.is_satisfied_by(reader.attributes())
+        {
+            return Err(Error::EmergencyOnly { record });
+        }
         let dek = match manifest.open_key(reader.key()) {
             Ok(dek) => dek,
             Err(crate::abe::Error::PolicyNotSatisfied) => {
-                return Err(denied(record, reader, &manifest.policy()?));
+                return Err(denied(record, reader, &capsule));
             }
             Err(e) => return Err(e.into()),
         };
@@ -886,7 +1031,7 @@ impl Vault {
             owner: info.owner,
             name: body.name,
             policy,
-            capsule_policy: manifest.policy()?,
+            capsule_policy: capsule,
             manifest_cid: parse_cid(&info.manifest_cid, Pointer::Record)?,
             attachments: body.attachments,
             dek: Arc::new(dek),

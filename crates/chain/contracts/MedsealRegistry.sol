@@ -49,8 +49,9 @@ pragma solidity ^0.8.24;
 ///        `NotController`, which names the controller. `requestAccess` addresses the controller
 ///        (the indexed `approver` of `AccessRequested`), so a patient's pending requests are one
 ///        topic query. Every consent event names who decided (`by`). The owner (the clinician
-///        who created the record) always reads it and alone updates it; the subject always
-///        reads it. `RecordSubject` is emitted at creation, so "records about me" is one topic
+///        who created the record) always reads it; the subject always reads it. Both may update
+///        it (`updateRecord`: a subject who shares or revokes re-wraps the record key and moves
+///        the manifest pointer). `RecordSubject` is emitted at creation, so "records about me" is one topic
 ///        query.
 ///
 ///      Member registry:
@@ -173,8 +174,9 @@ contract MedsealRegistry {
 
     /// @notice A record was created by `owner`.
     event RecordCreated(uint64 indexed record, address indexed owner, bytes32 policyHash, string manifestCid);
-    /// @notice The owner replaced the manifest pointer and/or policy of a record.
-    event RecordUpdated(uint64 indexed record, address indexed owner, bytes32 policyHash, string manifestCid);
+    /// @notice `by` (the owner or the subject) replaced the manifest pointer and/or policy of a
+    ///         record.
+    event RecordUpdated(uint64 indexed record, address indexed by, bytes32 policyHash, string manifestCid);
     /// @notice `record` is about `subject` (a patient); emitted at creation, after `RecordCreated`.
     event RecordSubject(uint64 indexed record, address indexed subject);
     /// @notice The controller `by` granted `user` access to `record`.
@@ -279,7 +281,7 @@ contract MedsealRegistry {
 
     /// @notice Creates a record owned by the caller about `subject` (the patient), who becomes
     ///         its controller: the subject answers access requests and grants and revokes
-    ///         access; the caller keeps reading the record and alone updates it. Emits
+    ///         access; the caller keeps reading and updating the record. Emits
     ///         `RecordCreated` and `RecordSubject`. Reverts `InvalidSubject` if `subject` is zero
     ///         or the caller.
     function createRecordFor(string calldata manifestCid, bytes32 policyHash, address subject)
@@ -334,13 +336,22 @@ contract MedsealRegistry {
         }
     }
 
-    /// @notice Replaces the manifest pointer and policy hash of a record (owner only).
+    /// @notice Replaces the manifest pointer and policy hash of a record: its owner, or its
+    ///         subject (a patient who shares or revokes re-wraps the record key and moves the
+    ///         pointer to the new manifest). Anybody else: `NotOwner`. `RecordUpdated.by` names
+    ///         who updated it.
     function updateRecord(uint64 record, string calldata manifestCid, bytes32 policyHash) external {
         if (bytes(manifestCid).length == 0) revert EmptyField("manifestCid");
         if (policyHash == bytes32(0)) revert EmptyField("policyHash");
         Record storage r = _records[record];
-        _requireOwner(record, r.header.owner);
-        r.header.updatedAt = uint40(block.timestamp);
+        RecordHeader storage h = r.header;
+        address owner = h.owner;
+        // The owner's path reads the header slot only; the subject slot is read for others.
+        if (owner != msg.sender) {
+            if (owner == address(0)) revert UnknownRecord(record);
+            if (h.flags & HAS_SUBJECT == 0 || r.subject != msg.sender) revert NotOwner(record, msg.sender);
+        }
+        h.updatedAt = uint40(block.timestamp);
         r.commitment = _commit(manifestCid, policyHash);
         emit RecordUpdated(record, msg.sender, policyHash, manifestCid);
     }
@@ -751,10 +762,6 @@ contract MedsealRegistry {
         return _anchors[_slotKey(who, partition, seq)] != bytes32(0);
     }
 
-    function _requireOwner(uint64 record, address owner) private view {
-        if (owner == address(0)) revert UnknownRecord(record);
-        if (owner != msg.sender) revert NotOwner(record, msg.sender);
-    }
 
     /// @dev `n` is the last batch's sequence number for anchors, the epoch for capsules.
     function _slotKey(address who, bytes32 partition, uint64 n) private pure returns (bytes32) {

@@ -54,7 +54,7 @@ pub(crate) fn decode_audit_entry(log: &ChainLog) -> LedgerResult<AuditEntry> {
             owner: owner, manifest_cid: manifestCid, policy_hash: policyHash
         }),
         R::RecordUpdated::SIGNATURE_HASH => decode!(RecordUpdated => Updated {
-            owner: owner, manifest_cid: manifestCid, policy_hash: policyHash
+            by: by, manifest_cid: manifestCid, policy_hash: policyHash
         }),
         R::RecordSubject::SIGNATURE_HASH => decode!(RecordSubject => Subject { subject: subject }),
         R::AccessGranted::SIGNATURE_HASH => {

@@ -145,7 +145,8 @@ pub trait Ledger: Send + Sync {
         created_many(self.transact(calldata).await?, records.len())
     }
 
-    /// Replaces manifest pointer and policy hash of a record the sender owns.
+    /// Replaces manifest pointer and policy hash of a record the sender owns or is the subject
+    /// of ([`LedgerError::NotOwner`] for anybody else).
     async fn update_record(
         &self,
         record: RecordId,

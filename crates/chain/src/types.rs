@@ -128,10 +128,11 @@ pub enum AuditEvent {
         /// Policy hash.
         policy_hash: B256,
     },
-    /// The owner replaced manifest pointer and/or policy.
+    /// The owner or the subject replaced manifest pointer and/or policy (a share or revoke
+    /// re-wraps the record key into a new manifest).
     Updated {
-        /// The owner.
-        owner: Address,
+        /// Who updated it: the owner, or the subject.
+        by: Address,
         /// New manifest pointer.
         manifest_cid: String,
         /// New policy hash.

@@ -437,7 +437,7 @@ pub async fn audit_trail_has_every_change_in_order(h: Harness) {
             },
             AuditEvent::AccessLogged { accessor: alice },
             AuditEvent::Updated {
-                owner,
+                by: owner,
                 manifest_cid: cid("v2"),
                 policy_hash: digest(2)
             },

@@ -93,7 +93,8 @@ pub async fn subject_reads_and_alone_answers_requests(h: Harness) {
     receipts.push(h.bob.log_access(record).await.unwrap());
     receipts.push(h.alice.log_access(record).await.unwrap());
 
-    // Only the subject revokes; the owner alone updates.
+    // Only the subject revokes; owner and subject update (a subject's share or revoke moves
+    // the manifest pointer), nobody else.
     assert_err!(
         h.owner.revoke_access(record, other).await,
         LedgerError::NotController { .. }
@@ -101,8 +102,18 @@ pub async fn subject_reads_and_alone_answers_requests(h: Harness) {
     receipts.push(h.alice.revoke_access(record, other).await.unwrap());
     assert!(!h.bob.can_access(record, other).await.unwrap());
     assert_err!(
-        h.alice.update_record(record, &cid("evil"), digest(9)).await,
-        LedgerError::NotOwner { .. }
+        h.bob.update_record(record, &cid("evil"), digest(9)).await,
+        LedgerError::NotOwner { record: r, caller } if r == record && caller == other
+    );
+    receipts.push(
+        h.alice
+            .update_record(record, &cid("by-subject"), digest(3))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        h.bob.record(record).await.unwrap().manifest_cid,
+        cid("by-subject")
     );
     receipts.push(
         h.owner
@@ -142,7 +153,12 @@ pub async fn subject_reads_and_alone_answers_requests(h: Harness) {
                 by: patient
             },
             AuditEvent::Updated {
-                owner,
+                by: patient,
+                manifest_cid: cid("by-subject"),
+                policy_hash: digest(3)
+            },
+            AuditEvent::Updated {
+                by: owner,
                 manifest_cid: cid("v2"),
                 policy_hash: digest(2)
             },
