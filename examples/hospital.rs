@@ -6,8 +6,11 @@
 //! the researcher finds records by ICD-10 code; the outside doctor asks for access and
 //! gets it; the audit trail shows it all; a tampered block is caught; access is revoked.
 //! Then a patient: Dr. Ada stores a report for Pat, who reads it and alone answers Dr. Lee's
-//! request (Dr. Ada's approval is refused); an ER doctor opens it under break-glass with a
-//! stated reason, and Pat's audit trail shows it.
+//! request (Dr. Ada's approval is refused). Nurse Sam leaves: the authority revokes Sam's
+//! key on chain, only Dr. Ada (who shares an attribute with Sam) renews hers, and what is
+//! stored afterwards, and once re-wrapped what was stored before, is refused to Sam's key.
+//! An ER doctor opens Pat's report under break-glass with a stated reason, and Pat's audit
+//! trail shows it.
 //!
 //! Exits non-zero if any step does not behave as stated.
 //!
@@ -507,9 +510,85 @@ async fn main() -> Result<(), Failure> {
         "Dr. Ada keeps reading her report",
     );
 
-    // (Reserved for the member-registry story: "nurse Sam leaves" goes here.)
+    step("12. Nurse Sam leaves: the authority revokes Sam's key on chain.");
+    story.check(
+        vault.get(&sam, vitals.record).await.is_ok(),
+        "before: Sam reads the ward vitals",
+    );
+    let revocation = vault
+        .revoke_member(&authority, sam.address(), "left the hospital")
+        .await?;
+    let bumped: Vec<String> = revocation
+        .bumped
+        .iter()
+        .map(|(unit, version)| format!("{unit} -> v{version}"))
+        .collect();
+    println!("    attribute versions bumped: {}", bumped.join(", "));
+    let affected: Vec<_> = revocation.affected.iter().map(|m| m.member).collect();
+    println!(
+        "    keys to renew: {}",
+        affected
+            .iter()
+            .map(|a| who(*a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    story.check(
+        affected == [ada.address()],
+        "only Dr. Ada (who shares dept:cardiology) needs a renewed key; the others keep theirs",
+    );
+    let ada = vault
+        .renew_member(&authority, &ada, medseal::Validity::months_from_now(12))
+        .await?;
+    let later_pdf = report_pdf("0042", "BP 128/80, HR 74 regular");
+    let later = store(
+        &vault,
+        &ada,
+        "Ward vitals after discharge planning, patient 0042",
+        "(role:doctor or role:nurse) and dept:cardiology",
+        &["icd10:I10"],
+        &[("vitals.pdf", "application/pdf", &later_pdf)],
+    )
+    .await?;
+    story.check(
+        denied(&vault.get(&sam, later.record).await),
+        "Sam's old key is refused the record stored after the revocation",
+    );
+    story.check(
+        read_all(&vault, &ada, later.record)
+            .await
+            .is_ok_and(|v| v == [later_pdf.clone()]),
+        "Dr. Ada's renewed key reads it",
+    );
+    let share_with_sam = vault.share(&ada, vitals.record, sam.address()).await;
+    if let Err(e) = &share_with_sam {
+        println!("    sharing with Sam refused: {e}");
+    }
+    story.check(
+        matches!(share_with_sam, Err(Error::NotAMember { .. })),
+        "sharing with Sam is refused: the registry says revoked",
+    );
+    story.check(
+        vault.get(&sam, vitals.record).await.is_ok(),
+        "Sam's old key still opens the vitals stored before, until they are re-wrapped",
+    );
+    let rewrap = vault.rewrap_records(&ada).await?;
+    println!(
+        "    Dr. Ada re-wrapped the key capsules of records {} (attachments untouched)",
+        ids(&rewrap.rewrapped)
+    );
+    story.check(
+        denied(&vault.get(&sam, vitals.record).await),
+        "after the re-wrap Sam is refused the old vitals too (what Sam read before stays read)",
+    );
+    story.check(
+        read_all(&vault, &lee, echo.record)
+            .await
+            .is_ok_and(|v| v == [echo_pdf.clone()]),
+        "Dr. Lee, untouched by the revocation, still reads the echo report Pat shared",
+    );
 
-    step("12. An ER doctor opens the report under break-glass; Pat's trail shows it.");
+    step("13. An ER doctor opens the report under break-glass; Pat's trail shows it.");
     let plain_read = vault.get(&eve, echo.record).await;
     story.check(
         matches!(plain_read, Err(Error::EmergencyOnly { .. })),

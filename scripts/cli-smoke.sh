@@ -586,7 +586,12 @@ if [[ -n ${MEDSEAL_SMOKE_ETH_RPC:-} ]]; then
     DEV0=ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
     DEV1=59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
     MEDSEAL_ETH_KEY=$DEV0 ms 0 "${ETH[@]}" init --eth-rpc "$MEDSEAL_SMOKE_ETH_RPC"
-    ms 0 "${ETH[@]}" authority setup
+    ms 0 "${ETH[@]}" --json authority setup
+    # The authority's chain account registers members and pays for it: fund it.
+    AUTH_ACCOUNT=$(grep -o '"chain_account":"0x[0-9a-fA-F]*"' <<<"$OUT" | cut -d'"' -f4)
+    curl -sf -H 'Content-Type: application/json' -X POST "$MEDSEAL_SMOKE_ETH_RPC" \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"anvil_setBalance\",\"params\":[\"$AUTH_ACCOUNT\",\"0x3635c9adc5dea00000\"]}" >/dev/null ||
+        fail "could not fund the authority's account $AUTH_ACCOUNT"
     ms 0 "${ETH[@]}" --json authority keygen poor --attr role:doctor
     check_json
     POOR=$(grep -o '"address":"0x[0-9a-fA-F]*"' <<<"$OUT" | cut -d'"' -f4)
@@ -607,6 +612,16 @@ if [[ -n ${MEDSEAL_SMOKE_ETH_RPC:-} ]]; then
     pass "a put from the unfunded key names the address and the amounts, not a node problem"
     ms 0 "${ETH[@]}" put --as rich --name "paid" --policy role:doctor --attach "$WORK/note.bin"
     pass "the funded member stores"
+    ms 0 "${ETH[@]}" --json put --as rich --name "for doctors" --policy role:doctor --attach "$WORK/note.bin"
+    R1=$(record_id)
+    ms 0 "${ETH[@]}" authority revoke poor --reason "key issued by mistake"
+    out_has "renewed rich"
+    ms 0 "${ETH[@]}" members
+    out_has "reason: key issued by mistake"
+    ms 0 "${ETH[@]}" rewrap --as rich
+    out_has "re-wrapped the key capsules of record $R1"
+    ms 0 "${ETH[@]}" get --as rich "$R1"
+    pass "on the node: revoke, renewal of the remaining doctor, rewrap, and the renewed key reads"
 fi
 
 step "a put that failed after its intent, repeated; idempotency keys; Ctrl-C during a put; gc"
@@ -745,8 +760,8 @@ ms 1 authority keygen dr-zed --attr valid-year:2030
 err_has "reserved"
 ms 0 --json members
 check_json
-out_has '"expired":true,"name":"old-kim","valid_through":"2024-01"'
-out_has '"expired":false,"name":"dr-vic","valid_through":"2099-12"'
+out_has '"name":"old-kim","registered_by":"authority","status":"expired","valid_through":"2024-01"'
+out_has '"name":"dr-vic","registered_by":"authority","status":"active","valid_through":"2099-12"'
 out_lacks 'valid-month:'
 ms 0 members
 out_has "EXPIRED after 2024-01"
@@ -826,5 +841,66 @@ ms 0 --json audit "$P"
 out_has '"type":"emergency_access"'
 out_has '"type":"subject"'
 pass "break-glass needs a reason, is logged and shown in the patient's audit trail"
+
+step "member registry: members from chain, register, revoke, rewrap"
+# A key of this authority that the chain never registered: issued in a copy of the data
+# directory (its own embedded chain) and brought back.
+cp -r "$MEDSEAL_DIR" "$WORK/fork"
+ms 0 --dir "$WORK/fork" authority keygen nurse-ivy --attr role:nurse --attr dept:cardiology
+cp "$WORK/fork/members/nurse-ivy.key" "$MEDSEAL_DIR/members/"
+rm -rf "$WORK/fork"
+ms 0 members
+out_has "nurse-ivy        NOT REGISTERED"
+out_has "authority register nurse-ivy"
+ms 0 --json put --as dr-ada --name "Nursing plan" --policy "role:nurse and dept:cardiology"
+N1=$(record_id)
+ms 3 share --as dr-ada "$N1" --with nurse-ivy
+err_has "not an active registered member: it is not registered"
+err_has "medseal authority register"
+ms 3 --json share --as dr-ada "$N1" --with nurse-ivy
+out_has '"kind":"not_a_member"'
+pass "members lists an unregistered key; sharing with it is refused with a hint"
+ms 0 authority register nurse-ivy
+out_has "registered nurse-ivy"
+ms 0 authority register nurse-ivy
+out_has "registered already"
+ms 0 --json members
+out_has '"key_here":true,"name":"nurse-ivy","registered_by":"authority","status":"active"'
+out_lacks "unregistered_keys\":[\""
+pass "authority register registers the key once; members shows it active"
+ms 0 get --as nurse-sam "$N1"
+ms 0 --json authority revoke nurse-sam --reason "left the hospital"
+check_json
+out_has '"revoked_now":true'
+out_has '"role:nurse":1'
+out_has '"dept:cardiology":1'
+for m in dr-ada nurse-ivy old-kim; do out_has "\"name\":\"$m\""; done
+out_lacks '"name":"dr-vic"'
+out_lacks '"name":"rui"'
+pass "revoke bumps nurse-sam's attributes and renews only the keys that hold one"
+ms 0 members
+out_has "REVOKED"
+out_has "reason: left the hospital"
+ms 0 --json put --as dr-ada --name "Nursing plan, week 2" --policy "role:nurse and dept:cardiology"
+N2=$(record_id)
+ms 3 get --as nurse-sam "$N2"
+ms 0 get --as nurse-ivy "$N2"
+ms 3 share --as dr-ada "$N1" --with nurse-sam
+err_has "it was revoked"
+pass "a record stored after the revocation is refused to nurse-sam's key; a renewed nurse reads it"
+ms 0 get --as nurse-sam "$N1"
+ms 0 rewrap --as dr-ada
+out_has "re-wrapped the key capsules"
+ms 3 get --as nurse-sam "$N1"
+ms 0 get --as nurse-ivy "$N1"
+ms 0 get --as pat "$P"
+ms 0 rewrap --as dr-ada
+out_has "already at the current attribute versions"
+pass "rewrap: the revoked key no longer opens the earlier record; a second run changes nothing"
+ms 0 authority revoke nurse-sam --reason "left the hospital"
+out_has "was revoked already"
+out_has "none needed"
+ms 4 authority revoke nobody --reason x
+pass "a repeated revoke finishes (nothing left to renew); an unknown member is not found"
 
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

@@ -1376,6 +1376,58 @@ mod tests {
         assert_eq!(loaded.keyed("doc-10").map(|c| c.record), Some(50));
     }
 
+    /// A log record of version 2 (identities and attachments, no subjects) applies: its
+    /// pending puts come back without subjects, and its keyed puts are added.
+    #[test]
+    fn a_version_2_log_record_applies_without_subjects() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Address::repeat_byte(7);
+        let mut state = sample();
+        state.save(dir.path(), owner).unwrap();
+        let intent = sample().pending;
+        assert!(intent[0].subject.is_some(), "the sample has a subject");
+        let mut old = Writer::new(RECORD_MAGIC, RECORD_VERSION_2);
+        old.u64(88).count(intent.len());
+        for p in &intent {
+            old.str(&p.manifest_cid)
+                .raw(&p.capsule_policy)
+                .raw(&p.policy)
+                .count(p.keywords.len());
+            for k in &p.keywords {
+                old.str(k);
+            }
+            write_identity(&mut old, p.identity.as_ref());
+            write_attachments(&mut old, &p.attachments);
+        }
+        old.count(0).u8(0);
+        let keyed = completed(
+            PutIdentity::Key {
+                key: "doc-v2".into(),
+                description: [5; 32],
+            },
+            60,
+        );
+        write_completed_list(&mut old, &[&keyed]);
+        let payload = old.finish();
+        state.append(dir.path(), owner, &payload).unwrap();
+        let mut loaded = OwnerState::load(dir.path(), owner).unwrap();
+        assert_eq!(loaded.pending_after, 88);
+        assert_eq!(loaded.pending.len(), intent.len());
+        for (got, sent) in loaded.pending.iter().zip(&intent) {
+            assert_eq!(got.subject, None);
+            assert_eq!(got.identity, sent.identity);
+            assert_eq!(got.attachments, sent.attachments);
+            assert_eq!(got.keywords, sent.keywords);
+        }
+        assert_eq!(loaded.keyed("doc-v2").map(|c| c.record), Some(60));
+        assert_eq!(loaded.keyed("doc-9").map(|c| c.record), Some(39));
+        // The same record with a byte of subject appended (a version 3 layout under a
+        // version 2 header) is refused, not misread.
+        let mut long = payload.clone();
+        long.push(0);
+        assert!(loaded.apply(&long).is_err());
+    }
+
     #[test]
     fn refuses_the_legacy_json_state() {
         let dir = tempfile::tempdir().unwrap();

@@ -274,3 +274,54 @@ async fn a_revoked_key_reads_nothing_new_and_after_rewrap_nothing_old() {
         [old, new]
     );
 }
+
+/// The registry's authority role survives a reopen of the vault (it lives on chain, in
+/// the embedded chain's journal): adopting again is a no-op, the authority registers and
+/// revokes, and the registry lists what was registered before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adopted_authority_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let ada = issue(&authority, "dr. ada", &["role:doctor"], "2060-12");
+    let sam = issue(&authority, "sam", &["role:nurse"], "2060-12");
+    {
+        let vault = vault_in(dir.path(), &authority).await;
+        assert!(matches!(
+            vault.adopt_authority(&authority).await.unwrap(),
+            Adoption::Transferred(_)
+        ));
+        vault.register_member(&authority, &ada).await.unwrap();
+    }
+    let vault = vault_in(dir.path(), &authority).await;
+    assert_eq!(
+        vault.adopt_authority(&authority).await.unwrap(),
+        Adoption::AlreadyAdopted
+    );
+    assert_eq!(
+        vault.ledger().authority().await.unwrap(),
+        authority.chain_signer().address()
+    );
+    vault.register_member(&authority, &sam).await.unwrap();
+    let names: Vec<String> = vault
+        .members()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["dr. ada", "sam"]);
+    vault
+        .revoke_member(&authority, sam.address(), "moved away")
+        .await
+        .unwrap();
+    // Another authority still cannot take it over after the reopen.
+    let other = Authority::setup(&mut OsRng);
+    assert!(matches!(
+        vault.adopt_authority(&other).await,
+        Err(Error::InvalidInput(InvalidInput::RegistryAuthority { .. }))
+    ));
+    assert_eq!(
+        vault.ledger().member(sam.address()).await.unwrap().status,
+        MemberStatus::Revoked
+    );
+}

@@ -1,4 +1,4 @@
-//! Setting up: `init`, `authority setup`, `authority keygen`, `members`.
+//! Setting up: `init`, `authority setup`, `authority keygen`, `authority renew`.
 
 use std::fmt;
 use std::path::Path;
@@ -105,16 +105,22 @@ pub async fn init(ctx: &Ctx, args: InitArgs) -> CliResult<Initialised> {
 pub struct AuthorityCreated {
     authority_key: String,
     public_key: String,
+    /// The authority's chain account: the registry's authority, which registers and
+    /// revokes members (on an Ethereum node it pays their gas).
+    #[serde(serialize_with = "as_display")]
+    chain_account: medseal::Address,
 }
 
 impl fmt::Display for AuthorityCreated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (secret, public) = (&self.authority_key, &self.public_key);
+        let account = self.chain_account;
         writeln!(
             f,
             "attribute authority created\n  \
              secret key: {secret} (sealed under the passphrase, mode 0600; keep it offline)\n  \
-             public key: {public} (installed)\n\
+             public key: {public} (installed)\n  \
+             chain account: {account} (the registry's authority: registers members)\n\
              next: `medseal authority backup --shares 3/5` (backup shares for different \
              holders), then `medseal authority keygen <name> --attr role:doctor --attr \
              dept:cardiology`"
@@ -168,6 +174,7 @@ pub async fn setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreated> {
             .join(AUTHORITY_PUBLIC_KEY_FILE)
             .display()
             .to_string(),
+        chain_account: authority.chain_signer().address(),
     })
 }
 
@@ -307,7 +314,7 @@ pub struct KeygenArgs {
 }
 
 /// The authority of DIR/authority.key, checked against the installed public key.
-fn installed_authority(ctx: &Ctx) -> CliResult<Authority> {
+pub fn installed_authority(ctx: &Ctx) -> CliResult<Authority> {
     let authority = local::load_authority(&ctx.dir)?;
     // The vault must use this authority's public key, or nothing it issues will open.
     let public_path = ctx.dir.join(AUTHORITY_PUBLIC_KEY_FILE);
@@ -419,44 +426,4 @@ pub async fn renew(ctx: &Ctx, args: &RenewArgs) -> CliResult<Renewed> {
         previous_valid_through: old.validity().map(|v| v.last_month().to_string()),
         key_file: path.display().to_string(),
     })
-}
-
-#[derive(Serialize)]
-pub struct Members {
-    members: Vec<MemberView>,
-}
-
-impl fmt::Display for Members {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.members.is_empty() {
-            writeln!(
-                f,
-                "no members yet: `medseal authority keygen <name> --attr role:doctor`"
-            )?;
-        }
-        for m in &self.members {
-            let chosen: Vec<&str> = m.attributes.iter().map(String::as_str).collect();
-            writeln!(
-                f,
-                "{:<16} {}  {:<24} {}",
-                m.name,
-                m.address,
-                m.validity_text(),
-                chosen.join(", ")
-            )?;
-        }
-        Ok(())
-    }
-}
-
-pub fn members(ctx: &Ctx) -> CliResult<Members> {
-    local::existing_dir(&ctx.dir)?;
-    let mut members = Vec::new();
-    for (path, member) in local::members(&ctx.dir)? {
-        match member {
-            Ok(member) => members.push(MemberView::from(&member)),
-            Err(e) => eprintln!("warning: {}: {e}", path.display()),
-        }
-    }
-    Ok(Members { members })
 }

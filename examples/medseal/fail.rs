@@ -5,7 +5,7 @@ use std::path::Path;
 
 use medseal::chain::LedgerError;
 use medseal::storage::StorageError;
-use medseal::{Error, InvalidInput};
+use medseal::{Error, InvalidInput, Standing};
 
 /// Exit code of anything not listed below.
 pub const EXIT_OTHER: u8 = 1;
@@ -141,6 +141,17 @@ fn ledger_failure(e: LedgerError) -> Failure {
                  none) shares, revokes and answers requests"
             ))
         }
+        LedgerError::NotAuthority { .. } | LedgerError::NotRegistrar { .. } => {
+            Failure::new(EXIT_DENIED, "not_authority", message).hint(
+                "the registry's authority is the attribute authority's chain account \
+                 (`medseal authority setup` hands it over in a new data directory)",
+            )
+        }
+        LedgerError::MemberRevoked { .. } => Failure::new(EXIT_DENIED, "member_revoked", message)
+            .hint("a revoked member stays revoked: issue a new key under a new name"),
+        LedgerError::UnknownMember { .. } => Failure::new(EXIT_NOT_FOUND, "unknown_member", message)
+            .hint("`medseal members` lists the registered members"),
+        LedgerError::ReasonTooLong { .. } => Failure::new(EXIT_USAGE, "invalid_reason", message),
         // `request` names the owner in the hint (it knows the record).
         LedgerError::AlreadyRequested { .. } => Failure::other("already_requested", message)
             .hint("the record's owner sees it in `medseal requests`"),
@@ -165,6 +176,12 @@ fn ledger_failure(e: LedgerError) -> Failure {
         LedgerError::Config(_) => Failure::other("config", message)
             .hint("check medseal.json in the data directory and the MEDSEAL_* variables"),
         _ => Failure::other("chain", message),
+    }
+}
+
+impl From<LedgerError> for Failure {
+    fn from(e: LedgerError) -> Self {
+        ledger_failure(e)
     }
 }
 
@@ -193,6 +210,20 @@ impl From<Error> for Failure {
                 Failure::new(EXIT_DENIED, "not_controller", message).hint(format!(
                     "the record's patient {controller} answers requests and shares it (consent)"
                 ))
+            }
+            Error::NotAMember { standing, .. } => {
+                let hint = match standing {
+                    Standing::Unregistered => {
+                        "the authority registers members: `medseal authority register NAME` \
+                         (`medseal members` lists the registry)"
+                    }
+                    Standing::Expired { .. } => {
+                        "the authority renews the member's key and registration: \
+                         `medseal authority renew NAME`"
+                    }
+                    _ => "a revoked member stays revoked; `medseal members` shows why",
+                };
+                Failure::new(EXIT_DENIED, "not_a_member", message).hint(hint)
             }
             Error::EmergencyOnly { record } => Failure::new(EXIT_DENIED, "emergency_only", message)
                 .hint(format!(

@@ -37,6 +37,7 @@ mod gas;
 mod import;
 mod local;
 mod records;
+mod registry;
 mod report;
 mod show;
 mod upkeep;
@@ -78,7 +79,8 @@ pub enum Command {
     /// Attribute authority: set up, issue member keys
     #[command(subcommand)]
     Authority(AuthorityCommand),
-    /// List the members whose keys are in DIR/members
+    /// The members the registry on chain lists (status, validity, who registered them),
+    /// and the keys in DIR/members it does not
     Members,
     /// Store a record
     Put(records::PutArgs),
@@ -124,6 +126,9 @@ pub enum Command {
         #[arg(value_parser = parse_record)]
         record: RecordId,
     },
+    /// Re-wrap the key capsules of my records at the current attribute versions (after
+    /// `authority revoke`), so revoked keys cannot open them either
+    Rewrap(Actor),
     /// Pending access requests I answer (my records, and the records about me)
     Requests(Actor),
     /// Approve or deny a pending access request (the record's patient, or its owner)
@@ -165,6 +170,11 @@ pub enum AuthorityCommand {
     /// Renew a member key: a fresh key with the same name, address and attributes and a
     /// new validity (replaces DIR/members/NAME.key atomically)
     Renew(authority::RenewArgs),
+    /// Register a member key of DIR/members on chain (keygen and renew do it themselves)
+    Register(registry::RegisterArgs),
+    /// Revoke a member on chain with a reason; renew the keys of DIR/members that share
+    /// one of its attributes (a re-run finishes an interrupted one)
+    Revoke(registry::RevokeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +287,7 @@ impl Command {
             | Command::Revoke { actor, .. }
             | Command::Request { actor, .. }
             | Command::Requests(actor)
+            | Command::Rewrap(actor)
             | Command::Recover(actor) => actor,
             Command::Records(args) => &args.actor,
             Command::Init(_)
@@ -328,7 +339,14 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         Command::Authority(AuthorityCommand::Renew(args)) => {
             Box::new(authority::renew(ctx, &args).await?)
         }
-        Command::Members => Box::new(authority::members(ctx)?),
+        Command::Authority(AuthorityCommand::Register(args)) => {
+            Box::new(registry::register(ctx, &args).await?)
+        }
+        Command::Authority(AuthorityCommand::Revoke(args)) => {
+            Box::new(registry::revoke(ctx, &args).await?)
+        }
+        Command::Members => Box::new(registry::members(ctx).await?),
+        Command::Rewrap(actor) => Box::new(registry::rewrap(ctx, &actor).await?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),
         Command::Import(mut args) => match args.car.take() {
             Some(file) => Box::new(car::import(ctx, &file, args.dry_run).await?),

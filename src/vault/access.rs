@@ -121,25 +121,7 @@ impl Vault {
         let mut body = manifest.open_body(&old)?;
         let base: Policy = body.policy.parse()?;
         let current = manifest.policy()?;
-        let dates = CapsuleDates::of(&current);
-        let grantees = self.grantees(info.record).await?;
-        let emergency = emergency_of(&current);
-        let parties = RecordParties {
-            subject: info.subject,
-            emergency: emergency.as_ref(),
-        };
-        let versions = self
-            .policy_versions(std::iter::once(&base).chain(emergency.as_ref()))
-            .await?;
-        let wanted = capsule_policy(
-            &base,
-            &dates,
-            self.clock.now(),
-            info.owner,
-            grantees,
-            &versions,
-            parties,
-        )?;
+        let wanted = self.wanted_capsule(info, &base, &current).await?;
         let new = Arc::new(DataKey::generate(&mut OsRng));
         let mut superseded = vec![parse_cid(&info.manifest_cid, Pointer::Record)?];
         for (index, attachment) in body.attachments.iter_mut().enumerate() {
@@ -186,26 +168,8 @@ impl Vault {
         let dek = manifest.open_key(owner.key())?;
         let body = manifest.open_body(&dek)?;
         let base: Policy = body.policy.parse()?;
-        let grantees = self.grantees(info.record).await?;
         let current = manifest.policy()?;
-        let dates = CapsuleDates::of(&current);
-        let emergency = emergency_of(&current);
-        let parties = RecordParties {
-            subject: info.subject,
-            emergency: emergency.as_ref(),
-        };
-        let versions = self
-            .policy_versions(std::iter::once(&base).chain(emergency.as_ref()))
-            .await?;
-        let wanted = capsule_policy(
-            &base,
-            &dates,
-            self.clock.now(),
-            info.owner,
-            grantees,
-            &versions,
-            parties,
-        )?;
+        let wanted = self.wanted_capsule(info, &base, &current).await?;
         let changed = wanted.to_string() != current.to_string();
         if changed {
             manifest.rewrap(self.public_key()?, &wanted, &dek, &mut OsRng)?;
@@ -225,6 +189,36 @@ impl Vault {
             }
         }
         Ok((base, changed))
+    }
+
+    /// The capsule policy the record should have now: its base policy, the creation and
+    /// share dates and the emergency clause of its `current` capsule, the grantees the
+    /// chain lists, its subject, at the chain's current attribute versions.
+    async fn wanted_capsule(
+        &self,
+        info: &RecordInfo,
+        base: &Policy,
+        current: &Policy,
+    ) -> Result<Policy> {
+        let dates = CapsuleDates::of(current);
+        let grantees = self.grantees(info.record).await?;
+        let emergency = emergency_of(current);
+        let parties = RecordParties {
+            subject: info.subject,
+            emergency: emergency.as_ref(),
+        };
+        let versions = self
+            .policy_versions(std::iter::once(base).chain(emergency.as_ref()))
+            .await?;
+        capsule_policy(
+            base,
+            &dates,
+            self.clock.now(),
+            info.owner,
+            grantees,
+            &versions,
+            parties,
+        )
     }
 
     async fn grantees(&self, record: RecordId) -> Result<BTreeSet<Address>> {
