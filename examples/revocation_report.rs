@@ -342,7 +342,7 @@ async fn on_vault(
     let started = Instant::now();
     let total = n as u64;
     vault.set_progress(std::sync::Arc::new(move |label: &str, done: u64, _| {
-        if label == "rewrap" && done % 1000 == 0 {
+        if label == "rewrap" && done.is_multiple_of(1000) {
             eprintln!("  re-wrapped {done}/{total}");
         }
     }));

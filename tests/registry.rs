@@ -325,3 +325,59 @@ async fn the_adopted_authority_survives_a_reopen() {
         MemberStatus::Revoked
     );
 }
+
+/// Records created after the revocation of an emergency (break-glass) key encrypt their
+/// emergency clause at the new versions too: the revoked key cannot break the glass on
+/// them, while a renewed emergency key can; before the revocation it could.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_emergency_key_cannot_break_the_glass_on_new_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::setup(&mut OsRng);
+    let vault = vault_in(dir.path(), &authority).await;
+    vault.adopt_authority(&authority).await.unwrap();
+    let emergency = medseal::EMERGENCY_ATTRIBUTE;
+    let ada = issue(
+        &authority,
+        "dr. ada",
+        &["role:doctor", "dept:cardiology"],
+        "2060-12",
+    );
+    let eve = issue(&authority, "dr. eve", &["dept:er", emergency], "2060-12");
+    let tom = issue(&authority, "dr. tom", &["dept:er", emergency], "2060-12");
+    for member in [&ada, &eve, &tom] {
+        vault.register_member(&authority, member).await.unwrap();
+    }
+    let record = || {
+        NewRecord::new("echo", "role:doctor and dept:cardiology".parse().unwrap())
+            .emergency(emergency.parse().unwrap())
+    };
+    let before = vault.put(&ada, record()).await.unwrap().record;
+    vault
+        .get_emergency(&eve, before, "unconscious on arrival")
+        .await
+        .unwrap();
+    let report = vault
+        .revoke_member(&authority, eve.address(), "left the hospital")
+        .await
+        .unwrap();
+    assert_eq!(report.bumped.get(emergency).unwrap(), 1);
+    let affected: Vec<_> = report.affected.iter().map(|m| m.member).collect();
+    assert_eq!(
+        affected,
+        [tom.address()],
+        "dr. ada holds no attribute of dr. eve's"
+    );
+    let tom = vault
+        .renew_member(&authority, &tom, Validity::until(month("2060-12")))
+        .await
+        .unwrap();
+    let after = vault.put(&ada, record()).await.unwrap().record;
+    assert!(matches!(
+        vault.get_emergency(&eve, after, "again").await,
+        Err(Error::AccessDenied { .. })
+    ));
+    vault
+        .get_emergency(&tom, after, "chest pain, unresponsive")
+        .await
+        .unwrap();
+}

@@ -561,13 +561,16 @@ impl Vault {
     async fn seal_record(
         &self,
         batch: &dyn ContentStore,
-        pk: &crate::abe::fame::PublicKey,
-        owner: Address,
-        now: Month,
-        versions: &AttributeVersions,
+        context: &SealContext<'_>,
         record: NewRecord,
         description: [u8; 32],
     ) -> Result<SealedRecord> {
+        let &SealContext {
+            pk,
+            owner,
+            now,
+            versions,
+        } = context;
         let dek = Arc::new(DataKey::generate(&mut OsRng));
         let mut attachments = Vec::with_capacity(record.attachments.len());
         let mut digests = Vec::with_capacity(record.attachments.len());
@@ -731,12 +734,22 @@ impl Vault {
             // The chain's current attribute versions of every policy of the batch, read
             // once for it (never kept across operations: a stale version would let a
             // revoked key read the new records).
+            // Emergency policies too: a revoked emergency key must not open new records.
             let policies: Vec<Policy> = to_seal
                 .iter()
-                .map(|(_, record, _)| record.policy.clone())
+                .flat_map(|(_, record, _)| {
+                    std::iter::once(record.policy.clone()).chain(record.emergency.clone())
+                })
                 .collect();
             let versions = self.policy_versions(&policies).await?;
             let versions = &versions;
+            let context = SealContext {
+                pk,
+                owner: owner.address(),
+                now,
+                versions,
+            };
+            let context = &context;
             for policy in &indexed {
                 self.ensure_partition(&*ledger, owner, &mut state, policy, now, versions)
                     .await?;
@@ -747,15 +760,7 @@ impl Vault {
                     let batch = &*batch;
                     async move {
                         let sealed = self
-                            .seal_record(
-                                batch,
-                                pk,
-                                owner.address(),
-                                now,
-                                versions,
-                                record,
-                                description,
-                            )
+                            .seal_record(batch, context, record, description)
                             .await?;
                         Ok::<_, Error>((i, sealed))
                     }
@@ -1094,4 +1099,13 @@ impl Vault {
         }
         Ok(out)
     }
+}
+
+/// What every record of a put batch is sealed with.
+struct SealContext<'a> {
+    pk: &'a crate::abe::fame::PublicKey,
+    owner: Address,
+    now: Month,
+    /// The chain's current versions of the batch's policies (base and emergency).
+    versions: &'a AttributeVersions,
 }
