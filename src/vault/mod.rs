@@ -2,11 +2,12 @@
 //!
 //! One file per concept: [`records`] (put, get, read), [`search`], [`access`] (sharing,
 //! revocation, requests, listings, audit), [`titles`] (record titles for listings),
-//! [`owner`] (the owner's index state and the recovery of interrupted puts) and [`car`]
-//! (moving records between stores).
+//! [`owner`] (the owner's index state and the recovery of interrupted puts), [`compact`]
+//! (major index compaction) and [`car`] (moving records between stores).
 
 mod access;
 mod car;
+mod compact;
 mod keycache;
 mod owner;
 mod records;
@@ -30,6 +31,7 @@ use crate::storage::{Cid, ContentStore, GcReport};
 use crate::validity::Clock;
 
 pub use car::RecordContent;
+pub use compact::{COMPACTION_PROGRESS, CompactScope, CompactionReport};
 pub use keycache::SEARCH_KEYS_DIR;
 pub use records::{
     Attachment, BULK_BATCH, EMERGENCY_ATTRIBUTE, MAX_EMERGENCY_REASON_LEN, MAX_IDEMPOTENCY_KEY_LEN,

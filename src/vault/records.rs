@@ -676,7 +676,7 @@ impl Vault {
             .filter(|r| !r.keywords.is_empty())
             .map(|r| r.policy.clone())
             .collect();
-        self.check_index_heads(&*ledger, owner.address(), &state, indexed.iter())
+        self.check_index_heads(&*ledger, owner.address(), &mut state, indexed.iter())
             .await?;
 
         // Records stored before: keyed ones are found without sealing them. Claims of
