@@ -191,10 +191,8 @@ async fn measure(archive: &mut Archive, size: usize, reference: &Reference) -> R
     row.bulk_records_per_s = added as f64 / start.elapsed().as_secs_f64();
     // As the CLI import does at its end: one live shard per partition (timed apart from
     // the import rate), then the search cache filled, so the first search fetches no shard.
-    let (ms, compaction) = timed(
-        vault.compact_index(&archive.doctor, medseal::CompactScope::AllPartitions),
-    )
-    .await;
+    let (ms, compaction) =
+        timed(vault.compact_index(&archive.doctor, medseal::CompactScope::AllPartitions)).await;
     row.compact_ms = ms;
     row.shards_before_compaction = compaction.unwrap().shards_before;
     vault

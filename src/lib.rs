@@ -33,9 +33,9 @@ pub use pipe::Progress;
 pub use validity::{Clock, Month, Validity};
 pub use vault::{
     AUTHORITY_PUBLIC_KEY_FILE, Attachment, BULK_BATCH, COMPACTION_PROGRESS, CompactScope,
-    CompactionReport, EMERGENCY_ATTRIBUTE, INDEX_CACHE_FILE,
-    MAX_EMERGENCY_REASON_LEN, MAX_IDEMPOTENCY_KEY_LEN, MAX_KEYWORDS, MAX_RECORD_NAME_LEN,
-    NewRecord, OpenedRecord, PutOutcome, PutReceipt, RecordContent, RejectedPartition,
-    SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
+    CompactionReport, EMERGENCY_ATTRIBUTE, INDEX_CACHE_FILE, MAX_EMERGENCY_REASON_LEN,
+    MAX_IDEMPOTENCY_KEY_LEN, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord,
+    PutOutcome, PutReceipt, RecordContent, RejectedPartition, SEARCH_KEYS_DIR, SearchHit,
+    SearchResults, TITLES_DIR, Vault,
 };
 pub use versions::{AttributeVersions, attribute_hash, versioned_policy};

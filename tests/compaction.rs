@@ -242,7 +242,10 @@ async fn compaction_leaves_one_shard_and_keeps_search_and_the_log_bound() {
         (report.partitions, report.compacted, report.too_large),
         (2, 2, 0)
     );
-    assert_eq!((report.shards_before, report.shards_after), (shards_before, 2));
+    assert_eq!(
+        (report.shards_before, report.shards_after),
+        (shards_before, 2)
+    );
     let entries: u64 = before.values().flat_map(|(_, l)| l).sum();
     assert_eq!(report.entries, entries, "every live entry, nothing added");
     assert!(report.bytes > entries * 48);
@@ -262,7 +265,10 @@ async fn compaction_leaves_one_shard_and_keeps_search_and_the_log_bound() {
         .compact_index(&s.doctor, CompactScope::AllPartitions)
         .await
         .unwrap();
-    assert_eq!((again.compacted, again.shards_before, again.shards_after), (0, 2, 2));
+    assert_eq!(
+        (again.compacted, again.shards_before, again.shards_after),
+        (0, 2, 2)
+    );
     assert_eq!((again.entries, again.bytes), (0, 0));
     assert_eq!(live_shards(&vault, s.doctor.address()).await, after);
 

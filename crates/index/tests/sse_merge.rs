@@ -104,7 +104,10 @@ impl Partitioned {
             return;
         }
         let before = self.owner.next_shard_seq();
-        let empty = self.owner.batch(Vec::<(&Keyword, RecordRef)>::new()).unwrap();
+        let empty = self
+            .owner
+            .batch(Vec::<(&Keyword, RecordRef)>::new())
+            .unwrap();
         assert!(empty.is_empty());
         let mut inputs: Vec<&Shard> = live.iter().collect();
         inputs.push(&empty);
