@@ -238,8 +238,10 @@ impl Vault {
     /// Whether the chain's anchor for the next batch of `owner`'s partition (base policy
     /// `policy`) is a compaction of it that was anchored but not recorded (a crash between
     /// the anchor and the state's save): if so it is recorded now, by compacting again
-    /// (the same shard is rebuilt and found anchored). Any other anchor there is left to
-    /// the caller's check.
+    /// (the same shard is rebuilt and found anchored). Any other anchor there (one not
+    /// covering every live batch, or a shard with other entries than the live ones, as
+    /// a state restored from an older copy sees) is left to the caller's check, with
+    /// nothing stored.
     pub(super) async fn adopt_compaction(
         &self,
         ledger: &dyn Ledger,
@@ -255,12 +257,20 @@ impl Vault {
             return Ok(false);
         };
         let pid = B256::from(*current.id().as_bytes());
-        match ledger
+        let anchor = match ledger
             .index_anchor(owner, pid, current.next_shard_seq())
             .await?
         {
-            Some(anchor) if anchor.first_seq == oldest.first => {}
+            Some(anchor) if anchor.first_seq == oldest.first => anchor,
             _ => return Ok(false),
+        };
+        // Only a shard of exactly the live entries can be a compaction (a batch with
+        // entries merged with all of them is what a state restored from an older copy
+        // sees): checked before anything is stored.
+        let live_entries = live.iter().fold(0u64, |n, s| n.saturating_add(s.entries));
+        let anchored = self.fetch_shard(current.id(), &anchor).await?;
+        if anchored.len() as u64 != live_entries {
+            return Ok(false);
         }
         Ok(matches!(
             self.compact_partition(ledger, owner, state, policy).await?,
