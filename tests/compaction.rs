@@ -44,7 +44,7 @@ const POLICIES: [&str; 2] = ["role:doctor", "role:doctor or role:nurse"];
 fn record(i: u32) -> NewRecord {
     NewRecord::new(
         format!("import-{i}"),
-        POLICIES[(i % 3 == 0) as usize].parse().unwrap(),
+        POLICIES[usize::from(i.is_multiple_of(3))].parse().unwrap(),
     )
     .keyword(kw("icd10:I10"))
     .keyword(kw(&format!("term:case-{i}")))
