@@ -1,10 +1,12 @@
 //! Hospital-scale report: builds an archive decade by decade on the embedded backends
 //! (bulk import, then timed single operations at each size) and prints per size: put,
 //! `Vault::open`, the first search after the import and puts (the import ends with
-//! `Vault::refresh_index_cache`, as the CLI's does), a cold search (a new vault on the
+//! `Vault::compact_index` and `Vault::refresh_index_cache`, as the CLI's does; the
+//! compaction is timed apart from the import rate), a cold search (a new vault on the
 //! same directory, opening included),
 //! warm verified searches for a 1-hit and a common keyword, get, bulk import rate, gas
-//! per record, proof bytes, live index shards, disk bytes per record, peak RSS and the
+//! per record, proof bytes, live index shards (before the import's compaction → after the
+//! single puts), disk bytes per record, peak RSS and the
 //! warm 1-hit search side by side with a 10^2-record reference archive (2,001 alternating
 //! pairs in this process, ratio of the medians: growth with the machine's drift cancelled
 //! out); then the growth ratios from the smallest to the largest size. Then many partitions: 100
@@ -102,6 +104,10 @@ struct Row {
     common_hits: usize,
     get_ms: f64,
     bulk_records_per_s: f64,
+    /// `Vault::compact_index` at the end of the import.
+    compact_ms: f64,
+    /// Live index shards before that compaction.
+    shards_before_compaction: usize,
     gas_per_record: f64,
     proof_bytes_1_hit: usize,
     proof_bytes_common: usize,
@@ -181,13 +187,18 @@ async fn measure(archive: &mut Archive, size: usize, reference: &Reference) -> R
         );
     }
     eprintln!();
-    // As the CLI import does at its end: the first search then fetches no shard.
+    let added = (archive.records - from).max(1);
+    row.bulk_records_per_s = added as f64 / start.elapsed().as_secs_f64();
+    // As the CLI import does at its end: one live shard per partition (timed apart from
+    // the import rate), then the search cache filled, so the first search fetches no shard.
+    let (ms, compaction) =
+        timed(vault.compact_index(&archive.doctor, medseal::CompactScope::AllPartitions)).await;
+    row.compact_ms = ms;
+    row.shards_before_compaction = compaction.unwrap().shards_before;
     vault
         .refresh_index_cache(archive.doctor.address())
         .await
         .unwrap();
-    let added = (archive.records - from).max(1);
-    row.bulk_records_per_s = added as f64 / start.elapsed().as_secs_f64();
     row.gas_per_record = (archive.gas.load(Ordering::Relaxed) - gas_before) as f64 / added as f64;
 
     // Single puts on top of the archive.
@@ -475,6 +486,10 @@ fn main() {
         vault.put_many(&small.doctor, batch).await.unwrap();
         small.records = 100;
         vault
+            .compact_index(&small.doctor, medseal::CompactScope::AllPartitions)
+            .await
+            .unwrap();
+        vault
             .refresh_index_cache(small.doctor.address())
             .await
             .unwrap();
@@ -512,7 +527,7 @@ fn main() {
         return;
     }
     println!(
-        "{:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>7} {:>9} {:>8} {:>7} {:>9} {:>6} {:>8} {:>7} {:>7}",
+        "{:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>7} {:>9} {:>9} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>7}",
         "records",
         "put ms",
         "open ms",
@@ -522,6 +537,7 @@ fn main() {
         "common ms",
         "get ms",
         "import/s",
+        "compact s",
         "gas/rec",
         "proof B",
         "proof B c",
@@ -532,7 +548,7 @@ fn main() {
     );
     for r in &rows {
         println!(
-            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>8.0} {:>7} {:>9} {:>6} {:>8.0} {:>7.0} {:>7.2}",
+            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>9.2} {:>8.0} {:>7} {:>9} {:>8} {:>8.0} {:>7.0} {:>7.2}",
             r.records,
             r.put_ms,
             r.open_ms,
@@ -543,10 +559,11 @@ fn main() {
             r.common_hits,
             r.get_ms,
             r.bulk_records_per_s,
+            r.compact_ms / 1e3,
             r.gas_per_record,
             r.proof_bytes_1_hit,
             r.proof_bytes_common,
-            r.live_shards,
+            format!("{}→{}", r.shards_before_compaction, r.live_shards),
             r.disk_bytes_per_record,
             r.peak_rss_mib,
             r.side_by_side_1_hit

@@ -571,6 +571,9 @@ kill -9 $! 2>/dev/null || true
 wait $! 2>/dev/null || true
 pass "an import of 300 files was killed (SIGKILL) after 1.5 s"
 ms 0 --json import --as rui --policy role:researcher --keyword term:lab "$WORK/big"
+out_has '"partitions":1'
+out_has '"shards_after":1'
+pass "the import ends with one live index shard for rui's one partition"
 ms 0 --json search --as rui term:lab
 [[ $(wc -w <<<"$(record_ids)") == 300 && -z $(grep -o '"record":[0-9]*' <<<"$OUT" | sort | uniq -d) ]] ||
     fail "after the re-run, term:lab finds $(wc -w <<<"$(record_ids)") records (expected 300, once each)"
@@ -578,6 +581,25 @@ ms 0 --json records --as rui
 [[ $(grep -o '"record":' <<<"$OUT" | wc -l) == 300 ]] || fail "rui owns $(grep -o '"record":' <<<"$OUT" | wc -l) records"
 pass "the re-run completed the import: 300 records, none twice"
 ms 2 import --as dr-ada
+
+step "compact the search index"
+ms 0 --json search --as dr-ada icd10:J45
+HITS_BEFORE=$(record_ids)
+ms 0 --json compact --as dr-ada
+check_json
+PARTS=$(grep -o '"partitions":[0-9]*' <<<"$OUT" | cut -d: -f2)
+[[ $PARTS -ge 2 ]] || fail "dr-ada has $PARTS index partitions, expected several: $OUT"
+out_has "\"shards_after\":$PARTS"
+pass "compact leaves one live shard in each of dr-ada's $PARTS partitions"
+ms 0 --json search --as dr-ada icd10:J45
+[[ $(record_ids) == "$HITS_BEFORE" ]] || fail "after compact, icd10:J45 finds [$(record_ids)], before [$HITS_BEFORE]"
+pass "search finds the same records after compact"
+ms 0 compact --as dr-ada
+out_has "nothing to compact"
+ms 0 --json compact --as dr-ada
+out_has '"compacted":0'
+pass "a second compact does nothing"
+ms 4 compact --as nobody
 
 if [[ -n ${MEDSEAL_SMOKE_ETH_RPC:-} ]]; then
     step "an unfunded key on an Ethereum node ($MEDSEAL_SMOKE_ETH_RPC)"

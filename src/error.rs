@@ -82,6 +82,19 @@ pub enum Error {
         /// Its controller (the subject).
         controller: Address,
     },
+    /// The index partition was published by another member: only its publisher can
+    /// compact it ([`Vault::compact_index`](crate::Vault::compact_index)), since only its
+    /// publisher's anchors count for it.
+    #[error(
+        "index partition {partition} was published by {publisher}, not by the acting member: \
+         only its publisher can compact it"
+    )]
+    NotPartitionOwner {
+        /// The partition id.
+        partition: B256,
+        /// A member that published it.
+        publisher: Address,
+    },
     /// The reader's key opens the record only through its emergency (break-glass) clause: a
     /// plain read is refused; read it with [`Vault::get_emergency`](crate::Vault::get_emergency)
     /// and a stated reason, which is logged on chain first. (Refused by the client: see
@@ -396,6 +409,16 @@ pub enum InvalidInput {
         len: usize,
         /// The longest accepted.
         max: usize,
+    },
+    /// No current index partition of the acting member has this id (a past epoch's
+    /// partition is not compacted: see [`Vault::compact_index`](crate::Vault::compact_index)).
+    #[error(
+        "the acting member has no current index partition {partition} (see `PublishedCapsule` \
+         for the ids; past epochs are not compacted)"
+    )]
+    UnknownPartition {
+        /// The partition id given.
+        partition: B256,
     },
     /// An empty passphrase (or one longer than Argon2 accepts).
     #[error("the passphrase is empty (or too long)")]

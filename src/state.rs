@@ -656,6 +656,16 @@ impl OwnerState {
             .and_then(|p| p.partition.as_ref())
     }
 
+    /// The base-policy hashes of the current partitions (those not taken out), in the
+    /// order the owner first indexed under them.
+    pub(crate) fn partition_policies(&self) -> Vec<[u8; 32]> {
+        self.partitions
+            .iter()
+            .filter(|p| p.partition.is_some())
+            .map(|p| p.policy)
+            .collect()
+    }
+
     /// Takes the current partition of the policy with hash `policy` out of the state for
     /// a change (no copy of its counters); put it back with
     /// [`OwnerState::set_partition`] before saving.

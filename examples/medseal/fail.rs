@@ -204,6 +204,8 @@ impl From<Error> for Failure {
                      `medseal authority renew {ACTOR} --valid-until YYYY-MM`"
                 ))
             }
+            Error::NotPartitionOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
+                .hint("only the member who published an index partition compacts it"),
             Error::NotOwner { .. } => Failure::new(EXIT_DENIED, "not_owner", message)
                 .hint("only the record's owner can share, revoke or answer requests"),
             Error::NotController { controller, .. } => {

@@ -588,6 +588,9 @@ pub struct Imported {
     records_per_second: f64,
     gas_used: u64,
     dry_run: bool,
+    /// The compaction of the member's search index at the end (none if nothing was
+    /// imported, or it failed: see the warning).
+    index: Option<crate::upkeep::IndexCompaction>,
     records: Vec<ImportedRecord>,
 }
 
@@ -658,6 +661,9 @@ impl fmt::Display for Imported {
                 "  skipped {} directory entries that are not files (use --manifest for nested archives)",
                 self.skipped_entries
             )?;
+        }
+        if let Some(index) = &self.index {
+            writeln!(f, "  {}", index.line())?;
         }
         if !self.records.is_empty() {
             let ids = self.records.iter().map(|r| r.record);
@@ -754,6 +760,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
         records_per_second: 0.0,
         gas_used: 0,
         dry_run: args.dry_run,
+        index: None,
         records: Vec::new(),
     };
     if args.dry_run {
@@ -769,7 +776,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
     }
 
     let gas = Arc::new(AtomicU64::new(0));
-    let vault = open_metered(ctx, &gas).await?;
+    let mut vault = open_metered(ctx, &gas).await?;
     journal.settle(&vault, &member).await?;
     let todo: Vec<&Planned> = planned
         .iter()
@@ -828,6 +835,19 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
     }
     bar.finish_and_clear();
     if report.imported > 0 {
+        // Once per import (per `put_many` call it would rewrite the index each time): one
+        // live shard per partition, so searches prove absence once per partition.
+        if ctx.progress {
+            eprintln!("compacting the search index ...");
+        }
+        match crate::upkeep::compact_index(&mut vault, &member, ctx.progress).await {
+            Ok(index) => report.index = Some(index),
+            Err(e) => eprintln!(
+                "warning: the search index was not compacted ({e}); `medseal compact --as {}` \
+                 does it later",
+                member.name()
+            ),
+        }
         // So that the first search after the import does not fetch every new shard.
         if ctx.progress {
             eprintln!("updating the search cache ...");

@@ -143,6 +143,9 @@ pub enum Command {
     /// Complete the member's put if one was interrupted (every command run as the
     /// member does this first)
     Recover(Actor),
+    /// Merge each of the member's search-index partitions into one shard (`import` does
+    /// this at its end): faster searches after many puts
+    Compact(Actor),
     /// Remove blocks no record needs (left by interrupted puts, merged index shards,
     /// re-shared manifests) from the embedded store
     Gc(upkeep::GcArgs),
@@ -288,7 +291,8 @@ impl Command {
             | Command::Request { actor, .. }
             | Command::Requests(actor)
             | Command::Rewrap(actor)
-            | Command::Recover(actor) => actor,
+            | Command::Recover(actor)
+            | Command::Compact(actor) => actor,
             Command::Records(args) => &args.actor,
             Command::Init(_)
             | Command::Authority(_)
@@ -375,6 +379,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
         Command::Answer(args) => Box::new(access::answer(ctx, args).await?),
         Command::Audit { record } => Box::new(access::audit(ctx, record).await?),
         Command::Recover(actor) => Box::new(upkeep::recover(ctx, &actor).await?),
+        Command::Compact(actor) => Box::new(upkeep::compact(ctx, &actor).await?),
         Command::Gc(args) => Box::new(upkeep::gc(ctx, &args).await?),
     })
 }

@@ -1,10 +1,10 @@
 //! Upkeep: completing interrupted puts (`recover`, and on every command run as a
-//! member), what Ctrl-C during a put leaves, and `gc`.
+//! member), what Ctrl-C during a put leaves, `compact` and `gc`.
 
 use std::fmt;
 
 use clap::Args;
-use medseal::{Member, RecordId, Vault};
+use medseal::{CompactScope, CompactionReport, Member, RecordId, Vault};
 use serde::Serialize;
 
 use crate::fail::{CliResult, EXIT_INTERRUPTED, Failure};
@@ -176,5 +176,104 @@ pub async fn gc(ctx: &Ctx, args: &GcArgs) -> CliResult<Collected> {
         removed_bytes: report.removed_bytes,
         kept_blocks: report.kept_blocks,
         kept_bytes: report.kept_bytes,
+    })
+}
+
+/// What a compaction of the search index did (`compact`, and the end of `import`).
+#[derive(Serialize)]
+pub struct IndexCompaction {
+    /// The member's current index partitions (one per policy).
+    partitions: usize,
+    /// Partitions whose live shards were merged into one.
+    compacted: usize,
+    /// Partitions too large to merge into one shard (left as they were).
+    too_large: usize,
+    shards_before: usize,
+    shards_after: usize,
+    /// Entries of the shards written.
+    entries: u64,
+    /// Bytes of the shards written.
+    bytes: u64,
+    seconds: f64,
+}
+
+impl From<CompactionReport> for IndexCompaction {
+    fn from(r: CompactionReport) -> Self {
+        Self {
+            partitions: r.partitions,
+            compacted: r.compacted,
+            too_large: r.too_large,
+            shards_before: r.shards_before,
+            shards_after: r.shards_after,
+            entries: r.entries,
+            bytes: r.bytes,
+            seconds: r.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+impl IndexCompaction {
+    /// One line, e.g. `search index: 2 partition(s), 9 -> 2 live shards (...)`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "search index: {} partition(s), {} -> {} live shard(s)",
+            self.partitions, self.shards_before, self.shards_after
+        );
+        if self.compacted > 0 {
+            line.push_str(&format!(
+                "; compacted {} partition(s): {} entries, {} in {:.1} s",
+                self.compacted,
+                self.entries,
+                show::size(self.bytes),
+                self.seconds
+            ));
+        } else {
+            line.push_str("; nothing to compact");
+        }
+        if self.too_large > 0 {
+            line.push_str(&format!(
+                "; {} partition(s) too large for one shard, left as they were",
+                self.too_large
+            ));
+        }
+        line
+    }
+}
+
+/// Compacts `member`'s search index, showing a progress bar if `progress`.
+pub async fn compact_index(
+    vault: &mut Vault,
+    member: &Member,
+    progress: bool,
+) -> medseal::Result<IndexCompaction> {
+    let bars = show::Bars::install(vault, "compacted", progress);
+    let report = vault
+        .compact_index(member, CompactScope::AllPartitions)
+        .await;
+    bars.finish();
+    Ok(report?.into())
+}
+
+#[derive(Serialize)]
+pub struct Compacted {
+    member: MemberRef,
+    #[serde(flatten)]
+    index: IndexCompaction,
+}
+
+impl fmt::Display for Compacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} for {}", self.index.line(), self.member.short())
+    }
+}
+
+/// `compact --as NAME`: merges every live shard of each of the member's index partitions
+/// into one (what `import` does at its end).
+pub async fn compact(ctx: &Ctx, actor: &Actor) -> CliResult<Compacted> {
+    let (mut vault, member) = open_member(ctx, &actor.name).await?;
+    let index = compact_index(&mut vault, &member, ctx.progress).await?;
+    Ok(Compacted {
+        member: MemberRef::from(&member),
+        index,
     })
 }

@@ -2,12 +2,13 @@
 //!
 //! One file per concept: [`records`] (put, get, read), [`search`], [`access`] (sharing,
 //! revocation, requests, listings, audit), [`titles`] (record titles for listings),
-//! [`owner`] (the owner's index state and the recovery of interrupted puts), [`car`]
-//! (moving records between stores) and [`registry`] (the member registry, attribute
-//! versions and re-wrapping after a revocation).
+//! [`owner`] (the owner's index state and the recovery of interrupted puts), [`compact`]
+//! (major index compaction), [`car`] (moving records between stores) and [`registry`]
+//! (the member registry, attribute versions and re-wrapping after a revocation).
 
 mod access;
 mod car;
+mod compact;
 mod keycache;
 mod owner;
 mod records;
@@ -32,6 +33,7 @@ use crate::storage::{Cid, ContentStore, GcReport};
 use crate::validity::Clock;
 
 pub use car::RecordContent;
+pub use compact::{COMPACTION_PROGRESS, CompactScope, CompactionReport};
 pub use keycache::SEARCH_KEYS_DIR;
 pub use records::{
     Attachment, BULK_BATCH, EMERGENCY_ATTRIBUTE, MAX_EMERGENCY_REASON_LEN, MAX_IDEMPOTENCY_KEY_LEN,

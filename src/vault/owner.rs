@@ -19,6 +19,27 @@ use crate::storage::{Cid, PutOptions};
 use crate::validity::Month;
 use crate::versions::AttributeVersions;
 
+/// Which live shards [`Vault::anchor_batch`] merges a new batch with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Merge {
+    /// The newest ones the logarithmic rule asks for ([`OwnerPartition::merge_span`]).
+    Newest,
+    /// All of them (a compaction: [`Vault::compact_index`]).
+    All,
+}
+
+/// A batch's shard as [`Vault::anchor_batch`] stored and anchored it.
+pub(super) struct AnchoredShard {
+    /// The stored shard (the batch merged with the shards it supersedes).
+    pub(super) cid: Cid,
+    /// The shards it supersedes, to unpin once the partition's state is saved.
+    pub(super) superseded: Vec<Cid>,
+    /// Its entries.
+    pub(super) entries: u64,
+    /// Its encoded size.
+    pub(super) bytes: u64,
+}
+
 impl Vault {
     /// The private index state of `owner` (call with the owner lock held): the one the
     /// last successful owner operation of this vault kept in memory, if the state's files
@@ -229,38 +250,20 @@ impl Vault {
                     pairs.push((Keyword::parse_any_type(k)?, reference));
                 }
             }
-            let seq = slot.partition.next_shard_seq();
             let shard = slot.partition.batch(pairs.iter().map(|(k, r)| (k, *r)))?;
-            let pid = B256::from(*slot.partition.id().as_bytes());
-            let (shard, merged_away) = self
-                .merge_newest(ledger, address, &mut slot.partition, shard)
+            // `fresh`: nothing of this put reached the chain before this call.
+            let anchored = self
+                .anchor_batch(
+                    ledger,
+                    address,
+                    &mut slot.partition,
+                    shard,
+                    Merge::Newest,
+                    !fresh,
+                )
                 .await?;
-            superseded.extend(merged_away);
-            let first_seq = slot.partition.live_shards().last().map_or(seq, |s| s.first);
-            let cid = self
-                .store
-                .put(shard.to_bytes().into(), PutOptions::new().with_pin(true))
-                .await?;
-            let root = B256::from(*shard.root().as_bytes());
-            let anchored = if fresh {
-                None // nothing of this put reached the chain before this call
-            } else {
-                ledger.index_anchor(address, pid, seq).await?
-            };
-            match anchored {
-                Some(anchor) if anchor.merkle_root == root && anchor.first_seq == first_seq => {}
-                Some(_) => {
-                    return Err(Error::inconsistent(
-                        "owner state",
-                        "the chain anchors a different shard for this batch",
-                    ));
-                }
-                None => {
-                    ledger
-                        .anchor_index(pid, first_seq, seq, &cid.to_string(), root)
-                        .await?;
-                }
-            }
+            superseded.extend(anchored.superseded);
+            let cid = anchored.cid;
             state.set_partition(slot);
             for &i in &members {
                 shard_cids[i] = Some(cid);
@@ -295,18 +298,83 @@ impl Vault {
         Ok(ids.into_iter().zip(shard_cids).collect())
     }
 
-    /// Merges the batch's `shard` with the newest live shards of `partition` if its
-    /// logarithmic rule asks for it (fetching them as anchored and checking them against
-    /// their anchors) and records the merge; returns the shard to store and anchor, and the
-    /// CIDs of the shards it supersedes.
+    /// Anchors batch `shard`, just built by `partition` (its newest live shard, sequence
+    /// number `next_shard_seq() - 1`): merges it with older live shards as `merge` says,
+    /// stores the result (pinned) and anchors it as superseding the shards it replaces,
+    /// unless (`check_chain`) the chain already anchors exactly this shard for the batch
+    /// (an earlier attempt got that far; a different shard there is an inconsistency).
+    /// Building and merging are deterministic, so a retry after a crash anywhere in here
+    /// stores and anchors the same bytes. The caller persists `partition` afterwards, then
+    /// unpins the superseded shards ([`AnchoredShard::superseded`]): until then a
+    /// recovery rebuilds the merge from them.
+    pub(super) async fn anchor_batch(
+        &self,
+        ledger: &dyn Ledger,
+        address: Address,
+        partition: &mut OwnerPartition,
+        shard: Shard,
+        merge: Merge,
+        check_chain: bool,
+    ) -> Result<AnchoredShard> {
+        let seq = partition
+            .next_shard_seq()
+            .checked_sub(1)
+            .ok_or_else(|| Error::inconsistent("owner state", "a batch without a sequence"))?;
+        let pid = B256::from(*partition.id().as_bytes());
+        let (shard, superseded) = self
+            .merge_newest(ledger, address, partition, shard, merge)
+            .await?;
+        let first_seq = partition.live_shards().last().map_or(seq, |s| s.first);
+        let bytes = shard.to_bytes();
+        let size = bytes.len() as u64;
+        let cid = self
+            .store
+            .put(bytes.into(), PutOptions::new().with_pin(true))
+            .await?;
+        let root = B256::from(*shard.root().as_bytes());
+        let anchored = if check_chain {
+            ledger.index_anchor(address, pid, seq).await?
+        } else {
+            None
+        };
+        match anchored {
+            Some(anchor) if anchor.merkle_root == root && anchor.first_seq == first_seq => {}
+            Some(_) => {
+                return Err(Error::inconsistent(
+                    "owner state",
+                    "the chain anchors a different shard for this batch",
+                ));
+            }
+            None => {
+                ledger
+                    .anchor_index(pid, first_seq, seq, &cid.to_string(), root)
+                    .await?;
+            }
+        }
+        Ok(AnchoredShard {
+            cid,
+            superseded,
+            entries: shard.len() as u64,
+            bytes: size,
+        })
+    }
+
+    /// Merges the batch's `shard` with older live shards of `partition` as `merge` says
+    /// (fetching them as anchored and checking them against their anchors) and records
+    /// the merge; returns the shard to store and anchor, and the CIDs of the shards it
+    /// supersedes.
     async fn merge_newest(
         &self,
         ledger: &dyn Ledger,
         address: Address,
         partition: &mut OwnerPartition,
         shard: Shard,
+        merge: Merge,
     ) -> Result<(Shard, Vec<Cid>)> {
-        let span = partition.merge_span();
+        let span = match merge {
+            Merge::Newest => partition.merge_span(),
+            Merge::All => partition.live_shards().len(),
+        };
         if span <= 1 {
             return Ok((shard, Vec::new()));
         }
@@ -337,12 +405,14 @@ impl Vault {
     /// anchors are: a state restored from an older copy (a backup, a replica that missed
     /// a put) would give the next batch labels already published, which tells the host
     /// the XOR of two record references. Refused before anything is stored. One
-    /// `index_head` view call per policy.
+    /// `index_head` view call per policy. A chain one batch ahead because a compaction was
+    /// anchored but not recorded (a crash) is caught up first
+    /// ([`Vault::adopt_compaction`]).
     pub(super) async fn check_index_heads<'a>(
         &self,
         ledger: &dyn Ledger,
         owner: Address,
-        state: &OwnerState,
+        state: &mut OwnerState,
         policies: impl Iterator<Item = &'a Policy>,
     ) -> Result<()> {
         let mut seen: Vec<[u8; 32]> = Vec::new();
@@ -356,7 +426,15 @@ impl Vault {
                 continue;
             };
             let pid = B256::from(*partition.id().as_bytes());
-            if ledger.index_head(owner, pid).await? != partition.next_shard_seq() {
+            let next = partition.next_shard_seq();
+            let head = ledger.index_head(owner, pid).await?;
+            // One batch ahead: possibly a compaction anchored but not recorded.
+            if head == next.saturating_add(1)
+                && self.adopt_compaction(ledger, owner, state, &hash).await?
+            {
+                continue;
+            }
+            if head != next {
                 return Err(Error::inconsistent(
                     "owner state",
                     "its index counters are not where the chain's anchors are (restored \

@@ -519,8 +519,11 @@ impl Vault {
     /// `createRecords` transaction and, per policy, one index shard and anchor, so chain
     /// cost and index growth are amortised. Receipts come in input order.
     ///
-    /// Call [`Vault::refresh_index_cache`] at the end of an import, so that the first
-    /// search after it does not fetch the new shards.
+    /// At the end of an import (once, not after every call: each compaction rewrites the
+    /// owner's whole partition), call [`Vault::compact_index`], so that each partition is
+    /// one shard (a search proves absence once per live shard), then
+    /// [`Vault::refresh_index_cache`], so that the first search after it does not fetch
+    /// the new shards.
     ///
     /// Crash-safe per batch like [`Vault::put`]: a batch's intent is persisted before its
     /// first chain transaction; an interrupted batch is completed by the next owner
@@ -680,7 +683,7 @@ impl Vault {
             .filter(|r| !r.keywords.is_empty())
             .map(|r| r.policy.clone())
             .collect();
-        self.check_index_heads(&*ledger, owner.address(), &state, indexed.iter())
+        self.check_index_heads(&*ledger, owner.address(), &mut state, indexed.iter())
             .await?;
 
         // Records stored before: keyed ones are found without sealing them. Claims of

@@ -1,5 +1,5 @@
 //! Logarithmic merging of a partition's shards: through any sequence of batches, merges,
-//! reopenings of the owner's state and epoch rotations, search (fast and verified)
+//! major compactions, reopenings of the owner's state and epoch rotations, search (fast and verified)
 //! equals a plaintext reference; the number of live shards and the size of a proof stay
 //! within their logarithmic bounds; a host presenting superseded shards is caught. The
 //! persistent host (`DiskHost`) follows every step and gives the very same answers.
@@ -95,6 +95,32 @@ impl Partitioned {
         superseded
     }
 
+    /// A major compaction as `medseal::Vault::compact_index` does it: an empty batch
+    /// merged with every live shard into one.
+    fn compact(&mut self) {
+        let id = *self.owner.id();
+        let live: Vec<Shard> = self.host.shards(&id).to_vec();
+        if live.len() <= 1 {
+            return;
+        }
+        let before = self.owner.next_shard_seq();
+        let empty = self
+            .owner
+            .batch(Vec::<(&Keyword, RecordRef)>::new())
+            .unwrap();
+        assert!(empty.is_empty());
+        let mut inputs: Vec<&Shard> = live.iter().collect();
+        inputs.push(&empty);
+        let merged = Shard::merge(&inputs).unwrap();
+        self.owner.record_merge(live.len() + 1, &merged).unwrap();
+        self.host.truncate(&id, 0);
+        self.host.insert_shard(merged.clone()).unwrap();
+        self.sync_disk(&merged);
+        let after = self.owner.live_shards();
+        assert_eq!(after.len(), 1);
+        assert_eq!((after[0].first, after[0].last), (0, before));
+    }
+
     fn check(&self, reference: &BTreeMap<usize, BTreeSet<RecordRef>>, kws: &[Keyword]) {
         let id = self.owner.id();
         let roots = self.host.roots(id);
@@ -125,6 +151,8 @@ enum Step {
     Reopen,
     /// Start the next epoch (a new partition with a new key and host table).
     Rotate,
+    /// Merge every live shard into one (a major compaction).
+    Compact,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -133,6 +161,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(Step::Batch),
         1 => Just(Step::Reopen),
         1 => Just(Step::Rotate),
+        1 => Just(Step::Compact),
     ]
 }
 
@@ -180,6 +209,7 @@ proptest! {
                     p = Partitioned::with_owner(owner);
                     reference.clear();
                 }
+                Step::Compact => p.compact(),
             }
             let live = p.owner.live_shards();
             prop_assert_eq!(live.len(), p.host.shards(p.owner.id()).len());

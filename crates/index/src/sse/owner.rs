@@ -131,7 +131,9 @@ impl Padding {
 /// (weight: entries + 1), so a partition has at most `log2(entries + batches) + 1` live
 /// shards, and an entry is rewritten O(log N) times over the partition's life (each
 /// time its shard at least 1.5× larger): a searcher proves an answer against O(log N)
-/// shards instead of one per batch.
+/// shards instead of one per batch. A *major compaction* (an empty batch, merged with
+/// every live shard: `record_merge(live_shards().len(), ..)`) leaves one live shard, which
+/// trivially keeps the rule, so later batches keep the bound.
 ///
 /// Persist it with [`OwnerPartition::to_bytes`] and restore it with
 /// [`OwnerPartition::from_bytes`]; between two full encodings, persist only what changed
