@@ -56,7 +56,9 @@ pub struct Vault {
     dir: PathBuf,
     store: Arc<dyn ContentStore>,
     ledger: Arc<dyn Ledger>,
-    pk: Option<fame::PublicKey>,
+    /// Shared, so that its hash-to-curve cache serves every encryption (a clone of the key
+    /// starts with an empty cache).
+    pk: Option<Arc<fame::PublicKey>>,
     owner_lock: tokio::sync::Mutex<()>,
     /// Owners' private index states kept decoded between owner operations (see
     /// `Vault::owner_state`).
@@ -127,7 +129,7 @@ impl Vault {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         let pk = read_optional(&dir.join(AUTHORITY_PUBLIC_KEY_FILE))?
-            .map(|bytes| fame::PublicKey::from_bytes(&bytes))
+            .map(|bytes| fame::PublicKey::from_bytes(&bytes).map(Arc::new))
             .transpose()?;
         Ok(Self {
             dir,
@@ -174,7 +176,7 @@ impl Vault {
     /// already installed.
     pub fn install_authority(&mut self, pk: &fame::PublicKey) -> Result<()> {
         if let Some(existing) = &self.pk {
-            if existing == pk {
+            if **existing == *pk {
                 return Ok(());
             }
             return Err(InvalidInput::OtherAuthority {
@@ -187,7 +189,7 @@ impl Vault {
             &pk.to_bytes(),
             false,
         )?;
-        self.pk = Some(pk.clone());
+        self.pk = Some(Arc::new(pk.clone()));
         Ok(())
     }
 
@@ -197,7 +199,15 @@ impl Vault {
     /// [`Error::NoAuthority`] if none is installed.
     pub fn public_key(&self) -> Result<&fame::PublicKey> {
         self.pk
-            .as_ref()
+            .as_deref()
+            .ok_or_else(|| Error::NoAuthority(self.dir.clone()))
+    }
+
+    /// The authority's public key, shared (for encryptions on blocking threads: its hash
+    /// cache stays warm across records).
+    pub(super) fn shared_public_key(&self) -> Result<Arc<fame::PublicKey>> {
+        self.pk
+            .clone()
             .ok_or_else(|| Error::NoAuthority(self.dir.clone()))
     }
 

@@ -620,7 +620,7 @@ impl Vault {
                 emergency: record.emergency.as_ref(),
             },
         )?;
-        let (pk, sealing, key) = (pk.clone(), wrapped.clone(), Arc::clone(&dek));
+        let (pk, sealing, key) = (Arc::clone(pk), wrapped.clone(), Arc::clone(&dek));
         let manifest = tokio::task::spawn_blocking(move || {
             Manifest::seal(&pk, &sealing, &key, &body, &mut OsRng)
         })
@@ -655,7 +655,7 @@ impl Vault {
         }
         let descriptions: Vec<[u8; 32]> =
             records.iter().map(NewRecord::description_digest).collect();
-        let pk = self.public_key()?;
+        let pk = &self.shared_public_key()?;
         let names: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
         if let Some(subject) = records
             .iter()
@@ -1106,7 +1106,7 @@ impl Vault {
 
 /// What every record of a put batch is sealed with.
 struct SealContext<'a> {
-    pk: &'a crate::abe::fame::PublicKey,
+    pk: &'a Arc<crate::abe::fame::PublicKey>,
     owner: Address,
     now: Month,
     /// The chain's current versions of the batch's policies (base and emergency).
