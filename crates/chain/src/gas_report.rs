@@ -277,6 +277,13 @@ async fn measure_patients_and_registry(
         user.grant_access(record, requester).await?.gas_used,
     );
     push("logAccess/subject", user.log_access(record).await?.gas_used);
+    // The patient re-wraps the record's capsule after their grant (their `share`).
+    push(
+        "updateRecord/subject",
+        user.update_record(record, &sample_cid("about-rewrapped", 0), sample_digest("policy", 0))
+            .await?
+            .gas_used,
+    );
     push(
         "revokeAccess/subject",
         user.revoke_access(record, requester).await?.gas_used,
