@@ -119,7 +119,8 @@ fn issue(authority: &Authority, name: &str, attrs: &[&str]) -> Member {
     issue_with(authority, name, attrs, PrivateKeySigner::random())
 }
 
-fn hospital() -> Hospital {
+/// The hospital, its members registered on chain (sharing and consent need it).
+async fn hospital() -> Hospital {
     let dir = tempfile::tempdir().unwrap();
     let authority = Authority::setup(&mut OsRng);
     let fail_log = Arc::new(AtomicBool::new(false));
@@ -134,17 +135,25 @@ fn hospital() -> Hospital {
     let mut vault = Vault::with_backends(dir.path(), store.clone(), Arc::clone(&ledger)).unwrap();
     vault.install_authority(authority.public_key()).unwrap();
     let ada_signer = PrivateKeySigner::random();
+    let ada = issue_with(
+        &authority,
+        "dr. ada",
+        &["role:doctor", "dept:cardiology"],
+        ada_signer.clone(),
+    );
+    let lee = issue(&authority, "dr. lee", &["role:doctor", "dept:neurology"]);
+    let pat = issue(&authority, "pat", &["role:patient"]);
+    let er = issue(&authority, "dr. eve", &["role:doctor", EMERGENCY_ATTRIBUTE]);
+    vault.adopt_authority(&authority).await.unwrap();
+    for member in [&ada, &lee, &pat, &er] {
+        vault.register_member(&authority, member).await.unwrap();
+    }
     Hospital {
-        ada: issue_with(
-            &authority,
-            "dr. ada",
-            &["role:doctor", "dept:cardiology"],
-            ada_signer.clone(),
-        ),
+        ada,
         ada_signer,
-        lee: issue(&authority, "dr. lee", &["role:doctor", "dept:neurology"]),
-        pat: issue(&authority, "pat", &["role:patient"]),
-        er: issue(&authority, "dr. eve", &["role:doctor", EMERGENCY_ATTRIBUTE]),
+        lee,
+        pat,
+        er,
         dir,
         vault,
         store,
@@ -170,7 +179,7 @@ async fn trail(vault: &Vault, record: RecordId) -> Vec<AuditEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subject_reads_and_alone_consents() {
-    let h = hospital();
+    let h = hospital().await;
     let (v, ada, lee, pat) = (&h.vault, &h.ada, &h.lee, &h.pat);
     let record = v
         .put(ada, report("ECG for Pat").subject(pat.address()))
@@ -291,7 +300,7 @@ async fn the_subject_reads_and_alone_consents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_subject_the_owner_consents_and_a_subject_must_be_another() {
-    let h = hospital();
+    let h = hospital().await;
     let (v, ada, lee, pat) = (&h.vault, &h.ada, &h.lee, &h.pat);
     let record = v.put(ada, report("plain")).await.unwrap().record;
     v.request_access(lee, record).await.unwrap();
@@ -348,7 +357,7 @@ async fn without_a_subject_the_owner_consents_and_a_subject_must_be_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_glass_needs_a_reason_logged_before_opening() {
-    let h = hospital();
+    let h = hospital().await;
     let (v, ada, pat, er, lee) = (&h.vault, &h.ada, &h.pat, &h.er, &h.lee);
     let emergency = EMERGENCY_ATTRIBUTE.parse().unwrap();
     let record = v
@@ -460,7 +469,7 @@ async fn break_glass_needs_a_reason_logged_before_opening() {
 /// by the next process (the subject is kept in the persisted intent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_put_for_a_patient_keeps_its_subject() {
-    let h = hospital();
+    let h = hospital().await;
     h.fail_create_for.store(true, Ordering::SeqCst);
     let failed = h
         .vault
