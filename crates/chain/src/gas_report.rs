@@ -280,9 +280,13 @@ async fn measure_patients_and_registry(
     // The patient re-wraps the record's capsule after their grant (their `share`).
     push(
         "updateRecord/subject",
-        user.update_record(record, &sample_cid("about-rewrapped", 0), sample_digest("policy", 0))
-            .await?
-            .gas_used,
+        user.update_record(
+            record,
+            &sample_cid("about-rewrapped", 0),
+            sample_digest("policy", 0),
+        )
+        .await?
+        .gas_used,
     );
     push(
         "revokeAccess/subject",
