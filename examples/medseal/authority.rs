@@ -158,8 +158,18 @@ pub async fn setup(ctx: &Ctx, force: bool) -> CliResult<AuthorityCreated> {
     local::write_secret(&key_path, &sealed, force)?;
     vault.install_authority(authority.public_key())?;
     // The registry's authority role goes to the authority's own chain account, which
-    // registers (and revokes) members from now on.
-    vault.adopt_authority(&authority).await?;
+    // registers (and revokes) members from now on. If this fails (a registry deployed by
+    // another account), the key is kept: keygen, renew, register and revoke adopt first.
+    vault.adopt_authority(&authority).await.map_err(|e| {
+        let failure = Failure::from(e);
+        let message = format!(
+            "the authority was created ({}), but the registry's authority role was not \
+             handed to its chain account: {}",
+            key_path.display(),
+            failure.message
+        );
+        Failure { message, ..failure }
+    })?;
     if Config::load(&ctx.dir).is_ok_and(|c| c.eth_rpc.is_some()) {
         eprintln!(
             "warning: the authority's chain account {} registers and revokes members and \
@@ -359,12 +369,13 @@ pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
     };
     let validity = validity_arg(args.valid_until);
     let member = authority.issue(name, &args.attrs, validity, signer, &mut OsRng)?;
+    // The on-chain registration is the issuance log; sharing needs it. The registry's
+    // authority role first (a no-op once adopted), so that no key is written that cannot
+    // be registered.
+    let vault = open(ctx).await?;
+    vault.adopt_authority(&authority).await?;
     local::write_secret(&path, &member.to_bytes(), false)?;
-    // The on-chain registration is the issuance log; sharing needs it.
-    open(ctx)
-        .await?
-        .register_member(&authority, &member)
-        .await?;
+    vault.register_member(&authority, &member).await?;
     let balance = check_funds(ctx, &member).await;
     Ok(Issued {
         member: MemberView::from(&member),
@@ -415,10 +426,9 @@ pub async fn renew(ctx: &Ctx, args: &RenewArgs) -> CliResult<Renewed> {
     let old = local::load_member(&ctx.dir, name)?;
     let validity = validity_arg(args.valid_until);
     // At the chain's current versions of its attributes, registered on chain.
-    let member = open(ctx)
-        .await?
-        .renew_member(&authority, &old, validity)
-        .await?;
+    let vault = open(ctx).await?;
+    vault.adopt_authority(&authority).await?;
+    let member = vault.renew_member(&authority, &old, validity).await?;
     let path = local::member_path(&ctx.dir, name);
     local::write_secret(&path, &member.to_bytes(), true)?;
     Ok(Renewed {

@@ -241,6 +241,16 @@ impl From<Error> for Failure {
                     "an idempotency key names one record for good: use a new key for a new record",
                 )
             }
+            Error::InvalidInput(InvalidInput::RegistryAuthority {
+                registry_authority,
+                authority_account,
+                ..
+            }) => Failure::new(EXIT_DENIED, "registry_authority", message).hint(format!(
+                "run the command once with MEDSEAL_ETH_KEY set to the secret key of \
+                 {registry_authority} (the account that deployed the registry): it hands the \
+                 registry's authority role to the attribute authority's account \
+                 {authority_account}"
+            )),
             Error::WrongPassphrase => Failure::new(EXIT_DENIED, "wrong_passphrase", message),
             Error::InvalidInput(InvalidInput::Share(_)) => Failure::other("invalid_share", message),
             Error::InvalidInput(_) => Failure::other("invalid_input", message),

@@ -188,6 +188,7 @@ pub async fn register(ctx: &Ctx, args: &RegisterArgs) -> CliResult<Registered> {
     let authority = installed_authority(ctx)?;
     let member = local::load_member(&ctx.dir, &args.name)?;
     let vault = open(ctx).await?;
+    vault.adopt_authority(&authority).await?;
     let status = vault
         .ledger()
         .members_status(&[member.address()])
@@ -300,6 +301,7 @@ pub async fn revoke(ctx: &Ctx, args: &RevokeArgs) -> CliResult<Revoked> {
     let target = local::resolve_member(&ctx.dir, &args.member)?;
     let authority = installed_authority(ctx)?;
     let vault = open(ctx).await?;
+    vault.adopt_authority(&authority).await?;
     let registered = vault.members().await?;
     let entry = registered
         .iter()
