@@ -1514,3 +1514,122 @@ async fn a_kept_owner_state_follows_changes_made_by_another_vault() {
     assert!(owners.join(format!("{address}.state")).exists());
     assert!(owners.join(format!("{address}.log")).exists());
 }
+
+/// Issue 13's people on a real IPFS node and Ethereum node (anvil): a record for a
+/// patient, the patient's consent (the owner's approval refused by the contract),
+/// break-glass with its reason in the trail, and a member revoked on chain (a record
+/// stored afterwards and, once re-wrapped, an earlier one refused to the revoked key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_on_ipfs_and_ethereum_nodes() {
+    let Some((ipfs, eth)) = node_urls() else {
+        return;
+    };
+    let deployer = PrivateKeySigner::random();
+    fund_on_anvil(&eth, deployer.address());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::embedded();
+    config.ipfs_api = Some(ipfs);
+    config.eth_rpc = Some(eth.clone());
+    config.eth_key = Some(hex::encode(deployer.to_bytes()));
+    let authority = Authority::setup(&mut OsRng);
+    fund_on_anvil(&eth, authority.chain_signer().address());
+    let mut vault = Vault::open_with(dir.path(), &config).await.unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    vault.adopt_authority(&authority).await.unwrap();
+    let issue = |name: &str, attrs: &[&str]| {
+        let signer = PrivateKeySigner::random();
+        fund_on_anvil(&eth, signer.address());
+        authority
+            .issue(
+                name,
+                attrs,
+                medseal::Validity::months_from_now(12),
+                signer,
+                &mut OsRng,
+            )
+            .unwrap()
+    };
+    let ada = issue("dr. ada", &["role:doctor", "dept:cardiology"]);
+    let sam = issue("sam", &["role:nurse", "dept:cardiology"]);
+    let lee = issue("dr. lee", &["role:doctor", "dept:neurology"]);
+    let pat = issue("pat", &["role:patient"]);
+    let eve = issue("dr. eve", &["dept:er", medseal::EMERGENCY_ATTRIBUTE]);
+    for member in [&ada, &sam, &lee, &pat, &eve] {
+        vault.register_member(&authority, member).await.unwrap();
+    }
+
+    let echo = vault
+        .put(
+            &ada,
+            NewRecord::new("echo", "dept:cardiology".parse().unwrap())
+                .subject(pat.address())
+                .emergency(medseal::EMERGENCY_ATTRIBUTE.parse().unwrap())
+                .attach(Attachment::bytes("echo.pdf", "application/pdf", pdf(3000))),
+        )
+        .await
+        .unwrap()
+        .record;
+    assert_eq!(vault.get(&pat, echo).await.unwrap().name, "echo");
+    vault.request_access(&lee, echo).await.unwrap();
+    assert_eq!(vault.pending_requests(&pat).await.unwrap().len(), 1);
+    assert!(matches!(
+        vault.answer_request(&ada, echo, lee.address(), true).await,
+        Err(Error::NotController { .. })
+    ));
+    vault
+        .answer_request(&pat, echo, lee.address(), true)
+        .await
+        .unwrap();
+    vault.get(&lee, echo).await.unwrap();
+    vault
+        .get_emergency(&eve, echo, "unconscious on arrival")
+        .await
+        .unwrap();
+    let trail = vault.audit(echo).await.unwrap();
+    assert!(trail.iter().any(|e| matches!(&e.event,
+        AuditEvent::AccessGranted { user, by } if *user == lee.address() && *by == pat.address())));
+    assert!(trail.iter().any(|e| matches!(&e.event,
+        AuditEvent::EmergencyAccess { accessor, reason }
+            if *accessor == eve.address() && reason == "unconscious on arrival")));
+
+    let vitals = vault
+        .put(
+            &ada,
+            NewRecord::new("vitals", "role:nurse and dept:cardiology".parse().unwrap()),
+        )
+        .await
+        .unwrap()
+        .record;
+    vault.get(&sam, vitals).await.unwrap();
+    let report = vault
+        .revoke_member(&authority, sam.address(), "left the hospital")
+        .await
+        .unwrap();
+    let affected: Vec<Address> = report.affected.iter().map(|m| m.member).collect();
+    assert_eq!(affected, [ada.address()]);
+    let ada = vault
+        .renew_member(&authority, &ada, medseal::Validity::months_from_now(12))
+        .await
+        .unwrap();
+    let later = vault
+        .put(
+            &ada,
+            NewRecord::new("later", "role:nurse and dept:cardiology".parse().unwrap()),
+        )
+        .await
+        .unwrap()
+        .record;
+    assert!(matches!(
+        vault.get(&sam, later).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    vault.get(&sam, vitals).await.unwrap();
+    let rewrapped = vault.rewrap_records(&ada).await.unwrap();
+    assert!(rewrapped.rewrapped.contains(&vitals));
+    assert!(matches!(
+        vault.get(&sam, vitals).await,
+        Err(Error::AccessDenied { .. })
+    ));
+    vault.get(&ada, vitals).await.unwrap();
+    vault.get(&lee, echo).await.unwrap();
+}
