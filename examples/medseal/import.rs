@@ -588,8 +588,8 @@ pub struct Imported {
     records_per_second: f64,
     gas_used: u64,
     dry_run: bool,
-    /// The compaction of the member's search index at the end (none if nothing was
-    /// imported, or it failed: see the warning).
+    /// The compaction of the member's search index at the end (none if the input is
+    /// empty, or it failed: see the warning).
     index: Option<crate::upkeep::IndexCompaction>,
     records: Vec<ImportedRecord>,
 }
@@ -834,9 +834,12 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> CliResult<Imported> {
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
-    if report.imported > 0 {
+    if report.total > 0 {
         // Once per import (per `put_many` call it would rewrite the index each time): one
-        // live shard per partition, so searches prove absence once per partition.
+        // live shard per partition, so searches prove absence once per partition. Also
+        // when this run stored nothing new: a run killed after its last batch (or during
+        // its compaction) is finished by the next one, and a compacted index is left as
+        // it is.
         if ctx.progress {
             eprintln!("compacting the search index ...");
         }
