@@ -6,10 +6,10 @@
 //! log of a hashed point must stay unknown, or a key holder could forge the components
 //! of attributes they were never issued.
 
-use crate::curve::Backend;
+use crate::curve::{Backend, GtPowTable};
 use group::Curve;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// DST of FAME attribute hashes `H(y, l, t)`.
 pub(crate) const DST_FAME_ATTR: &[u8] = b"MEDSEAL-V1-FAME-ATTR_BLS12381G1_XMD:SHA-256_SSWU_RO_";
@@ -56,10 +56,12 @@ enum CacheKey {
 /// Hashing to the curve dominates key generation and encryption, and the same
 /// attributes recur in every record of a hospital, so the public key carries one of
 /// these. It holds only public values. When full it is simply cleared: a hit rate
-/// problem at worst, never a correctness one.
+/// problem at worst, never a correctness one. It also keeps the fixed-base tables of the
+/// key's target-group elements ([`HashCache::gt_tables`]), built on first use.
 pub(crate) struct HashCache<B: Backend> {
     fame: Mutex<HashMap<CacheKey, Arc<FameHashes<B>>>>,
     bsw07: Mutex<HashMap<CacheKey, B::G1Affine>>,
+    gt: OnceLock<Arc<[GtPowTable<B>]>>,
 }
 
 impl<B: Backend> Default for HashCache<B> {
@@ -67,6 +69,7 @@ impl<B: Backend> Default for HashCache<B> {
         Self {
             fame: Mutex::new(HashMap::new()),
             bsw07: Mutex::new(HashMap::new()),
+            gt: OnceLock::new(),
         }
     }
 }
@@ -110,6 +113,16 @@ impl<B: Backend> HashCache<B> {
         cached(&self.bsw07, CacheKey::Bsw07Attr(label.into()), || {
             B::hash_to_g1(label.as_bytes(), DST_BSW07_ATTR).to_affine()
         })
+    }
+
+    /// The fixed-base tables of `bases`, the target-group elements of the public key this
+    /// cache belongs to (always the same ones: a cache is attached to one key). Built on
+    /// the first call (~4 exponentiations each), shared afterwards.
+    pub(crate) fn gt_tables(&self, bases: &[B::Gt]) -> Arc<[GtPowTable<B>]> {
+        Arc::clone(
+            self.gt
+                .get_or_init(|| bases.iter().map(GtPowTable::new).collect()),
+        )
     }
 
     /// Number of cached entries (for tests and diagnostics).

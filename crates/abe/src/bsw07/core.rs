@@ -164,7 +164,8 @@ pub(crate) fn encapsulate<B: Backend>(
         .zip(g1.iter().skip(1).copied())
         .collect();
     let c = g1.first().copied().ok_or(Error::Decryption)?;
-    let key = pk.egg_alpha * s;
+    // From the key's fixed-base table (constant time in s).
+    let key = pk.cache.gt_tables(&[pk.egg_alpha])[0].pow(&s);
     Ok((
         key,
         Ciphertext {

@@ -33,6 +33,13 @@ impl Backend for Blst {
         Gt::from(Fp12::from(f))
     }
 
+    fn gt_conditional_assign(dst: &mut Gt, src: &Gt, choice: subtle::Choice) {
+        use subtle::ConditionallySelectable;
+        let mut f = Fp12::from(*dst);
+        f.conditional_assign(&Fp12::from(*src), choice);
+        *dst = Gt::from(f);
+    }
+
     const GT_BYTES: usize = 288;
 
     fn gt_encode(gt: &Gt, out: &mut Vec<u8>) {

@@ -30,6 +30,10 @@ impl Backend for Zk {
         Bls12::multi_miller_loop(&refs).final_exponentiation()
     }
 
+    fn gt_conditional_assign(dst: &mut Gt, src: &Gt, choice: subtle::Choice) {
+        subtle::ConditionallySelectable::conditional_assign(dst, src, choice);
+    }
+
     // The zkcrypto crate has no public encoding of Gt. This oracle backend is only used
     // to compare G1/G2 encodings and to check Gt equalities within itself, so a
     // deterministic stand-in (its Debug text, padded) is enough; it never decodes.

@@ -240,7 +240,9 @@ pub(crate) fn encapsulate<B: Backend>(
     }
     let affine = batch_affine(&projective);
     let rows = affine.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
-    let key = pk.t[0] * *s1 + pk.t[1] * *s2;
+    // T1^s1 T2^s2 from the key's fixed-base tables (constant time in s1, s2).
+    let tables = pk.cache.gt_tables(&pk.t);
+    let key = tables[0].pow(&s1) + tables[1].pow(&s2);
     Ok((
         key,
         Ciphertext {
