@@ -108,7 +108,8 @@ pub fn load_member_file(dir: &Path, name: &str) -> CliResult<(Member, Option<Sec
     check_member_name(name).map_err(|_| Failure::unknown_member(name, dir))?;
     let path = member_path(dir, name);
     let bytes = read_key(&path, || Failure::unknown_member(name, dir))?;
-    if medseal::is_sealed_member(&bytes) {
+    // A sealed authority key is passed on too: opening it names the mix-up.
+    if medseal::is_sealed_member(&bytes) || medseal::is_sealed(&bytes) {
         let (member, passphrase) = crate::custody::open_sealed_member(name, &path, &bytes)?;
         if let Ok(mut opened) = OPENED.lock() {
             opened.insert(member.address(), member.name().to_owned());
