@@ -166,7 +166,7 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> Failure {
 /// A key file of `<dir>/members`, as read without asking for a passphrase.
 pub enum KeyFile {
     /// A plain key, loaded.
-    Plain(Member),
+    Plain(Box<Member>),
     /// A key sealed under its member's passphrase, not opened (its name is the file's).
     Sealed(String),
 }
@@ -175,7 +175,7 @@ impl KeyFile {
     /// The member, if the key is plain.
     pub fn plain(self) -> Option<Member> {
         match self {
-            KeyFile::Plain(member) => Some(member),
+            KeyFile::Plain(member) => Some(*member),
             KeyFile::Sealed(_) => None,
         }
     }
@@ -217,7 +217,7 @@ pub fn members(dir: &Path) -> CliResult<Vec<(PathBuf, Result<KeyFile, String>)>>
                         return Ok(KeyFile::Sealed(name));
                     }
                     Member::from_bytes(&bytes)
-                        .map(KeyFile::Plain)
+                        .map(|m| KeyFile::Plain(Box::new(m)))
                         .map_err(|e| e.to_string())
                 });
             (path, key)

@@ -422,7 +422,7 @@ async fn renew_stale_keys(
     for (path, key) in local::members(&ctx.dir)? {
         match key {
             Ok(KeyFile::Plain(member)) if member.address() != revoked.member => {
-                keys.push((path, member, None));
+                keys.push((path, *member, None));
             }
             Ok(KeyFile::Sealed(name)) if may_be_stale(&name) => {
                 match local::load_member_file(&ctx.dir, &name) {
