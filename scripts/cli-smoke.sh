@@ -897,7 +897,7 @@ out_has "registered nurse-ivy"
 ms 0 authority register nurse-ivy
 out_has "registered already"
 ms 0 --json members
-out_has '"key_here":true,"name":"nurse-ivy","registered_by":"authority","status":"active"'
+out_has '"key_here":true,"key_protected":false,"name":"nurse-ivy","registered_by":"authority","status":"active"'
 out_lacks "unregistered_keys\":[\""
 pass "authority register registers the key once; members shows it active"
 ms 0 get --as nurse-sam "$N1"
@@ -934,5 +934,73 @@ out_has "was revoked already"
 out_has "none needed"
 ms 4 authority revoke nobody --reason x
 pass "a repeated revoke finishes (nothing left to renew); an unknown member is not found"
+
+step "member keys sealed under a passphrase: protect, keygen --protect, renew, members"
+MPASS="member smoke passphrase"
+ms 0 authority keygen dr-sol --attr role:doctor --attr dept:cardiology
+ms 0 --json put --as dr-sol --name "Sealed-key note" --policy "role:doctor" --keyword term:sealedkey
+S=$(record_id)
+SOL=$MEDSEAL_DIR/members/dr-sol.key
+MEDSEAL_MEMBER_PASSPHRASE="short" ms 1 protect dr-sol
+err_has "at least 8 characters"
+[[ $(head -c 4 "$SOL") == MSMK ]] || fail "a refused protect changed the key file"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 --json protect dr-sol
+check_json
+[[ $(head -c 4 "$SOL") == MSMS && $(mode_of "$SOL") == 600 ]] ||
+    fail "protect did not seal dr-sol's key in place with mode 0600"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 1 protect dr-sol
+err_has "already sealed"
+pass "protect seals a plain member key in place (MSMS, 0600), refuses a short passphrase and a sealed key"
+ms 1 get --as dr-sol "$S" </dev/null
+err_has "MEDSEAL_MEMBER_PASSPHRASE"
+MEDSEAL_MEMBER_PASSPHRASE="not the passphrase" ms 3 --json get --as dr-sol "$S"
+check_json
+out_has '"kind":"wrong_passphrase"'
+MEDSEAL_MEMBER_PASSPHRASE="not the passphrase" ms 3 search --as dr-sol term:sealedkey
+err_has "wrong passphrase"
+err_has "ask the authority for a new key"
+pass "a sealed member key: no terminal and no variable fails with a hint; a wrong passphrase exits 3"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 --json get --as dr-sol "$S"
+out_has '"name":"Sealed-key note"'
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 --json search --as dr-sol term:sealedkey
+out_has "\"record\":$S"
+out_has '"name":"dr-sol"'
+pass "with its passphrase the sealed key gets and searches (and names its member)"
+ms 0 --json members </dev/null
+out_has '"key_here":true,"key_protected":true,"name":"dr-sol"'
+out_has '"protected_keys":["dr-sol"]'
+ms 0 members </dev/null
+out_has "key protected"
+pass "members marks the protected key without asking for a passphrase"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 authority keygen dr-tam --attr role:doctor \
+    --attr dept:cardiology --protect
+out_has "sealed under its passphrase"
+TAM=$MEDSEAL_DIR/members/dr-tam.key
+[[ $(head -c 4 "$TAM") == MSMS && $(mode_of "$TAM") == 600 ]] || fail "keygen --protect wrote no sealed key"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 get --as dr-tam "$S"
+MEDSEAL_MEMBER_PASSPHRASE="short" ms 1 authority keygen dr-uma --attr role:doctor --protect
+[[ ! -e $MEDSEAL_DIR/members/dr-uma.key ]] || fail "a refused passphrase left a key"
+pass "keygen --protect writes the key sealed; a refused passphrase issues nothing"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 authority renew dr-tam --valid-until 2040-12
+[[ $(head -c 4 "$TAM") == MSMS ]] || fail "renew wrote the sealed key back plain"
+MEDSEAL_MEMBER_PASSPHRASE="not the passphrase" ms 3 get --as dr-tam "$S"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 --json records --as dr-tam
+pass "renew keeps the key sealed under the same passphrase"
+ms 0 authority keygen dr-vex --attr role:doctor
+ms 0 --json authority revoke dr-vex --reason "smoke test" </dev/null
+out_has '"protected_not_renewed":["dr-sol","dr-tam"]'
+err_has "not renewed"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 --json authority revoke dr-vex --reason "smoke test"
+out_has '"name":"dr-sol"'
+out_has '"name":"dr-tam"'
+out_has '"protected_not_renewed":[]'
+[[ $(head -c 4 "$SOL") == MSMS && $(head -c 4 "$TAM") == MSMS ]] || fail "revoke wrote a renewed sealed key back plain"
+MEDSEAL_MEMBER_PASSPHRASE=$MPASS ms 0 get --as dr-sol "$S"
+pass "revoke leaves sealed keys it cannot open for a re-run, which renews them sealed"
+cp "$MEDSEAL_DIR/authority.key" "$MEDSEAL_DIR/members/mixup.key"
+MEDSEAL_MEMBER_PASSPHRASE=$PASSPHRASE ms 1 get --as mixup "$S"
+err_has "the sealed authority key, not a member's key"
+rm -f "$MEDSEAL_DIR/members/mixup.key"
+pass "a sealed authority key is never opened as a member key"
 
 printf '\ncli-smoke: %d passed, 0 failed\n' "$CHECKS"

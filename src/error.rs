@@ -113,10 +113,12 @@ pub enum Error {
     #[error("tampering detected: {0}")]
     Tampered(#[source] Tampering),
     /// The passphrase does not open the sealed authority key
-    /// ([`Authority::open_sealed`](crate::Authority::open_sealed)).
+    /// ([`Authority::open_sealed`](crate::Authority::open_sealed)) or member key
+    /// ([`Member::open_sealed`](crate::Member::open_sealed)).
     #[error(
-        "wrong passphrase for the sealed authority key: try again (a forgotten passphrase \
-         cannot be recovered; rebuild the key from its backup shares)"
+        "wrong passphrase for the sealed key: try again (a forgotten passphrase cannot be \
+         recovered: an authority key is rebuilt from its backup shares, a member needs a new \
+         key from the authority)"
     )]
     WrongPassphrase,
     /// The data directory has no attribute-authority public key yet.

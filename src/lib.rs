@@ -23,7 +23,7 @@ pub mod versions;
 
 pub use chain::{Address, AuditEntry, AuditEvent, PrivateKeySigner, RecordId, RecordInfo};
 pub use config::{CONFIG_FILE, Config, RPC_LOG_CACHE_FILE, embedded_deployer};
-pub use custody::{AuthorityShare, KdfParams, ShareError, is_sealed};
+pub use custody::{AuthorityShare, KdfParams, ShareError, is_sealed, is_sealed_member};
 pub use error::{
     ConfigError, Corruption, Error, InvalidInput, Pointer, Result, Standing, Tampering,
 };

@@ -1,13 +1,17 @@
-//! Authority key custody: the sealed key file (passphrase, damage, crafted parameters) and
+//! Key custody: the sealed authority key file (passphrase, damage, crafted parameters),
 //! k-of-n backup shares (every k-subset restores; too few, mixed, duplicate and damaged
-//! shares are refused and named).
+//! shares are refused and named), and sealed member keys (the same file, another magic:
+//! neither kind opens as the other).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use medseal::abe::Encoding as _;
-use medseal::{Authority, AuthorityShare, Error, InvalidInput, KdfParams, ShareError, is_sealed};
+use medseal::{
+    Authority, AuthorityShare, Error, InvalidInput, KdfParams, Member, PrivateKeySigner,
+    ShareError, Validity, is_sealed, is_sealed_member,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rand_core::OsRng;
@@ -28,6 +32,128 @@ fn authority() -> &'static Authority {
 
 fn same(a: &Authority, b: &Authority) -> bool {
     a.to_bytes() == b.to_bytes()
+}
+
+/// One member of that authority.
+fn member() -> &'static Member {
+    static MEMBER: OnceLock<Member> = OnceLock::new();
+    MEMBER.get_or_init(|| {
+        let mut rng = ChaCha20Rng::seed_from_u64(14);
+        let signer = PrivateKeySigner::random();
+        authority()
+            .issue(
+                "alice",
+                ["role:doctor", "dept:cardiology"],
+                Validity::through(2040, 12).unwrap(),
+                signer,
+                &mut rng,
+            )
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_sealed_member_key_round_trips_and_is_not_the_plain_encoding() {
+    let m = member();
+    let sealed = m.seal(PASS, &small(), &mut OsRng).unwrap();
+    assert!(is_sealed_member(&sealed));
+    assert!(!is_sealed(&sealed));
+    assert!(!is_sealed_member(&m.to_bytes()));
+    assert_eq!(&sealed[..5], b"MSMS\x01");
+    let back = Member::open_sealed(&sealed, PASS).unwrap();
+    assert_eq!(back.to_bytes(), m.to_bytes());
+    assert_eq!(back.name(), "alice");
+    // The chain account's secret key does not appear in the file.
+    let plain = m.to_bytes();
+    let secret_at = 5 + 4 + "alice".len() + 4;
+    let secret = &plain[secret_at..secret_at + 32];
+    assert!(plain.windows(32).any(|w| w == secret));
+    assert!(!sealed.windows(32).any(|w| w == secret));
+    assert_ne!(sealed, m.seal(PASS, &small(), &mut OsRng).unwrap());
+    assert!(matches!(
+        m.seal(b"", &small(), &mut OsRng),
+        Err(Error::InvalidInput(InvalidInput::Passphrase))
+    ));
+}
+
+#[test]
+fn a_wrong_passphrase_opens_no_member_key() {
+    let sealed = member().seal(PASS, &small(), &mut OsRng).unwrap();
+    for wrong in [&b"correct horse battery stapler"[..], b"", b"x"] {
+        let err = Member::open_sealed(&sealed, wrong).unwrap_err();
+        assert!(matches!(err, Error::WrongPassphrase), "{err:?}");
+        assert!(
+            err.to_string().contains("new key from the authority"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn sealed_authority_and_member_keys_never_open_as_each_other() {
+    let member_file = member().seal(PASS, &small(), &mut OsRng).unwrap();
+    let authority_file = authority().seal(PASS, &small(), &mut OsRng).unwrap();
+    // Refused by kind, with the right passphrase, before any key derivation (the caps
+    // are not even read: default-cost files are refused as fast).
+    let err = Authority::open_sealed(&member_file, PASS).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("a sealed member key, not the authority's"),
+        "{err}"
+    );
+    let err = Member::open_sealed(&authority_file, PASS).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the sealed authority key, not a member's"),
+        "{err}"
+    );
+    assert!(medseal::custody::sealed_params(&member_file).is_err());
+    // Plain encodings are not sealed files of either kind.
+    assert!(matches!(
+        Member::open_sealed(&member().to_bytes(), PASS),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        Authority::open_sealed(&member().to_bytes(), PASS),
+        Err(Error::Corrupt { .. })
+    ));
+    // Relabelling a member file as an authority's (checksum recomputed) does not make it
+    // one: the magic is authenticated, so the AEAD refuses.
+    let relabelled = forge(&member_file, |b| b[..4].copy_from_slice(b"MSAS"));
+    assert!(matches!(
+        Authority::open_sealed(&relabelled, PASS),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_flipped_byte_of_a_sealed_member_key_is_corruption() {
+    let sealed = member().seal(PASS, &small(), &mut OsRng).unwrap();
+    let positions = (0..80)
+        .chain((80..sealed.len()).step_by(61))
+        .chain(sealed.len() - 16..sealed.len());
+    for i in positions {
+        let mut damaged = sealed.clone();
+        damaged[i] ^= 0x01;
+        let err = Member::open_sealed(&damaged, PASS).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "byte {i}: {err:?}");
+    }
+    let mut damaged = sealed.clone();
+    damaged[90] ^= 0x20;
+    let err = Member::open_sealed(&damaged, PASS).unwrap_err();
+    assert!(
+        err.to_string().contains("ask the authority for a new key"),
+        "{err}"
+    );
+    // Forged with a valid checksum: the AEAD refuses an altered ciphertext.
+    let forged = forge(&sealed, |b| {
+        let last = b.len() - 1;
+        b[last] ^= 1;
+    });
+    let err = Member::open_sealed(&forged, PASS).unwrap_err();
+    assert!(err.to_string().contains("does not authenticate"), "{err}");
 }
 
 #[test]

@@ -250,6 +250,8 @@ pub struct Issued {
     #[serde(flatten)]
     member: MemberView,
     key_file: String,
+    /// Whether the key file is sealed under a passphrase (`--protect`).
+    protected: bool,
     /// The account's balance in wei on an Ethereum node (absent on the embedded chain,
     /// which charges no gas, or if the node could not be asked).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -263,7 +265,12 @@ impl fmt::Display for Issued {
         writeln!(f, "  address:    {}", m.address)?;
         writeln!(f, "  attributes: {}", m.attributes.join(", "))?;
         writeln!(f, "  validity:   {}", m.validity_text())?;
-        writeln!(f, "  key file:   {} (mode 0600)", self.key_file)?;
+        let sealed = if self.protected {
+            ", sealed under its passphrase"
+        } else {
+            ""
+        };
+        writeln!(f, "  key file:   {} (mode 0600{sealed})", self.key_file)?;
         if let Some(wei) = &self.balance_wei {
             writeln!(f, "  balance:    {wei} wei")?;
         }
@@ -321,6 +328,10 @@ pub struct KeygenArgs {
     /// Last month (UTC) whose records the key opens (default: 12 months from now)
     #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
     valid_until: Option<Month>,
+    /// Seal the new key under a passphrase (asked twice, or MEDSEAL_MEMBER_PASSPHRASE):
+    /// every command run as the member then needs it
+    #[arg(long)]
+    protect: bool,
 }
 
 /// The authority of DIR/authority.key, checked against the installed public key.
@@ -355,6 +366,13 @@ pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
         )));
     }
     let authority = installed_authority(ctx)?;
+    // Asked before anything is issued or registered, so that a refused passphrase
+    // leaves nothing behind.
+    let passphrase = if args.protect {
+        Some(crate::custody::new_member_passphrase(name)?)
+    } else {
+        None
+    };
     let signer = match &args.eth_key {
         Some(hex) => hex
             .trim()
@@ -374,12 +392,14 @@ pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
     // be registered.
     let vault = open(ctx).await?;
     vault.adopt_authority(&authority).await?;
-    local::write_secret(&path, &member.to_bytes(), false)?;
+    let file = local::member_file(&member, passphrase.as_ref())?;
+    local::write_secret(&path, &file, false)?;
     vault.register_member(&authority, &member).await?;
     let balance = check_funds(ctx, &member).await;
     Ok(Issued {
         member: MemberView::from(&member),
         key_file: path.display().to_string(),
+        protected: passphrase.is_some(),
         balance_wei: balance.map(|b| b.to_string()),
     })
 }
@@ -415,7 +435,8 @@ impl fmt::Display for Renewed {
 }
 
 /// Renews a member key in place: the new key replaces DIR/members/NAME.key atomically
-/// (a temporary file, fsynced, renamed over it), without a backup: the renewed key reads
+/// (a temporary file, fsynced, renamed over it; a sealed key is opened with its
+/// passphrase and the new one sealed under the same), without a backup: the renewed key reads
 /// everything the old one did up to the new last month, and a copy of a secret key left
 /// behind is one more to protect.
 pub async fn renew(ctx: &Ctx, args: &RenewArgs) -> CliResult<Renewed> {
@@ -423,14 +444,16 @@ pub async fn renew(ctx: &Ctx, args: &RenewArgs) -> CliResult<Renewed> {
     local::existing_dir(&ctx.dir)?;
     local::check_member_name(name)?;
     let authority = installed_authority(ctx)?;
-    let old = local::load_member(&ctx.dir, name)?;
+    let (old, passphrase) = local::load_member_file(&ctx.dir, name)?;
     let validity = validity_arg(args.valid_until);
     // At the chain's current versions of its attributes, registered on chain.
     let vault = open(ctx).await?;
     vault.adopt_authority(&authority).await?;
     let member = vault.renew_member(&authority, &old, validity).await?;
     let path = local::member_path(&ctx.dir, name);
-    local::write_secret(&path, &member.to_bytes(), true)?;
+    // A sealed key stays sealed, under the same passphrase.
+    let file = local::member_file(&member, passphrase.as_ref())?;
+    local::write_secret(&path, &file, true)?;
     Ok(Renewed {
         member: MemberView::from(&member),
         previous_valid_through: old.validity().map(|v| v.last_month().to_string()),

@@ -1,5 +1,5 @@
-//! Custody of the authority key: passphrases, `authority protect`, `passwd`, `backup`,
-//! `restore`.
+//! Custody of the authority key (passphrases, `authority protect`, `passwd`, `backup`,
+//! `restore`) and of member keys (`protect`, the passphrase of a sealed member key).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use medseal::abe::Encoding;
 use medseal::{
-    AUTHORITY_PUBLIC_KEY_FILE, Authority, AuthorityShare, Error, KdfParams,
-    custody::MAX_SHARE_LINE, is_sealed,
+    AUTHORITY_PUBLIC_KEY_FILE, Authority, AuthorityShare, Error, KdfParams, Member,
+    custody::MAX_SHARE_LINE, is_sealed, is_sealed_member,
 };
 use rand_core::OsRng;
 use serde::Serialize;
@@ -23,6 +23,9 @@ use crate::local::{self, AUTHORITY_KEY_FILE};
 pub const PASSPHRASE_ENV: &str = "MEDSEAL_AUTHORITY_PASSPHRASE";
 /// The new passphrase of `authority passwd`, for scripts and tests.
 pub const NEW_PASSPHRASE_ENV: &str = "MEDSEAL_AUTHORITY_NEW_PASSPHRASE";
+/// The passphrase of sealed member keys (and of `protect` / `keygen --protect`), for
+/// scripts and tests (visible to the same user's other processes).
+pub const MEMBER_PASSPHRASE_ENV: &str = "MEDSEAL_MEMBER_PASSPHRASE";
 /// Shortest new passphrase accepted, in characters.
 const MIN_PASSPHRASE_CHARS: usize = 8;
 /// Interactive attempts at the passphrase before giving up.
@@ -30,7 +33,35 @@ const ATTEMPTS: u32 = 3;
 /// The default folder of `authority backup`, in the data directory.
 const SHARES_DIR: &str = "authority-shares";
 
-type Secret = Zeroizing<String>;
+pub type Secret = Zeroizing<String>;
+
+/// Whose key a passphrase seals: the words of the prompts and hints differ.
+pub struct KeyKind {
+    /// The variable that holds the passphrase for scripts and tests.
+    env: &'static str,
+    /// "the authority key", "the key of member NAME".
+    whose: String,
+    /// What to do when the passphrase is forgotten or the file damaged.
+    recover: &'static str,
+}
+
+impl KeyKind {
+    fn authority(env: &'static str) -> Self {
+        Self {
+            env,
+            whose: "the authority key".to_owned(),
+            recover: "rebuild the key with `medseal authority restore SHARE_FILE...`",
+        }
+    }
+
+    pub fn member(name: &str) -> Self {
+        Self {
+            env: MEMBER_PASSPHRASE_ENV,
+            whose: format!("the key of member {name}"),
+            recover: "ask the authority for a new key (`medseal authority keygen`)",
+        }
+    }
+}
 
 fn from_env(var: &str) -> Option<Secret> {
     std::env::var(var)
@@ -40,22 +71,27 @@ fn from_env(var: &str) -> Option<Secret> {
 }
 
 fn prompt(text: &str, env: &str) -> CliResult<Secret> {
-    rpassword::prompt_password(text)
+    let hint =
+        || format!("run the command in a terminal, or (for scripts and tests only) set {env}");
+    let passphrase = rpassword::prompt_password(text)
         .map(Zeroizing::new)
         .map_err(|e| {
             Failure::other(
                 "no_passphrase",
                 format!("cannot read a passphrase from the terminal: {e}"),
             )
-            .hint(format!(
-                "run the command in a terminal, or (for scripts and tests only) set {env}"
-            ))
-        })
+            .hint(hint())
+        })?;
+    if passphrase.is_empty() {
+        return Err(Failure::other("no_passphrase", "no passphrase given").hint(hint()));
+    }
+    Ok(passphrase)
 }
 
-/// A new passphrase: from `env`, else typed twice (no echo); at least
+/// A new passphrase for `kind`: from its variable, else typed twice (no echo); at least
 /// [`MIN_PASSPHRASE_CHARS`] characters.
-pub fn new_passphrase(env: &str) -> CliResult<Secret> {
+pub fn new_passphrase(kind: &KeyKind) -> CliResult<Secret> {
+    let env = kind.env;
     let short = |p: &Secret| p.chars().count() < MIN_PASSPHRASE_CHARS;
     let too_short = || {
         Failure::invalid_input(format!(
@@ -70,7 +106,7 @@ pub fn new_passphrase(env: &str) -> CliResult<Secret> {
             Ok(passphrase)
         };
     }
-    let first = prompt("new passphrase for the authority key: ", env)?;
+    let first = prompt(&format!("new passphrase for {}: ", kind.whose), env)?;
     if short(&first) {
         return Err(too_short());
     }
@@ -83,17 +119,16 @@ pub fn new_passphrase(env: &str) -> CliResult<Secret> {
     Ok(first)
 }
 
-fn wrong_passphrase(path: &Path, e: &Error, from_env: bool) -> Failure {
+fn wrong_passphrase(kind: &KeyKind, path: &Path, e: &Error, from_env: bool) -> Failure {
+    let recover = kind.recover;
     let hint = if from_env {
         format!(
-            "{PASSPHRASE_ENV} does not hold the passphrase of this file; a forgotten \
-             passphrase cannot be recovered: rebuild the key with `medseal authority restore \
-             SHARE_FILE...`"
+            "{} does not hold the passphrase of this file; a forgotten passphrase cannot be \
+             recovered: {recover}",
+            kind.env
         )
     } else {
-        "a forgotten passphrase cannot be recovered: rebuild the key with `medseal authority \
-         restore SHARE_FILE...`"
-            .to_owned()
+        format!("a forgotten passphrase cannot be recovered: {recover}")
     };
     Failure::new(
         EXIT_DENIED,
@@ -103,41 +138,68 @@ fn wrong_passphrase(path: &Path, e: &Error, from_env: bool) -> Failure {
     .hint(hint)
 }
 
-fn opening_failure(path: &Path, e: Error) -> Failure {
+fn opening_failure(kind: &KeyKind, path: &Path, e: Error) -> Failure {
     match e {
         Error::Corrupt { .. } | Error::InvalidInput(_) => {
-            Failure::other("corrupt", format!("{}: {e}", path.display())).hint(
-                "restore the file from a copy, or rebuild the key with `medseal authority \
-                 restore SHARE_FILE...`",
-            )
+            Failure::other("corrupt", format!("{}: {e}", path.display()))
+                .hint(format!("restore the file from a copy, or {}", kind.recover))
         }
         other => other.into(),
+    }
+}
+
+/// Opens the sealed key file at `path` with `open`: the passphrase from the kind's
+/// variable, else asked (up to [`ATTEMPTS`] times). Returns the passphrase too (to reseal
+/// a rewritten key under it).
+fn open_with<T>(
+    kind: &KeyKind,
+    path: &Path,
+    open: impl Fn(&[u8]) -> Result<T, Error>,
+) -> CliResult<(T, Secret)> {
+    if let Some(passphrase) = from_env(kind.env) {
+        return match open(passphrase.as_bytes()) {
+            Ok(key) => Ok((key, passphrase)),
+            Err(e @ Error::WrongPassphrase) => Err(wrong_passphrase(kind, path, &e, true)),
+            Err(other) => Err(opening_failure(kind, path, other)),
+        };
+    }
+    let text = format!("passphrase of {}: ", path.display());
+    let mut attempt = 1;
+    loop {
+        let passphrase = prompt(&text, kind.env)?;
+        match open(passphrase.as_bytes()) {
+            Ok(key) => return Ok((key, passphrase)),
+            Err(Error::WrongPassphrase) if attempt < ATTEMPTS => {
+                eprintln!("wrong passphrase, try again");
+                attempt += 1;
+            }
+            Err(e @ Error::WrongPassphrase) => {
+                return Err(wrong_passphrase(kind, path, &e, false));
+            }
+            Err(other) => return Err(opening_failure(kind, path, other)),
+        }
     }
 }
 
 /// Opens a sealed authority key file: the passphrase from [`PASSPHRASE_ENV`], else asked
 /// (up to [`ATTEMPTS`] times).
 pub fn open_sealed(path: &Path, bytes: &[u8]) -> CliResult<Authority> {
-    if let Some(passphrase) = from_env(PASSPHRASE_ENV) {
-        return Authority::open_sealed(bytes, passphrase.as_bytes()).map_err(|e| match e {
-            Error::WrongPassphrase => wrong_passphrase(path, &e, true),
-            other => opening_failure(path, other),
-        });
-    }
-    let text = format!("passphrase of {}: ", path.display());
-    let mut attempt = 1;
-    loop {
-        let passphrase = prompt(&text, PASSPHRASE_ENV)?;
-        match Authority::open_sealed(bytes, passphrase.as_bytes()) {
-            Ok(authority) => return Ok(authority),
-            Err(Error::WrongPassphrase) if attempt < ATTEMPTS => {
-                eprintln!("wrong passphrase, try again");
-                attempt += 1;
-            }
-            Err(e @ Error::WrongPassphrase) => return Err(wrong_passphrase(path, &e, false)),
-            Err(other) => return Err(opening_failure(path, other)),
-        }
-    }
+    let kind = KeyKind::authority(PASSPHRASE_ENV);
+    open_with(&kind, path, |p| Authority::open_sealed(bytes, p)).map(|(authority, _)| authority)
+}
+
+/// Opens the sealed key file of member `name`: the passphrase from
+/// [`MEMBER_PASSPHRASE_ENV`], else asked (up to [`ATTEMPTS`] times). Returns the
+/// passphrase too, to reseal a renewed key under it.
+pub fn open_sealed_member(name: &str, path: &Path, bytes: &[u8]) -> CliResult<(Member, Secret)> {
+    open_with(&KeyKind::member(name), path, |p| {
+        Member::open_sealed(bytes, p)
+    })
+}
+
+/// Seals `member` under `passphrase` with the default KDF parameters.
+pub fn seal_member(member: &Member, passphrase: &Secret) -> CliResult<Vec<u8>> {
+    Ok(member.seal(passphrase.as_bytes(), &KdfParams::DEFAULT, &mut OsRng)?)
 }
 
 /// Seals `authority` under `passphrase` with the default KDF parameters.
@@ -147,8 +209,63 @@ fn seal(authority: &Authority, passphrase: &Secret) -> CliResult<Vec<u8>> {
 
 /// Reads and seals a new authority key file (for `authority setup`).
 pub fn sealed_new(authority: &Authority) -> CliResult<Vec<u8>> {
-    let passphrase = new_passphrase(PASSPHRASE_ENV)?;
+    let passphrase = new_passphrase(&KeyKind::authority(PASSPHRASE_ENV))?;
     seal(authority, &passphrase)
+}
+
+/// The result of `protect NAME`.
+#[derive(Serialize)]
+pub struct MemberProtected {
+    name: String,
+    key_file: String,
+}
+
+impl fmt::Display for MemberProtected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: the key of {} is sealed under the new passphrase (mode 0600)",
+            self.key_file, self.name
+        )?;
+        writeln!(
+            f,
+            "commands run as {} now ask for it (or read {MEMBER_PASSPHRASE_ENV}); destroy \
+             older copies of the file: they open without one",
+            self.name
+        )
+    }
+}
+
+/// `protect NAME`: seals the plain key of member NAME in place.
+pub fn protect_member(ctx: &Ctx, name: &str) -> CliResult<MemberProtected> {
+    local::existing_dir(&ctx.dir)?;
+    local::check_member_name(name).map_err(|_| Failure::unknown_member(name, &ctx.dir))?;
+    let path = local::member_path(&ctx.dir, name);
+    let bytes = local::read_key(&path, || Failure::unknown_member(name, &ctx.dir))?;
+    if is_sealed_member(&bytes) {
+        return Err(Failure::other(
+            "already_sealed",
+            format!(
+                "{} is already sealed under a passphrase: nothing was written",
+                path.display()
+            ),
+        ));
+    }
+    let member = Member::from_bytes(&bytes)
+        .map_err(|e| Failure::other("corrupt", format!("{}: {e}", path.display())))?;
+    let passphrase = new_passphrase(&KeyKind::member(name))?;
+    let sealed = seal_member(&member, &passphrase)?;
+    // Atomic replacement: a crash leaves the plain file or the sealed one, never neither.
+    local::write_secret(&path, &sealed, true)?;
+    Ok(MemberProtected {
+        name: name.to_owned(),
+        key_file: path.display().to_string(),
+    })
+}
+
+/// A new passphrase for the key of member `name` (`keygen --protect`).
+pub fn new_member_passphrase(name: &str) -> CliResult<Secret> {
+    new_passphrase(&KeyKind::member(name))
 }
 
 fn key_path(ctx: &Ctx) -> PathBuf {
@@ -216,7 +333,7 @@ pub fn passwd(ctx: &Ctx) -> CliResult<Resealed> {
         .hint("`medseal authority protect` seals it"));
     }
     let authority = open_sealed(&path, &bytes)?;
-    let passphrase = new_passphrase(NEW_PASSPHRASE_ENV)?;
+    let passphrase = new_passphrase(&KeyKind::authority(NEW_PASSPHRASE_ENV))?;
     let sealed = seal(&authority, &passphrase)?;
     local::write_secret(&path, &sealed, true)?;
     Ok(Resealed {

@@ -4,11 +4,15 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use medseal::storage::LocalStore;
 use medseal::{Address, AtomicFile, Authority, Config, Member, Vault};
 
+use zeroize::Zeroizing;
+
 use crate::Ctx;
+use crate::custody::Secret;
 use crate::fail::{CliResult, EXIT_NOT_FOUND, Failure};
 use crate::report::MemberRef;
 
@@ -92,12 +96,37 @@ pub fn member_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(MEMBERS_DIR).join(format!("{name}.{KEY_EXT}"))
 }
 
-/// Loads the key of member `name` from `<dir>/members/<name>.key`.
+/// Loads the key of member `name` from `<dir>/members/<name>.key` (a sealed one asks
+/// for its passphrase, or reads `MEDSEAL_MEMBER_PASSPHRASE`).
 pub fn load_member(dir: &Path, name: &str) -> CliResult<Member> {
+    load_member_file(dir, name).map(|(member, _)| member)
+}
+
+/// Loads the key of member `name`, and the passphrase it is sealed under (`None`: a plain
+/// key file), for a command that rewrites the key: [`member_file`] reseals it.
+pub fn load_member_file(dir: &Path, name: &str) -> CliResult<(Member, Option<Secret>)> {
     check_member_name(name).map_err(|_| Failure::unknown_member(name, dir))?;
     let path = member_path(dir, name);
     let bytes = read_key(&path, || Failure::unknown_member(name, dir))?;
-    Member::from_bytes(&bytes).map_err(|e| corrupt(&path, e))
+    // A sealed authority key is passed on too: opening it names the mix-up.
+    if medseal::is_sealed_member(&bytes) || medseal::is_sealed(&bytes) {
+        let (member, passphrase) = crate::custody::open_sealed_member(name, &path, &bytes)?;
+        if let Ok(mut opened) = OPENED.lock() {
+            opened.insert(member.address(), member.name().to_owned());
+        }
+        return Ok((member, Some(passphrase)));
+    }
+    let member = Member::from_bytes(&bytes).map_err(|e| corrupt(&path, e))?;
+    Ok((member, None))
+}
+
+/// The content of a member key file: sealed under `passphrase` if one is given (the
+/// passphrase of the key it replaces, or of `keygen --protect`), else plain.
+pub fn member_file(member: &Member, passphrase: Option<&Secret>) -> CliResult<Zeroizing<Vec<u8>>> {
+    Ok(Zeroizing::new(match passphrase {
+        Some(passphrase) => crate::custody::seal_member(member, passphrase)?,
+        None => member.to_bytes(),
+    }))
 }
 
 /// Loads the authority's secret key: a sealed file asks for its passphrase (or reads
@@ -134,9 +163,28 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> Failure {
     Failure::other("corrupt", format!("{}: {e}", path.display()))
 }
 
-/// The members whose keys are in `<dir>/members`, sorted by file name. Files that do not
-/// load are returned as errors (the caller decides whether to warn).
-pub fn members(dir: &Path) -> CliResult<Vec<(PathBuf, Result<Member, String>)>> {
+/// A key file of `<dir>/members`, as read without asking for a passphrase.
+pub enum KeyFile {
+    /// A plain key, loaded.
+    Plain(Box<Member>),
+    /// A key sealed under its member's passphrase, not opened (its name is the file's).
+    Sealed(String),
+}
+
+impl KeyFile {
+    /// The member, if the key is plain.
+    pub fn plain(self) -> Option<Member> {
+        match self {
+            KeyFile::Plain(member) => Some(*member),
+            KeyFile::Sealed(_) => None,
+        }
+    }
+}
+
+/// The key files in `<dir>/members`, sorted by file name. Plain keys are loaded, sealed
+/// ones are not opened (no passphrase is asked for). Files that do not load are returned
+/// as errors (the caller decides whether to warn).
+pub fn members(dir: &Path) -> CliResult<Vec<(PathBuf, Result<KeyFile, String>)>> {
     let folder = dir.join(MEMBERS_DIR);
     let entries = match std::fs::read_dir(&folder) {
         Ok(entries) => entries,
@@ -158,25 +206,45 @@ pub fn members(dir: &Path) -> CliResult<Vec<(PathBuf, Result<Member, String>)>> 
     Ok(paths
         .into_iter()
         .map(|path| {
-            let member = std::fs::read(&path)
+            let key = std::fs::read(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| Member::from_bytes(&bytes).map_err(|e| e.to_string()));
-            (path, member)
+                .and_then(|bytes| {
+                    if medseal::is_sealed_member(&bytes) {
+                        let name = path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        return Ok(KeyFile::Sealed(name));
+                    }
+                    Member::from_bytes(&bytes)
+                        .map(|m| KeyFile::Plain(Box::new(m)))
+                        .map_err(|e| e.to_string())
+                });
+            (path, key)
         })
         .collect())
 }
 
-/// Names of the members in the directory, by address (for display).
+/// The members whose sealed keys this process opened, by address: [`Directory`] names
+/// them (it opens no sealed key itself).
+static OPENED: Mutex<BTreeMap<Address, String>> = Mutex::new(BTreeMap::new());
+
+/// Names of the members in the directory, by address (for display). Sealed keys are not
+/// opened for this: their members are named only once the command opened their key
+/// (the acting member), else shown by address.
 pub struct Directory(BTreeMap<Address, String>);
 
 impl Directory {
     pub fn load(dir: &Path) -> Self {
-        let names = members(dir)
+        let mut names: BTreeMap<Address, String> = members(dir)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(_, m)| m.ok())
+            .filter_map(|(_, key)| key.ok()?.plain())
             .map(|m| (m.address(), m.name().to_owned()))
             .collect();
+        if let Ok(opened) = OPENED.lock() {
+            names.extend(opened.iter().map(|(a, n)| (*a, n.clone())));
+        }
         Self(names)
     }
 

@@ -16,7 +16,9 @@
 //! The authority's key (`DIR/authority.key`) is sealed under a passphrase: the commands
 //! that use it ask for it on the terminal, or read `MEDSEAL_AUTHORITY_PASSPHRASE` (for
 //! scripts and tests: other processes of the same user can read a process's environment).
-//! A wrong passphrase exits with code 3.
+//! A wrong passphrase exits with code 3. A member key can be sealed the same way
+//! (`medseal protect NAME`, `medseal authority keygen NAME --protect`): commands that
+//! load it ask for its passphrase, or read `MEDSEAL_MEMBER_PASSPHRASE`.
 //!
 //! Every command run as a member (`--as`) first completes that member's put if one was
 //! interrupted after its intent was saved, and says so on stderr.
@@ -82,6 +84,12 @@ pub enum Command {
     /// The members the registry on chain lists (status, validity, who registered them),
     /// and the keys in DIR/members it does not
     Members,
+    /// Seal a member's plain key (DIR/members/NAME.key) under a new passphrase, in place;
+    /// commands run as the member then ask for it (or read MEDSEAL_MEMBER_PASSPHRASE)
+    Protect {
+        /// Member name (a key in DIR/members)
+        name: String,
+    },
     /// Store a record
     Put(records::PutArgs),
     /// Import an archive (a directory or a manifest) in bulk, or a CAR file into the store
@@ -171,7 +179,8 @@ pub enum AuthorityCommand {
     /// Rebuild DIR/authority.key from K backup share files (sealed under a new passphrase)
     Restore(custody::RestoreArgs),
     /// Renew a member key: a fresh key with the same name, address and attributes and a
-    /// new validity (replaces DIR/members/NAME.key atomically)
+    /// new validity (replaces DIR/members/NAME.key atomically; a sealed key stays sealed
+    /// under its passphrase)
     Renew(authority::RenewArgs),
     /// Register a member key of DIR/members on chain (keygen and renew do it themselves)
     Register(registry::RegisterArgs),
@@ -297,6 +306,7 @@ impl Command {
             Command::Init(_)
             | Command::Authority(_)
             | Command::Members
+            | Command::Protect { .. }
             | Command::Audit { .. }
             | Command::Gc(_) => {
                 return None;
@@ -350,6 +360,7 @@ async fn run(ctx: &Ctx, command: Command) -> CliResult<Box<dyn Report>> {
             Box::new(registry::revoke(ctx, &args).await?)
         }
         Command::Members => Box::new(registry::members(ctx).await?),
+        Command::Protect { name } => Box::new(custody::protect_member(ctx, &name)?),
         Command::Rewrap(actor) => Box::new(registry::rewrap(ctx, &actor).await?),
         Command::Put(args) => Box::new(records::put(ctx, args).await?),
         Command::Import(mut args) => match args.car.take() {

@@ -1,7 +1,7 @@
 //! The member registry on chain: `members`, `authority register`, `authority revoke`,
 //! and the owners' `rewrap` after a revocation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use clap::Args;
@@ -11,8 +11,9 @@ use medseal::{Authority, Member, Month, Vault};
 use serde::Serialize;
 
 use crate::authority::installed_authority;
+use crate::custody::Secret;
 use crate::fail::{CliResult, Failure};
-use crate::local::{self, open, open_member};
+use crate::local::{self, KeyFile, open, open_member};
 use crate::report::as_display;
 use crate::upkeep::records_phrase;
 use crate::{Actor, Ctx};
@@ -33,8 +34,11 @@ pub struct ChainMember {
     /// The revocation's reason, if revoked.
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_reason: Option<String>,
-    /// Whether the member's key is in DIR/members.
+    /// Whether the member's key is in DIR/members (a sealed key, not opened to list,
+    /// counts for the registered members of its file's name).
     key_here: bool,
+    /// Whether that key is sealed under a passphrase.
+    key_protected: bool,
 }
 
 #[derive(Serialize)]
@@ -42,6 +46,8 @@ pub struct Members {
     members: Vec<ChainMember>,
     /// Keys in DIR/members the registry does not know (sharing with them is refused).
     unregistered_keys: Vec<String>,
+    /// Names of the keys in DIR/members sealed under a passphrase (`medseal protect`).
+    protected_keys: Vec<String>,
 }
 
 impl fmt::Display for Members {
@@ -67,16 +73,26 @@ impl fmt::Display for Members {
                 validity,
                 m.attributes.join(", "),
                 m.registered_by,
-                if m.key_here { "" } else { "; key not here" }
+                match (m.key_here, m.key_protected) {
+                    (true, true) => "; key protected",
+                    (true, false) => "",
+                    (false, _) => "; key not here",
+                }
             )?;
             if let Some(reason) = &m.revoked_reason {
                 writeln!(f, "{:<16} reason: {reason}", "")?;
             }
         }
         for name in &self.unregistered_keys {
+            let protected = if self.protected_keys.contains(name) {
+                ", protected"
+            } else {
+                ""
+            };
             writeln!(
                 f,
-                "{name:<16} NOT REGISTERED (key in DIR/members): `medseal authority register {name}`"
+                "{name:<16} NOT REGISTERED (key in DIR/members{protected}): `medseal authority \
+                 register {name}`"
             )?;
         }
         Ok(())
@@ -98,7 +114,8 @@ fn status(member: &RegisteredMember, now: Month) -> &'static str {
 }
 
 /// `members`: every member the registry on chain lists, and the keys in DIR/members it
-/// does not.
+/// does not. Sealed keys are not opened (listing asks for no passphrase): a sealed
+/// `NAME.key` is matched to the registered members named NAME.
 pub async fn members(ctx: &Ctx) -> CliResult<Members> {
     local::existing_dir(&ctx.dir)?;
     let vault = open(ctx).await?;
@@ -112,10 +129,14 @@ pub async fn members(ctx: &Ctx) -> CliResult<Members> {
         .map(|r| (r.registrar, r.name))
         .collect();
     let mut local_keys = BTreeMap::new();
-    for (path, member) in local::members(&ctx.dir)? {
-        match member {
-            Ok(member) => {
+    let mut protected = BTreeSet::new();
+    for (path, key) in local::members(&ctx.dir)? {
+        match key {
+            Ok(KeyFile::Plain(member)) => {
                 local_keys.insert(member.address(), member.name().to_owned());
+            }
+            Ok(KeyFile::Sealed(name)) => {
+                protected.insert(name);
             }
             Err(e) => eprintln!("warning: {}: {e}", path.display()),
         }
@@ -138,15 +159,24 @@ pub async fn members(ctx: &Ctx) -> CliResult<Members> {
                     .unwrap_or_else(|| m.registrar.to_string())
             },
             revoked_reason: m.revoked.as_ref().map(|r| r.reason.clone()),
-            key_here: local_keys.contains_key(&m.member),
+            key_here: local_keys.contains_key(&m.member) || protected.contains(&m.name),
+            key_protected: !local_keys.contains_key(&m.member) && protected.contains(&m.name),
         })
         .collect();
     for m in &registered {
         local_keys.remove(&m.member);
     }
+    let mut unregistered: BTreeSet<String> = local_keys.into_values().collect();
+    unregistered.extend(
+        protected
+            .iter()
+            .filter(|name| !registered.iter().any(|m| &m.name == *name))
+            .cloned(),
+    );
     Ok(Members {
         members,
-        unregistered_keys: local_keys.into_values().collect(),
+        unregistered_keys: unregistered.into_iter().collect(),
+        protected_keys: protected.into_iter().collect(),
     })
 }
 
@@ -244,6 +274,9 @@ pub struct Revoked {
     renew_elsewhere: Vec<String>,
     /// Keys in DIR/members at old versions left as they are because they are expired.
     expired_not_renewed: Vec<String>,
+    /// Sealed keys in DIR/members that may hold a bumped attribute but were not opened
+    /// (no passphrase, or a wrong one): renew each with `medseal authority renew NAME`.
+    protected_not_renewed: Vec<String>,
 }
 
 impl fmt::Display for Revoked {
@@ -282,6 +315,13 @@ impl fmt::Display for Revoked {
             writeln!(
                 f,
                 "  not renewed (expired): {name}; `medseal authority renew {name}` when it returns"
+            )?;
+        }
+        for name in &self.protected_not_renewed {
+            writeln!(
+                f,
+                "  not renewed (its sealed key was not opened): {name}; `medseal authority \
+                 renew {name}` with its passphrase"
             )?;
         }
         writeln!(
@@ -326,10 +366,10 @@ pub async fn revoke(ctx: &Ctx, args: &RevokeArgs) -> CliResult<Revoked> {
             .await?;
         (true, report.bumped, report.affected)
     };
-    let renewals = renew_stale_keys(ctx, &vault, &authority, target.address).await?;
+    let renewals = renew_stale_keys(ctx, &vault, &authority, entry, &registered).await?;
     let renew_elsewhere = affected
         .iter()
-        .filter(|m| !renewals.seen.contains(&m.member))
+        .filter(|m| !renewals.seen.contains(&m.member) && !renewals.protected.contains(&m.name))
         .map(|m| format!("{} ({})", m.name, m.member))
         .collect();
     Ok(Revoked {
@@ -340,6 +380,7 @@ pub async fn revoke(ctx: &Ctx, args: &RevokeArgs) -> CliResult<Revoked> {
         renewed: renewals.renewed,
         renew_elsewhere,
         expired_not_renewed: renewals.expired,
+        protected_not_renewed: renewals.protected,
     })
 }
 
@@ -348,35 +389,71 @@ struct Renewals {
     seen: Vec<Address>,
     renewed: Vec<RenewedKey>,
     expired: Vec<String>,
+    /// Names of sealed keys that could need a renewal but were not opened.
+    protected: Vec<String>,
 }
 
 /// Renews, at the chain's current versions, every key of DIR/members (but `revoked`'s)
 /// that is registered and active on chain and carries an attribute at an older version;
 /// each keeps its validity. Keys already at the current versions are left alone, so a
 /// re-run continues where an interrupted one stopped.
+///
+/// A sealed key is opened (its passphrase asked for, or read from
+/// `MEDSEAL_MEMBER_PASSPHRASE`) only if the registry lists an active member of its name
+/// sharing an attribute with the revoked member; the renewed key is sealed under the
+/// same passphrase. One that cannot be opened is reported, not renewed.
 async fn renew_stale_keys(
     ctx: &Ctx,
     vault: &Vault,
     authority: &Authority,
-    revoked: Address,
+    revoked: &RegisteredMember,
+    registered: &[RegisteredMember],
 ) -> CliResult<Renewals> {
-    let mut keys: Vec<(std::path::PathBuf, Member)> = Vec::new();
-    for (path, member) in local::members(&ctx.dir)? {
-        match member {
-            Ok(member) if member.address() != revoked => keys.push((path, member)),
+    let mut keys: Vec<(std::path::PathBuf, Member, Option<Secret>)> = Vec::new();
+    let mut protected = Vec::new();
+    let may_be_stale = |name: &str| {
+        registered.iter().any(|m| {
+            m.name == name
+                && m.member != revoked.member
+                && m.revoked.is_none()
+                && m.attributes.iter().any(|a| revoked.attributes.contains(a))
+        })
+    };
+    for (path, key) in local::members(&ctx.dir)? {
+        match key {
+            Ok(KeyFile::Plain(member)) if member.address() != revoked.member => {
+                keys.push((path, *member, None));
+            }
+            Ok(KeyFile::Sealed(name)) if may_be_stale(&name) => {
+                match local::load_member_file(&ctx.dir, &name) {
+                    Ok((member, passphrase)) if member.address() != revoked.member => {
+                        keys.push((path, member, passphrase));
+                    }
+                    Ok(_) => {}
+                    Err(failure) => {
+                        eprintln!(
+                            "warning: {}: not renewed: {}",
+                            path.display(),
+                            failure.message
+                        );
+                        protected.push(name);
+                    }
+                }
+            }
             Ok(_) => {}
             Err(e) => eprintln!("warning: {}: {e}", path.display()),
         }
     }
-    let addresses: Vec<Address> = keys.iter().map(|(_, m)| m.address()).collect();
+    let addresses: Vec<Address> = keys.iter().map(|(_, m, _)| m.address()).collect();
     let statuses = vault.ledger().members_status(&addresses).await?;
     let now = Month::current_utc();
     let mut out = Renewals {
         seen: Vec::new(),
         renewed: Vec::new(),
         expired: Vec::new(),
+        protected,
     };
-    for ((path, member), info) in keys.iter().zip(statuses) {
+    for ((path, member, passphrase), info) in keys.iter().zip(statuses) {
         if info.status != MemberStatus::Active {
             continue;
         }
@@ -390,7 +467,9 @@ async fn renew_stale_keys(
             continue;
         };
         let renewed = vault.renew_member(authority, member, validity).await?;
-        local::write_secret(path, &renewed.to_bytes(), true)?;
+        // A sealed key stays sealed, under the same passphrase.
+        let file = local::member_file(&renewed, passphrase.as_ref())?;
+        local::write_secret(path, &file, true)?;
         out.renewed.push(RenewedKey {
             name: renewed.name().to_owned(),
             address: renewed.address(),

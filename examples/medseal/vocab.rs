@@ -29,13 +29,16 @@ pub struct Vocabulary {
 }
 
 impl Vocabulary {
-    /// The attributes of every key in `<dir>/members` (keys that do not load are skipped:
-    /// `medseal members` reports them).
+    /// The attributes of every plain key in `<dir>/members` (keys that do not load are
+    /// skipped: `medseal members` reports them; sealed keys are not opened for a warning).
     pub fn load(dir: &Path) -> Self {
         let mut attributes = BTreeSet::new();
         let mut numeric = BTreeSet::new();
         for (_, member) in local::members(dir).unwrap_or_default() {
-            let Ok(member) = member else { continue };
+            // Sealed keys are not opened for a warning (no passphrase is asked for).
+            let Some(member) = member.ok().and_then(|key| key.plain()) else {
+                continue;
+            };
             let set = member.attributes();
             // Validity attributes are the vault's, never a policy's: not suggested.
             let validity = |name: &str| {

@@ -1,6 +1,6 @@
-//! Authority key custody: the authority's secret encoding sealed at rest under a
-//! passphrase ([`Authority::seal`]), and split into k-of-n backup shares
-//! ([`Authority::split`], in [`shares`]).
+//! Key custody: the authority's secret encoding sealed at rest under a passphrase
+//! ([`Authority::seal`]) and split into k-of-n backup shares ([`Authority::split`], in
+//! [`shares`]); a member's key sealed the same way ([`Member::seal`]).
 //!
 //! The operating procedure (offline authority machine, who holds which share, restoring,
 //! rotating the passphrase) is in [`crate::notes::custody`].
@@ -31,6 +31,43 @@
 //! let restored = Authority::combine(&two)?;
 //! assert_eq!(restored.public_key(), authority.public_key());
 //! assert!(Authority::combine(&two[..1]).is_err());
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Member keys
+//!
+//! A member key ([`Member::to_bytes`]: the CP-ABE key and the secret key of the member's
+//! chain account) can be sealed under the member's passphrase with [`Member::seal`] and
+//! opened with [`Member::open_sealed`]; [`is_sealed_member`] tells a sealed file from a
+//! plain one. The file is the sealed authority file below with the magic `"MSMS"`, with
+//! the same KDF, checks and errors. The two kinds never open as each other: either
+//! `open_sealed` refuses the other kind's file with [`Error::Corrupt`] naming the mix-up,
+//! before deriving anything. A copied sealed member key is useless without the passphrase
+//! (each guess costs one Argon2id evaluation); once opened, the key is in the process's
+//! memory while in use, like a plain one. There are no backup shares of member keys: a
+//! member who forgets the passphrase needs a new key from the authority.
+//!
+//! ```
+//! use medseal::{Authority, Error, KdfParams, Member};
+//! use rand_core::OsRng;
+//!
+//! let authority = Authority::setup(&mut OsRng);
+//! let signer = medseal::PrivateKeySigner::random();
+//! let validity = medseal::Validity::months_from_now(12);
+//! let member = authority.issue("alice", ["role:doctor"], validity, signer, &mut OsRng)?;
+//! let params = KdfParams::new(64, 1, 1)?;
+//! let sealed = member.seal(b"alice's own passphrase", &params, &mut OsRng)?;
+//! assert!(medseal::is_sealed_member(&sealed) && !medseal::is_sealed(&sealed));
+//! let opened = Member::open_sealed(&sealed, b"alice's own passphrase")?;
+//! assert_eq!(opened.address(), member.address());
+//! assert!(matches!(
+//!     Member::open_sealed(&sealed, b"a guess"),
+//!     Err(Error::WrongPassphrase)
+//! ));
+//! assert!(matches!(
+//!     Authority::open_sealed(&sealed, b"alice's own passphrase"),
+//!     Err(Error::Corrupt { .. })
+//! ));
 //! # Ok::<(), Error>(())
 //! ```
 //!
@@ -65,7 +102,7 @@ use zeroize::Zeroizing;
 
 use crate::abe::codec::{Reader, Writer};
 use crate::error::{Error, InvalidInput, Result};
-use crate::identity::Authority;
+use crate::identity::{Authority, Member};
 
 pub mod shares;
 
@@ -73,17 +110,19 @@ pub use shares::{AuthorityShare, MAX_SHARE_LINE, ShareError};
 
 /// The magic bytes of a sealed authority key file.
 pub const SEALED_MAGIC: [u8; 4] = *b"MSAS";
+/// The magic bytes of a sealed member key file.
+pub const SEALED_MEMBER_MAGIC: [u8; 4] = *b"MSMS";
 const VERSION: u8 = 1;
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
 const CHECK_LEN: usize = 16;
 const CHECKSUM_LEN: usize = 16;
 const KEY_LEN: usize = 32;
-/// Longest sealed plaintext accepted (an authority encoding is a few KiB).
+/// Longest sealed plaintext accepted (an authority or member encoding is a few KiB).
 const MAX_SEALED_BYTES: usize = 1 << 20;
 const WHAT: &str = "sealed authority key";
 
-/// Argon2id cost parameters of a sealed authority key.
+/// Argon2id cost parameters of a sealed authority or member key.
 ///
 /// The default ([`KdfParams::DEFAULT`]) is m = 64 MiB, t = 3, p = 1: the memory and pass
 /// count of RFC 9106's second recommended option (the one for machines that cannot spare
@@ -200,6 +239,42 @@ pub fn is_sealed(bytes: &[u8]) -> bool {
     bytes.starts_with(&SEALED_MAGIC)
 }
 
+/// Whether `bytes` is a sealed member key file ([`Member::seal`]) rather than the plain
+/// encoding ([`Member::to_bytes`], magic `MSMK`). Looks at the magic bytes only;
+/// [`Member::open_sealed`] checks the rest.
+pub fn is_sealed_member(bytes: &[u8]) -> bool {
+    bytes.starts_with(&SEALED_MEMBER_MAGIC)
+}
+
+/// What differs between the two kinds of sealed file: the magic and the words of the
+/// errors. Everything else (layout, KDF, AEAD, checks) is shared.
+struct Kind {
+    magic: [u8; 4],
+    what: &'static str,
+    /// The other kind's magic, refused with `mistaken` rather than as damage.
+    other_magic: [u8; 4],
+    mistaken: &'static str,
+    damaged: &'static str,
+}
+
+const AUTHORITY_FILE: Kind = Kind {
+    magic: SEALED_MAGIC,
+    what: WHAT,
+    other_magic: SEALED_MEMBER_MAGIC,
+    mistaken: "this is a sealed member key, not the authority's key",
+    damaged: "checksum mismatch: the file is damaged (restore it from a copy or from the \
+              backup shares)",
+};
+
+const MEMBER_FILE: Kind = Kind {
+    magic: SEALED_MEMBER_MAGIC,
+    what: "sealed member key",
+    other_magic: SEALED_MAGIC,
+    mistaken: "this is the sealed authority key, not a member's key",
+    damaged: "checksum mismatch: the file is damaged (restore it from a copy, or ask the \
+              authority for a new key)",
+};
+
 /// The parts of a sealed file, checked for structure, checksum and parameter bounds.
 struct Sealed<'a> {
     header: &'a [u8],
@@ -218,9 +293,12 @@ fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
 }
 
 impl<'a> Sealed<'a> {
-    fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let corrupt = |e| Error::corrupt(WHAT, e);
-        let mut r = Reader::new(bytes, SEALED_MAGIC, VERSION).map_err(corrupt)?;
+    fn parse(kind: &Kind, bytes: &'a [u8]) -> Result<Self> {
+        if bytes.starts_with(&kind.other_magic) {
+            return Err(Error::inconsistent(kind.what, kind.mistaken));
+        }
+        let corrupt = |e| Error::corrupt(kind.what, e);
+        let mut r = Reader::new(bytes, kind.magic, VERSION).map_err(corrupt)?;
         let (memory_kib, iterations, parallelism) = (
             r.u32().map_err(corrupt)?,
             r.u32().map_err(corrupt)?,
@@ -238,11 +316,7 @@ impl<'a> Sealed<'a> {
         r.finish().map_err(corrupt)?;
         let (header, body) = (&bytes[..header_len], &bytes[..body_len]);
         if !bool::from(checksum(body).ct_eq(&stored)) {
-            return Err(Error::inconsistent(
-                WHAT,
-                "checksum mismatch: the file is damaged (restore it from a copy or from the \
-                 backup shares)",
-            ));
+            return Err(Error::inconsistent(kind.what, kind.damaged));
         }
         // Bounded before anything is derived, so no allocation follows from the file.
         let params = KdfParams::new(memory_kib, iterations, parallelism)?;
@@ -257,15 +331,96 @@ impl<'a> Sealed<'a> {
     }
 }
 
+/// Seals `plaintext` as a file of `kind` (the format of the module documentation).
+fn seal<R: CryptoRngCore + ?Sized>(
+    kind: &Kind,
+    plaintext: &[u8],
+    passphrase: &[u8],
+    params: &KdfParams,
+    rng: &mut R,
+) -> Result<Vec<u8>> {
+    if passphrase.is_empty() {
+        return Err(InvalidInput::Passphrase.into());
+    }
+    if plaintext.len() > MAX_SEALED_BYTES {
+        return Err(Error::inconsistent(
+            kind.what,
+            "the key is too large to seal",
+        ));
+    }
+    let mut salt = [0u8; SALT_LEN];
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill_bytes(&mut salt);
+    rng.fill_bytes(&mut nonce);
+    let derived = params.derive(passphrase, &salt)?;
+    let (key, check) = derived.split_at(KEY_LEN);
+    let mut w = Writer::new(kind.magic, VERSION);
+    w.u32(params.memory_kib)
+        .u32(params.iterations)
+        .u32(params.parallelism)
+        .raw(&salt)
+        .raw(&nonce)
+        .raw(check);
+    let header = w.finish();
+    let cipher = Aes256Gcm::new_from_slice(key)
+        .map_err(|_| Error::inconsistent(kind.what, "derived key length"))?;
+    let ciphertext = cipher
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad: &header,
+            },
+        )
+        .map_err(|_| Error::inconsistent(kind.what, "encryption failed"))?;
+    let mut out = header;
+    out.extend_from_slice(
+        &u32::try_from(ciphertext.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(&ciphertext);
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum);
+    Ok(out)
+}
+
+/// Opens a file of `kind` written by [`seal`]: its plaintext, to be decoded by the caller.
+fn open(kind: &Kind, bytes: &[u8], passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let sealed = Sealed::parse(kind, bytes)?;
+    let derived = sealed.params.derive(passphrase, &sealed.salt)?;
+    let (key, check) = derived.split_at(KEY_LEN);
+    if !bool::from(check.ct_eq(&sealed.check)) {
+        return Err(Error::WrongPassphrase);
+    }
+    let cipher = Aes256Gcm::new_from_slice(key)
+        .map_err(|_| Error::inconsistent(kind.what, "derived key length"))?;
+    cipher
+        .decrypt(
+            &Nonce::from(sealed.nonce),
+            Payload {
+                msg: sealed.ciphertext,
+                aad: sealed.header,
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            Error::inconsistent(
+                kind.what,
+                "the sealed key does not authenticate: the file was altered",
+            )
+        })
+}
+
 /// The KDF parameters of a sealed authority key file (to reseal it with the same cost,
 /// or to show them), after checking its structure, checksum and parameter caps. Derives
 /// nothing.
 ///
 /// # Errors
-/// [`Error::Corrupt`] for a damaged or malformed file; [`InvalidInput::KdfParams`] for
-/// parameters above the caps.
+/// [`Error::Corrupt`] for a damaged or malformed file (or a sealed member key);
+/// [`InvalidInput::KdfParams`] for parameters above the caps.
 pub fn sealed_params(bytes: &[u8]) -> Result<KdfParams> {
-    Sealed::parse(bytes).map(|s| s.params)
+    Sealed::parse(&AUTHORITY_FILE, bytes).map(|s| s.params)
 }
 
 impl Authority {
@@ -283,79 +438,53 @@ impl Authority {
         params: &KdfParams,
         rng: &mut R,
     ) -> Result<Vec<u8>> {
-        if passphrase.is_empty() {
-            return Err(InvalidInput::Passphrase.into());
-        }
-        let mut salt = [0u8; SALT_LEN];
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut salt);
-        rng.fill_bytes(&mut nonce);
-        let derived = params.derive(passphrase, &salt)?;
-        let (key, check) = derived.split_at(KEY_LEN);
-        let mut w = Writer::new(SEALED_MAGIC, VERSION);
-        w.u32(params.memory_kib)
-            .u32(params.iterations)
-            .u32(params.parallelism)
-            .raw(&salt)
-            .raw(&nonce)
-            .raw(check);
-        let header = w.finish();
         let plaintext = Zeroizing::new(self.to_bytes());
-        let cipher = Aes256Gcm::new_from_slice(key)
-            .map_err(|_| Error::inconsistent(WHAT, "derived key length"))?;
-        let ciphertext = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: &header,
-                },
-            )
-            .map_err(|_| Error::inconsistent(WHAT, "encryption failed"))?;
-        let mut out = header;
-        out.extend_from_slice(
-            &u32::try_from(ciphertext.len())
-                .unwrap_or(u32::MAX)
-                .to_be_bytes(),
-        );
-        out.extend_from_slice(&ciphertext);
-        let sum = checksum(&out);
-        out.extend_from_slice(&sum);
-        Ok(out)
+        seal(&AUTHORITY_FILE, &plaintext, passphrase, params, rng)
     }
 
     /// Opens a file written by [`Authority::seal`].
     ///
     /// # Errors
     /// [`Error::WrongPassphrase`] if `passphrase` is not the one it was sealed under;
-    /// [`Error::Corrupt`] for a damaged, malformed or altered file;
-    /// [`InvalidInput::KdfParams`] for KDF parameters above the caps (refused before any
-    /// memory is allocated for them); [`Error::OutOfMemory`] if the KDF's memory cannot be
-    /// allocated.
+    /// [`Error::Corrupt`] for a damaged, malformed or altered file, or a sealed member key
+    /// ([`Member::seal`]); [`InvalidInput::KdfParams`] for KDF parameters above the caps
+    /// (refused before any memory is allocated for them); [`Error::OutOfMemory`] if the
+    /// KDF's memory cannot be allocated.
     pub fn open_sealed(bytes: &[u8], passphrase: &[u8]) -> Result<Self> {
-        let sealed = Sealed::parse(bytes)?;
-        let derived = sealed.params.derive(passphrase, &sealed.salt)?;
-        let (key, check) = derived.split_at(KEY_LEN);
-        if !bool::from(check.ct_eq(&sealed.check)) {
-            return Err(Error::WrongPassphrase);
-        }
-        let cipher = Aes256Gcm::new_from_slice(key)
-            .map_err(|_| Error::inconsistent(WHAT, "derived key length"))?;
-        let plaintext = cipher
-            .decrypt(
-                &Nonce::from(sealed.nonce),
-                Payload {
-                    msg: sealed.ciphertext,
-                    aad: sealed.header,
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| {
-                Error::inconsistent(
-                    WHAT,
-                    "the sealed key does not authenticate: the file was altered",
-                )
-            })?;
+        let plaintext = open(&AUTHORITY_FILE, bytes, passphrase)?;
         Authority::from_bytes(&plaintext)
+    }
+}
+
+impl Member {
+    /// Encrypts [`Member::to_bytes`] (the ABE key and the chain account's secret key)
+    /// under `passphrase`: the format of a sealed authority key (see the [module
+    /// documentation](crate::custody)) with the magic `MSMS`, so that neither kind of file
+    /// opens as the other. The derived key and the plaintext are zeroized.
+    ///
+    /// # Errors
+    /// [`InvalidInput::Passphrase`] for an empty (or absurdly long) passphrase;
+    /// [`Error::OutOfMemory`] if the KDF's memory cannot be allocated.
+    pub fn seal<R: CryptoRngCore + ?Sized>(
+        &self,
+        passphrase: &[u8],
+        params: &KdfParams,
+        rng: &mut R,
+    ) -> Result<Vec<u8>> {
+        let plaintext = Zeroizing::new(self.to_bytes());
+        seal(&MEMBER_FILE, &plaintext, passphrase, params, rng)
+    }
+
+    /// Opens a file written by [`Member::seal`].
+    ///
+    /// # Errors
+    /// [`Error::WrongPassphrase`] if `passphrase` is not the one it was sealed under;
+    /// [`Error::Corrupt`] for a damaged, malformed or altered file, or a sealed authority
+    /// key ([`Authority::seal`]); [`InvalidInput::KdfParams`] for KDF parameters above the
+    /// caps (refused before any memory is allocated for them); [`Error::OutOfMemory`] if
+    /// the KDF's memory cannot be allocated.
+    pub fn open_sealed(bytes: &[u8], passphrase: &[u8]) -> Result<Self> {
+        let plaintext = open(&MEMBER_FILE, bytes, passphrase)?;
+        Member::from_bytes(&plaintext)
     }
 }
