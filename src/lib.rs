@@ -35,9 +35,9 @@ pub use pipe::Progress;
 pub use validity::{Clock, Month, Validity};
 pub use vault::{
     AUTHORITY_PUBLIC_KEY_FILE, Adoption, Attachment, BULK_BATCH, COMPACTION_PROGRESS, CompactScope,
-    CompactionReport, EMERGENCY_ATTRIBUTE, INDEX_CACHE_FILE, MAX_EMERGENCY_REASON_LEN,
+    CompactionReport, EMERGENCY_ATTRIBUTE, INDEX_CACHE_FILE, Listing, MAX_EMERGENCY_REASON_LEN,
     MAX_IDEMPOTENCY_KEY_LEN, MAX_KEYWORDS, MAX_RECORD_NAME_LEN, NewRecord, OpenedRecord,
-    PutOutcome, PutReceipt, RecordContent, RejectedPartition, RevocationReport, RewrapReport,
-    SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
+    PutOutcome, PutReceipt, RecordContent, RecordPage, RejectedPartition, RevocationReport,
+    RewrapReport, SEARCH_KEYS_DIR, SearchHit, SearchResults, TITLES_DIR, Vault,
 };
 pub use versions::{AttributeVersions, attribute_hash, versioned_policy};

@@ -300,11 +300,49 @@ impl Vault {
     }
 
     async fn infos(&self, ids: Vec<RecordId>) -> Result<Vec<RecordInfo>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.record_info(id).await?);
+        self.record_infos(&ids).await
+    }
+
+    /// The chain's information on each of `records`, in the same order.
+    ///
+    /// # Errors
+    /// [`Error::UnknownRecord`] for an id the registry does not know; chain errors.
+    pub async fn record_infos(&self, records: &[RecordId]) -> Result<Vec<RecordInfo>> {
+        let mut out = Vec::with_capacity(records.len());
+        for id in records {
+            out.push(self.record_info(*id).await?);
         }
         Ok(out)
+    }
+
+    /// One page of a listing, newest first: the records from position `offset` (0 is the
+    /// newest) on, at most `limit` of them, and how many the listing holds. Only the
+    /// page's records are read in full, so a page costs the same whatever the history
+    /// (an app's record list; [`Vault::records_of`] and the like read every record).
+    ///
+    /// # Errors
+    /// Chain errors.
+    pub async fn list_records(
+        &self,
+        listing: Listing,
+        address: Address,
+        offset: usize,
+        limit: usize,
+    ) -> Result<RecordPage> {
+        let mut ids = match listing {
+            Listing::Owned => self.ledger.records_of(address).await?,
+            Listing::SharedWith => self.ledger.shared_with(address).await?,
+            Listing::About => self.ledger.records_about(address).await?,
+        };
+        // Record ids grow with creation.
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        let total = ids.len();
+        let page: Vec<RecordId> = ids.into_iter().skip(offset).take(limit).collect();
+        Ok(RecordPage {
+            total,
+            records: self.record_infos(&page).await?,
+        })
     }
 
     /// The record's audit trail: every chain event (created, updated, granted, revoked,
@@ -316,4 +354,26 @@ impl Vault {
         self.record_info(record).await?;
         Ok(self.ledger.audit_trail(record).await?)
     }
+}
+
+/// Which records [`Vault::list_records`] lists for an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Listing {
+    /// The records it owns (created).
+    Owned,
+    /// The records shared with it (granted, not revoked).
+    SharedWith,
+    /// The records whose subject (patient) it is.
+    About,
+}
+
+/// A page of [`Vault::list_records`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordPage {
+    /// How many records the whole listing holds.
+    pub total: usize,
+    /// The page's records, newest first.
+    pub records: Vec<RecordInfo>,
 }

@@ -32,6 +32,7 @@ use crate::pipe::Progress;
 use crate::storage::{Cid, ContentStore, GcReport};
 use crate::validity::Clock;
 
+pub use access::{Listing, RecordPage};
 pub use car::RecordContent;
 pub use compact::{COMPACTION_PROGRESS, CompactScope, CompactionReport};
 pub use keycache::SEARCH_KEYS_DIR;

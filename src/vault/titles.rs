@@ -202,16 +202,19 @@ impl Vault {
                 .map(str::to_owned)
         };
         let cached: Vec<Option<String>> = infos.iter().map(known).collect();
-        let opened: Vec<Result<String>> = futures_util::stream::iter(
-            infos
-                .iter()
-                .zip(&cached)
-                .filter(|(_, title)| title.is_none())
-                .map(|(info, _)| async move { Ok(self.open_info(reader, info).await?.name) }),
-        )
-        .buffered(OPEN_CONCURRENCY)
-        .collect()
-        .await;
+        // (Collected first: a stream over filtering closures that borrow the tuples
+        // makes the returned future not provably `Send`, which web handlers need.)
+        let misses: Vec<RecordInfo> = infos
+            .iter()
+            .zip(&cached)
+            .filter(|(_, title)| title.is_none())
+            .map(|(info, _)| info.clone())
+            .collect();
+        let opened: Vec<Result<String>> = futures_util::stream::iter(misses)
+            .map(|info| async move { Ok(self.open_info(reader, &info).await?.name) })
+            .buffered(OPEN_CONCURRENCY)
+            .collect()
+            .await;
         if let Some(cache) = cache.as_mut() {
             let misses = infos.iter().zip(&cached).filter(|(_, t)| t.is_none());
             let fresh = misses.zip(&opened).filter_map(|((info, _), title)| {
