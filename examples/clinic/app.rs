@@ -182,8 +182,8 @@ async fn with_timeout(limit: Duration, request: Request, next: Next) -> Response
 }
 
 /// The policy every page is served under: scripts, styles and images only from the
-/// portal itself, no inline script, no framing by other sites, no referrer, no caching of
-/// pages that show medical data.
+/// portal itself, no inline script, no framing by other sites (with the headers beside
+/// it: no referrer to other sites, no caching of pages that show medical data).
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                        img-src 'self'; frame-src 'self'; connect-src 'self'; \
                        form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -199,7 +199,9 @@ async fn security_headers(State(app): State<App>, request: Request, next: Next) 
     set(header::CONTENT_SECURITY_POLICY, CSP);
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::REFERRER_POLICY, "no-referrer");
+    // Not `no-referrer`: with it a browser sends `Origin: null` on form posts, which the
+    // same-origin check needs; record addresses never leave the portal's origin anyway.
+    set(header::REFERRER_POLICY, "same-origin");
     set(header::CACHE_CONTROL, "no-store");
     set(
         header::HeaderName::from_static("cross-origin-opener-policy"),

@@ -206,11 +206,12 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// A browser's own word where it gives one (`Sec-Fetch-Site`, sent by every current
+/// browser and not settable by a page), else `Origin` against `Host`; neither (older or
+/// non-browser clients) leaves the decision to the CSRF token.
 fn is_same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
     }
     match (
         headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
@@ -220,7 +221,6 @@ fn is_same_origin(headers: &HeaderMap) -> bool {
             .split_once("://")
             .map(|(_, rest)| rest)
             .is_some_and(|rest| rest == host),
-        // No Origin (older or non-browser clients): the CSRF token decides.
         (None, _) => true,
         (Some(_), None) => false,
     }

@@ -23,6 +23,8 @@
 mod app;
 mod assets;
 mod auth;
+#[cfg(test)]
+mod browser;
 mod failure;
 mod pages;
 mod records;

@@ -293,7 +293,7 @@ async fn pages_carry_the_security_headers_and_the_cookies_are_strict() {
     assert_eq!(page.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
     assert_eq!(page.header(header::X_FRAME_OPTIONS), "DENY");
     assert_eq!(page.header(header::CACHE_CONTROL), "no-store");
-    assert_eq!(page.header(header::REFERRER_POLICY), "no-referrer");
+    assert_eq!(page.header(header::REFERRER_POLICY), "same-origin");
     let signin_cookie = page.header(header::SET_COOKIE);
     assert!(signin_cookie.contains("HttpOnly") && signin_cookie.contains("SameSite=Strict"));
     assert!(!signin_cookie.contains("Secure"), "plain HTTP on loopback");
