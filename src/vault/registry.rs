@@ -138,14 +138,15 @@ impl Vault {
     }
 
     /// Issues a key to a new member at the chain's current versions of `attributes`
-    /// ([`Authority::issue_with_versions`] with [`Vault::attribute_versions`]: after a
-    /// revocation bumped one of them, a key at version 0 would neither open nor find what
-    /// is created under it from then on) and registers it ([`Vault::register_member`]).
-    /// Returns the member; keep its key (e.g. [`Member::to_bytes`]): a registered address
-    /// whose key is lost reads nothing.
+    /// ([`Authority::issue_with_versions`] with [`Vault::attribute_versions`], one view
+    /// call): after a revocation bumped one of them, a key at version 0
+    /// ([`Authority::issue`]) would neither open nor find what is created under it from
+    /// then on, and [`Vault::register_member`] refuses it. Keep the key (e.g.
+    /// [`Member::to_bytes`]), then register it with [`Vault::register_member`] (a
+    /// registered address whose key is lost reads nothing).
     ///
     /// # Errors
-    /// As for [`Authority::issue`] and [`Vault::register_member`].
+    /// As for [`Authority::issue`]; chain errors.
     pub async fn issue_member<S: AsRef<str>>(
         &self,
         authority: &Authority,
@@ -155,16 +156,14 @@ impl Vault {
         signer: PrivateKeySigner,
     ) -> Result<Member> {
         let versions = self.attribute_versions(attributes).await?;
-        let member = authority.issue_with_versions(
+        authority.issue_with_versions(
             name,
             attributes.iter().map(AsRef::as_ref),
             validity,
             &versions,
             signer,
             &mut OsRng,
-        )?;
-        self.register_member(authority, &member).await?;
-        Ok(member)
+        )
     }
 
     /// Refuses `member`'s key if it carries one of its attributes below the chain's
