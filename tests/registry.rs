@@ -382,7 +382,6 @@ async fn a_revoked_emergency_key_cannot_break_the_glass_on_new_records() {
         .unwrap();
 }
 
-
 /// Records stored after a revocation under a policy naming a bumped attribute are found by
 /// search, as they are read: by their owner holding a key issued after the revocation, by
 /// a reader whose renewed key satisfies the policy, by an owner whose key is not renewed
@@ -397,7 +396,12 @@ async fn records_stored_after_a_revocation_are_found_at_the_new_versions() {
     let cardio = ["role:doctor", "dept:cardiology"];
     let ada = issue(&authority, "dr. ada", &cardio, "2060-12");
     let max = issue(&authority, "dr. max", &cardio, "2060-12");
-    let sam = issue(&authority, "sam", &["role:nurse", "dept:cardiology"], "2060-12");
+    let sam = issue(
+        &authority,
+        "sam",
+        &["role:nurse", "dept:cardiology"],
+        "2060-12",
+    );
     for member in [&ada, &max, &sam] {
         vault.register_member(&authority, member).await.unwrap();
     }
@@ -486,7 +490,12 @@ async fn a_key_below_the_current_versions_is_not_registered() {
     let authority = Authority::setup(&mut OsRng);
     let vault = vault_in(dir.path(), &authority).await;
     vault.adopt_authority(&authority).await.unwrap();
-    let sam = issue(&authority, "sam", &["role:nurse", "dept:cardiology"], "2060-12");
+    let sam = issue(
+        &authority,
+        "sam",
+        &["role:nurse", "dept:cardiology"],
+        "2060-12",
+    );
     vault.register_member(&authority, &sam).await.unwrap();
     vault
         .revoke_member(&authority, sam.address(), "x")
