@@ -934,11 +934,30 @@ out_has "was revoked already"
 out_has "none needed"
 ms 4 authority revoke nobody --reason x
 pass "a repeated revoke finishes (nothing left to renew); an unknown member is not found"
+# The revocation bumped role:nurse and dept:cardiology: a key issued now carries the new
+# versions, and records stored under them are found by search (not only read).
+ms 0 authority keygen dr-kai --attr role:doctor --attr dept:cardiology
+ms 0 --json put --as dr-kai --name "After the revocation" \
+    --policy "role:doctor and dept:cardiology" --keyword term:afterrevoke
+K1=$(record_id)
+ms 0 --json put --as dr-kai --name "Ward round" --policy "dept:cardiology" --keyword term:afterrevoke
+K2=$(record_id)
+ms 0 --json search --as dr-kai term:afterrevoke
+[[ $(record_ids) == "$K1 $K2" ]] || fail "dr-kai found $(record_ids), not $K1 $K2"
+ms 0 --json search --as dr-ada term:afterrevoke
+[[ $(record_ids) == "$K1 $K2" ]] || fail "renewed dr-ada found $(record_ids), not $K1 $K2"
+ms 0 --json search --as nurse-ivy term:afterrevoke
+[[ $(record_ids) == "$K2" ]] || fail "renewed nurse-ivy found $(record_ids), not $K2"
+ms 0 --json search --as nurse-sam term:afterrevoke
+[[ -z $(record_ids) ]] || fail "revoked nurse-sam found $(record_ids)"
+ms 3 get --as nurse-sam "$K2"
+pass "after a revocation: a new key's records under bumped attributes are found by it and renewed keys, not by the revoked key"
 
 step "member keys sealed under a passphrase: protect, keygen --protect, renew, members"
 MPASS="member smoke passphrase"
 ms 0 authority keygen dr-sol --attr role:doctor --attr dept:cardiology
-ms 0 --json put --as dr-sol --name "Sealed-key note" --policy "role:doctor" --keyword term:sealedkey
+ms 0 --json put --as dr-sol --name "Sealed-key note" --policy "role:doctor and dept:cardiology" \
+    --keyword term:sealedkey
 S=$(record_id)
 SOL=$MEDSEAL_DIR/members/dr-sol.key
 MEDSEAL_MEMBER_PASSPHRASE="short" ms 1 protect dr-sol

@@ -445,6 +445,27 @@ pub enum InvalidInput {
         /// The vault's chain account.
         sender: Address,
     },
+    /// A member key to register carries an attribute below the chain's current version
+    /// of it (issued with [`Authority::issue`](crate::Authority::issue) after a
+    /// revocation bumped the attribute, or not renewed since): it could not open, nor
+    /// search, anything created under the attribute from then on. Issue keys with
+    /// [`Vault::issue_member`](crate::Vault::issue_member), renew them with
+    /// [`Vault::renew_member`](crate::Vault::renew_member).
+    #[error(
+        "the key of {member} holds {attribute} at version {key_version} but the chain is at \
+         version {current_version} (a revocation bumped it): renew the key at the current \
+         versions before registering it"
+    )]
+    StaleAttributeVersion {
+        /// The member.
+        member: Address,
+        /// The attribute (its version unit, e.g. `role:nurse` or `level=*`).
+        attribute: String,
+        /// The highest version of it the key carries.
+        key_version: u32,
+        /// The chain's current version of it.
+        current_version: u32,
+    },
     /// The data directory already holds another authority's public key.
     #[error("{} already holds a different authority public key", path.display())]
     OtherAuthority {

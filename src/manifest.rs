@@ -358,9 +358,14 @@ pub(crate) fn without_emergency(capsule: &Policy) -> Option<Policy> {
     }
 }
 
-/// The policy of an index partition whose epoch starts in `month`:
-/// `base' and V(month)`, `base'` spelt at the current attribute `versions` (a version
-/// bump gives the next put a new epoch, as a new month does).
+/// The policy of `owner`'s index partition whose epoch starts in `month`:
+/// `(base' and V(month)) or id:<owner>`, `base'` spelt at the current attribute
+/// `versions` (a version bump gives the next put a new epoch, as a new month does).
+///
+/// The owner's clause is the one every record capsule has ([`capsule_policy`]): the
+/// owner finds what it stored as it reads it, whatever versions and validity its key
+/// carries (it holds the partition key anyway); every other reader needs the base policy
+/// at the epoch's versions.
 ///
 /// # Errors
 /// As for [`versioned_policy`].
@@ -368,18 +373,28 @@ pub(crate) fn partition_policy(
     base: &Policy,
     month: Month,
     versions: &AttributeVersions,
+    owner: Address,
 ) -> Result<Policy> {
-    Ok(Policy::and(vec![
-        versioned_policy(base, versions)?,
-        month.clause(),
+    let dated = Policy::and(vec![versioned_policy(base, versions)?, month.clause()])?;
+    Ok(Policy::or(vec![
+        dated,
+        Policy::attribute(&id_attribute(owner))?,
     ])?)
 }
 
 /// The base policy of a partition policy (the inverse of [`partition_policy`], versions
-/// included; a policy without a validity clause, from before partitions were dated, is
-/// its own base).
+/// included). Earlier shapes are read too: `base' and V(month)` (before the owner's
+/// clause), and a policy without a validity clause (before partitions were dated), which
+/// is its own base.
 pub(crate) fn partition_base(policy: &Policy) -> Policy {
-    if let Node::And(parts) = policy.root()
+    let dated = match policy.root() {
+        Node::Or(children) => match children.as_slice() {
+            [dated, Node::Attribute(id)] if id.name() == "id" => dated,
+            _ => policy.root(),
+        },
+        other => other,
+    };
+    if let Node::And(parts) = dated
         && let [base, clause] = parts.as_slice()
         && Month::of_clause(clause).is_some()
         && let Ok(base) = Policy::from_node(base.clone())
@@ -515,10 +530,13 @@ mod tests {
             .unwrap();
             assert_eq!(rewrapped, expected);
             // Partitions: the base comes back from the dated policy; undated is its own.
-            let dated = partition_policy(&base, t, &none).unwrap();
-            assert_eq!(dated.leaf_count(), base.leaf_count() + 2);
+            let dated = partition_policy(&base, t, &none, owner).unwrap();
+            assert_eq!(dated.leaf_count(), base.leaf_count() + 3);
             assert_eq!(partition_base(&dated), base);
             assert_eq!(partition_base(&base), base);
+            // The shape before the owner's clause still gives its base.
+            let before = Policy::and(vec![base.clone(), t.clause()]).unwrap();
+            assert_eq!(partition_base(&before), base);
         }
     }
 
@@ -643,25 +661,42 @@ mod tests {
     fn partitions_carry_versions_and_their_base_drops_them() {
         let base: Policy = "role:nurse and level >= 2".parse().unwrap();
         let t = Month::new(2027, 1).unwrap();
+        let owner = Address::repeat_byte(7);
         let mut versions = AttributeVersions::new();
         versions
             .set("role:nurse", 4)
             .unwrap()
             .set("level=*", 1)
             .unwrap();
-        let dated = partition_policy(&base, t, &versions).unwrap();
+        let dated = partition_policy(&base, t, &versions, owner).unwrap();
         assert_eq!(
             dated,
-            Policy::and(vec![
-                "role.v4:nurse and level.v1 >= 2".parse().unwrap(),
-                t.clause()
+            Policy::or(vec![
+                Policy::and(vec![
+                    "role.v4:nurse and level.v1 >= 2".parse().unwrap(),
+                    t.clause()
+                ])
+                .unwrap(),
+                Policy::attribute(&id_attribute(owner)).unwrap(),
             ])
             .unwrap()
         );
         assert_eq!(partition_base(&dated), base);
         assert_ne!(
             dated,
-            partition_policy(&base, t, &AttributeVersions::new()).unwrap()
+            partition_policy(&base, t, &AttributeVersions::new(), owner).unwrap()
         );
+        // Who opens it: the owner whatever its versions; others only at the versions.
+        let reads = |items: &[&str]| {
+            dated.is_satisfied_by(&crate::abe::AttributeSet::parse(items.iter().copied()).unwrap())
+        };
+        let month = crate::validity::Validity::until(t).attributes();
+        let month: Vec<&str> = month.iter().map(String::as_str).collect();
+        let at = |extra: &[&'static str]| [month.as_slice(), extra].concat();
+        assert!(reads(&at(&["role.v4:nurse", "level.v1=3"])));
+        assert!(!reads(&at(&["role.v3:nurse", "level.v1=3"])));
+        assert!(!reads(&at(&["role:nurse", "level=3"])));
+        let own = id_attribute(owner);
+        assert!(reads(&[own.as_str()]));
     }
 }

@@ -31,9 +31,10 @@
 //!   key expired is unreadable with that key. Re-wrapping (share, revoke) keeps `t` and
 //!   every existing grantee's `s`; only new grantees get the current month.
 //! - an index partition (search): the partition of an epoch started in month `m` has the
-//!   policy `base and V(m)`; an owner's put in a later month starts a new epoch first, so
-//!   an expired key cannot open the partition keys of entries added after it expired and
-//!   still finds the entries of earlier epochs.
+//!   policy `(base and V(m)) or id:owner`; an owner's put in a later month starts a new
+//!   epoch first, so an expired key cannot open the partition keys of entries added after
+//!   it expired and still finds the entries of earlier epochs. The owner's clause is the
+//!   capsules' one: the owner finds what it stored as it reads it.
 //!
 //! Keys issued before expiry existed carry no `valid-*` attribute: they cannot read
 //! anything created since (their holder asks the authority for a renewed key, which keeps

@@ -386,12 +386,16 @@ pub async fn keygen(ctx: &Ctx, args: &KeygenArgs) -> CliResult<Issued> {
         None => PrivateKeySigner::random(),
     };
     let validity = validity_arg(args.valid_until);
-    let member = authority.issue(name, &args.attrs, validity, signer, &mut OsRng)?;
     // The on-chain registration is the issuance log; sharing needs it. The registry's
     // authority role first (a no-op once adopted), so that no key is written that cannot
-    // be registered.
+    // be registered. The key is issued at the chain's current attribute versions (after
+    // a revocation, a key at version 0 would not open nor find new records, and the
+    // registry refuses it).
     let vault = open(ctx).await?;
     vault.adopt_authority(&authority).await?;
+    let member = vault
+        .issue_member(&authority, name, &args.attrs, validity, signer)
+        .await?;
     let file = local::member_file(&member, passphrase.as_ref())?;
     local::write_secret(&path, &file, false)?;
     vault.register_member(&authority, &member).await?;

@@ -252,6 +252,12 @@ impl From<Error> for Failure {
                  {authority_account}"
             )),
             Error::WrongPassphrase => Failure::new(EXIT_DENIED, "wrong_passphrase", message),
+            Error::InvalidInput(InvalidInput::StaleAttributeVersion { .. }) => {
+                Failure::other("stale_attribute_version", message).hint(
+                    "renew the key at the current versions: `medseal authority renew NAME` \
+                     (it registers the renewed key)",
+                )
+            }
             Error::InvalidInput(InvalidInput::Share(_)) => Failure::other("invalid_share", message),
             Error::InvalidInput(_) => Failure::other("invalid_input", message),
             // Policies and keywords come from the command line: a syntax error is usage.

@@ -448,7 +448,8 @@ impl Vault {
 
     /// Makes sure `owner` has a published index partition for `policy` whose epoch is
     /// dated `now` at the current attribute `versions` (its policy is
-    /// `policy' and V(now)`, see [`crate::validity`] and [`crate::versions`]): the
+    /// `(policy' and V(now)) or id:<owner>`, see [`crate::validity`], [`crate::versions`]
+    /// and `partition_policy`; a partition of an earlier shape rotates too): the
     /// current one if it is, else the next epoch under that policy (a put in a later
     /// month than the current epoch's, or after a version bump, starts a new epoch, so
     /// that keys that expired or were revoked before it cannot open its partition key).
@@ -461,7 +462,7 @@ impl Vault {
         now: Month,
         versions: &AttributeVersions,
     ) -> Result<()> {
-        let dated = partition_policy(policy, now, versions)?;
+        let dated = partition_policy(policy, now, versions, owner.address())?;
         let hash = policy_hash(policy).0;
         let current_month = state
             .current_by_hash(&hash)
@@ -557,7 +558,7 @@ impl Vault {
             // The current epoch holds entries: start the next one.
             Some(current) if current.next_shard_seq() > 0 => Some(PartitionSlot {
                 partition: current.rotate(
-                    partition_policy(policy, self.clock.now(), &versions)?,
+                    partition_policy(policy, self.clock.now(), &versions, owner.address())?,
                     &mut OsRng,
                 )?,
                 published: false,

@@ -6,7 +6,9 @@ use rand_core::OsRng;
 
 use super::Vault;
 use crate::abe::Policy;
-use crate::chain::{Address, MemberInfo, MemberStatus, RecordId, RegisteredMember, TxReceipt};
+use crate::chain::{
+    Address, MemberInfo, MemberStatus, PrivateKeySigner, RecordId, RegisteredMember, TxReceipt,
+};
 use crate::error::{Error, InvalidInput, Result, Standing};
 use crate::identity::{Authority, Member};
 use crate::validity::{Month, Validity};
@@ -122,6 +124,7 @@ impl Vault {
         member: &Member,
     ) -> Result<TxReceipt> {
         self.check_member(member)?;
+        self.check_current_versions(member).await?;
         let valid_through = member.validity().map(|v| v.last_month().number());
         Ok(ledger
             .register_member(
@@ -132,6 +135,56 @@ impl Vault {
                 valid_through,
             )
             .await?)
+    }
+
+    /// Issues a key to a new member at the chain's current versions of `attributes`
+    /// ([`Authority::issue_with_versions`] with [`Vault::attribute_versions`], one view
+    /// call): after a revocation bumped one of them, a key at version 0
+    /// ([`Authority::issue`]) would neither open nor find what is created under it from
+    /// then on, and [`Vault::register_member`] refuses it. Keep the key (e.g.
+    /// [`Member::to_bytes`]), then register it with [`Vault::register_member`] (a
+    /// registered address whose key is lost reads nothing).
+    ///
+    /// # Errors
+    /// As for [`Authority::issue`]; chain errors.
+    pub async fn issue_member<S: AsRef<str>>(
+        &self,
+        authority: &Authority,
+        name: &str,
+        attributes: &[S],
+        validity: Validity,
+        signer: PrivateKeySigner,
+    ) -> Result<Member> {
+        let versions = self.attribute_versions(attributes).await?;
+        authority.issue_with_versions(
+            name,
+            attributes.iter().map(AsRef::as_ref),
+            validity,
+            &versions,
+            signer,
+            &mut OsRng,
+        )
+    }
+
+    /// Refuses `member`'s key if it carries one of its attributes below the chain's
+    /// current version (one view call): registering it would log a key that opens and
+    /// finds nothing created under that attribute since its last bump.
+    async fn check_current_versions(&self, member: &Member) -> Result<()> {
+        let current = self.attribute_versions(&member.own_attributes()).await?;
+        let held = member.versions();
+        for (unit, current_version) in current.iter() {
+            let key_version = held.get(unit)?;
+            if key_version < current_version {
+                return Err(InvalidInput::StaleAttributeVersion {
+                    member: member.address(),
+                    attribute: unit.to_owned(),
+                    key_version,
+                    current_version,
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// Appoints `registrar`, named `name` (e.g. a hospital), to register and revoke

@@ -13,7 +13,11 @@
 //!   tokens. Search at the host is one AES block and one table probe per result (no
 //!   public-key work); answers are verifiable against Merkle roots anchored on chain
 //!   (membership for every result, non-membership for the terminating label). Epoch
-//!   rotation gives forward privacy across epochs; volume padding is optional.
+//!   rotation gives forward privacy across epochs; volume padding is optional. The
+//!   caller chooses the policy: the `medseal` vault uses the record's policy at the
+//!   current attribute versions and the epoch's month, or the owner's `id:`, so that a
+//!   revocation (a version bump) or a new month starts an epoch the revoked or expired
+//!   key cannot open.
 //! * [`abks`] (baseline): CP-ABKS in the VABKS form (Zheng–Xu–Ateniese 2014, the scheme
 //!   family of Sun et al. 2020) on BLS12-381. One pairing product per index entry per
 //!   search, linear in the index.
