@@ -22,6 +22,8 @@
     dead_code
 )]
 
+#[path = "clinic/admin.rs"]
+mod admin;
 #[path = "clinic/app.rs"]
 mod app;
 #[path = "clinic/assets.rs"]

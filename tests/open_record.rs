@@ -165,4 +165,30 @@ async fn listings_reuse_known_titles() {
     .unwrap();
     assert!(!cache.windows(10).any(|w| w == b"ECG report"));
     assert!(!String::from_utf8_lossy(&cache).contains(&hex::encode("ECG report")));
+
+    // A listing keeps what it read and then reads only what was appended since: a record
+    // another process (the first vault) stores afterwards shows in the bare vault's next
+    // listing, from the appended line alone (its manifest is not in the bare store).
+    let later = vault
+        .put(&owner, NewRecord::new("Echo", "role:doctor".parse().unwrap()))
+        .await
+        .unwrap()
+        .record;
+    let owned = vault.records_of(owner.address()).await.unwrap();
+    assert_eq!(owned.last().unwrap().record, later);
+    assert_eq!(
+        titles(&bare, &owner, &owned).await,
+        ["ECG report", "Chest X-ray", "Echo"]
+    );
+    // A cache file replaced by a shorter one (deleted, rewritten) is read again from the
+    // start: only what it holds now is known.
+    let path = dir
+        .path()
+        .join(TITLES_DIR)
+        .join(format!("{:x}", owner.address()));
+    let text = std::fs::read(&path).unwrap();
+    let first_line = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+    std::fs::write(&path, &text[..first_line]).unwrap();
+    let listed = bare.titles(&owner, &owned).await;
+    assert_eq!(listed.iter().filter(|t| t.is_ok()).count(), 1);
 }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use medseal::{Address, Vault};
 
 use crate::auth::Sessions;
-use crate::{assets, auth, pages, records};
+use crate::{admin, assets, auth, pages, records};
 
 /// Settings of a running portal.
 #[derive(Debug, Clone)]
@@ -113,6 +113,11 @@ impl App {
         book
     }
 
+    /// Drops the name book (the registry changed).
+    pub fn forget_names(&self) {
+        *self.names.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
     /// A member's display name, or a short form of the address.
     pub fn name_in(book: &HashMap<Address, String>, address: Address) -> String {
         book.get(&address)
@@ -146,6 +151,10 @@ pub fn router(app: App) -> Router {
         .route("/records/{id}/emergency", post(records::emergency))
         .route("/requests", get(records::requests))
         .route("/requests/answer", post(records::answer))
+        .route("/members", get(admin::members))
+        .route("/members/register", post(admin::register))
+        .route("/members/renew", post(admin::renew))
+        .route("/members/revoke", post(admin::revoke))
         .route("/assets/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(app.config.max_form))
         .layer(middleware::from_fn(move |req, next| {

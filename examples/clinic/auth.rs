@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, http};
 use maud::html;
-use medseal::{Address, Member};
+use medseal::{Address, Authority, Member};
 use rand_core::{OsRng, RngCore};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -37,9 +37,18 @@ pub const MEMBERS_DIR: &str = "members";
 /// Longest member name (it is a file name).
 const MAX_MEMBER_NAME: usize = 64;
 
-/// A signed-in member.
+/// Who a session belongs to.
+#[derive(Clone)]
+pub enum Who {
+    /// A member, with their key.
+    Member(Arc<Member>),
+    /// The attribute authority, with its secret key (its pages only: the members).
+    Authority(Arc<Authority>),
+}
+
+/// A signed-in member or the authority.
 pub struct Session {
-    pub member: Arc<Member>,
+    pub who: Who,
     pub csrf: String,
     /// Records opened this session through emergency access (logged once, with the
     /// reason), so that their attachments can be read.
@@ -70,7 +79,7 @@ impl Sessions {
     }
 
     /// The live session of `token`, touched; expired ones are removed.
-    fn touch(&self, token: &str, idle: Duration, max: Duration) -> Option<SignedIn> {
+    fn touch(&self, token: &str, idle: Duration, max: Duration) -> Option<Arc<Mutex<Session>>> {
         let entry = self
             .0
             .lock()
@@ -84,12 +93,8 @@ impl Sessions {
             return None;
         }
         session.last_seen = Instant::now();
-        Some(SignedIn {
-            member: Arc::clone(&session.member),
-            csrf: session.csrf.clone(),
-            token: token.to_owned(),
-            session: Arc::clone(&entry),
-        })
+        drop(session);
+        Some(entry)
     }
 
     /// Drops idle and expired sessions.
@@ -116,17 +121,77 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// The member behind a request (an extractor: handlers that take it require a session;
-/// without one a page asks to sign in).
-#[derive(Clone)]
-pub struct SignedIn {
-    pub member: Arc<Member>,
+/// Any live session behind a request (signing out needs no more).
+pub struct AnySession {
+    pub who: Who,
     pub csrf: String,
     token: String,
     session: Arc<Mutex<Session>>,
 }
 
+impl AnySession {
+    /// Checks a submitted CSRF token against the session's.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), Failure> {
+        check_token(submitted, &self.csrf)
+    }
+}
+
+fn check_token(submitted: &str, expected: &str) -> Result<(), Failure> {
+    if bool::from(submitted.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(Failure::csrf())
+    }
+}
+
+impl FromRequestParts<App> for AnySession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+        let token = cookie(&parts.headers, SESSION_COOKIE);
+        let found = token.and_then(|t| {
+            app.sessions
+                .touch(&t, app.config.idle_timeout, app.config.max_session)
+                .map(|s| (t, s))
+        });
+        match found {
+            Some((token, session)) => {
+                let (who, csrf) = {
+                    let s = session.lock().unwrap_or_else(PoisonError::into_inner);
+                    (s.who.clone(), s.csrf.clone())
+                };
+                Ok(Self {
+                    who,
+                    csrf,
+                    token,
+                    session,
+                })
+            }
+            None if parts.method == Method::GET => Err(Redirect::to("/signin").into_response()),
+            None => Err(Failure::signed_out().into_page(None)),
+        }
+    }
+}
+
+/// The member behind a request (an extractor: handlers that take it require a member's
+/// session; without one a page asks to sign in, the authority is sent to its pages).
+#[derive(Clone)]
+pub struct SignedIn {
+    pub member: Arc<Member>,
+    pub csrf: String,
+    session: Arc<Mutex<Session>>,
+}
+
 impl SignedIn {
+    /// Checks a submitted CSRF token against the session's.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), Failure> {
+        check_token(submitted, &self.csrf)
+    }
+
+    pub fn address(&self) -> Address {
+        self.member.address()
+    }
+
     /// The record this session opened through emergency access, if it did.
     pub fn emergency_opened(
         &self,
@@ -141,34 +206,51 @@ impl SignedIn {
         let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
         session.emergency.insert(opened.record, opened);
     }
-
-    /// Checks a submitted CSRF token against the session's.
-    pub fn check_csrf(&self, submitted: &str) -> Result<(), Failure> {
-        if bool::from(submitted.as_bytes().ct_eq(self.csrf.as_bytes())) {
-            Ok(())
-        } else {
-            Err(Failure::csrf())
-        }
-    }
-
-    pub fn address(&self) -> Address {
-        self.member.address()
-    }
 }
 
 impl FromRequestParts<App> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
-        let token = cookie(&parts.headers, SESSION_COOKIE);
-        let session = token.and_then(|t| {
-            app.sessions
-                .touch(&t, app.config.idle_timeout, app.config.max_session)
-        });
-        match session {
-            Some(s) => Ok(s),
-            None if parts.method == Method::GET => Err(Redirect::to("/signin").into_response()),
-            None => Err(Failure::signed_out().into_page(None)),
+        let any = AnySession::from_request_parts(parts, app).await?;
+        match any.who {
+            Who::Member(member) => Ok(Self {
+                member,
+                csrf: any.csrf,
+                session: any.session,
+            }),
+            Who::Authority(_) if parts.method == Method::GET => {
+                Err(Redirect::to("/members").into_response())
+            }
+            Who::Authority(_) => Err(Failure::authority_only_members().into_page(None)),
+        }
+    }
+}
+
+/// The authority behind a request (its pages only).
+#[derive(Clone)]
+pub struct AuthoritySignedIn {
+    pub authority: Arc<Authority>,
+    pub csrf: String,
+}
+
+impl AuthoritySignedIn {
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), Failure> {
+        check_token(submitted, &self.csrf)
+    }
+}
+
+impl FromRequestParts<App> for AuthoritySignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+        let any = AnySession::from_request_parts(parts, app).await?;
+        match any.who {
+            Who::Authority(authority) => Ok(Self {
+                authority,
+                csrf: any.csrf,
+            }),
+            Who::Member(_) => Err(Failure::not_authority().into_page(None)),
         }
     }
 }
@@ -260,8 +342,45 @@ fn valid_member_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Loads the key `members/<name>.key`.
-fn load_key(app: &App, name: &str, passphrase: &str) -> Result<Member, Failure> {
+/// The name that signs in with the authority's key (`authority.key`) instead of a
+/// member's.
+pub const AUTHORITY_NAME: &str = "authority";
+
+/// Loads the authority's key: sealed under its passphrase, or plain (loopback only).
+fn load_authority(app: &App, passphrase: &str) -> Result<Authority, Failure> {
+    let path = app.config.dir.join("authority.key");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::unknown_key());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the authority key");
+            return Err(Failure::internal());
+        }
+    };
+    if medseal::is_sealed(&bytes) {
+        return Authority::open_sealed(&bytes, passphrase.as_bytes()).map_err(|e| match e {
+            medseal::Error::WrongPassphrase | medseal::Error::InvalidInput(_) => {
+                Failure::unknown_key()
+            }
+            e => {
+                tracing::error!(error = %e, "the sealed authority key does not open");
+                Failure::unreadable_key()
+            }
+        });
+    }
+    if !app.config.loopback {
+        return Err(Failure::unprotected_key());
+    }
+    Authority::from_bytes(&bytes).map_err(|e| {
+        tracing::error!(error = %e, "the authority key does not load");
+        Failure::unreadable_key()
+    })
+}
+
+/// Loads the key `members/<name>.key` (sealed ones with `passphrase`).
+pub fn load_key(app: &App, name: &str, passphrase: &str) -> Result<Member, Failure> {
     if !valid_member_name(name) {
         return Err(Failure::unknown_key());
     }
@@ -362,7 +481,14 @@ pub async fn signin(
         let app = app.clone();
         let (name, passphrase) = (name.to_owned(), form.passphrase);
         // Opening a protected key runs a slow key derivation: off the async threads.
-        tokio::task::spawn_blocking(move || load_key(&app, &name, &passphrase)).await
+        tokio::task::spawn_blocking(move || {
+            if name == AUTHORITY_NAME {
+                load_authority(&app, &passphrase).map(|a| Who::Authority(Arc::new(a)))
+            } else {
+                load_key(&app, &name, &passphrase).map(|m| Who::Member(Arc::new(m)))
+            }
+        })
+        .await
     };
     let member = match member {
         Ok(Ok(member)) => member,
@@ -376,16 +502,25 @@ pub async fn signin(
         }
         Err(_) => return Failure::internal().into_page(None),
     };
-    tracing::info!(member = %member.address(), "signed in");
+    let (home, who) = match member {
+        Who::Member(m) => {
+            tracing::info!(member = %m.address(), "signed in");
+            ("/records", Who::Member(m))
+        }
+        Who::Authority(a) => {
+            tracing::info!("the authority signed in");
+            ("/members", Who::Authority(a))
+        }
+    };
     let now = Instant::now();
     let token = app.sessions.insert(Session {
-        member: Arc::new(member),
+        who,
         csrf: random_token(),
         emergency: HashMap::new(),
         created: now,
         last_seen: now,
     });
-    let mut response = Redirect::to("/records").into_response();
+    let mut response = Redirect::to(home).into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
@@ -412,11 +547,11 @@ pub struct CsrfForm {
 /// `POST /signout`.
 pub async fn signout(
     State(app): State<App>,
-    user: SignedIn,
+    user: AnySession,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Err(failure) = user.check_csrf(&form.csrf) {
-        return failure.into_page(Some(&user));
+        return failure.into_page(None);
     }
     app.sessions.remove(&user.token);
     let mut response = Redirect::to("/signin").into_response();

@@ -80,6 +80,24 @@ impl Failure {
         )
     }
 
+    pub fn not_authority() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "For the authority only",
+            "This page manages the member registry.",
+            "Sign in as “authority” with the authority's passphrase.",
+        )
+    }
+
+    pub fn authority_only_members() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Not with the authority's key",
+            "The authority's session manages members; records are read and written with a member's key.",
+            "Sign out and sign in as a member.",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -20,6 +20,7 @@
     unreachable_pub
 )]
 
+mod admin;
 mod app;
 mod assets;
 mod auth;

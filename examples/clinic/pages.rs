@@ -3,11 +3,43 @@
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::auth::SignedIn;
+use crate::auth::{AuthoritySignedIn, SignedIn};
 use crate::failure::Failure;
 
-/// A whole page: skip link, header with the menu (when signed in), the content.
+/// Who the menu is for.
+struct Chrome<'a> {
+    name: &'a str,
+    csrf: &'a str,
+    authority: bool,
+}
+
+/// A whole page for a member (or nobody): skip link, header with the menu, the content.
 pub fn page(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
+    layout(
+        user.map(|u| Chrome {
+            name: u.member.name(),
+            csrf: &u.csrf,
+            authority: false,
+        }),
+        title,
+        body,
+    )
+}
+
+/// A whole page for the authority.
+pub fn admin_page(admin: &AuthoritySignedIn, title: &str, body: Markup) -> Markup {
+    layout(
+        Some(Chrome {
+            name: "the authority",
+            csrf: &admin.csrf,
+            authority: true,
+        }),
+        title,
+        body,
+    )
+}
+
+fn layout(chrome: Option<Chrome<'_>>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -22,18 +54,22 @@ pub fn page(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     span.brand { "medseal clinic" }
-                    @if let Some(user) = user {
+                    @if let Some(chrome) = &chrome {
                         nav aria-label="Main" {
-                            a href="/records" { "My records" }
-                            a href="/records?view=shared" { "Shared with me" }
-                            a href="/records?view=about" { "About me" }
-                            a href="/search" { "Search" }
-                            a href="/requests" { "Requests" }
-                            a href="/records/new" { "New record" }
+                            @if chrome.authority {
+                                a href="/members" { "Members" }
+                            } @else {
+                                a href="/records" { "My records" }
+                                a href="/records?view=shared" { "Shared with me" }
+                                a href="/records?view=about" { "About me" }
+                                a href="/search" { "Search" }
+                                a href="/requests" { "Requests" }
+                                a href="/records/new" { "New record" }
+                            }
                         }
                         form.signout method="post" action="/signout" {
-                            input type="hidden" name="csrf" value=(user.csrf);
-                            span.who { "Signed in as " strong { (user.member.name()) } }
+                            input type="hidden" name="csrf" value=(chrome.csrf);
+                            span.who { "Signed in as " strong { (chrome.name) } }
                             button type="submit" { "Sign out" }
                         }
                     }

@@ -16,6 +16,9 @@ use tower::ServiceExt;
 
 use crate::app::{self, App, Config};
 
+/// The passphrase of the test hospital's sealed authority key.
+pub const AUTHORITY_PASSPHRASE: &str = "authority passphrase";
+
 pub struct Hospital {
     pub dir: tempfile::TempDir,
     pub app: App,
@@ -66,6 +69,14 @@ pub async fn hospital(config: impl FnOnce(&mut Config)) -> Hospital {
         )
         .unwrap();
     }
+    let params = medseal::KdfParams::new(64, 1, 1).unwrap();
+    std::fs::write(
+        dir.path().join("authority.key"),
+        authority
+            .seal(AUTHORITY_PASSPHRASE.as_bytes(), &params, &mut OsRng)
+            .unwrap(),
+    )
+    .unwrap();
     let mut settings = Config {
         dir: dir.path().to_owned(),
         ..Config::default()
@@ -784,4 +795,107 @@ async fn an_outside_doctor_asks_the_patient_decides_and_break_glass_is_logged() 
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(!pat.get(&path).await.text().contains("curious"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authority_registers_revokes_and_renews_from_its_pages() {
+    let h = hospital(|_| {}).await;
+    let mut admin = Browser::new(&h.router);
+    let wrong = admin.sign_in_with("authority", "guess").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let signed = admin.sign_in_with("authority", AUTHORITY_PASSPHRASE).await;
+    assert_eq!(signed.location().as_deref(), Some("/members"));
+    // Records are a member's business: the authority is sent to its page.
+    assert_eq!(
+        admin.get("/records").await.location().as_deref(),
+        Some("/members")
+    );
+    let mut sam = Browser::new(&h.router);
+    sam.sign_in("sam").await;
+    assert_eq!(sam.get("/members").await.status, StatusCode::FORBIDDEN);
+
+    // A key issued but not registered yet: registered from the page.
+    let kim = issue(&h.authority, "Dr. Kim", &["role:doctor", "dept:cardiology"]);
+    std::fs::write(h.dir.path().join("members/kim.key"), kim.to_bytes()).unwrap();
+    let page = admin.get("/members").await;
+    let text = page.text();
+    assert!(text.contains("Nurse Sam") && text.contains("Active"));
+    assert!(text.contains("Register kim"));
+    let csrf = page.csrf();
+    let registered = admin
+        .post_form("/members/register", &[("csrf", &csrf), ("name", "kim")])
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        registered.text()
+    );
+    assert!(admin.get("/members").await.text().contains("Dr. Kim"));
+
+    // Nurse Sam leaves: without the token nothing happens; with it, Sam is revoked and
+    // the holders of Sam's attributes are named for renewal.
+    let sam_address = format!("{:#x}", issue_address(&h, "sam"));
+    let forged = admin
+        .post_form(
+            "/members/revoke",
+            &[("csrf", "x"), ("member", &sam_address), ("reason", "left")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let revoked = admin
+        .post_form(
+            "/members/revoke",
+            &[
+                ("csrf", &csrf),
+                ("member", &sam_address),
+                ("reason", "left the hospital"),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text());
+    let text = revoked.text();
+    assert!(text.contains("Revoked Nurse Sam"));
+    assert!(
+        text.contains("Renew ada") && text.contains("Renew kim"),
+        "{text}"
+    );
+    assert!(
+        admin
+            .get("/members")
+            .await
+            .text()
+            .contains("left the hospital")
+    );
+
+    // Dr. Ada's key, renewed from the page, reads what she stores afterwards; Sam's
+    // key, revoked, does not.
+    let before = std::fs::read(h.dir.path().join("members/ada.key")).unwrap();
+    let renewed = admin
+        .post_form("/members/renew", &[("csrf", &csrf), ("name", "ada")])
+        .await;
+    assert_eq!(renewed.status, StatusCode::SEE_OTHER, "{}", renewed.text());
+    assert_ne!(
+        std::fs::read(h.dir.path().join("members/ada.key")).unwrap(),
+        before
+    );
+    let mut ada = Browser::new(&h.router);
+    ada.sign_in("ada").await;
+    let path = store_record(&mut ada, "After Sam left").await;
+    assert_eq!(ada.get(&path).await.status, StatusCode::OK);
+    assert!(
+        ada.get("/search?q=I21.4")
+            .await
+            .text()
+            .contains("After Sam left")
+    );
+    let mut sam = Browser::new(&h.router);
+    sam.sign_in("sam").await;
+    assert_eq!(sam.get(&path).await.status, StatusCode::FORBIDDEN);
+}
+
+/// The address of the key file `name` of the hospital.
+fn issue_address(h: &Hospital, name: &str) -> medseal::Address {
+    let bytes = std::fs::read(h.dir.path().join(format!("members/{name}.key"))).unwrap();
+    Member::from_bytes(&bytes).unwrap().address()
 }

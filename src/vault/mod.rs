@@ -67,6 +67,9 @@ pub struct Vault {
     search: std::sync::Mutex<search::SearchCache>,
     /// Members whose key was checked to come from the installed authority.
     checked: std::sync::Mutex<HashSet<Address>>,
+    /// Title caches read so far, by the digest of their key (see `titles`): a listing
+    /// reads only what other processes appended since.
+    title_caches: std::sync::Mutex<std::collections::HashMap<[u8; 32], titles::TitleCache>>,
     progress: Option<Progress>,
     /// Dates what the vault creates (records, shares, partition epochs).
     clock: Clock,
@@ -140,6 +143,7 @@ impl Vault {
             owner_lock: tokio::sync::Mutex::new(()),
             owner_states: std::sync::Mutex::default(),
             checked: std::sync::Mutex::default(),
+            title_caches: std::sync::Mutex::default(),
             search: std::sync::Mutex::new(search::SearchCache::default()),
             progress: None,
             clock: Clock::system(),

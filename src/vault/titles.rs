@@ -35,10 +35,14 @@ pub const TITLES_DIR: &str = "titles";
 const OPEN_CONCURRENCY: usize = 8;
 
 /// A member's known titles, by manifest digest.
-struct TitleCache {
+pub(super) struct TitleCache {
     path: PathBuf,
     cipher: Aes256Gcm,
+    /// Identifies the key (a digest of it), for the vault's map of loaded caches.
+    id: [u8; 32],
     titles: HashMap<[u8; 32], String>,
+    /// Bytes of the file read so far (up to the end of its last complete line).
+    read: u64,
 }
 
 fn manifest_digest(manifest_cid: &str) -> [u8; 32] {
@@ -47,22 +51,41 @@ fn manifest_digest(manifest_cid: &str) -> [u8; 32] {
 
 impl TitleCache {
     /// Loads the member's titles (none if there is no file).
-    fn load(dir: &Path, member: &Member) -> Result<Self> {
-        let mut cache = Self::new(dir, member)?;
-        let text = match std::fs::read(&cache.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cache),
-            Err(e) => return Err(Error::io(&cache.path)(e)),
+    /// Reads what was appended to the file since the last call (all of it the first
+    /// time; again from the start if the file was replaced by a shorter one).
+    fn refresh(&mut self) -> Result<()> {
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.titles.clear();
+                self.read = 0;
+                return Ok(());
+            }
+            Err(e) => return Err(Error::io(&self.path)(e)),
         };
-        for line in text.split(|&b| b == b'\n') {
-            if let Some((digest, title)) = cache.open_line(line) {
-                cache.titles.insert(digest, title);
+        let len = file.metadata().map_err(Error::io(&self.path))?.len();
+        if len < self.read {
+            self.titles.clear();
+            self.read = 0;
+        }
+        if len == self.read {
+            return Ok(());
+        }
+        file.seek(SeekFrom::Start(self.read))
+            .map_err(Error::io(&self.path))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).map_err(Error::io(&self.path))?;
+        // Only complete lines: a line being appended is read next time.
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for line in text[..complete].split(|&b| b == b'\n') {
+            if let Some((digest, title)) = self.open_line(line) {
+                self.titles.insert(digest, title);
             }
         }
-        Ok(cache)
+        self.read += complete as u64;
+        Ok(())
     }
 
-    /// The member's cache without reading it: for appending only.
     fn new(dir: &Path, member: &Member) -> Result<Self> {
         let secret = Zeroizing::new(member.to_bytes());
         let mut h = Sha256::new();
@@ -71,11 +94,18 @@ impl TitleCache {
         let key = Zeroizing::new(<[u8; 32]>::from(h.finalize()));
         let cipher = Aes256Gcm::new_from_slice(key.as_slice())
             .map_err(|_| Error::inconsistent("title cache", "bad key length"))?;
+        let id = Sha256::new()
+            .chain_update(b"medseal/v1/title-cache-id")
+            .chain_update(key.as_slice())
+            .finalize()
+            .into();
         let path = dir.join(TITLES_DIR).join(format!("{:x}", member.address()));
         Ok(Self {
             path,
             cipher,
+            id,
             titles: HashMap::new(),
+            read: 0,
         })
     }
 
@@ -188,7 +218,7 @@ impl Vault {
     /// [`Error::Tampered`], storage errors. A cache that cannot be read or written is
     /// ignored (with a warning in the log).
     pub async fn titles(&self, reader: &Member, infos: &[RecordInfo]) -> Vec<Result<String>> {
-        let mut cache = match TitleCache::load(&self.dir, reader) {
+        let mut cache = match self.title_cache(reader) {
             Ok(cache) => Some(cache),
             Err(e) => {
                 tracing::warn!(error = %e, "title cache unreadable; opening every manifest");
@@ -224,6 +254,9 @@ impl Vault {
                 tracing::warn!(error = %e, "could not add to the title cache");
             }
         }
+        if let Some(cache) = cache {
+            self.keep_title_cache(cache);
+        }
         let mut opened = opened.into_iter();
         cached
             .into_iter()
@@ -234,6 +267,28 @@ impl Vault {
                     .unwrap_or_else(|| Err(Error::inconsistent("titles", "a title went missing"))),
             })
             .collect()
+    }
+
+    /// The reader's title cache, brought up to date with its file: kept in memory between
+    /// listings, so that each reads only the lines appended since (by this process or
+    /// another), not the whole history.
+    fn title_cache(&self, reader: &Member) -> Result<TitleCache> {
+        let fresh = TitleCache::new(&self.dir, reader)?;
+        let kept = self
+            .title_caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&fresh.id);
+        let mut cache = kept.unwrap_or(fresh);
+        cache.refresh()?;
+        Ok(cache)
+    }
+
+    fn keep_title_cache(&self, cache: TitleCache) {
+        self.title_caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cache.id, cache);
     }
 
     /// Adds titles the owner just wrote (put, share, revocation) to its title cache; a
