@@ -170,7 +170,10 @@ async fn listings_reuse_known_titles() {
     // another process (the first vault) stores afterwards shows in the bare vault's next
     // listing, from the appended line alone (its manifest is not in the bare store).
     let later = vault
-        .put(&owner, NewRecord::new("Echo", "role:doctor".parse().unwrap()))
+        .put(
+            &owner,
+            NewRecord::new("Echo", "role:doctor".parse().unwrap()),
+        )
         .await
         .unwrap()
         .record;
