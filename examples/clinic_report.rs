@@ -87,15 +87,55 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// Samples the resident memory every 20 ms until stopped; returns the peak (MiB·1000).
-fn sample_rss(stop: Arc<AtomicBool>, peak: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            let now = (rss_mib() * 1000.0) as u64;
-            peak.fetch_max(now, Ordering::Relaxed);
-            std::thread::sleep(Duration::from_millis(20));
+/// The resident memory sampled every 20 ms from `start` to `finish`.
+struct RssWatch {
+    before: f64,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    sampler: std::thread::JoinHandle<()>,
+}
+
+impl RssWatch {
+    fn start() -> Self {
+        let (stop, peak) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let sampler = {
+            let (stop, peak) = (Arc::clone(&stop), Arc::clone(&peak));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max((rss_mib() * 1000.0) as u64, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Self {
+            before: rss_mib(),
+            started: Instant::now(),
+            stop,
+            peak,
+            sampler,
         }
-    })
+    }
+
+    /// The transfer's figures: `bytes` moved since `start`.
+    fn finish(self, what: &'static str, bytes: u64) -> Transfer {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler.join().unwrap();
+        let peak = self.peak.load(Ordering::Relaxed) as f64 / 1000.0;
+        Transfer {
+            what,
+            bytes,
+            seconds,
+            mib_per_s: bytes as f64 / f64::from(1u32 << 20) / seconds,
+            rss_before_mib: self.before,
+            rss_peak_mib: peak,
+            held_mib: peak - self.before,
+        }
+    }
 }
 
 /// A browser's cookies and the last page.
@@ -354,13 +394,7 @@ async fn main() {
         .text("policy", POLICY)
         .part("file", file);
     let mut transfers = Vec::new();
-    let before = rss_mib();
-    let (stop, peak) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let sampler = sample_rss(Arc::clone(&stop), Arc::clone(&peak));
-    let started = Instant::now();
+    let watch = RssWatch::start();
     let response = client
         .http
         .post(format!("{base}/records"))
@@ -369,29 +403,11 @@ async fn main() {
         .send()
         .await
         .unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
+    transfers.push(watch.finish("upload (new record form)", big));
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let peak_mib = peak.load(Ordering::Relaxed) as f64 / 1000.0;
-    transfers.push(Transfer {
-        what: "upload (new record form)",
-        bytes: big,
-        seconds,
-        mib_per_s: big as f64 / (1 << 20) as f64 / seconds,
-        rss_before_mib: before,
-        rss_peak_mib: peak_mib,
-        held_mib: peak_mib - before,
-    });
 
-    let before = rss_mib();
-    let (stop, peak) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let sampler = sample_rss(Arc::clone(&stop), Arc::clone(&peak));
-    let started = Instant::now();
+    let watch = RssWatch::start();
     let response = client
         .http
         .get(format!("{base}{location}/attachments/0"))
@@ -407,21 +423,9 @@ async fn main() {
         received += piece.len() as u64;
         hash.update(&piece);
     }
-    let seconds = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
+    transfers.push(watch.finish("download (attachment)", big));
     assert_eq!(received, big);
     assert_eq!(hash.finalize(), expected, "the download is the upload");
-    let peak_mib = peak.load(Ordering::Relaxed) as f64 / 1000.0;
-    transfers.push(Transfer {
-        what: "download (attachment)",
-        bytes: big,
-        seconds,
-        mib_per_s: big as f64 / (1 << 20) as f64 / seconds,
-        rss_before_mib: before,
-        rss_peak_mib: peak_mib,
-        held_mib: peak_mib - before,
-    });
 
     if json {
         println!(

@@ -13,7 +13,7 @@ use rand_core::OsRng;
 use serde::Deserialize;
 
 use crate::app::{App, short_address};
-use crate::auth::{self, AuthoritySignedIn, MEMBERS_DIR};
+use crate::auth::{self, AuthoritySignedIn, KeyForm, MEMBERS_DIR};
 use crate::failure::Failure;
 use crate::pages::admin_page;
 
@@ -154,16 +154,6 @@ pub async fn members(State(app): State<App>, admin: AuthoritySignedIn) -> Outcom
         }
     };
     Ok(admin_page(&admin, "Members", body).into_response())
-}
-
-#[derive(Deserialize)]
-pub struct KeyForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    passphrase: String,
 }
 
 async fn open_key(app: &App, form: &KeyForm) -> Result<(Member, bool), Failure> {

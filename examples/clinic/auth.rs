@@ -346,62 +346,40 @@ fn valid_member_name(name: &str) -> bool {
 /// member's.
 pub const AUTHORITY_NAME: &str = "authority";
 
-/// Loads the authority's key: sealed under its passphrase, or plain (loopback only).
-fn load_authority(app: &App, passphrase: &str) -> Result<Authority, Failure> {
-    let path = app.config.dir.join("authority.key");
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::unknown_key());
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the authority key");
-            return Err(Failure::internal());
-        }
-    };
-    if medseal::is_sealed(&bytes) {
-        return Authority::open_sealed(&bytes, passphrase.as_bytes()).map_err(|e| match e {
-            medseal::Error::WrongPassphrase | medseal::Error::InvalidInput(_) => {
-                Failure::unknown_key()
-            }
-            e => {
-                tracing::error!(error = %e, "the sealed authority key does not open");
-                Failure::unreadable_key()
-            }
-        });
-    }
-    if !app.config.loopback {
-        return Err(Failure::unprotected_key());
-    }
-    Authority::from_bytes(&bytes).map_err(|e| {
-        tracing::error!(error = %e, "the authority key does not load");
-        Failure::unreadable_key()
-    })
+/// How one kind of key file is read: its sealed form (tried with the passphrase) and its
+/// plain form (loopback only).
+struct KeyKind<T> {
+    what: &'static str,
+    is_sealed: fn(&[u8]) -> bool,
+    open_sealed: fn(&[u8], &[u8]) -> medseal::Result<T>,
+    from_bytes: fn(&[u8]) -> medseal::Result<T>,
 }
 
-/// Loads the key `members/<name>.key` (sealed ones with `passphrase`).
-pub fn load_key(app: &App, name: &str, passphrase: &str) -> Result<Member, Failure> {
-    if !valid_member_name(name) {
-        return Err(Failure::unknown_key());
-    }
-    let path = app.config.dir.join(MEMBERS_DIR).join(format!("{name}.key"));
-    let bytes = match std::fs::read(&path) {
+/// Reads and opens the key file at `path`; every way it can fail is a sign-in failure
+/// that reveals nothing to the browser (the details go to the log).
+fn open_key_file<T>(
+    app: &App,
+    path: &Path,
+    passphrase: &str,
+    kind: &KeyKind<T>,
+) -> Result<T, Failure> {
+    let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Failure::unknown_key());
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot read a member key");
+            tracing::error!(error = %e, key = kind.what, "cannot read a key file");
             return Err(Failure::internal());
         }
     };
-    if medseal::is_sealed_member(&bytes) {
-        return Member::open_sealed(&bytes, passphrase.as_bytes()).map_err(|e| match e {
+    if (kind.is_sealed)(&bytes) {
+        return (kind.open_sealed)(&bytes, passphrase.as_bytes()).map_err(|e| match e {
             medseal::Error::WrongPassphrase | medseal::Error::InvalidInput(_) => {
                 Failure::unknown_key()
             }
             e => {
-                tracing::error!(error = %e, "a sealed member key does not open");
+                tracing::error!(error = %e, key = kind.what, "a sealed key does not open");
                 Failure::unreadable_key()
             }
         });
@@ -410,10 +388,41 @@ pub fn load_key(app: &App, name: &str, passphrase: &str) -> Result<Member, Failu
         // Over the network a key needs a passphrase.
         return Err(Failure::unprotected_key());
     }
-    Member::from_bytes(&bytes).map_err(|e| {
-        tracing::error!(error = %e, "a member key does not load");
+    (kind.from_bytes)(&bytes).map_err(|e| {
+        tracing::error!(error = %e, key = kind.what, "a key does not load");
         Failure::unreadable_key()
     })
+}
+
+/// Loads the authority's key (`authority.key`).
+fn load_authority(app: &App, passphrase: &str) -> Result<Authority, Failure> {
+    let kind = KeyKind {
+        what: "authority",
+        is_sealed: medseal::is_sealed,
+        open_sealed: Authority::open_sealed,
+        from_bytes: Authority::from_bytes,
+    };
+    open_key_file(
+        app,
+        &app.config.dir.join("authority.key"),
+        passphrase,
+        &kind,
+    )
+}
+
+/// Loads the key `members/<name>.key` (sealed ones with `passphrase`).
+pub fn load_key(app: &App, name: &str, passphrase: &str) -> Result<Member, Failure> {
+    if !valid_member_name(name) {
+        return Err(Failure::unknown_key());
+    }
+    let path = app.config.dir.join(MEMBERS_DIR).join(format!("{name}.key"));
+    let kind = KeyKind {
+        what: "member",
+        is_sealed: medseal::is_sealed_member,
+        open_sealed: Member::open_sealed,
+        from_bytes: Member::from_bytes,
+    };
+    open_key_file(app, &path, passphrase, &kind)
 }
 
 /// `GET /signin`.
@@ -456,21 +465,22 @@ fn signin_form(app: &App, problem: Option<&str>, name: &str) -> Response {
     response
 }
 
+/// A form naming a key: sign-in, and the authority's register and renew.
 #[derive(Deserialize)]
-pub struct SigninForm {
+pub struct KeyForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
     #[serde(default)]
-    name: String,
+    pub name: String,
     #[serde(default)]
-    passphrase: String,
+    pub passphrase: String,
 }
 
 /// `POST /signin`.
 pub async fn signin(
     State(app): State<App>,
     headers: HeaderMap,
-    Form(form): Form<SigninForm>,
+    Form(form): Form<KeyForm>,
 ) -> Response {
     let expected = cookie(&headers, SIGNIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !bool::from(form.csrf.as_bytes().ct_eq(expected.as_bytes())) {
