@@ -375,6 +375,32 @@ async fn story(
         Some("dept:cardiology and role:doctor"),
         "the builder writes the policy text"
     );
+    // k of n: any one of the ticked values, then back to every kind.
+    let threshold = client.find(Locator::Css("#threshold")).await.unwrap();
+    threshold.send_keys("1").await.unwrap();
+    assert_eq!(
+        policy.prop("value").await.unwrap().as_deref(),
+        Some("1 of (dept:cardiology, role:doctor)")
+    );
+    threshold.clear().await.unwrap();
+    client
+        .find(Locator::Css("input[data-builder][value='role:doctor']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[data-builder][value='role:doctor']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        policy.prop("value").await.unwrap().as_deref(),
+        Some("dept:cardiology and role:doctor")
+    );
     client
         .find(Locator::Css("#keywords"))
         .await

@@ -801,6 +801,9 @@ pub async fn new_page(State(app): State<App>, user: SignedIn) -> Outcome {
                         }
                     }
                 }
+                label for="threshold" { "Or: at least how many of the ticked values " span.optional { "(k of n)" } }
+                input #threshold type="number" min="1" max="64" inputmode="numeric" aria-describedby="threshold-help";
+                p.help #threshold-help { "Empty: every kind must hold, any value of each. A number k: any k of the ticked values, whatever their kind." }
                 label for="policy" { "Policy (as text)" }
                 input #policy name="policy" type="text" required
                     placeholder="role:doctor and dept:cardiology" aria-describedby="policy-help";

@@ -29,11 +29,19 @@ function setupSuggestions(input) {
   });
 }
 
-// The policy builder: ticked values of one kind are alternatives, kinds are all required.
+// The policy builder: ticked values of one kind are alternatives, kinds are all required;
+// or, with a number k, any k of the ticked values ("k of (...)").
 function setupBuilder(form) {
   const policy = form.querySelector("#policy");
   const boxes = form.querySelectorAll("input[data-builder]");
+  const threshold = form.querySelector("#threshold");
   const write = () => {
+    const ticked = [...boxes].filter((b) => b.checked).map((b) => b.value);
+    const k = Number(threshold.value);
+    if (threshold.value !== "" && Number.isInteger(k) && k >= 1 && ticked.length >= 2 && k <= ticked.length) {
+      policy.value = k === ticked.length ? ticked.join(" and ") : k + " of (" + ticked.join(", ") + ")";
+      return;
+    }
     const kinds = new Map();
     for (const box of boxes) {
       if (!box.checked) continue;
@@ -46,6 +54,8 @@ function setupBuilder(form) {
     if (clauses.length) policy.value = clauses.join(" and ");
   };
   for (const box of boxes) box.addEventListener("change", write);
+  threshold.addEventListener("input", write);
+  threshold.addEventListener("change", write);
 }
 
 // Drag and drop onto the attachments, and an upload with a progress bar.
