@@ -277,7 +277,9 @@ async fn measure_patients_and_registry(
         user.grant_access(record, requester).await?.gas_used,
     );
     push("logAccess/subject", user.log_access(record).await?.gas_used);
-    // The patient re-wraps the record's capsule after their grant (their `share`).
+    // The patient re-wraps the record's capsule after their grant (their `share`), in a
+    // later second than the creation, as on Ethereum (see `updateRecord` above).
+    wait_for_next_second().await;
     push(
         "updateRecord/subject",
         user.update_record(
