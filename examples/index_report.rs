@@ -14,6 +14,9 @@
 //! * `search`: the host answering a token (PRF + table probe per result, one miss);
 //!   per-result cost over a Zipf query mix (total time / total results, median of
 //!   rounds), and the query whose result count is closest to 100.
+//! * proofs: the bytes a host sends with a 1-hit and a ~100-hit answer (membership proofs
+//!   of the results, absence proofs in every shard: `VerifiableAnswer::proof_bytes`), and
+//!   `prove` + `verify` of a 1-hit answer.
 //! * ABKS: one record = one index entry (a single keyword per record: the baseline's
 //!   cheapest case). The scan of 10^5 records is timed on a sample of entries and scaled
 //!   linearly (the scan is exactly linear: one pairing product per entry).
@@ -56,6 +59,12 @@ struct SizeRow {
     us_per_query_end_to_end: f64,
     us_per_query_verified: f64,
     us_empty_query: f64,
+    /// Proof bytes a host sends with a 1-hit answer (median over keywords with one entry).
+    proof_bytes_1: f64,
+    /// The same for the near-100 keywords (`query_results` on average).
+    proof_bytes_100: f64,
+    /// `prove` + `verify` of a 1-hit answer.
+    us_verified_1: f64,
 }
 
 struct Workload {
@@ -169,11 +178,27 @@ fn run_size(w: &Workload, n: u64, rounds: usize) -> (SizeRow, IndexHost, OwnerPa
         .iter()
         .map(|(k, _)| KeywordKey::derive(owner.id(), owner.key(), k))
         .collect();
+    // 1-hit queries: up to 64 keywords with exactly one entry (the Zipf tail has many).
+    let singles: Vec<KeywordKey> = w
+        .keywords
+        .iter()
+        .filter(|k| owner.count(k) == 1)
+        .take(64)
+        .map(|k| KeywordKey::derive(owner.id(), owner.key(), k))
+        .collect();
     let roots = host.roots(owner.id());
+    let proof_bytes = |keys: &[KeywordKey]| {
+        median(
+            keys.iter()
+                .map(|kk| host.prove(&kk.token()).proof_bytes() as f64)
+                .collect(),
+        )
+    };
+    let (proof_bytes_1, proof_bytes_100) = (proof_bytes(&singles), proof_bytes(&keys));
     let absent =
         KeywordKey::derive(owner.id(), owner.key(), &Keyword::term("absent").unwrap()).token();
-    let (mut query, mut end_to_end, mut verified, mut empty) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut query, mut end_to_end, mut verified, mut empty, mut verified_1) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut flush = 0usize;
     let mut pollute = |out: &mut Vec<EncryptedRef>| {
         for _ in 0..3 {
@@ -203,6 +228,11 @@ fn run_size(w: &Workload, n: u64, rounds: usize) -> (SizeRow, IndexHost, OwnerPa
             out.clear();
             empty.push(time_ms(|| host.search_into(&absent, &mut out)) * 1e3);
         }
+        for kk in &singles {
+            pollute(&mut out);
+            let token = kk.token();
+            verified_1.push(time_ms(|| kk.verify(&roots, &host.prove(&token)).unwrap()) * 1e3);
+        }
     }
     let row = SizeRow {
         entries,
@@ -215,6 +245,9 @@ fn run_size(w: &Workload, n: u64, rounds: usize) -> (SizeRow, IndexHost, OwnerPa
         us_per_query_end_to_end: median(end_to_end),
         us_per_query_verified: median(verified),
         us_empty_query: median(empty),
+        proof_bytes_1,
+        proof_bytes_100,
+        us_verified_1: median(verified_1),
     };
     (row, host, owner)
 }
@@ -306,7 +339,7 @@ fn main() {
     );
     println!();
     println!(
-        "{:>10} {:>6} {:>14} {:>14} {:>11} {:>9} {:>11} {:>12} {:>12} {:>11}",
+        "{:>10} {:>6} {:>14} {:>14} {:>11} {:>9} {:>11} {:>12} {:>12} {:>11} {:>12} {:>9} {:>11}",
         "entries",
         "shards",
         "build/s",
@@ -316,7 +349,10 @@ fn main() {
         "µs/query",
         "µs/q e2e",
         "µs/q proved",
-        "µs/miss"
+        "µs/miss",
+        "µs 1 proved",
+        "proof B 1",
+        "proof B 100"
     );
     let mut rows = Vec::new();
     let mut at_1e5 = None;
@@ -324,7 +360,7 @@ fn main() {
         let rounds = if n >= 10_000_000 { 5 } else { 9 };
         let (row, host, owner) = run_size(&w, n, rounds);
         println!(
-            "{:>10} {:>6} {:>14.0} {:>14.0} {:>11.3} {:>9} {:>11.2} {:>12.2} {:>12.1} {:>11.3}",
+            "{:>10} {:>6} {:>14.0} {:>14.0} {:>11.3} {:>9} {:>11.2} {:>12.2} {:>12.1} {:>11.3} {:>12.1} {:>9.0} {:>11.0}",
             row.entries,
             row.shards,
             row.build_entries_per_s,
@@ -334,7 +370,10 @@ fn main() {
             row.us_per_query,
             row.us_per_query_end_to_end,
             row.us_per_query_verified,
-            row.us_empty_query
+            row.us_empty_query,
+            row.us_verified_1,
+            row.proof_bytes_1,
+            row.proof_bytes_100
         );
         if n == 100_000 {
             at_1e5 = Some(row.us_per_query);
@@ -405,6 +444,16 @@ fn main() {
             "abks_scan_scaled_from_sample": true,
             "speedup_at_1e5": speedup,
             "entries": last.entries,
+            "sizes": rows.iter().map(|r| serde_json::json!({
+                "entries": r.entries,
+                "shards": r.shards,
+                "us_per_query_100": r.us_per_query,
+                "us_per_query_100_verified": r.us_per_query_verified,
+                "us_per_query_1_verified": r.us_verified_1,
+                "results_near_100": r.query_results,
+                "proof_bytes_1": r.proof_bytes_1,
+                "proof_bytes_100": r.proof_bytes_100,
+            })).collect::<Vec<_>>(),
         });
         println!("{obj}");
     }

@@ -5,7 +5,8 @@
 //! compaction is timed apart from the import rate), a cold search (a new vault on the
 //! same directory, opening included),
 //! warm verified searches for a 1-hit and a common keyword, get, bulk import rate, gas
-//! per record, proof bytes, live index shards (before the import's compaction → after the
+//! per record, proof bytes, chain reads per search (view calls and log queries of one
+//! warm 1-hit, one warm common and one cold search), live index shards (before the import's compaction → after the
 //! single puts), disk bytes per record, peak RSS and the
 //! warm 1-hit search side by side with a 10^2-record reference archive (2,001 alternating
 //! pairs in this process, ratio of the medians: growth with the machine's drift cancelled
@@ -52,6 +53,8 @@ struct Archive {
     doctor: Member,
     codes: Vec<Keyword>,
     gas: Arc<AtomicU64>,
+    /// Chain reads of the metered vaults (view calls and log queries).
+    reads: Arc<AtomicU64>,
     records: usize,
 }
 
@@ -78,18 +81,33 @@ impl Archive {
 
     /// The vault with gas metering (the one that writes).
     async fn open_metered(&self) -> Vault {
-        let config = Config::embedded();
-        let (store, ledger) = config.open_backends(&self.dir).await.unwrap();
-        let meter = Arc::new(GasMeter {
-            inner: ledger,
-            gas: Arc::clone(&self.gas),
-        });
-        let mut vault = Vault::with_backends(&self.dir, store, meter).unwrap();
-        vault
-            .install_authority(self.authority.public_key())
-            .unwrap();
-        vault
+        open_metered(&self.dir, &self.authority, &self.gas, &self.reads).await
     }
+}
+
+/// A vault on the embedded backends in `dir` whose ledger adds up gas and counts reads.
+async fn open_metered(
+    dir: &std::path::Path,
+    authority: &Authority,
+    gas: &Arc<AtomicU64>,
+    reads: &Arc<AtomicU64>,
+) -> Vault {
+    let (store, ledger) = Config::embedded().open_backends(dir).await.unwrap();
+    let meter = Arc::new(GasMeter {
+        inner: ledger,
+        gas: Arc::clone(gas),
+        reads: Arc::clone(reads),
+    });
+    let mut vault = Vault::with_backends(dir, store, meter).unwrap();
+    vault.install_authority(authority.public_key()).unwrap();
+    vault
+}
+
+/// The chain reads `f` makes through the meter counting into `reads`, and its output.
+async fn reads_of<T>(reads: &AtomicU64, f: impl std::future::Future<Output = T>) -> (u64, T) {
+    let before = reads.load(Ordering::Relaxed);
+    let out = f.await;
+    (reads.load(Ordering::Relaxed) - before, out)
 }
 
 #[derive(serde::Serialize, Default, Clone)]
@@ -111,6 +129,11 @@ struct Row {
     gas_per_record: f64,
     proof_bytes_1_hit: usize,
     proof_bytes_common: usize,
+    /// Chain reads (view calls and log queries) of one warm 1-hit search, one warm common
+    /// search and one cold search (a new vault).
+    chain_reads_1_hit: u64,
+    chain_reads_common: u64,
+    chain_reads_cold: u64,
     live_shards: usize,
     disk_bytes_per_record: f64,
     peak_rss_mib: f64,
@@ -231,6 +254,13 @@ async fn measure(archive: &mut Archive, size: usize, reference: &Reference) -> R
         one.push(ms);
     }
     row.warm_search_1_hit_ms = median(one);
+    let kw = Keyword::term("case-0").unwrap();
+    row.chain_reads_1_hit = reads_of(&archive.reads, vault.search(&archive.doctor, &kw))
+        .await
+        .0;
+    row.chain_reads_common = reads_of(&archive.reads, vault.search(&archive.doctor, &cohort))
+        .await
+        .0;
     let (mut here, mut there) = (Vec::new(), Vec::new());
     for _ in 0..SIDE_BY_SIDE {
         let i = (rng.next_u32() as usize) % reference.records;
@@ -296,6 +326,11 @@ async fn measure(archive: &mut Archive, size: usize, reference: &Reference) -> R
     }
     row.open_ms = median(opens);
     row.cold_search_ms = median(colds);
+    let vault = archive.open_metered().await;
+    let (reads, found) = reads_of(&archive.reads, vault.search(&archive.doctor, &cohort)).await;
+    assert_eq!(found.unwrap().hits.len(), row.common_hits);
+    row.chain_reads_cold = reads;
+    drop(vault);
     row.disk_bytes_per_record = disk_bytes(&archive.dir) as f64 / archive.records as f64;
     row.peak_rss_mib = peak_rss_mib();
     row
@@ -321,6 +356,9 @@ struct Partitions {
     warm_search_common_ms: f64,
     common_hits: usize,
     warm_search_1_hit_ms: f64,
+    /// Chain reads of one warm 1-hit search and of one cold search.
+    chain_reads_1_hit: u64,
+    chain_reads_cold: u64,
 }
 
 async fn measure_partitions(
@@ -328,11 +366,8 @@ async fn measure_partitions(
     authority: &Authority,
     codes: &[Keyword],
 ) -> Partitions {
-    let open = || async {
-        let mut vault = Vault::open_with(dir, &Config::embedded()).await.unwrap();
-        vault.install_authority(authority.public_key()).unwrap();
-        vault
-    };
+    let (gas, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let open = || open_metered(dir, authority, &gas, &reads);
     let issue = |name: String| {
         authority
             .issue(
@@ -400,6 +435,8 @@ async fn measure_partitions(
         one.push(ms);
     }
     out.warm_search_1_hit_ms = median(one);
+    let kw = Keyword::term("case-0").unwrap();
+    out.chain_reads_1_hit = reads_of(&reads, vault.search(&reader, &kw)).await.0;
     drop(vault);
     let mut colds = Vec::new();
     for _ in 0..5 {
@@ -417,6 +454,8 @@ async fn measure_partitions(
         colds.push(ms);
     }
     out.cold_search_ms = median(colds);
+    let vault = open().await;
+    out.chain_reads_cold = reads_of(&reads, vault.search(&reader, &cohort)).await.0;
     out
 }
 
@@ -469,6 +508,7 @@ fn main() {
         doctor,
         codes,
         gas: Arc::new(AtomicU64::new(0)),
+        reads: Arc::new(AtomicU64::new(0)),
         records: 0,
     };
     eprintln!("building the 100-record reference archive");
@@ -479,6 +519,7 @@ fn main() {
             doctor: Member::from_bytes(&archive.doctor.to_bytes()).unwrap(),
             codes: archive.codes.clone(),
             gas: Arc::new(AtomicU64::new(0)),
+            reads: Arc::new(AtomicU64::new(0)),
             records: 0,
         };
         let vault = small.open_metered().await;
@@ -527,7 +568,7 @@ fn main() {
         return;
     }
     println!(
-        "{:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>7} {:>9} {:>9} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>7}",
+        "{:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>7} {:>9} {:>9} {:>8} {:>7} {:>9} {:>14} {:>8} {:>8} {:>7} {:>7}",
         "records",
         "put ms",
         "open ms",
@@ -541,6 +582,7 @@ fn main() {
         "gas/rec",
         "proof B",
         "proof B c",
+        "reads 1/c/cold",
         "shards",
         "disk B/r",
         "RSS MiB",
@@ -548,7 +590,7 @@ fn main() {
     );
     for r in &rows {
         println!(
-            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>9.2} {:>8.0} {:>7} {:>9} {:>8} {:>8.0} {:>7.0} {:>7.2}",
+            "{:>8} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.3} {:>8.2} ({:>4}) {:>7.2} {:>9.0} {:>9.2} {:>8.0} {:>7} {:>9} {:>14} {:>8} {:>8.0} {:>7.0} {:>7.2}",
             r.records,
             r.put_ms,
             r.open_ms,
@@ -563,6 +605,10 @@ fn main() {
             r.gas_per_record,
             r.proof_bytes_1_hit,
             r.proof_bytes_common,
+            format!(
+                "{}/{}/{}",
+                r.chain_reads_1_hit, r.chain_reads_common, r.chain_reads_cold
+            ),
             format!("{}→{}", r.shards_before_compaction, r.live_shards),
             r.disk_bytes_per_record,
             r.peak_rss_mib,
@@ -582,7 +628,7 @@ fn main() {
     );
     let p = &partitions;
     println!(
-        "{} partitions ({OWNERS} owners × {} policies), {} records (import {:.0}/s): first search {:.0} ms (opens every capsule, fills the caches), cold {:.1} ms, warm common {:.2} ms ({} hits), warm 1-hit {:.2} ms",
+        "{} partitions ({OWNERS} owners × {} policies), {} records (import {:.0}/s): first search {:.0} ms (opens every capsule, fills the caches), cold {:.1} ms, warm common {:.2} ms ({} hits), warm 1-hit {:.2} ms; chain reads: {} per warm 1-hit search, {} cold",
         p.partitions,
         POLICIES.len(),
         p.records,
@@ -591,6 +637,8 @@ fn main() {
         p.cold_search_ms,
         p.warm_search_common_ms,
         p.common_hits,
-        p.warm_search_1_hit_ms
+        p.warm_search_1_hit_ms,
+        p.chain_reads_1_hit,
+        p.chain_reads_cold
     );
 }

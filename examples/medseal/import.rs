@@ -681,6 +681,7 @@ async fn open_metered(ctx: &Ctx, gas: &Arc<AtomicU64>) -> CliResult<Vault> {
     let ledger = Arc::new(GasMeter {
         inner: ledger,
         gas: Arc::clone(gas),
+        reads: Arc::default(),
     });
     Ok(Vault::with_backends(&ctx.dir, store, ledger)?)
 }
