@@ -19,7 +19,8 @@ def setup():
     partition = medseal.Partition(b"dr-house", "role:doctor and dept:cardiology", 0)
     owner = medseal.OwnerPartition.create(partition)
     i10, asthma = medseal.Keyword.icd10("I10"), medseal.Keyword.term("Asthma")
-    r1, r2, r3 = _rec(), _rec(), _rec()
+    # Increasing references: a batch stores each keyword's records in sorted order.
+    r1, r2, r3 = (bytes([i]) * 32 for i in (1, 2, 3))
     host = medseal.IndexHost()
     s1 = owner.batch([(i10, r1), (asthma, r1), (i10, medseal.RecordRef(r2))])
     s2 = owner.batch([(i10, r3)])
