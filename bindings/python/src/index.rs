@@ -5,8 +5,8 @@
 use crate::abe::{FamePublicKey, FameUserKey, PyPolicy, policy_arg};
 use crate::errors::{bytes32, index_error, input_error, keyword_error};
 use medseal_index::sse::{
-    Capsule, EncryptedRef, IndexHost, KeywordKey, OwnerPartition, Padding, Partition,
-    PartitionId, PartitionKey, SearchToken, Shard, ShardRoot, VerifiableAnswer,
+    Capsule, EncryptedRef, IndexHost, KeywordKey, OwnerPartition, Padding, Partition, PartitionId,
+    PartitionKey, SearchToken, Shard, ShardRoot, VerifiableAnswer,
 };
 use medseal_index::{Keyword, RecordRef};
 use pyo3::exceptions::PyTypeError;
@@ -379,7 +379,10 @@ pub(crate) struct PyVerifiableAnswer {
 }
 
 fn encrypted_refs<'py>(py: Python<'py>, values: &[EncryptedRef]) -> Vec<Bound<'py, PyBytes>> {
-    values.iter().map(|v| PyBytes::new(py, v.as_bytes())).collect()
+    values
+        .iter()
+        .map(|v| PyBytes::new(py, v.as_bytes()))
+        .collect()
 }
 
 #[pymethods]
@@ -456,7 +459,11 @@ impl PyIndexHost {
     }
 
     /// The roots of a partition's shards, in order.
-    fn roots<'py>(&self, py: Python<'py>, partition_id: &[u8]) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn roots<'py>(
+        &self,
+        py: Python<'py>,
+        partition_id: &[u8],
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let id = parse_partition_id(partition_id)?;
         Ok(self
             .inner
@@ -503,7 +510,11 @@ impl PyKeywordKey {
 
     /// Decrypts the host's values into record references (32 bytes each), dropping
     /// padding entries. Unverified: prefer `verify`.
-    fn decrypt<'py>(&self, py: Python<'py>, values: Vec<Vec<u8>>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn decrypt<'py>(
+        &self,
+        py: Python<'py>,
+        values: Vec<Vec<u8>>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let values = values
             .iter()
             .map(|v| Ok(EncryptedRef::from_bytes(bytes32(v, "an encrypted value")?)))
