@@ -79,6 +79,8 @@ struct Query {
     /// The chosen keyword's result count; `None` if no keyword comes within 90% of the
     /// target (e.g. no 1,000-result keyword among 10^4 entries).
     results: Option<u64>,
+    /// The largest result count of any keyword at this size.
+    most: u64,
     medseal_us: f64,
     findex_us: f64,
     verified_us: f64,
@@ -200,6 +202,7 @@ fn run_size(w: &Workload, n: u64, mode: Mode) -> Result<SizeRow> {
         .iter()
         .filter_map(|k| truth.get(k).map(|s| (k, s.len() as u64)))
         .collect();
+    let most = counts.iter().map(|(_, c)| *c).max().unwrap_or(0);
     let mut queries = Vec::new();
     for target in TARGETS {
         let Some(&(kw, count)) = counts.iter().min_by_key(|(_, c)| c.abs_diff(target)) else {
@@ -209,6 +212,7 @@ fn run_size(w: &Workload, n: u64, mode: Mode) -> Result<SizeRow> {
             queries.push(Query {
                 target,
                 results: None,
+                most,
                 medseal_us: f64::NAN,
                 findex_us: f64::NAN,
                 verified_us: f64::NAN,
@@ -245,6 +249,7 @@ fn run_size(w: &Workload, n: u64, mode: Mode) -> Result<SizeRow> {
         queries.push(Query {
             target,
             results: Some(count),
+            most,
             medseal_us: m[0] * 1e3,
             findex_us: m[1] * 1e3,
             verified_us: m[2] * 1e3,
@@ -324,7 +329,14 @@ fn main() -> Result<()> {
                     q.verify_us,
                     q.proof_bytes
                 ),
-                None => println!("{:>9} {:>6} {:>7}", r.entries, q.target, "n/a"),
+                None => println!(
+                    "{:>9} {:>6} {:>7}  (no keyword has {}+ results: the most is {})",
+                    r.entries,
+                    q.target,
+                    "n/a",
+                    (q.target * 9).div_ceil(10),
+                    q.most
+                ),
             }
         }
     }
@@ -370,6 +382,7 @@ fn main() -> Result<()> {
                 "queries": r.queries.iter().map(|q| serde_json::json!({
                     "target": q.target,
                     "results": q.results,
+                    "most_results_at_size": q.most,
                     "medseal_us": num(q.medseal_us),
                     "findex_us": num(q.findex_us),
                     "medseal_verified_us": num(q.verified_us),
