@@ -227,7 +227,7 @@ fn main() -> Result<()> {
         let ct_bytes = ct.to_bytes().len();
         medseal_sizes
             .encapsulation
-            .push((ct_bytes, rows_of(ours_text)));
+            .push((ct_bytes, policy.leaf_count()));
         policy_texts.push(ours_text.len());
         let size = |e: &XEnc| cc_bytes(e).map(|b| (b, e.count()));
         classic_sizes.encapsulation.push(size(&cc_ct[0])?);
@@ -409,14 +409,6 @@ fn main() -> Result<()> {
         println!("{obj}");
     }
     Ok(())
-}
-
-/// The LSSS rows of a medseal policy: one per attribute occurrence.
-fn rows_of(policy: &str) -> usize {
-    policy
-        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-        .filter(|w| w.contains(':'))
-        .count()
 }
 
 fn grid_text() -> String {

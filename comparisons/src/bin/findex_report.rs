@@ -142,9 +142,9 @@ fn run_size(w: &Workload, n: u64, mode: Mode) -> Result<SizeRow> {
     // Insert: rounds interleaved (medseal, Findex), fresh indexes each round.
     let insert_rounds = match (mode, n) {
         (Mode::Smoke, _) => 2,
-        (_, ..=10_000) => 5,
-        (_, ..=100_000) => 3,
-        _ => 1,
+        (_, ..=10_000) => 9,
+        (_, ..=100_000) => 5,
+        _ => 3,
     };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let mut built = None;
