@@ -421,3 +421,47 @@ fn grid_text() -> String {
 fn fmt_load(l: Option<f64>) -> String {
     l.map_or_else(|| "n/a".into(), |l| format!("{l:.2}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a medseal key for `attrs` and a CoverCrypt key for `cc_key` open a capsule
+    /// under policy `i` of [`POLICIES`], in both CoverCrypt modes.
+    fn opens(attrs: &[&str], cc_key: &str, i: usize) -> [bool; 3] {
+        let (_, ours, theirs) = POLICIES[i];
+        let (pk, msk) = Fame::setup(&mut OsRng);
+        let key =
+            Fame::keygen(&pk, &msk, &AttributeSet::parse(attrs).unwrap(), &mut OsRng).unwrap();
+        let (k, ct) = Fame::encapsulate(&pk, &ours.parse().unwrap(), &mut OsRng).unwrap();
+        let medseal = Fame::decapsulate(&key, &ct).is_ok_and(|d| d == k);
+        let cc = |hint| {
+            let mut cc = Cc::new(hint).unwrap();
+            let usk = cc.keygen(&AccessPolicy::parse(cc_key).unwrap()).unwrap();
+            let (s, enc) = cc
+                .cc
+                .encaps(&cc.mpk, &AccessPolicy::parse(theirs).unwrap())
+                .unwrap();
+            cc.cc.decaps(&usk, &enc).unwrap().is_some_and(|d| *d == *s)
+        };
+        [
+            medseal,
+            cc(EncryptionHint::Classic),
+            cc(EncryptionHint::Hybridized),
+        ]
+    }
+
+    /// The policies and keys are equivalent across the libraries: the same users open the
+    /// same capsules, including a user who satisfies the narrow policy but not the wide one.
+    #[test]
+    fn same_users_open_the_same_capsules() {
+        let elsewhere: &[&str] = &["role:doctor", "dept:cardiology", "site:east"];
+        let cc_elsewhere = "ROLE::doctor && DEPT::cardiology && SITE::east";
+        for i in 0..POLICIES.len() {
+            assert_eq!(opens(MEDSEAL_KEY, CC_KEY, i), [true; 3], "policy {i}");
+            assert_eq!(opens(MEDSEAL_OTHER, CC_OTHER, i), [false; 3], "policy {i}");
+        }
+        assert_eq!(opens(elsewhere, cc_elsewhere, 0), [true; 3]);
+        assert_eq!(opens(elsewhere, cc_elsewhere, 1), [false; 3]);
+    }
+}

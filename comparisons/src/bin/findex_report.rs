@@ -26,7 +26,7 @@ use cosmian_crypto_core::{CsRng, Secret};
 use cosmian_findex::{Findex, IndexADT, MemoryEncryptionLayer, generic_decode, generic_encode};
 use cosmian_sse_memories::{ADDRESS_LENGTH, Address, InMemory};
 use medseal_comparisons::{Args, Mode, Workload, interleaved, load_average, median};
-use medseal_index::sse::{IndexHost, KeywordKey, OwnerPartition, Partition};
+use medseal_index::sse::{IndexHost, KeywordKey, OwnerPartition, Partition, ShardRoot};
 use medseal_index::{Keyword, RecordRef};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -129,6 +129,41 @@ fn findex_insert(pairs: &[(&Keyword, RecordRef)], seed: u64) -> Result<FindexInd
     Ok(findex)
 }
 
+/// Both libraries' indexes of one size, for the correctness checks.
+struct Indexes<'a> {
+    owner: &'a OwnerPartition,
+    host: &'a IndexHost,
+    roots: &'a [ShardRoot],
+    findex: &'a FindexIndex,
+}
+
+impl Indexes<'_> {
+    /// Checks that medseal's search, medseal's verified search and Findex's search of `k`
+    /// all return exactly `expected`.
+    fn check(&self, k: &Keyword, expected: HashSet<RecordRef>) -> Result<()> {
+        let kk = KeywordKey::derive(self.owner.id(), self.owner.key(), k);
+        let got: HashSet<RecordRef> = kk
+            .decrypt(&self.host.search(&kk.token()))
+            .into_iter()
+            .collect();
+        check(got == expected, || {
+            format!("medseal search of {}", k.as_str())
+        })?;
+        let verified: HashSet<RecordRef> = kk
+            .verify(self.roots, &self.host.prove(&kk.token()))?
+            .into_iter()
+            .collect();
+        check(verified == expected, || {
+            format!("medseal verified search of {}", k.as_str())
+        })?;
+        let found = ready(self.findex.search(&k.as_str().to_owned()))?;
+        let expected: HashSet<Value> = expected.iter().map(|r| *r.as_bytes()).collect();
+        check(found == expected, || {
+            format!("Findex search of {}", k.as_str())
+        })
+    }
+}
+
 fn run_size(w: &Workload, n: u64, mode: Mode) -> Result<SizeRow> {
     let mut wrng = ChaCha20Rng::seed_from_u64(n ^ 0x5eed);
     let pairs = w.pairs(&mut wrng, 0..n);
@@ -164,26 +199,13 @@ fn run_size(w: &Workload, n: u64, mode: Mode) -> Result<SizeRow> {
 
     // Correctness: every keyword in smoke mode, the queried ones otherwise (below).
     let roots = host.roots(owner.id());
-    let check_keyword = |k: &Keyword| -> Result<()> {
-        let expected = truth.get(k).cloned().unwrap_or_default();
-        let kk = KeywordKey::derive(owner.id(), owner.key(), k);
-        let got: HashSet<RecordRef> = kk.decrypt(&host.search(&kk.token())).into_iter().collect();
-        check(got == expected, || {
-            format!("medseal search of {}", k.as_str())
-        })?;
-        let verified: HashSet<RecordRef> = kk
-            .verify(&roots, &host.prove(&kk.token()))?
-            .into_iter()
-            .collect();
-        check(verified == expected, || {
-            format!("medseal verified search of {}", k.as_str())
-        })?;
-        let found = ready(findex.search(&k.as_str().to_owned()))?;
-        let expected_bytes: HashSet<Value> = expected.iter().map(|r| *r.as_bytes()).collect();
-        check(found == expected_bytes, || {
-            format!("Findex search of {}", k.as_str())
-        })
+    let indexes = Indexes {
+        owner: &owner,
+        host: &host,
+        roots: &roots,
+        findex: &findex,
     };
+    let check_keyword = |k: &Keyword| indexes.check(k, truth.get(k).cloned().unwrap_or_default());
     if mode == Mode::Smoke {
         for k in truth.keys() {
             check_keyword(k)?;
@@ -398,4 +420,46 @@ fn main() -> Result<()> {
 
 fn fmt_load(l: Option<f64>) -> String {
     l.map_or_else(|| "n/a".into(), |l| format!("{l:.2}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checks pass on the true posting lists and fail on any other set (here: another
+    /// keyword's, and the true one minus a record).
+    #[test]
+    fn checks_catch_wrong_results() {
+        let w = Workload::icd10().unwrap();
+        let pairs = w.pairs(&mut ChaCha20Rng::seed_from_u64(3), 0..2_000);
+        let partition = Partition::new(b"test", "role:doctor".parse().unwrap(), 0).unwrap();
+        let (owner, host) = medseal_insert(&pairs, &partition, 1).unwrap();
+        let findex = findex_insert(&pairs, 1).unwrap();
+        let roots = host.roots(owner.id());
+        let indexes = Indexes {
+            owner: &owner,
+            host: &host,
+            roots: &roots,
+            findex: &findex,
+        };
+        let truth = |k: &Keyword| -> HashSet<RecordRef> {
+            pairs
+                .iter()
+                .filter(|(kw, _)| *kw == k)
+                .map(|(_, r)| *r)
+                .collect()
+        };
+        let (a, b) = (&w.keywords[0], &w.keywords[1]);
+        assert!(truth(a).len() > 10 && truth(b).len() > 10);
+        indexes.check(a, truth(a)).unwrap();
+        indexes.check(b, truth(b)).unwrap();
+        assert!(indexes.check(a, truth(b)).is_err());
+        let mut fewer = truth(a);
+        let one = *fewer.iter().next().unwrap();
+        fewer.remove(&one);
+        assert!(indexes.check(a, fewer).is_err());
+        indexes
+            .check(&Keyword::term("absent").unwrap(), HashSet::new())
+            .unwrap();
+    }
 }
