@@ -124,7 +124,7 @@ fn findex_insert(pairs: &[(&Keyword, RecordRef)], seed: u64) -> Result<FindexInd
             .insert(*r.as_bytes());
     }
     for (k, values) in by_keyword {
-        ready(findex.insert(k.to_owned(), values))?;
+        ready(findex.insert(k, values))?;
     }
     Ok(findex)
 }
@@ -156,7 +156,7 @@ impl Indexes<'_> {
         check(verified == expected, || {
             format!("medseal verified search of {}", k.as_str())
         })?;
-        let found = ready(self.findex.search(&k.as_str().to_owned()))?;
+        let found = ready(self.findex.search(&k.as_str()))?;
         let expected: HashSet<Value> = expected.iter().map(|r| *r.as_bytes()).collect();
         check(found == expected, || {
             format!("Findex search of {}", k.as_str())
@@ -244,7 +244,7 @@ fn run_size(w: &Workload, n: u64, mode: Mode) -> Result<SizeRow> {
             continue;
         }
         check_keyword(kw)?;
-        let text = kw.as_str().to_owned();
+        let text = kw.as_str();
         let token = KeywordKey::derive(owner.id(), owner.key(), kw).token();
         let answer = host.prove(&token);
         let proof_bytes = answer.proof_bytes();
