@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,35 @@ def test_read_report(tmp_path):
         '{"medseal_ms":40.0,"n":50,"op":"encrypt","rabe_ms":90.0,"ratio":2.25}]\n'
     )
     assert bench.read_report(str(report)) == {("decrypt", 10): 1.5, ("encrypt", 50): 40.0}
+
+
+def test_against_report_alternates_with_the_report(tmp_path):
+    """The alternating mode runs the given report binary once per alternation and
+    compares medians; a stand-in report (a script printing the JSON line) is used."""
+    spec = importlib.util.spec_from_file_location("fame_timings", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    calls = tmp_path / "calls"
+    fake = tmp_path / "abe_report"
+    rows = [
+        {"op": op, "n": n, "medseal_ms": ms, "rabe_ms": 1.0, "ratio": 1.0}
+        for op, ms in (("keygen", 10.0), ("encrypt", 8.0), ("decrypt", 2.0))
+        for n in (10, 50)
+    ]
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo run >> "{calls}"\n'
+        'echo "medseal FAME vs rabe (table)"\n'
+        f"echo '{json.dumps(rows)}'\n"
+    )
+    fake.chmod(0o755)
+    out = bench.against_report(str(fake), 2, 1)
+    assert calls.read_text().count("run") == 2
+    assert {(r["op"], r["n"]) for r in out} == {(r["op"], r["n"]) for r in rows}
+    for r in out:
+        expected = {"keygen": 10.0, "encrypt": 8.0, "decrypt": 2.0}[r["op"]]
+        assert r["report_ms"] == expected
+        assert r["report_spread"] == 1.0
+        assert abs(r["python_over_report"] - r["python_ms"] / expected) < 1e-12
+        assert r["python_ms"] > 0 and r["repeat"] == 2
