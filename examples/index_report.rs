@@ -25,10 +25,10 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use medseal_abe::{AttributeSet, Policy};
+use medseal_index::Keyword;
 use medseal_index::abks::{Abks, AbksIndex};
-use medseal_index::dictionary::{Zipf, icd10cm};
+use medseal_index::dictionary::Workload;
 use medseal_index::sse::{EncryptedRef, IndexHost, KeywordKey, OwnerPartition, Partition};
-use medseal_index::{Keyword, RecordRef};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::hint::black_box;
@@ -38,15 +38,8 @@ use support::{median, median_ms, time_ms};
 #[path = "support/mod.rs"]
 mod support;
 
-const KEYWORDS_PER_RECORD: u64 = 5;
+const KEYWORDS_PER_RECORD: u64 = Workload::KEYWORDS_PER_RECORD;
 const BATCH: u64 = 1_000_000;
-
-fn record(i: u64) -> RecordRef {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&(i + 1).to_be_bytes());
-    b[8..16].copy_from_slice(&0x6d65_6473_6561_6c21u64.to_be_bytes());
-    RecordRef::new(b).unwrap()
-}
 
 struct SizeRow {
     entries: u64,
@@ -65,37 +58,6 @@ struct SizeRow {
     proof_bytes_100: f64,
     /// `prove` + `verify` of a 1-hit answer.
     us_verified_1: f64,
-}
-
-struct Workload {
-    keywords: Vec<Keyword>,
-    zipf: Zipf,
-}
-
-impl Workload {
-    /// Entries `range` of the workload: entry `i` belongs to record `i / 5`, and a
-    /// record's keywords are distinct Zipf draws.
-    fn pairs(
-        &self,
-        rng: &mut ChaCha20Rng,
-        range: std::ops::Range<u64>,
-    ) -> Vec<(&Keyword, RecordRef)> {
-        let mut out: Vec<(&Keyword, RecordRef)> = Vec::with_capacity(range.clone().count());
-        for i in range {
-            let first = (i - i % KEYWORDS_PER_RECORD) as usize;
-            let r = record(i / KEYWORDS_PER_RECORD);
-            let k = loop {
-                let k = &self.keywords[self.zipf.sample(rng)];
-                // Same record's earlier keywords in this batch (batches are multiples of 5).
-                let start = out.len().saturating_sub(i as usize - first);
-                if !out[start..].iter().any(|(kw, rr)| *rr == r && *kw == k) {
-                    break k;
-                }
-            };
-            out.push((k, r));
-        }
-        out
-    }
 }
 
 fn run_size(w: &Workload, n: u64, rounds: usize) -> (SizeRow, IndexHost, OwnerPartition) {
@@ -290,7 +252,10 @@ fn run_abks(w: &Workload, samples: usize) -> AbksRow {
     let mut index = AbksIndex::new();
     for i in 0..scan_sample as u64 {
         let k = &w.keywords[w.zipf.sample(&mut rng)];
-        index.push(record(i), Abks::index(&pk, &policy, k, &mut rng).unwrap());
+        index.push(
+            Workload::record(i),
+            Abks::index(&pk, &policy, k, &mut rng).unwrap(),
+        );
     }
     let scan = median_ms(3, || index.search(&trapdoor));
     let scan_sequential = median_ms(3, || index.search_sequential(&trapdoor));
@@ -316,21 +281,8 @@ fn main() {
         &[10_000, 100_000, 1_000_000, 10_000_000]
     };
     let started = Instant::now();
-    let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let mut keywords: Vec<Keyword> = icd10cm()
-        .unwrap()
-        .iter()
-        .map(|c| Keyword::icd10(&c.code).unwrap())
-        .collect();
     // Popularity ranks in a random order of the codes.
-    for i in (1..keywords.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        keywords.swap(i, j);
-    }
-    let w = Workload {
-        zipf: Zipf::new(keywords.len(), 1.0),
-        keywords,
-    };
+    let w = Workload::icd10(&mut ChaCha20Rng::seed_from_u64(7)).unwrap();
     println!(
         "medseal-index report ({} mode): {} ICD-10-CM keywords, Zipf s=1, {} keywords/record, one thread unless noted",
         if quick { "quick" } else { "full" },

@@ -5,10 +5,8 @@
 //! This crate links Cosmian's BUSL-1.1 crates for measurement only; it is its own cargo
 //! workspace so that the library never depends on them.
 
-use medseal_index::dictionary::{Zipf, icd10cm};
-use medseal_index::{Keyword, RecordRef};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -132,72 +130,20 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
+/// The index report's workload, from `medseal_index::dictionary` (one definition for
+/// both reports, so they index the same entries).
+pub use medseal_index::dictionary::Workload;
+
 /// Index entries per record, as in the index report.
-pub const KEYWORDS_PER_RECORD: u64 = 5;
+pub const KEYWORDS_PER_RECORD: u64 = Workload::KEYWORDS_PER_RECORD;
 
-/// The record of entry `i / 5`: a nonzero 32-byte reference (the index report's).
-pub fn record(i: u64) -> RecordRef {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&(i + 1).to_be_bytes());
-    b[8..16].copy_from_slice(&0x6d65_6473_6561_6c21u64.to_be_bytes());
-    // Nonzero by construction (i + 1 > 0).
-    RecordRef::new(b).unwrap_or_else(|_| unreachable!("nonzero reference"))
-}
-
-/// The index report's workload: the ICD-10-CM codes in a fixed random popularity order
-/// and a Zipf law (s = 1) over those ranks.
-pub struct Workload {
-    /// The codes as keywords, most popular first.
-    pub keywords: Vec<Keyword>,
-    /// The popularity law over `keywords`' indices.
-    pub zipf: Zipf,
-}
-
-impl Workload {
-    /// The index report's workload: the ICD-10-CM list shuffled by a ChaCha20 stream of
-    /// seed 7 (the same order as the report's).
-    ///
-    /// # Errors
-    /// If the embedded code list does not decode.
-    pub fn icd10() -> medseal_index::Result<Workload> {
-        let mut rng = ChaCha20Rng::seed_from_u64(7);
-        let mut keywords = icd10cm()?
-            .iter()
-            .map(|c| Keyword::icd10(&c.code))
-            .collect::<Result<Vec<_>, _>>()?;
-        for i in (1..keywords.len()).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            keywords.swap(i, j);
-        }
-        Ok(Workload {
-            zipf: Zipf::new(keywords.len(), 1.0),
-            keywords,
-        })
-    }
-
-    /// Entries `range` of the workload: entry `i` belongs to record `i / 5`, and a
-    /// record's keywords are distinct Zipf draws (the index report's `pairs`). `range`
-    /// must start at a multiple of 5.
-    pub fn pairs(
-        &self,
-        rng: &mut ChaCha20Rng,
-        range: std::ops::Range<u64>,
-    ) -> Vec<(&Keyword, RecordRef)> {
-        let mut out: Vec<(&Keyword, RecordRef)> = Vec::with_capacity(range.clone().count());
-        for i in range {
-            let first = (i - i % KEYWORDS_PER_RECORD) as usize;
-            let r = record(i / KEYWORDS_PER_RECORD);
-            let k = loop {
-                let k = &self.keywords[self.zipf.sample(rng)];
-                let start = out.len().saturating_sub(i as usize - first);
-                if !out[start..].iter().any(|(kw, rr)| *rr == r && *kw == k) {
-                    break k;
-                }
-            };
-            out.push((k, r));
-        }
-        out
-    }
+/// The index report's workload: the ICD-10-CM list in the popularity order of a ChaCha20
+/// stream of seed 7 (the report's).
+///
+/// # Errors
+/// If the embedded code list does not decode.
+pub fn icd10_workload() -> medseal_index::Result<Workload> {
+    Workload::icd10(&mut ChaCha20Rng::seed_from_u64(7))
 }
 
 #[cfg(test)]
@@ -242,23 +188,5 @@ mod tests {
         assert_eq!(m.len(), 2);
         // One warm-up call each, then one per round.
         assert_eq!((a, b), (4, 4));
-    }
-
-    #[test]
-    fn workload_records_have_distinct_keywords() {
-        let w = Workload::icd10().unwrap();
-        assert_eq!(w.keywords.len(), 95_622);
-        let pairs = w.pairs(&mut ChaCha20Rng::seed_from_u64(1), 0..5_000);
-        assert_eq!(pairs.len(), 5_000);
-        for rec in pairs.chunks(KEYWORDS_PER_RECORD as usize) {
-            assert!(rec.iter().all(|(_, r)| *r == rec[0].1));
-            let mut kws: Vec<_> = rec.iter().map(|(k, _)| k.as_str()).collect();
-            kws.sort_unstable();
-            kws.dedup();
-            assert_eq!(kws.len(), KEYWORDS_PER_RECORD as usize);
-        }
-        // Zipf: the most popular keyword is far more frequent than a typical one.
-        let top = pairs.iter().filter(|(k, _)| *k == &w.keywords[0]).count();
-        assert!(top > 100, "top keyword drawn {top} times");
     }
 }

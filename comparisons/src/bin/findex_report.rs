@@ -296,7 +296,7 @@ fn main() -> Result<()> {
     };
     let started = Instant::now();
     let load_before = load_average();
-    let w = Workload::icd10()?;
+    let w = medseal_comparisons::icd10_workload()?;
     let mut rows = Vec::new();
     for &n in sizes {
         eprintln!("{n} entries ...");
@@ -430,7 +430,7 @@ mod tests {
     /// keyword's, and the true one minus a record).
     #[test]
     fn checks_catch_wrong_results() {
-        let w = Workload::icd10().unwrap();
+        let w = medseal_comparisons::icd10_workload().unwrap();
         let pairs = w.pairs(&mut ChaCha20Rng::seed_from_u64(3), 0..2_000);
         let partition = Partition::new(b"test", "role:doctor".parse().unwrap(), 0).unwrap();
         let (owner, host) = medseal_insert(&pairs, &partition, 1).unwrap();

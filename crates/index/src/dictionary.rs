@@ -53,6 +53,82 @@ pub fn icd10cm() -> crate::Result<Vec<Icd10Code>> {
     Ok(parse_tsv(&text))
 }
 
+/// The index benchmarks' workload: index entries `(keyword, record)` with keywords drawn
+/// from the ICD-10-CM list by a Zipf law (s = 1) over a random popularity order of the
+/// codes, [`Workload::KEYWORDS_PER_RECORD`] distinct keywords per record. One definition
+/// for every report that compares on it (the index report, the comparisons with other
+/// libraries), so they index the same entries.
+#[cfg(feature = "icd10")]
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// The codes as keywords, most popular first.
+    pub keywords: Vec<crate::Keyword>,
+    /// The popularity law over `keywords`' indices.
+    pub zipf: Zipf,
+}
+
+#[cfg(feature = "icd10")]
+impl Workload {
+    /// Index entries per record.
+    pub const KEYWORDS_PER_RECORD: u64 = 5;
+
+    /// The ICD-10-CM list in the popularity order of a Fisher–Yates shuffle driven by
+    /// `shuffle` (the reports use a ChaCha20 stream of seed 7).
+    ///
+    /// # Errors
+    /// As [`icd10cm`]; a code that is not a valid keyword (none in the embedded list).
+    pub fn icd10<R: rand_core::RngCore + ?Sized>(shuffle: &mut R) -> crate::Result<Self> {
+        let mut keywords = icd10cm()?
+            .iter()
+            .map(|c| crate::Keyword::icd10(&c.code))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in (1..keywords.len()).rev() {
+            let j = (shuffle.next_u64() % (i as u64 + 1)) as usize;
+            keywords.swap(i, j);
+        }
+        Ok(Self {
+            zipf: Zipf::new(keywords.len(), 1.0),
+            keywords,
+        })
+    }
+
+    /// The record of entry `i`'s record number `i / 5`: `r + 1` big-endian in the first 8
+    /// bytes, a fixed tag in the next 8 (never all zero).
+    pub fn record(r: u64) -> crate::RecordRef {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&(r + 1).to_be_bytes());
+        b[8..16].copy_from_slice(&0x6d65_6473_6561_6c21u64.to_be_bytes());
+        // Nonzero: bytes 8..16 are the tag.
+        crate::RecordRef(b)
+    }
+
+    /// Entries `range` of the workload: entry `i` belongs to record `i / 5`, and a
+    /// record's keywords are distinct Zipf draws from `rng`. `range` should start at a
+    /// multiple of 5 (a record's earlier keywords outside `range` are not seen).
+    pub fn pairs<R: rand_core::RngCore + ?Sized>(
+        &self,
+        rng: &mut R,
+        range: core::ops::Range<u64>,
+    ) -> Vec<(&crate::Keyword, crate::RecordRef)> {
+        let mut out: Vec<(&crate::Keyword, crate::RecordRef)> =
+            Vec::with_capacity(range.clone().count());
+        for i in range {
+            let first = (i - i % Self::KEYWORDS_PER_RECORD) as usize;
+            let r = Self::record(i / Self::KEYWORDS_PER_RECORD);
+            let k = loop {
+                let k = &self.keywords[self.zipf.sample(rng)];
+                // The same record's earlier keywords in this batch.
+                let start = out.len().saturating_sub(i as usize - first);
+                if !out[start..].iter().any(|(kw, rr)| *rr == r && *kw == k) {
+                    break k;
+                }
+            };
+            out.push((k, r));
+        }
+        out
+    }
+}
+
 /// A Zipf distribution over ranks `0..n` (rank `k` has weight `1 / (k + 1)^s`), for
 /// realistic keyword frequencies in benchmarks: a few diagnoses are very common, most
 /// are rare.
@@ -125,5 +201,32 @@ mod tests {
         assert!((12_000..15_000).contains(&counts[0]), "{}", counts[0]);
         assert!((5_500..7_800).contains(&counts[1]), "{}", counts[1]);
         assert!((z.probability(0) - 2.0 * z.probability(1)).abs() < 1e-12);
+    }
+
+    #[cfg(feature = "icd10")]
+    #[test]
+    fn workload_records_have_distinct_zipf_keywords() {
+        use rand_core::SeedableRng;
+        let w = Workload::icd10(&mut rand_chacha::ChaCha20Rng::seed_from_u64(7)).unwrap();
+        assert_eq!(w.keywords.len(), 95_622);
+        // The shuffle is the seed's: the same order twice, another with another seed.
+        let again = Workload::icd10(&mut rand_chacha::ChaCha20Rng::seed_from_u64(7)).unwrap();
+        let other = Workload::icd10(&mut rand_chacha::ChaCha20Rng::seed_from_u64(8)).unwrap();
+        assert_eq!(w.keywords[..100], again.keywords[..100]);
+        assert_ne!(w.keywords[..100], other.keywords[..100]);
+        let pairs = w.pairs(&mut rand_chacha::ChaCha20Rng::seed_from_u64(1), 0..5_000);
+        assert_eq!(pairs.len(), 5_000);
+        let per = Workload::KEYWORDS_PER_RECORD as usize;
+        for (r, rec) in pairs.chunks(per).enumerate() {
+            assert!(rec.iter().all(|(_, x)| *x == Workload::record(r as u64)));
+            let mut kws: Vec<_> = rec.iter().map(|(k, _)| k.as_str()).collect();
+            kws.sort_unstable();
+            kws.dedup();
+            assert_eq!(kws.len(), per, "record {r} repeats a keyword");
+        }
+        // Zipf: the most popular keyword (p ≈ 1/12) is far more frequent than the rest.
+        let top = pairs.iter().filter(|(k, _)| *k == &w.keywords[0]).count();
+        assert!((250..600).contains(&top), "top keyword drawn {top} times");
+        assert_ne!(Workload::record(0), Workload::record(1));
     }
 }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 /// The index stores it encrypted; only users who can derive a keyword's keys learn it.
 /// The all-zero value is reserved: padding entries decrypt to it and are filtered out.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecordRef([u8; 32]);
+pub struct RecordRef(pub(crate) [u8; 32]);
 
 impl RecordRef {
     /// Size in bytes.
