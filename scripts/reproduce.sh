@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Reproduces every published number of BENCHMARKS.md in one go, on this machine, and writes
-# one markdown table with the machine's description, the commit and the date.
+# Reruns the headline reports of BENCHMARKS.md in one go, on this machine, and writes one
+# markdown table with the machine's description, the commit and the date. Not included
+# (each has its own command in BENCHMARKS.md): revocation_report, clinic_report,
+# abks_guessing and the criterion benches.
 #
 #   scripts/reproduce.sh [--quick] [--out DIR] [--skip-python] [--skip-comparisons]
 #
